@@ -1,0 +1,149 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The audience of a campaign: contacts with any of its tags (every contact
+// when it has none), minus those with an excluded tag, minus the suppression
+// list. Contacts are unique by address, so nobody is counted twice.
+
+type audienceTx struct {
+	tx       *bolt.Tx
+	contacts *bolt.Bucket
+	suppressed map[string]bool // contact ids (8-byte keys) whose address is suppressed
+	exclude  []*bolt.Bucket
+	include  []*bolt.Bucket
+	all      bool
+}
+
+func newAudienceTx(tx *bolt.Tx, c *Campaign) *audienceTx {
+	a := &audienceTx{tx: tx, contacts: tx.Bucket(bucketContacts), suppressed: map[string]bool{}}
+	addrs := tx.Bucket(bucketAddresses)
+	_ = tx.Bucket(bucketSuppression).ForEach(func(addr, _ []byte) error {
+		if id := addrs.Get(addr); id != nil {
+			a.suppressed[string(id)] = true
+		}
+		return nil
+	})
+	tags := tx.Bucket(bucketTags)
+	for _, t := range NormalizeTags(c.ExcludeTags) {
+		if b := tags.Bucket([]byte(t)); b != nil {
+			a.exclude = append(a.exclude, b)
+		}
+	}
+	includes := NormalizeTags(c.Tags)
+	a.all = len(includes) == 0
+	for _, t := range includes {
+		if b := tags.Bucket([]byte(t)); b != nil {
+			a.include = append(a.include, b)
+		}
+	}
+	return a
+}
+
+// eligible reports whether a contact in the include set survives the
+// exclusions. idx is the include bucket it came from: a contact that also
+// sits in an earlier include bucket was already visited there.
+func (a *audienceTx) eligible(id []byte, idx int) bool {
+	for _, b := range a.include[:idx] {
+		if b.Get(id) != nil {
+			return false
+		}
+	}
+	for _, b := range a.exclude {
+		if b.Get(id) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// each visits every recipient's id and record; fn returns false to stop.
+func (a *audienceTx) each(fn func(id, raw []byte) (bool, error)) error {
+	visit := func(id []byte, raw []byte) (bool, error) {
+		if raw == nil || a.suppressed[string(id)] {
+			return true, nil
+		}
+		return fn(id, raw)
+	}
+	if a.all {
+		c := a.contacts.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if !a.eligible(k, 0) {
+				continue
+			}
+			more, err := visit(k, v)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, b := range a.include {
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if !a.eligible(k, i) {
+				continue
+			}
+			more, err := visit(k, a.contacts.Get(k))
+			if err != nil || !more {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// AudienceSize counts a campaign's recipients.
+func (s *Store) AudienceSize(c *Campaign) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return newAudienceTx(tx, c).each(func(_, _ []byte) (bool, error) { n++; return true, nil })
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count audience of %q: %w", c.Name, err)
+	}
+	return n, nil
+}
+
+// FirstRecipient returns the first contact of a campaign's audience, for the
+// editor's preview. It returns ErrNotFound when the audience is empty.
+func (s *Store) FirstRecipient(c *Campaign) (Contact, error) {
+	var ct Contact
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return newAudienceTx(tx, c).each(func(_, raw []byte) (bool, error) {
+			found = true
+			return false, json.Unmarshal(raw, &ct)
+		})
+	})
+	if err != nil {
+		return Contact{}, fmt.Errorf("find the first recipient of %q: %w", c.Name, err)
+	}
+	if !found {
+		return Contact{}, ErrNotFound
+	}
+	return ct, nil
+}
+
+// ForEachRecipient visits every recipient of a campaign in one read
+// transaction; fn returns false to stop.
+func (s *Store) ForEachRecipient(c *Campaign, fn func(Contact) bool) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return newAudienceTx(tx, c).each(func(_, raw []byte) (bool, error) {
+			var ct Contact
+			if err := json.Unmarshal(raw, &ct); err != nil {
+				return false, err
+			}
+			return fn(ct), nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("resolve the audience of %q: %w", c.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+// Package store keeps everything tui knows in one bbolt file: campaigns,
+// contacts and their tags, the suppression list, the per-recipient ledger
+// and the audit log. It imports no other package of the project.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout this build reads and writes.
+const SchemaVersion = 1
+
+// LockTimeout is how long Open waits for a database held by another process.
+const LockTimeout = time.Second
+
+var (
+	// ErrLocked means another process holds the database file.
+	ErrLocked = errors.New("database is in use by another tui process")
+	// ErrNotDatabase means the file exists but is not a tui database.
+	ErrNotDatabase = errors.New("file is not a tui database")
+	// ErrNewerSchema means the file was written by a newer tui.
+	ErrNewerSchema = errors.New("database was written by a newer version of tui")
+	// ErrNotFound means the record does not exist (any more).
+	ErrNotFound = errors.New("not found")
+)
+
+var (
+	bucketMeta        = []byte("meta")
+	bucketCampaigns   = []byte("campaigns")
+	bucketContacts    = []byte("contacts")
+	bucketAddresses   = []byte("contact_addresses") // address → contact id
+	bucketTags        = []byte("tags")              // tag → nested bucket of contact ids
+	bucketSuppression = []byte("suppression")       // address → Suppression
+	bucketLedger      = []byte("ledger")            // campaign id → nested bucket contact id → LedgerEntry
+	bucketAudit       = []byte("audit")             // sequence → AuditEntry
+
+	keySchema        = []byte("schema_version")
+	keyContactCount  = []byte("contact_count")
+	keyCampaignCount = []byte("campaign_count")
+	keySuppressCount = []byte("suppressed_count")
+)
+
+// Store is an open database. It is safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	path string
+	now  func() time.Time
+}
+
+// DefaultPath is where the database lives when neither --db nor TUI_DB says
+// otherwise: $XDG_DATA_HOME/tui/tui.db, or ~/.local/share/tui/tui.db.
+func DefaultPath() (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the data directory: %w (set --db or TUI_DB)", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "tui", "tui.db"), nil
+}
+
+// Open opens or creates the database at path (mode 0600, its directory 0700).
+// A database held by another process fails with ErrLocked within LockTimeout;
+// a file that is not a tui database fails with ErrNotDatabase and is left
+// untouched.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create the database directory: %w", err)
+	}
+	if err := checkHeader(path); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        LockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, &PathError{Path: path, Err: ErrLocked}
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch),
+		errors.Is(err, bolterrors.ErrChecksum):
+		return nil, &PathError{Path: path, Err: ErrNotDatabase}
+	case err != nil:
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, now: time.Now}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// boltMagic is the magic number bbolt writes in both meta pages.
+const boltMagic = 0xED0CDAED
+
+// checkHeader refuses a non-empty file whose first page is not a bbolt meta
+// page before bbolt gets a chance to touch it.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	if info.IsDir() {
+		return &PathError{Path: path, Err: ErrNotDatabase}
+	}
+	if info.Size() == 0 {
+		return nil
+	}
+	// page header (16 bytes: id, flags, count, overflow), then meta.magic.
+	var hdr [20]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return &PathError{Path: path, Err: ErrNotDatabase}
+	}
+	if binary.LittleEndian.Uint32(hdr[16:20]) != boltMagic {
+		return &PathError{Path: path, Err: ErrNotDatabase}
+	}
+	return nil
+}
+
+// PathError ties a database error to its file and says what to do about it.
+type PathError struct {
+	Path string
+	Err  error
+}
+
+func (e *PathError) Error() string {
+	switch {
+	case errors.Is(e.Err, ErrLocked):
+		return fmt.Sprintf("%s: %v. Close the other tui, run `tui --ssh ADDR` so several people share one process, or pass --db with another file", e.Path, e.Err)
+	case errors.Is(e.Err, ErrNotDatabase):
+		return fmt.Sprintf("%s: %v (it was left untouched). Pass --db with a new or existing tui database path", e.Path, e.Err)
+	case errors.Is(e.Err, ErrNewerSchema):
+		return fmt.Sprintf("%s: %v. Upgrade tui, or pass --db with another file", e.Path, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Path, e.Err)
+}
+
+func (e *PathError) Unwrap() error { return e.Err }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the file lock.
+func (s *Store) Close() error { return s.db.Close() }
+
+// migrations[i] upgrades a database from schema i to i+1.
+var migrations = []func(tx *bolt.Tx) error{
+	func(tx *bolt.Tx) error { // 0 → 1: the initial layout
+		for _, b := range [][]byte{bucketMeta, bucketCampaigns, bucketContacts, bucketAddresses,
+			bucketTags, bucketSuppression, bucketLedger, bucketAudit} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+func (s *Store) migrate() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		version := 0
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			version = int(getUint(meta, keySchema))
+		} else if tx.Bucket(bucketCampaigns) == nil {
+			// A bbolt file from some other program: not ours to change.
+			empty := true
+			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			if !empty {
+				return &PathError{Path: s.path, Err: ErrNotDatabase}
+			}
+		}
+		if version > SchemaVersion {
+			return &PathError{Path: s.path, Err: fmt.Errorf("%w (schema %d, this build reads %d)", ErrNewerSchema, version, SchemaVersion)}
+		}
+		for v := version; v < SchemaVersion; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate database schema %d to %d: %w", v, v+1, err)
+			}
+		}
+		return putUint(tx.Bucket(bucketMeta), keySchema, SchemaVersion)
+	})
+}
+
+func itob(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func btoi(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func getUint(b *bolt.Bucket, key []byte) uint64 { return btoi(b.Get(key)) }
+
+func putUint(b *bolt.Bucket, key []byte, v uint64) error { return b.Put(key, itob(v)) }
+
+func addUint(b *bolt.Bucket, key []byte, delta int64) error {
+	v := int64(getUint(b, key)) + delta
+	if v < 0 {
+		v = 0
+	}
+	return putUint(b, key, uint64(v))
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) error {
+	data := b.Get(key)
+	if data == nil {
+		return ErrNotFound
+	}
+	return json.Unmarshal(data, v)
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+// Counts are the totals the status bar shows.
+type Counts struct {
+	Campaigns  int `json:"campaigns"`
+	Contacts   int `json:"contacts"`
+	Suppressed int `json:"suppressed"`
+}
+
+// Counts reads the maintained totals; it does not scan.
+func (s *Store) Counts() (Counts, error) {
+	var c Counts
+	err := s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		c.Campaigns = int(getUint(meta, keyCampaignCount))
+		c.Contacts = int(getUint(meta, keyContactCount))
+		c.Suppressed = int(getUint(meta, keySuppressCount))
+		return nil
+	})
+	return c, err
+}
