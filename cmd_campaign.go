@@ -1,0 +1,341 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"tui/store"
+)
+
+// stringList is a repeatable string flag (--tag a --tag b, or --tag a,b).
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func campaignCmd(e *env, g *globals, args []string) error {
+	if len(args) == 0 {
+		return usagef("campaign needs a subcommand: list, create or show")
+	}
+	switch args[0] {
+	case "list", "ls":
+		return campaignList(e, g, args[1:])
+	case "create", "new":
+		return campaignCreate(e, g, args[1:])
+	case "show", "get":
+		return campaignShow(e, g, args[1:])
+	case "send", "pause", "resume", "cancel", "retry-failed":
+		return fmt.Errorf("campaign %s is not available in this version: sending arrives with the Redis send path", args[0])
+	}
+	return usagef("unknown campaign subcommand %q: use list, create or show", args[0])
+}
+
+// campaignJSON is the stable --json shape of a campaign (see README).
+type campaignJSON struct {
+	ID          uint64                       `json:"id"`
+	Name        string                       `json:"name"`
+	Status      store.Status                 `json:"status"`
+	Channel     store.Channel                `json:"channel"`
+	From        string                       `json:"from"`
+	URL         string                       `json:"url"`
+	Subject     string                       `json:"subject"`
+	Body        *string                      `json:"body,omitempty"`
+	Tags        []string                     `json:"tags"`
+	ExcludeTags []string                     `json:"exclude_tags"`
+	Rate        int                          `json:"rate"`
+	Audience    int                          `json:"audience"`
+	Version     uint64                       `json:"version"`
+	CreatedAt   time.Time                    `json:"created_at"`
+	UpdatedAt   time.Time                    `json:"updated_at"`
+	UpdatedBy   string                       `json:"updated_by"`
+	LastSend    *store.SendInfo              `json:"last_send"`
+	Ledger      map[store.RecipientState]int `json:"ledger,omitempty"`
+}
+
+func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
+	tags, excl := c.Tags, c.ExcludeTags
+	if tags == nil {
+		tags = []string{}
+	}
+	if excl == nil {
+		excl = []string{}
+	}
+	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, Channel: c.Channel, From: c.From,
+		URL: c.URL, Subject: c.Subject, Tags: tags, ExcludeTags: excl, Rate: c.Rate, Audience: audience,
+		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy,
+		LastSend: c.LastSend}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func campaignList(e *env, g *globals, args []string) error {
+	fs := newFlagSet(e, "campaign list")
+	g.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("campaign list takes no arguments (got %q)", pos[0])
+	}
+	st, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	campaigns, err := st.Campaigns()
+	if err != nil {
+		return err
+	}
+	out := make([]campaignJSON, 0, len(campaigns))
+	for _, c := range campaigns {
+		n, err := st.AudienceSize(&c)
+		if err != nil {
+			return err
+		}
+		out = append(out, toCampaignJSON(c, n))
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(e.stderr, "No campaigns yet. Create one with: tui campaign create --name NAME --channel file --body-file FILE")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCHANNEL\tAUDIENCE\tLAST SEND\tUPDATED")
+	for _, c := range out {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, oneLine(c.Name, 40), c.Status, c.Channel,
+			c.Audience, lastSend(c.LastSend), c.UpdatedAt.Local().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+func lastSend(s *store.SendInfo) string {
+	if s == nil {
+		return "never"
+	}
+	return fmt.Sprintf("%d/%d sent, %d failed", s.Sent, s.Total, s.Failed)
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
+
+func campaignCreate(e *env, g *globals, args []string) error {
+	fs := newFlagSet(e, "campaign create")
+	g.register(fs)
+	var c store.Campaign
+	var tags, excl stringList
+	var channel, bodyFile string
+	fs.StringVar(&c.Name, "name", "", "campaign name")
+	fs.StringVar(&channel, "channel", "", "file, smtp, webhook or messenger")
+	fs.StringVar(&bodyFile, "body-file", "", "file with the body template (- for stdin)")
+	fs.StringVar(&c.Subject, "subject", "", "subject template")
+	fs.Var(&tags, "tag", "audience tag (repeatable)")
+	fs.Var(&excl, "exclude-tag", "excluded tag (repeatable)")
+	fs.IntVar(&c.Rate, "rate", 0, "messages per second across all workers; 0 = no limit")
+	fs.StringVar(&c.From, "from", "", "sender address (smtp)")
+	fs.StringVar(&c.URL, "url", "", "webhook URL, or the messenger API base URL")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("campaign create takes flags only (got %q)", pos[0])
+	}
+	var missing []string
+	if strings.TrimSpace(c.Name) == "" {
+		missing = append(missing, "--name")
+	}
+	if channel == "" {
+		missing = append(missing, "--channel")
+	}
+	if bodyFile == "" {
+		missing = append(missing, "--body-file")
+	}
+	if len(missing) > 0 {
+		return usagef("campaign create needs %s", strings.Join(missing, ", "))
+	}
+	if c.Channel, err = store.ParseChannel(channel); err != nil {
+		return &usageError{msg: "--channel: " + err.Error()}
+	}
+	body, err := readBody(e, bodyFile)
+	if err != nil {
+		return err
+	}
+	c.Body = body
+	c.Tags, c.ExcludeTags = tags, excl
+	st, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	created, err := st.CreateCampaign(actor(), c)
+	var ve *store.ValidationError
+	if errors.As(err, &ve) {
+		msgs := make([]string, len(ve.Fields))
+		for i, f := range ve.Fields {
+			msgs[i] = "  " + flagFor(f.Field) + ": " + strings.TrimPrefix(f.Error(), f.Field+": ")
+		}
+		return fmt.Errorf("the campaign was not created:\n%s", strings.Join(msgs, "\n"))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, created.ID)
+	return nil
+}
+
+// flagFor names the flag that sets a campaign field.
+func flagFor(field string) string {
+	switch field {
+	case "body":
+		return "--body-file"
+	case "exclude_tags":
+		return "--exclude-tag"
+	case "tags":
+		return "--tag"
+	}
+	return "--" + field
+}
+
+const maxBodyBytes = 4 << 20
+
+func readBody(e *env, path string) (string, error) {
+	var r io.Reader
+	if path == "-" {
+		r = e.stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", fmt.Errorf("read --body-file: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxBodyBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("read --body-file: %w", err)
+	}
+	if len(data) > maxBodyBytes {
+		return "", fmt.Errorf("--body-file %s is larger than %d MiB; a message body that large will not be delivered", path, maxBodyBytes>>20)
+	}
+	return strings.TrimPrefix(string(data), "\ufeff"), nil
+}
+
+func parseID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil || id == 0 {
+		return 0, usagef("%q is not a campaign ID: use the number that `tui campaign list` shows", s)
+	}
+	return id, nil
+}
+
+func campaignShow(e *env, g *globals, args []string) error {
+	fs := newFlagSet(e, "campaign show")
+	g.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("campaign show needs exactly one campaign ID")
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	st, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := st.Campaign(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
+	}
+	if err != nil {
+		return err
+	}
+	n, err := st.AudienceSize(&c)
+	if err != nil {
+		return err
+	}
+	counts, err := st.LedgerCounts(id)
+	if err != nil {
+		return err
+	}
+	out := toCampaignJSON(c, n)
+	out.Body = &c.Body
+	out.Ledger = map[store.RecipientState]int{}
+	for _, s := range []store.RecipientState{store.RecipientQueued, store.RecipientRetrying, store.RecipientSent,
+		store.RecipientFailed, store.RecipientSkipped, store.RecipientCancelled} {
+		out.Ledger[s] = counts[s]
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("ID", strconv.FormatUint(c.ID, 10))
+	row("Name", c.Name)
+	row("Status", string(c.Status))
+	row("Channel", string(c.Channel))
+	if c.From != "" {
+		row("From", c.From)
+	}
+	if c.URL != "" {
+		row("URL", c.URL)
+	}
+	row("Audience", fmt.Sprintf("%d recipients", n))
+	row("Tags", orAll(c.Tags))
+	row("Exclude tags", orNone(c.ExcludeTags))
+	if c.Rate == 0 {
+		row("Rate", "no limit")
+	} else {
+		row("Rate", fmt.Sprintf("%d/s", c.Rate))
+	}
+	row("Last send", lastSend(c.LastSend))
+	row("Ledger", fmt.Sprintf("%d queued, %d retrying, %d sent, %d failed, %d skipped, %d cancelled",
+		counts[store.RecipientQueued], counts[store.RecipientRetrying], counts[store.RecipientSent],
+		counts[store.RecipientFailed], counts[store.RecipientSkipped], counts[store.RecipientCancelled]))
+	row("Updated", fmt.Sprintf("%s by %s (version %d)", c.UpdatedAt.Local().Format("2006-01-02 15:04:05"), c.UpdatedBy, c.Version))
+	row("Subject", c.Subject)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\n%s\n", strings.TrimRight(c.Body, "\n"))
+	return nil
+}
+
+func orAll(tags []string) string {
+	if len(tags) == 0 {
+		return "(none: every contact)"
+	}
+	return strings.Join(tags, ", ")
+}
+
+func orNone(tags []string) string {
+	if len(tags) == 0 {
+		return "(none)"
+	}
+	return strings.Join(tags, ", ")
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"tui/store"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// cli runs one command line in-process against the database in dir.
+func cli(t *testing.T, db string, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{
+		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: context.Background(),
+		getenv: func(k string) string {
+			if k == "TUI_DB" {
+				return db
+			}
+			return ""
+		},
+	}
+	code := run(e, args)
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "t.db")
+	r := cli(t, db, "", "--version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "tui ") {
+		t.Fatalf("--version: %+v", r)
+	}
+	r = cli(t, db, "", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "tui campaign create --name NAME") {
+		t.Fatalf("--help: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "create", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "--body-file") {
+		t.Fatalf("campaign create --help: %+v", r)
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Fatalf("--help and --version created the database: %v", err)
+	}
+}
+
+func TestBadUsageExitsTwoAndChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	body := writeFile(t, dir, "body.txt", "Hello {{.name}}")
+	cases := [][]string{
+		{"frobnicate"},
+		{"campaign"},
+		{"campaign", "explode"},
+		{"campaign", "create", "--channel", "file", "--body-file", body},                  // no --name
+		{"campaign", "create", "--name", "x", "--channel", "pigeon", "--body-file", body}, // bad channel
+		{"campaign", "create", "--name", "x", "--channel", "file", "--rate", "fast", "--body-file", body},
+		{"campaign", "show"},
+		{"campaign", "show", "abc"},
+		{"campaign", "show", "0"},
+		{"contacts", "import"},
+		{"--no-such-flag"},
+		{"--redis", "http://example.invalid", "campaign", "list"},
+	}
+	for _, args := range cases {
+		r := cli(t, db, "", args...)
+		if r.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, r.code, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "tui: ") || !strings.Contains(r.stderr, "tui --help") {
+			t.Errorf("%v: stderr does not explain: %q", args, r.stderr)
+		}
+	}
+	r := cli(t, db, "", "campaign", "list", "--json")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("bad usage created campaigns: %+v", r)
+	}
+}
+
+func TestCampaignCreateListShow(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	csv := writeFile(t, dir, "c.csv", "email,name,city\nann@example.com,Ann,Oslo\nbob@example.com,Bob,Rome\ncy@example.com,Cy,Lima\n")
+	if r := cli(t, db, "", "contacts", "import", csv, "--tag", "vip"); r.code != 0 {
+		t.Fatalf("import: %+v", r)
+	}
+	if r := cli(t, db, "", "contacts", "import", writeFile(t, dir, "d.csv", "email\ndee@example.com\n")); r.code != 0 {
+		t.Fatalf("import: %+v", r)
+	}
+	body := writeFile(t, dir, "body.txt", "Hi {{.name}} from {{.city}}\n")
+	r := cli(t, db, "", "campaign", "create", "--name", "Spring sale", "--channel", "smtp", "--from", "news@example.com",
+		"--subject", "Hello {{.name}}", "--body-file", body, "--tag", "vip", "--exclude-tag", "unsub", "--rate", "50")
+	if r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(r.stdout), 10, 64)
+	if err != nil {
+		t.Fatalf("create printed %q, want an ID", r.stdout)
+	}
+
+	r = cli(t, db, "", "campaign", "list", "--json")
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 {
+		t.Fatalf("list --json: %v %q", err, r.stdout)
+	}
+	if list[0]["name"] != "Spring sale" || list[0]["audience"].(float64) != 3 || list[0]["status"] != "draft" ||
+		list[0]["rate"].(float64) != 50 {
+		t.Fatalf("list --json: %v", list[0])
+	}
+	if _, has := list[0]["body"]; has {
+		t.Fatalf("list --json carries the body: %v", list[0])
+	}
+
+	r = cli(t, db, "", "campaign", "show", strconv.FormatUint(id, 10), "--json")
+	var shown map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+		t.Fatalf("show --json: %v %q", err, r.stdout)
+	}
+	if shown["body"] != "Hi {{.name}} from {{.city}}\n" || shown["from"] != "news@example.com" {
+		t.Fatalf("show --json: %v", shown)
+	}
+	ledger, _ := shown["ledger"].(map[string]any)
+	if ledger == nil || ledger["queued"].(float64) != 0 || ledger["sent"].(float64) != 0 {
+		t.Fatalf("show --json ledger: %v", shown["ledger"])
+	}
+
+	r = cli(t, db, "", "campaign", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "Spring sale") || !strings.Contains(r.stdout, "never") {
+		t.Fatalf("list: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "show", "999")
+	if r.code != 1 || !strings.Contains(r.stderr, "no campaign with ID 999") {
+		t.Fatalf("show missing: %+v", r)
+	}
+}
+
+func TestCampaignCreateRejectsBadTemplateAndChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	body := writeFile(t, dir, "body.txt", "line one\nHi {{.name}\n")
+	r := cli(t, db, "", "campaign", "create", "--name", "x", "--channel", "file", "--body-file", body)
+	if r.code != 1 || !strings.Contains(r.stderr, "--body-file: line 2") {
+		t.Fatalf("bad template: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "create", "--name", "x", "--channel", "webhook", "--body-file", body)
+	if r.code != 1 || !strings.Contains(r.stderr, "--url") {
+		t.Fatalf("webhook without url: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "create", "--name", "x", "--channel", "file", "--body-file", filepath.Join(dir, "missing.txt"))
+	if r.code != 1 || !strings.Contains(r.stderr, "missing.txt") {
+		t.Fatalf("missing body file: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "list", "--json")
+	if strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("a rejected create stored something: %q", r.stdout)
+	}
+}
+
+func TestBodyFromStdin(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "t.db")
+	r := cli(t, db, "Body from stdin", "campaign", "create", "--name", "piped", "--channel", "file", "--body-file", "-")
+	if r.code != 0 {
+		t.Fatalf("create from stdin: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "show", strings.TrimSpace(r.stdout), "--json")
+	if !strings.Contains(r.stdout, `"body": "Body from stdin"`) {
+		t.Fatalf("show: %s", r.stdout)
+	}
+}
+
+func TestContactsImportReportAndList(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	csv := writeFile(t, dir, "c.csv", "\ufeffEmail,Name,First Name\r\nann@example.com,Ann,A\r\nnot-an-email,X,Y\r\nann@example.com,Ann2,B\r\nbob@example.com,Bob\r\n\r\ncy@example.com,\"Cy, Jr.\",C\r\n")
+	r := cli(t, db, "", "contacts", "import", csv, "--tag", "news")
+	if r.code != 0 {
+		t.Fatalf("import: %+v", r)
+	}
+	if !strings.Contains(r.stdout, "5 rows — 2 created, 0 updated, 1 duplicates, 2 invalid") {
+		t.Fatalf("import summary: %q", r.stdout)
+	}
+	for _, want := range []string{"c.csv:3: ", "not-an-email", "c.csv:4: ", "repeats line 2", "c.csv:5: ", "has 2 columns"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("import problems lack %q:\n%s", want, r.stderr)
+		}
+	}
+	r = cli(t, db, "", "contacts", "list", "--json")
+	var contacts []contactJSON
+	if err := json.Unmarshal([]byte(r.stdout), &contacts); err != nil {
+		t.Fatalf("contacts list --json: %v\n%s", err, r.stdout)
+	}
+	if len(contacts) != 2 || contacts[0].Address != "ann@example.com" || contacts[0].Fields["first_name"] != "A" ||
+		contacts[1].Name != "Cy, Jr." || len(contacts[1].Tags) != 1 || contacts[1].Tags[0] != "news" {
+		t.Fatalf("contacts: %+v", contacts)
+	}
+	r = cli(t, db, "", "contacts", "import", writeFile(t, dir, "bad.csv", "name,city\nA,B\n"))
+	if r.code != 1 || !strings.Contains(r.stderr, "no email, address or phone column") || !strings.Contains(r.stderr, "Nothing was changed") {
+		t.Fatalf("import without address column: %+v", r)
+	}
+	r = cli(t, db, "", "contacts", "import", filepath.Join(dir, "nope.csv"))
+	if r.code != 1 || !strings.Contains(r.stderr, "nope.csv") {
+		t.Fatalf("import of a missing file: %+v", r)
+	}
+	r = cli(t, db, "", "contacts", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "ann@example.com") || !strings.Contains(r.stdout, "first_name=A") {
+		t.Fatalf("contacts list: %+v", r)
+	}
+}
+
+func TestLockedDatabaseFailsFast(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "t.db")
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now()
+	r := cli(t, db, "", "campaign", "list")
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("a locked database took %v to report", elapsed)
+	}
+	if r.code != 1 || !strings.Contains(r.stderr, "in use by another tui process") || !strings.Contains(r.stderr, "--ssh") || !strings.Contains(r.stderr, "--db") {
+		t.Fatalf("locked: %+v", r)
+	}
+}
+
+func TestNotADatabaseIsLeftUntouched(t *testing.T) {
+	dir := t.TempDir()
+	db := writeFile(t, dir, "notes.txt", strings.Repeat("my precious notes\n", 400))
+	before := sha256.Sum256([]byte(strings.Repeat("my precious notes\n", 400)))
+	r := cli(t, db, "", "campaign", "list")
+	if r.code != 1 || !strings.Contains(r.stderr, "not a tui database") || !strings.Contains(r.stderr, "untouched") {
+		t.Fatalf("not a database: %+v", r)
+	}
+	data, err := os.ReadFile(db)
+	if err != nil || sha256.Sum256(data) != before {
+		t.Fatalf("the file changed: %v", err)
+	}
+}
