@@ -2,7 +2,7 @@ GO ?= go
 BIN ?= tui
 FUZZTIME ?= 5s
 
-.PHONY: all build test vet race fuzz bench redis-server run clean
+.PHONY: all build test vet race fuzz bench deps run clean
 
 all: build
 
@@ -15,17 +15,21 @@ run:
 vet:
 	$(GO) vet ./...
 
-# redis-server is needed by the tests of the send path; they start their own
-# on a free loopback port. Install it when missing and we are allowed to.
-redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
+# The tests start their own redis-server on a free loopback port and drive the
+# real binary in tmux. Install both when missing and we are allowed to.
+TEST_PACKAGES = redis-server tmux
+
+deps:
+	@missing=""; for p in $(TEST_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing redis-server with apt-get"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
-	      || echo "warning: could not install redis-server; tests that need it will be skipped"; \
+	    echo "installing$$missing with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; tests that need them will be skipped"; \
 	  else \
-	    echo "warning: redis-server is missing; install it (apt-get install redis-server) or tests that need it will be skipped"; \
-	  fi; }
+	    echo "warning:$$missing missing (apt-get install$$missing); tests that need them will be skipped"; \
+	  fi; \
+	fi
 
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -33,7 +37,7 @@ race:
 fuzz:
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzImportCSV$$' -fuzztime $(FUZZTIME)
 
-test: redis-server vet race fuzz
+test: deps vet race fuzz
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

@@ -1,0 +1,318 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
+)
+
+func init() {
+	// go-redis logs dial failures to stderr, which would corrupt the screen;
+	// failures reach people through Status instead.
+	redis.SetLogger(&logging.VoidLogger{})
+}
+
+// FirstDialBudget bounds how long the first dial may take before the send
+// is refused: a refused or unresolvable Redis is reported within it.
+const FirstDialBudget = 900 * time.Millisecond
+
+// Conn is the lazy Redis connection: created when a send starts, then kept.
+// Its state is pushed to every subscriber. Nothing dials until Client is
+// called.
+type Conn struct {
+	raw      string
+	redacted string
+	opts     *redis.UniversalOptions
+
+	mu      sync.Mutex
+	client  redis.UniversalClient
+	status  Status
+	subs    map[int]chan Status
+	nextSub int
+	dialing chan struct{} // closed when an in-progress first dial ends
+	stop    chan struct{}
+	done    chan struct{}
+	closed  bool
+
+	// PingEvery is how often a connected Conn refreshes its round-trip time
+	// and notices a lost server.
+	PingEvery time.Duration
+}
+
+// ParseURL turns a Redis URL into client options without dialling.
+// redis:// and rediss:// (TLS) URLs with ACL user, password and database
+// number; ?addr=host:port (repeatable) adds Cluster nodes, and
+// ?master_name=NAME makes the host list Sentinels.
+func ParseURL(raw string) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a URL: use redis://[user:password@]host:port/db", RedactURL(raw))
+	}
+	q := u.Query()
+	extra, master := q["addr"], q.Get("master_name")
+	sentinelPass := q.Get("sentinel_password")
+	q.Del("addr")
+	q.Del("master_name")
+	q.Del("sentinel_password")
+	u.RawQuery = q.Encode()
+	o, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", RedactURL(raw), strings.TrimPrefix(err.Error(), "redis: "))
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:            append([]string{o.Addr}, extra...),
+		DB:               o.DB,
+		Username:         o.Username,
+		Password:         o.Password,
+		MasterName:       master,
+		SentinelPassword: sentinelPass,
+		TLSConfig:        o.TLSConfig,
+		ReadTimeout:      o.ReadTimeout,
+		WriteTimeout:     o.WriteTimeout,
+		PoolSize:         o.PoolSize,
+	}
+	if o.Network == "unix" {
+		return nil, errors.New("unix socket URLs are not supported: use redis://host:port")
+	}
+	return uo, nil
+}
+
+// NewConn prepares a connection to raw (DefaultURL when empty) without
+// dialling. It fails only on a malformed URL.
+func NewConn(raw string) (*Conn, error) {
+	if raw == "" {
+		raw = DefaultURL
+	}
+	opts, err := ParseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	// Report a missing server at once rather than after go-redis's retry
+	// ladder; the monitor loop does the patient reconnecting.
+	opts.MaxRetries = 1
+	opts.DialerRetries = 1
+	opts.DialerRetryTimeout = 50 * time.Millisecond
+	opts.DialTimeout = FirstDialBudget
+	opts.MinIdleConns = 0 // > 0 would dial eagerly
+	opts.ContextTimeoutEnabled = true
+	c := &Conn{raw: raw, redacted: RedactURL(raw), opts: opts, subs: map[int]chan Status{},
+		PingEvery: 2 * time.Second}
+	c.status = Status{State: Idle, URL: c.redacted}
+	return c, nil
+}
+
+// URL is the connection's URL with its password hidden.
+func (c *Conn) URL() string { return c.redacted }
+
+// Status is the current state.
+func (c *Conn) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+// Subscribe returns a channel that receives the latest state whenever it
+// changes (slow readers see only the newest), and a function to stop.
+func (c *Conn) Subscribe() (<-chan Status, func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan Status, 1)
+	id := c.nextSub
+	c.nextSub++
+	c.subs[id] = ch
+	ch <- c.status
+	return ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.subs, id)
+	}
+}
+
+func (c *Conn) setStatus(s Status) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setStatusLocked(s)
+}
+
+func (c *Conn) setStatusLocked(s Status) {
+	s.URL = c.redacted
+	s.Err = c.redactErr(s.Err)
+	c.status = s
+	for _, ch := range c.subs {
+		select { // latest wins
+		case <-ch:
+		default:
+		}
+		ch <- s
+	}
+}
+
+// redactErr removes the password from an error text, whatever produced it.
+func (c *Conn) redactErr(msg string) string {
+	if c.opts.Password != "" {
+		msg = strings.ReplaceAll(msg, c.opts.Password, "xxxxx")
+	}
+	if c.opts.SentinelPassword != "" {
+		msg = strings.ReplaceAll(msg, c.opts.SentinelPassword, "xxxxx")
+	}
+	return msg
+}
+
+// UnavailableError says Redis could not be reached, where, why, and what to do.
+type UnavailableError struct {
+	URL   string // redacted
+	Cause string // redacted
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("cannot reach Redis at %s: %s. Start it (redis-server, or systemctl start redis-server) or point tui at yours with REDIS_URL or --redis",
+		e.URL, e.Cause)
+}
+
+// Client returns the connected client, dialling on the first call. A failed
+// first dial returns an *UnavailableError within FirstDialBudget and leaves
+// the connection Unavailable; the next call tries again.
+func (c *Conn) Client(ctx context.Context) (redis.UniversalClient, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, errors.New("the Redis connection is closed")
+		}
+		if c.client != nil {
+			cl := c.client
+			c.mu.Unlock()
+			return cl, nil
+		}
+		if wait := c.dialing; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				if s := c.Status(); s.State == Unavailable {
+					return nil, &UnavailableError{URL: c.redacted, Cause: s.Err}
+				}
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		c.dialing = make(chan struct{})
+		c.setStatusLocked(Status{State: Dialling})
+		c.mu.Unlock()
+		return c.firstDial(ctx)
+	}
+}
+
+func (c *Conn) firstDial(ctx context.Context) (redis.UniversalClient, error) {
+	cl := redis.NewUniversalClient(c.opts)
+	dctx, cancel := context.WithTimeout(ctx, FirstDialBudget)
+	start := time.Now()
+	err := cl.Ping(dctx).Err()
+	rtt := time.Since(start)
+	cancel()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.dialing)
+	c.dialing = nil
+	if err != nil {
+		cl.Close()
+		cause := c.redactErr(describeDialError(err))
+		c.setStatusLocked(Status{State: Unavailable, Err: cause})
+		return nil, &UnavailableError{URL: c.redacted, Cause: cause}
+	}
+	c.client = cl
+	c.setStatusLocked(Status{State: Connected, RTT: rtt})
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go c.monitor(cl, c.stop, c.done)
+	return cl, nil
+}
+
+// describeDialError turns go-redis and net errors into a short cause.
+func describeDialError(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "i/o timeout"):
+		return fmt.Sprintf("no answer within %s", FirstDialBudget)
+	case strings.Contains(msg, "connection refused"):
+		return "connection refused (is redis-server running?)"
+	case strings.Contains(msg, "no such host"):
+		return "unknown host"
+	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "invalid password"),
+		strings.Contains(msg, "invalid username-password"):
+		return "authentication failed: wrong username or password"
+	case strings.Contains(msg, "NOAUTH"):
+		return "authentication required: put the password in the URL (redis://:PASSWORD@host:port)"
+	case strings.Contains(msg, "NOPERM"):
+		return "the ACL user lacks permission: " + msg
+	}
+	return msg
+}
+
+// monitor refreshes the round-trip time and, when the server goes away,
+// reports Reconnecting with capped backoff until it is back.
+func (c *Conn) monitor(cl redis.UniversalClient, stop, done chan struct{}) {
+	defer close(done)
+	attempt := 0
+	wait := c.PingEvery
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(wait):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		start := time.Now()
+		err := cl.Ping(ctx).Err()
+		rtt := time.Since(start)
+		cancel()
+		if err == nil {
+			attempt, wait = 0, c.PingEvery
+			c.setStatus(Status{State: Connected, RTT: rtt})
+			continue
+		}
+		attempt++
+		wait = Backoff(attempt)
+		c.setStatus(Status{State: Reconnecting, Attempt: attempt, NextTry: wait, Err: describeDialError(err)})
+	}
+}
+
+// Backoff is the capped exponential delay before reconnect attempt n (1-based).
+func Backoff(n int) time.Duration {
+	d := 250 * time.Millisecond
+	for i := 1; i < n && d < 10*time.Second; i++ {
+		d *= 2
+	}
+	if d > 10*time.Second {
+		d = 10 * time.Second
+	}
+	return d
+}
+
+// Close stops the monitor and closes the client, if one was ever made.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	cl, stop, done := c.client, c.stop, c.done
+	c.client = nil
+	c.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	if cl != nil {
+		return cl.Close()
+	}
+	return nil
+}
