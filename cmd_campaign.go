@@ -31,10 +31,14 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignCreate(e, g, args[1:])
 	case "show", "get":
 		return campaignShow(e, g, args[1:])
-	case "send", "pause", "resume", "cancel", "retry-failed":
-		return fmt.Errorf("campaign %s is not available in this version: sending arrives with the Redis send path", args[0])
+	case "send":
+		return campaignSend(e, g, args[1:])
+	case "resume":
+		return campaignResume(e, g, args[1:])
+	case "pause", "cancel", "retry-failed":
+		return fmt.Errorf("campaign %s is not available in this version: it arrives with the workers", args[0])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create or show", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, show, send or resume", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).

@@ -33,7 +33,7 @@ func tuiBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "tui")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

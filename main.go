@@ -36,6 +36,8 @@ Usage:
                       [--from ADDR] [--url URL]
                                            prints the new campaign's ID on stdout
   tui campaign show ID [--json]
+  tui campaign send ID                     preflight, then queue every recipient (dials Redis)
+  tui campaign resume ID                   finish an interrupted send's queueing
   tui contacts import FILE.csv [--tag TAG]... [--json]
                                            a header row; an email, address or phone column;
                                            every other column is a template variable

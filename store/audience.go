@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -12,12 +11,12 @@ import (
 // list. Contacts are unique by address, so nobody is counted twice.
 
 type audienceTx struct {
-	tx       *bolt.Tx
-	contacts *bolt.Bucket
+	tx         *bolt.Tx
+	contacts   *bolt.Bucket
 	suppressed map[string]bool // contact ids (8-byte keys) whose address is suppressed
-	exclude  []*bolt.Bucket
-	include  []*bolt.Bucket
-	all      bool
+	exclude    []*bolt.Bucket
+	include    []*bolt.Bucket
+	all        bool
 }
 
 func newAudienceTx(tx *bolt.Tx, c *Campaign) *audienceTx {
@@ -118,7 +117,7 @@ func (s *Store) FirstRecipient(c *Campaign) (Contact, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return newAudienceTx(tx, c).each(func(_, raw []byte) (bool, error) {
 			found = true
-			return false, json.Unmarshal(raw, &ct)
+			return false, decodeContact(raw, &ct)
 		})
 	})
 	if err != nil {
@@ -136,7 +135,7 @@ func (s *Store) ForEachRecipient(c *Campaign, fn func(Contact) bool) error {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return newAudienceTx(tx, c).each(func(_, raw []byte) (bool, error) {
 			var ct Contact
-			if err := json.Unmarshal(raw, &ct); err != nil {
+			if err := decodeContact(raw, &ct); err != nil {
 				return false, err
 			}
 			return fn(ct), nil

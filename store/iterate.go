@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,7 +13,7 @@ func (s *Store) ForEachContact(fn func(Contact) error) error {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketContacts).ForEach(func(_, v []byte) error {
 			var c Contact
-			if err := json.Unmarshal(v, &c); err != nil {
+			if err := decodeContact(v, &c); err != nil {
 				return err
 			}
 			return fn(c)

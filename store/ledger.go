@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -55,7 +54,11 @@ func (s *Store) PutLedger(entries []LedgerEntry) error {
 			if e.UpdatedAt.IsZero() {
 				e.UpdatedAt = s.now().UTC()
 			}
-			if err := putJSON(b, itob(e.ContactID), e); err != nil {
+			data, err := appendLedgerEntry(nil, e)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(itob(e.ContactID), data); err != nil {
 				return err
 			}
 		}
@@ -86,7 +89,7 @@ func (s *Store) ForEachLedger(campaignID uint64, fn func(LedgerEntry) error) err
 		}
 		return b.ForEach(func(_, v []byte) error {
 			var e LedgerEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+			if err := decodeLedgerEntry(v, &e); err != nil {
 				return err
 			}
 			return fn(e)

@@ -18,7 +18,7 @@ import (
 )
 
 // SchemaVersion is the layout this build reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // LockTimeout is how long Open waits for a database held by another process.
 const LockTimeout = time.Second
@@ -43,6 +43,7 @@ var (
 	bucketSuppression = []byte("suppression")       // address → Suppression
 	bucketLedger      = []byte("ledger")            // campaign id → nested bucket contact id → LedgerEntry
 	bucketAudit       = []byte("audit")             // sequence → AuditEntry
+	bucketSends       = []byte("sends")             // campaign id → SendState
 
 	keySchema        = []byte("schema_version")
 	keyContactCount  = []byte("contact_count")
@@ -175,6 +176,10 @@ var migrations = []func(tx *bolt.Tx) error{
 			}
 		}
 		return nil
+	},
+	func(tx *bolt.Tx) error { // 1 → 2: per-campaign send state
+		_, err := tx.CreateBucketIfNotExists(bucketSends)
+		return err
 	},
 }
 

@@ -1,0 +1,366 @@
+package campaign
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/internal/redistest"
+	"tui/queue"
+	"tui/store"
+)
+
+func openStore(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tui.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, path
+}
+
+// contactsCSV generates n contacts: c<i>@example.com with a name and a city,
+// every one tagged "all", every tenth also "ten".
+func importContacts(t testing.TB, st *store.Store, n int, tags ...string) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	go func() {
+		fmt.Fprintln(pw, "email,name,city")
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(pw, "c%d@example.com,Name %d,City %d\n", i, i, i%97)
+		}
+		pw.Close()
+	}()
+	rep, err := st.ImportCSV(context.Background(), pr, store.ImportOptions{Actor: "test", Tags: tags})
+	if err != nil || rep.Created != n {
+		t.Fatalf("import: %+v %v", rep, err)
+	}
+}
+
+func newConn(t testing.TB, url string) *queue.Conn {
+	t.Helper()
+	c, err := queue.NewConn(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func create(t testing.TB, st *store.Store, c store.Campaign) store.Campaign {
+	t.Helper()
+	if c.Channel == "" {
+		c.Channel = store.ChannelFile
+	}
+	if c.Body == "" {
+		c.Body = "Hello {{.name}} from {{.city}}"
+	}
+	created, err := st.CreateCampaign("test", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created
+}
+
+func TestPreflightCountsAndErrors(t *testing.T) {
+	st, _ := openStore(t)
+	svc := New(st, newConn(t, "redis://127.0.0.1:1/0"))
+	for _, c := range []store.Contact{
+		{Address: "ann@example.com", Fields: map[string]string{"name": "Ann", "city": "Oslo"}, Tags: []string{"news"}},
+		{Address: "bob@example.com", Fields: map[string]string{"name": "Bob", "city": "Rome"}, Tags: []string{"news", "vip"}},
+		{Address: "cy@example.com", Fields: map[string]string{"name": "Cy", "city": "Lima"}, Tags: []string{"news", "unsub"}},
+		{Address: "dee@example.com", Fields: map[string]string{"name": "Dee", "city": "Kyiv"}, Tags: []string{"news"}},
+		{Address: "eve@example.com", Fields: map[string]string{"name": "Eve"}, Tags: []string{"vip"}},
+	} {
+		if _, _, err := st.AddContact("test", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Suppress("test", "dee@example.com", "bounced"); err != nil {
+		t.Fatal(err)
+	}
+	c := create(t, st, store.Campaign{Name: "Spring", Tags: []string{"news", "vip"}, ExcludeTags: []string{"unsub"},
+		Subject: "Hi {{.name}}", Rate: 2})
+	p, err := svc.Preflight(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ann, bob (in both tags: once), eve; not cy (excluded), not dee (suppressed).
+	if p.Recipients != 3 {
+		t.Fatalf("recipients = %d, want 3", p.Recipients)
+	}
+	if p.ErrorCount != 1 || len(p.Errors) != 1 || p.Errors[0].Address != "eve@example.com" {
+		t.Fatalf("errors = %d %+v", p.ErrorCount, p.Errors)
+	}
+	var fe *store.FieldError
+	if !errors.As(p.Errors[0].Err, &fe) || fe.Field != "body" || fe.Line != 1 || !strings.Contains(fe.Msg, "city") {
+		t.Fatalf("error = %#v", p.Errors[0].Err)
+	}
+	if p.OK() || !strings.Contains(p.Problem(), "1 of 3") || !strings.Contains(p.Summary(), "eve@example.com") {
+		t.Fatalf("preflight with an error: ok=%v %q %q", p.OK(), p.Problem(), p.Summary())
+	}
+	if p.Estimate != 1500*time.Millisecond || p.Sample == nil || p.Sample.Subject != "Hi Ann" {
+		t.Fatalf("estimate %v sample %+v", p.Estimate, p.Sample)
+	}
+}
+
+// snapshot is every byte of the database file.
+func snapshot(t *testing.T, path string) [32]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+func TestStartWithRedisDownChangesNothing(t *testing.T) {
+	st, path := openStore(t)
+	importContacts(t, st, 50, "news")
+	c := create(t, st, store.Campaign{Name: "Down", Tags: []string{"news"}})
+	ln := freeAddr(t)
+	svc := New(st, newConn(t, "redis://:pa55word@"+ln+"/0"))
+	p, err := svc.Preflight(context.Background(), c.ID)
+	if err != nil || !p.OK() {
+		t.Fatalf("preflight: %v %+v", err, p)
+	}
+	before := snapshot(t, path)
+	beforeCampaign, _ := st.Campaign(c.ID)
+	beforeAudit, _ := st.Audit(1000)
+
+	start := time.Now()
+	_, err = svc.Start(context.Background(), "test", c.ID, p.Campaign.Version, nil)
+	elapsed := time.Since(start)
+	var ue *queue.UnavailableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("err = %v, want *queue.UnavailableError", err)
+	}
+	if elapsed > time.Second {
+		t.Errorf("the failure took %v to report, want under 1 s", elapsed)
+	}
+	for _, want := range []string{"redis://:xxxxx@" + ln, "connection refused", "REDIS_URL", "redis-server"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "pa55word") {
+		t.Errorf("message leaks the password: %v", err)
+	}
+	if after := snapshot(t, path); after != before {
+		t.Errorf("the database file changed")
+	}
+	afterCampaign, _ := st.Campaign(c.ID)
+	afterAudit, _ := st.Audit(1000)
+	if fmt.Sprint(afterCampaign) != fmt.Sprint(beforeCampaign) || len(afterAudit) != len(beforeAudit) {
+		t.Errorf("campaign or audit changed:\n%+v\n%+v", beforeCampaign, afterCampaign)
+	}
+	if counts, _ := st.LedgerCounts(c.ID); len(counts) != 0 {
+		t.Errorf("ledger written: %v", counts)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func rdbFor(t testing.TB, srv *redistest.Server) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// streamKeys reads a campaign's whole stream and returns each job key's count.
+func streamKeys(t testing.TB, rdb *redis.Client, campaignID uint64) map[string]int {
+	t.Helper()
+	keys := map[string]int{}
+	start := "-"
+	for {
+		entries, err := rdb.XRangeN(context.Background(), queue.JobsKey(campaignID), start, "+", 5000).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			keys[e.Values["key"].(string)]++
+		}
+		if len(entries) < 5000 {
+			return keys
+		}
+		start = "(" + entries[len(entries)-1].ID
+	}
+}
+
+func TestStartEnqueuesEveryRecipientOnce(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	srv := redistest.Start(t)
+	st, _ := openStore(t)
+	importContacts(t, st, n, "all")
+	c := create(t, st, store.Campaign{Name: "Big", Tags: []string{"all"}, Subject: "Hi {{.name}}"})
+	svc := New(st, newConn(t, srv.URL()))
+	p, err := svc.Preflight(context.Background(), c.ID)
+	if err != nil || !p.OK() || p.Recipients != n {
+		t.Fatalf("preflight: %v %+v", err, p)
+	}
+	var last Progress
+	res, err := svc.Start(context.Background(), "ann@test", c.ID, p.Campaign.Version, func(pr Progress) { last = pr })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != n || res.Total != n || last.Enqueued != n {
+		t.Fatalf("result %+v, last progress %+v", res, last)
+	}
+	rdb := rdbFor(t, srv)
+	keys := streamKeys(t, rdb, c.ID)
+	if len(keys) != n {
+		t.Fatalf("stream holds %d distinct keys, want %d", len(keys), n)
+	}
+	for k, count := range keys {
+		if count != 1 {
+			t.Fatalf("key %s enqueued %d times", k, count)
+		}
+	}
+	entries, _ := rdb.XRangeN(context.Background(), queue.JobsKey(c.ID), "-", "+", 1).Result()
+	job, err := queue.ParseJob(c.ID, entries[0].ID, entries[0].Values)
+	if err != nil || job.Subject != "Hi Name 1" || job.To != "c1@example.com" || job.Key() != fmt.Sprintf("%d:%d", c.ID, job.ContactID) {
+		t.Fatalf("first job %+v %v", job, err)
+	}
+	if active, _ := rdb.SIsMember(context.Background(), queue.ActiveKey(), c.ID).Result(); !active {
+		t.Fatal("campaign not marked active")
+	}
+	got, _ := st.Campaign(c.ID)
+	if got.Status != store.StatusSending || got.LastSend == nil || got.LastSend.Total != n || got.LastSend.StartedBy != "ann@test" {
+		t.Fatalf("campaign after start: %+v", got)
+	}
+	counts, _ := st.LedgerCounts(c.ID)
+	if counts[store.RecipientQueued] != n {
+		t.Fatalf("ledger %v", counts)
+	}
+	if ss, _ := st.SendState(c.ID); !ss.Enqueued || ss.Round != 1 {
+		t.Fatalf("send state %+v", ss)
+	}
+	audit, _ := st.Audit(1)
+	if audit[0].Action != "campaign.send" || audit[0].Actor != "ann@test" {
+		t.Fatalf("audit %+v", audit[0])
+	}
+	// A second start is refused; a resume has nothing to do.
+	if _, err := svc.Start(context.Background(), "x", c.ID, 0, nil); err == nil {
+		t.Fatal("a second start was accepted")
+	}
+	if _, err := svc.Resume(context.Background(), c.ID, nil); !errors.Is(err, ErrNothingToResume) {
+		t.Fatalf("resume: %v", err)
+	}
+	if keys := streamKeys(t, rdb, c.ID); len(keys) != n {
+		t.Fatalf("stream changed to %d", len(keys))
+	}
+}
+
+func TestInterruptedEnqueueResumesWithoutDuplicates(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := openStore(t)
+	n := 5000
+	importContacts(t, st, n, "all")
+	c := create(t, st, store.Campaign{Name: "Cut", Tags: []string{"all"}})
+	svc := New(st, newConn(t, srv.URL()))
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := svc.Start(ctx, "test", c.ID, 0, func(p Progress) {
+		if p.Enqueued >= 2000 {
+			cancel()
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "resume") {
+		t.Fatalf("interrupted start: %v", err)
+	}
+	rdb := rdbFor(t, srv)
+	if got := len(streamKeys(t, rdb, c.ID)); got == 0 || got >= n {
+		t.Fatalf("after the interruption the stream holds %d", got)
+	}
+	res, err := svc.Resume(context.Background(), c.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := streamKeys(t, rdb, c.ID)
+	if len(keys) != n {
+		t.Fatalf("after resume: %d keys, want %d (result %+v)", len(keys), n, res)
+	}
+	for k, count := range keys {
+		if count != 1 {
+			t.Fatalf("%s enqueued %d times", k, count)
+		}
+	}
+}
+
+func TestEnqueueFailsRecipientsWhoseMessageCannotRender(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := openStore(t)
+	for _, a := range []string{"a@example.com", "b@example.com"} {
+		if _, _, err := st.AddContact("t", store.Contact{Address: a, Fields: map[string]string{"name": "x", "city": "y"}, Tags: []string{"t"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := create(t, st, store.Campaign{Name: "Late", Tags: []string{"t"}})
+	svc := New(st, newConn(t, srv.URL()))
+	p, _ := svc.Preflight(context.Background(), c.ID)
+	// A contact without a city arrives between preflight and start.
+	if _, _, err := st.AddContact("t", store.Contact{Address: "c@example.com", Fields: map[string]string{"name": "z"}, Tags: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Start(context.Background(), "t", c.ID, p.Campaign.Version, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 2 || res.Failed != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	var failed store.LedgerEntry
+	_ = st.ForEachLedger(c.ID, func(e store.LedgerEntry) error {
+		if e.State == store.RecipientFailed {
+			failed = e
+		}
+		return nil
+	})
+	if failed.Address != "c@example.com" || !strings.Contains(failed.LastError, "city") {
+		t.Fatalf("failed entry %+v", failed)
+	}
+}
+
+func TestStartRefusesAChangedCampaign(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := openStore(t)
+	importContacts(t, st, 3, "t")
+	c := create(t, st, store.Campaign{Name: "V", Tags: []string{"t"}})
+	svc := New(st, newConn(t, srv.URL()))
+	p, _ := svc.Preflight(context.Background(), c.ID)
+	c.Body = "Changed {{.name}}"
+	if _, err := st.UpdateCampaign("other", c); err != nil {
+		t.Fatal(err)
+	}
+	_, err := svc.Start(context.Background(), "t", c.ID, p.Campaign.Version, nil)
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a conflict", err)
+	}
+	if got, _ := st.Campaign(c.ID); got.Status != store.StatusDraft {
+		t.Fatalf("status %s", got.Status)
+	}
+}

@@ -1,0 +1,233 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/queue"
+	"tui/store"
+)
+
+// EnqueueBatchSize is the number of jobs per pipeline.
+const EnqueueBatchSize = 1000
+
+// Progress is how far an enqueue has come.
+type Progress struct {
+	Total    int // recipients in the ledger
+	Enqueued int // jobs in the queue, this run and earlier ones
+	Failed   int // recipients whose message could not be rendered at enqueue
+}
+
+// Result is what a start or resume did.
+type Result struct {
+	Campaign store.Campaign
+	Round    int
+	Total    int
+	Added    int // jobs added by this run
+	Already  int // jobs a previous, interrupted run had added
+	Failed   int // recipients failed at enqueue (template or deleted contact)
+}
+
+// Start begins a send: it dials Redis first — if Redis cannot be reached,
+// nothing at all changes — then writes the ledger and moves the campaign to
+// sending in one transaction, then enqueues one job per recipient. An
+// enqueue interrupted at any point is finished by Resume, and no recipient
+// is ever enqueued twice. version is the campaign version the preflight saw.
+func (s *Service) Start(ctx context.Context, actor string, id, version uint64, progress func(Progress)) (Result, error) {
+	rdb, err := s.Conn.Client(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	c, st, err := s.Store.StartSend(actor, id, version)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.enqueue(ctx, rdb, c, st, progress)
+}
+
+// ErrNothingToResume means the campaign's enqueue already finished.
+var ErrNothingToResume = errors.New("every recipient is already queued")
+
+// Resume finishes an interrupted enqueue of a sending campaign.
+func (s *Service) Resume(ctx context.Context, id uint64, progress func(Progress)) (Result, error) {
+	c, err := s.Store.Campaign(id)
+	if err != nil {
+		return Result{}, err
+	}
+	st, err := s.Store.SendState(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Status != store.StatusSending && c.Status != store.StatusPaused) {
+		return Result{}, fmt.Errorf("campaign %q is %s and has no send to resume", c.Name, c.Status)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if st.Enqueued {
+		return Result{Campaign: c, Round: st.Round, Total: st.Total}, ErrNothingToResume
+	}
+	rdb, err := s.Conn.Client(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.enqueue(ctx, rdb, c, st, progress)
+}
+
+type recipient struct {
+	entry   store.LedgerEntry
+	contact store.RawContact // nil: deleted since the start
+}
+
+type batch struct {
+	recipients []recipient
+	jobs       []queue.Job
+	failed     []store.LedgerEntry // written to the ledger as they are
+	ready      chan struct{}       // closed once rendered
+}
+
+// render turns the batch's recipients into jobs, or into failed ledger rows
+// when a message cannot be rendered (a contact edited or imported after the
+// preflight) or the contact is gone.
+func (b *batch) render(r *store.Renderer, c *store.Campaign, round int) {
+	b.jobs = make([]queue.Job, 0, len(b.recipients))
+	for i := range b.recipients {
+		rc := &b.recipients[i]
+		e := rc.entry
+		if rc.contact == nil {
+			e.State, e.LastError = store.RecipientSkipped, "the contact was deleted after the send started"
+			b.failed = append(b.failed, e)
+			continue
+		}
+		ct, err := rc.contact.Decode()
+		var msg store.Message
+		if err == nil {
+			msg, err = r.Render(&ct)
+		}
+		if err != nil {
+			e.State, e.LastError = store.RecipientFailed, err.Error()
+			b.failed = append(b.failed, e)
+			continue
+		}
+		b.jobs = append(b.jobs, queue.Job{CampaignID: c.ID, ContactID: e.ContactID, Round: round, To: e.Address,
+			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body})
+	}
+	b.recipients = nil
+}
+
+// enqueue renders and enqueues every queued recipient after the last one the
+// stream already holds. Rendering runs in parallel with the pipelines;
+// batches still reach Redis in contact order, as the stream IDs require.
+func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c store.Campaign, st store.SendState, progress func(Progress)) (Result, error) {
+	res := Result{Campaign: c, Round: st.Round, Total: st.Total}
+	r, err := store.NewRenderer(&c)
+	if err != nil {
+		return res, err
+	}
+	after, err := queue.LastEnqueued(parent, rdb, c.ID, st.Round)
+	if err != nil {
+		return res, err
+	}
+	prior, err := s.Store.LedgerRank(c.ID, after)
+	if err != nil {
+		return res, err
+	}
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+
+	workers := runtime.GOMAXPROCS(0)
+	toRender := make(chan *batch, workers*2)
+	ordered := make(chan *batch, workers*4)
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the reader: the ledger, in contact order
+		defer wg.Done()
+		defer close(toRender)
+		defer close(ordered)
+		send := func(b *batch) bool {
+			select {
+			case ordered <- b:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case toRender <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		cur := &batch{ready: make(chan struct{})}
+		readErr = s.Store.ForEachQueued(c.ID, after, func(e *store.LedgerEntry, ct store.RawContact) bool {
+			cur.recipients = append(cur.recipients, recipient{entry: *e, contact: ct})
+			if len(cur.recipients) < EnqueueBatchSize {
+				return true
+			}
+			ok := send(cur)
+			cur = &batch{ready: make(chan struct{})}
+			return ok
+		})
+		if len(cur.recipients) > 0 {
+			send(cur)
+		}
+	}()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() { // renderers
+			defer wg.Done()
+			for b := range toRender {
+				b.render(r, &c, st.Round)
+				close(b.ready)
+			}
+		}()
+	}
+
+	var sendErr error
+	for b := range ordered {
+		select {
+		case <-b.ready:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		added, skipped, err := queue.EnqueueBatch(ctx, rdb, b.jobs)
+		res.Added += added
+		res.Already += skipped
+		if err == nil && len(b.failed) > 0 {
+			err = s.Store.PutLedger(b.failed)
+			res.Failed += len(b.failed)
+		}
+		if err != nil {
+			sendErr = err
+			break
+		}
+		if progress != nil {
+			progress(Progress{Total: st.Total, Enqueued: prior + res.Added + res.Already, Failed: res.Failed})
+		}
+	}
+	cancel()
+	for range ordered { // drain, so the reader can stop
+	}
+	wg.Wait()
+	if sendErr == nil {
+		sendErr = parent.Err()
+	}
+	if sendErr != nil {
+		return res, fmt.Errorf("enqueue of %q stopped after %d new jobs (resume it with `tui campaign resume %d` or send again; nobody will be queued twice): %w",
+			c.Name, res.Added, c.ID, sendErr)
+	}
+	if readErr != nil {
+		return res, readErr
+	}
+	if err := queue.Activate(parent, rdb, c.ID); err != nil {
+		return res, err
+	}
+	if err := s.Store.MarkEnqueued(c.ID, st.Round); err != nil {
+		return res, err
+	}
+	return res, nil
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"tui/campaign"
+	"tui/queue"
+	"tui/store"
+)
+
+// sendService opens the database and prepares — without dialling — the
+// Redis connection.
+func sendService(g *globals) (*campaign.Service, func(), error) {
+	st, err := openStore(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := queue.NewConn(g.redis)
+	if err != nil {
+		st.Close()
+		return nil, nil, &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
+	}
+	return campaign.New(st, conn), func() { conn.Close(); st.Close() }, nil
+}
+
+// progressPrinter reports enqueue progress on stderr when it is a terminal.
+func progressPrinter(e *env, name string) (func(campaign.Progress), func()) {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, func() {}
+	}
+	last := time.Time{}
+	return func(p campaign.Progress) {
+			if time.Since(last) < 100*time.Millisecond {
+				return
+			}
+			last = time.Now()
+			fmt.Fprintf(e.stderr, "\rQueueing %s… %d/%d", name, p.Enqueued, p.Total)
+		}, func() {
+			fmt.Fprint(e.stderr, "\r\033[K")
+		}
+}
+
+func campaignSend(e *env, g *globals, args []string) error {
+	fs := newFlagSet(e, "campaign send")
+	g.register(fs)
+	wait := fs.Bool("wait", false, "print progress until done")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("campaign send needs exactly one campaign ID")
+	}
+	if *wait {
+		return usagef("--wait needs the live progress view, which this version does not have yet; follow the send with `tui campaign show ID`")
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	svc, closeAll, err := sendService(g)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	c, err := svc.Store.Campaign(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
+	}
+	if err != nil {
+		return err
+	}
+	if c.Status == store.StatusSending {
+		// A start that was interrupted resumes; one that finished is left alone.
+		return resume(e, svc, c)
+	}
+	p, err := svc.Preflight(e.ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(e.stderr, p.Summary())
+	if !p.OK() {
+		return fmt.Errorf("not sent: %s", p.Problem())
+	}
+	progress, done := progressPrinter(e, c.Name)
+	res, err := svc.Start(e.ctx, actor(), id, p.Campaign.Version, progress)
+	done()
+	if err != nil {
+		return err
+	}
+	reportQueued(e, svc, res)
+	return nil
+}
+
+func reportQueued(e *env, svc *campaign.Service, res campaign.Result) {
+	fmt.Fprintf(e.stderr, "Queued %d recipients of %q in Redis at %s", res.Added+res.Already, res.Campaign.Name, svc.Conn.URL())
+	if res.Failed > 0 {
+		fmt.Fprintf(e.stderr, "; %d failed before queueing (see `tui campaign show %d`)", res.Failed, res.Campaign.ID)
+	}
+	fmt.Fprintln(e.stderr, ".")
+}
+
+func campaignResume(e *env, g *globals, args []string) error {
+	fs := newFlagSet(e, "campaign resume")
+	g.register(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("campaign resume needs exactly one campaign ID")
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	svc, closeAll, err := sendService(g)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	c, err := svc.Store.Campaign(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
+	}
+	if err != nil {
+		return err
+	}
+	return resume(e, svc, c)
+}
+
+func resume(e *env, svc *campaign.Service, c store.Campaign) error {
+	progress, done := progressPrinter(e, c.Name)
+	res, err := svc.Resume(e.ctx, c.ID, progress)
+	done()
+	if errors.Is(err, campaign.ErrNothingToResume) {
+		fmt.Fprintf(e.stderr, "Campaign %q is already sending: all %d recipients are queued.\n", c.Name, res.Total)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "Resumed %q: %d more queued (%d were already).\n", c.Name, res.Added, res.Already)
+	reportQueued(e, svc, res)
+	return nil
+}

@@ -1,0 +1,76 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Job is one delivery: everything a worker needs, and never a secret
+// (passwords and tokens come from the worker's own environment).
+type Job struct {
+	CampaignID uint64
+	ContactID  uint64
+	Round      int
+	To         string
+	Channel    string
+	From       string // smtp sender
+	URL        string // webhook URL or messenger API base
+	Subject    string
+	Body       string
+}
+
+// Key is the idempotency key: campaignID:contactID, the same on every
+// attempt and every re-delivery.
+func (j *Job) Key() string { return fmt.Sprintf("%d:%d", j.CampaignID, j.ContactID) }
+
+// StreamID is the job's entry ID in its campaign's stream: round-contactID.
+// Redis refuses an ID that is not above the stream's last one, so enqueueing
+// a recipient twice in a round is impossible, even after a crash.
+func (j *Job) StreamID() string { return fmt.Sprintf("%d-%d", j.Round, j.ContactID) }
+
+// values is the stream entry's field list.
+func (j *Job) values() []any {
+	v := []any{"key", j.Key(), "to", j.To, "channel", j.Channel, "subject", j.Subject, "body", j.Body}
+	if j.From != "" {
+		v = append(v, "from", j.From)
+	}
+	if j.URL != "" {
+		v = append(v, "url", j.URL)
+	}
+	return v
+}
+
+// ParseJob reads a job back from a stream entry of a campaign's stream.
+func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) {
+	j := Job{CampaignID: campaignID}
+	var round, contact uint64
+	if _, err := fmt.Sscanf(id, "%d-%d", &round, &contact); err != nil {
+		return j, fmt.Errorf("job %s: bad entry ID", id)
+	}
+	j.Round, j.ContactID = int(round), contact
+	str := func(k string) string { s, _ := values[k].(string); return s }
+	j.To, j.Channel, j.From, j.URL = str("to"), str("channel"), str("from"), str("url")
+	j.Subject, j.Body = str("subject"), str("body")
+	if j.To == "" || j.Channel == "" {
+		return j, errors.New("job " + id + ": missing to or channel")
+	}
+	if k := str("key"); k != j.Key() {
+		return j, fmt.Errorf("job %s: key %q does not match %d:%d", id, k, campaignID, contact)
+	}
+	return j, nil
+}
+
+// parseStreamID splits "ms-seq".
+func parseStreamID(id string) (ms, seq uint64, err error) {
+	for i := 0; i < len(id); i++ {
+		if id[i] == '-' {
+			if ms, err = strconv.ParseUint(id[:i], 10, 64); err != nil {
+				return 0, 0, err
+			}
+			seq, err = strconv.ParseUint(id[i+1:], 10, 64)
+			return ms, seq, err
+		}
+	}
+	return 0, 0, fmt.Errorf("stream ID %q has no '-'", id)
+}

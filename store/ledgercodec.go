@@ -1,0 +1,89 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Ledger rows are the most numerous records (one per recipient per send)
+// and are written and read in bulk, so they use a compact binary form:
+//
+//	version(1) state(1) uvarint(attempts) uvarint(campaign) uvarint(contact)
+//	uvarint(len) address  uvarint(len) last error  varint(updated, unix ns)
+//
+// A record starting with '{' is JSON, as early databases wrote it.
+
+const ledgerCodecVersion = 1
+
+var recipientStates = []RecipientState{RecipientQueued, RecipientRetrying, RecipientSent,
+	RecipientFailed, RecipientSkipped, RecipientCancelled}
+
+func stateCode(s RecipientState) byte {
+	for i, x := range recipientStates {
+		if x == s {
+			return byte(i)
+		}
+	}
+	return 255
+}
+
+func appendLedgerEntry(dst []byte, e *LedgerEntry) ([]byte, error) {
+	code := stateCode(e.State)
+	if code == 255 {
+		return nil, errors.New("unknown recipient state " + string(e.State))
+	}
+	dst = append(dst, ledgerCodecVersion, code)
+	dst = binary.AppendUvarint(dst, uint64(e.Attempts))
+	dst = binary.AppendUvarint(dst, e.CampaignID)
+	dst = binary.AppendUvarint(dst, e.ContactID)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Address)))
+	dst = append(dst, e.Address...)
+	dst = binary.AppendUvarint(dst, uint64(len(e.LastError)))
+	dst = append(dst, e.LastError...)
+	return binary.AppendVarint(dst, e.UpdatedAt.UnixNano()), nil
+}
+
+var errLedgerRecord = errors.New("corrupt ledger record")
+
+func decodeLedgerEntry(raw []byte, e *LedgerEntry) error {
+	if len(raw) > 0 && raw[0] == '{' {
+		return json.Unmarshal(raw, e)
+	}
+	if len(raw) < 2 || raw[0] != ledgerCodecVersion || int(raw[1]) >= len(recipientStates) {
+		return errLedgerRecord
+	}
+	e.State = recipientStates[raw[1]]
+	p := raw[2:]
+	next := func() uint64 {
+		v, n := binary.Uvarint(p)
+		if n <= 0 {
+			p = nil
+			return 0
+		}
+		p = p[n:]
+		return v
+	}
+	str := func() string {
+		n := next()
+		if uint64(len(p)) < n {
+			p = nil
+			return ""
+		}
+		s := string(p[:n])
+		p = p[n:]
+		return s
+	}
+	e.Attempts = int(next())
+	e.CampaignID = next()
+	e.ContactID = next()
+	e.Address = str()
+	e.LastError = str()
+	ns, n := binary.Varint(p)
+	if n <= 0 || len(p) != n {
+		return errLedgerRecord
+	}
+	e.UpdatedAt = time.Unix(0, ns).UTC()
+	return nil
+}

@@ -1,0 +1,213 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SendState is the bookkeeping of a campaign's current send round.
+type SendState struct {
+	CampaignID uint64    `json:"campaign_id"`
+	Round      int       `json:"round"`    // 1 for the first send; retries start new rounds
+	Total      int       `json:"total"`    // recipients in the ledger
+	Enqueued   bool      `json:"enqueued"` // every queued recipient of this round is in the queue
+	StartedAt  time.Time `json:"started_at"`
+	StartedBy  string    `json:"started_by"`
+}
+
+// ErrNoRecipients means a send would reach nobody.
+var ErrNoRecipients = errors.New("the audience is empty")
+
+// StartSend moves a draft or scheduled campaign to sending and writes one
+// `queued` ledger row per recipient, in one transaction: either all of it
+// happens or none. version must be the version the preflight saw; if the
+// campaign changed since, it returns a *ConflictError.
+func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState, error) {
+	var c Campaign
+	var st SendState
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCampaigns)
+		if err := getJSON(b, itob(id), &c); err != nil {
+			return err
+		}
+		if version != 0 && c.Version != version {
+			return &ConflictError{Campaign: c}
+		}
+		if !c.Status.Editable() || !CanMove(c.Status, StatusSending) {
+			return &TransitionError{Name: c.Name, From: c.Status, To: StatusSending}
+		}
+		sends := tx.Bucket(bucketSends)
+		var prev SendState
+		if err := getJSON(sends, itob(id), &prev); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		ledgers := tx.Bucket(bucketLedger)
+		if ledgers.Bucket(itob(id)) != nil {
+			if err := ledgers.DeleteBucket(itob(id)); err != nil {
+				return err
+			}
+		}
+		ledger, err := ledgers.CreateBucket(itob(id))
+		if err != nil {
+			return err
+		}
+		ledger.FillPercent = 1 // keys arrive in ascending order
+		now := s.now().UTC()
+		entry := LedgerEntry{CampaignID: id, State: RecipientQueued, UpdatedAt: now}
+		var arena []byte // bbolt keeps the value slices until commit: never reuse them
+		n := 0
+		err = newAudienceTx(tx, &c).each(func(key, raw []byte) (bool, error) {
+			addr, err := contactAddress(raw)
+			if err != nil {
+				return false, err
+			}
+			entry.ContactID, entry.Address = btoi(key), addr
+			n++
+			if cap(arena)-len(arena) < 256 {
+				arena = make([]byte, 0, 64<<10)
+			}
+			start := len(arena)
+			arena, err = appendLedgerEntry(arena, &entry)
+			if err != nil {
+				return false, err
+			}
+			return true, ledger.Put(key, arena[start:len(arena):len(arena)])
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("campaign %q: %w: add contacts with its tags, or change its tags", c.Name, ErrNoRecipients)
+		}
+		st = SendState{CampaignID: id, Round: prev.Round + 1, Total: n, StartedAt: now, StartedBy: actor}
+		if err := putJSON(sends, itob(id), &st); err != nil {
+			return err
+		}
+		from := c.Status
+		c.Status, c.Version, c.UpdatedAt, c.UpdatedBy = StatusSending, c.Version+1, now, actor
+		c.LastSend = &SendInfo{StartedAt: now, StartedBy: actor, Total: n}
+		if err := putJSON(b, itob(id), &c); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "campaign.send", c.ref(), fmt.Sprintf("%s → sending; %d recipients", from, n))
+	})
+	if err != nil {
+		return Campaign{}, SendState{}, fmt.Errorf("start sending campaign %d: %w", id, err)
+	}
+	return c, st, nil
+}
+
+// SendState reads a campaign's send bookkeeping; ErrNotFound if it was never sent.
+func (s *Store) SendState(id uint64) (SendState, error) {
+	var st SendState
+	err := s.db.View(func(tx *bolt.Tx) error { return getJSON(tx.Bucket(bucketSends), itob(id), &st) })
+	if err != nil {
+		return SendState{}, fmt.Errorf("read send state of campaign %d: %w", id, err)
+	}
+	return st, nil
+}
+
+// MarkEnqueued records that every queued recipient of a round is in the queue.
+func (s *Store) MarkEnqueued(id uint64, round int) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSends)
+		var st SendState
+		if err := getJSON(b, itob(id), &st); err != nil {
+			return err
+		}
+		if st.Round != round {
+			return fmt.Errorf("round %d is over; the campaign is in round %d", round, st.Round)
+		}
+		st.Enqueued = true
+		return putJSON(b, itob(id), &st)
+	})
+	if err != nil {
+		return fmt.Errorf("record the enqueue of campaign %d: %w", id, err)
+	}
+	return nil
+}
+
+// RawContact is a contact record copied out of the database, decoded later
+// (and in parallel) by whoever needs its fields.
+type RawContact []byte
+
+// Decode reads the record.
+func (r RawContact) Decode() (Contact, error) {
+	var c Contact
+	err := decodeContact(r, &c)
+	return c, err
+}
+
+// ForEachQueued visits, in contact order, the ledger rows of a campaign that
+// are still queued and whose contact ID is above after, with the contact's
+// record (nil when the contact was deleted since the send started). fn
+// returns false to stop.
+func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawContact) bool) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ledger := tx.Bucket(bucketLedger).Bucket(itob(id))
+		if ledger == nil {
+			return nil
+		}
+		contacts := tx.Bucket(bucketContacts)
+		cur := ledger.Cursor()
+		for k, v := cur.Seek(itob(after + 1)); k != nil; k, v = cur.Next() {
+			if len(v) > 1 && v[0] == ledgerCodecVersion && v[1] != stateCode(RecipientQueued) {
+				continue // not queued: skip without decoding
+			}
+			var e LedgerEntry
+			if err := decodeLedgerEntry(v, &e); err != nil {
+				return err
+			}
+			if e.State != RecipientQueued {
+				continue
+			}
+			var raw RawContact
+			if v := contacts.Get(k); v != nil {
+				raw = append(RawContact(nil), v...)
+			}
+			if !fn(&e, raw) {
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the queued recipients of campaign %d: %w", id, err)
+	}
+	return nil
+}
+
+// ForEachRecipientRaw is ForEachRecipient without decoding: fn gets a copy
+// of each recipient's record.
+func (s *Store) ForEachRecipientRaw(c *Campaign, fn func(RawContact) bool) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return newAudienceTx(tx, c).each(func(_, raw []byte) (bool, error) {
+			return fn(append(RawContact(nil), raw...)), nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("resolve the audience of %q: %w", c.Name, err)
+	}
+	return nil
+}
+
+// LedgerRank counts a campaign's ledger rows whose contact ID is at most
+// upTo: how many recipients an enqueue that stopped at upTo had covered.
+func (s *Store) LedgerRank(id, upTo uint64) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ledger := tx.Bucket(bucketLedger).Bucket(itob(id))
+		if ledger == nil || upTo == 0 {
+			return nil
+		}
+		cur := ledger.Cursor()
+		for k, _ := cur.First(); k != nil && btoi(k) <= upTo; k, _ = cur.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
