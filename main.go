@@ -30,6 +30,9 @@ const usageText = `tui — messaging campaigns from the terminal
 
 Usage:
   tui [--db PATH] [--redis URL]            interactive TUI (env TUI_DB, REDIS_URL)
+  tui --headless-worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
+                      [--log-format text|json]
+                                           worker only: no UI, no database, logs to stderr
   tui campaign list [--json]
   tui campaign create --name NAME --channel file|smtp|webhook|messenger --body-file FILE
                       [--subject TEXT] [--tag TAG]... [--exclude-tag TAG]... [--rate N]
@@ -112,6 +115,9 @@ func dispatch(e *env, args []string) error {
 	fs := newFlagSet(e, "tui")
 	g.register(fs)
 	showVersion := fs.Bool("version", false, "print the version")
+	headless := fs.Bool("headless-worker", false, "run a worker only: no UI, no database")
+	wf := &workerFlags{}
+	wf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -123,6 +129,12 @@ func dispatch(e *env, args []string) error {
 		return nil
 	}
 	rest := fs.Args()
+	if *headless {
+		if len(rest) > 0 {
+			return usagef("--headless-worker takes no command (got %q)", rest[0])
+		}
+		return runHeadlessWorker(e, g, wf)
+	}
 	if len(rest) == 0 {
 		return runInteractive(e, g)
 	}

@@ -47,6 +47,10 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 	if err != nil {
 		return Result{}, err
 	}
+	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
+	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
+		return Result{Campaign: c, Round: st.Round, Total: st.Total}, fmt.Errorf("%w (the send is recorded; resume it with `tui campaign resume %d`)", err, c.ID)
+	}
 	return s.enqueue(ctx, rdb, c, st, progress)
 }
 
@@ -132,6 +136,10 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	}
 	prior, err := s.Store.LedgerRank(c.ID, after)
 	if err != nil {
+		return res, err
+	}
+	// Workers may start on the first jobs while the rest are still queued.
+	if err := queue.Activate(parent, rdb, c.ID); err != nil {
 		return res, err
 	}
 	ctx, cancel := context.WithCancel(parent)
@@ -222,9 +230,6 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	}
 	if readErr != nil {
 		return res, readErr
-	}
-	if err := queue.Activate(parent, rdb, c.ID); err != nil {
-		return res, err
 	}
 	if err := s.Store.MarkEnqueued(c.ID, st.Round); err != nil {
 		return res, err

@@ -18,6 +18,7 @@ type Job struct {
 	URL        string // webhook URL or messenger API base
 	Subject    string
 	Body       string
+	Attempt    int // 1 for the first try; a retry is re-queued with the next number
 }
 
 // Key is the idempotency key: campaignID:contactID, the same on every
@@ -31,7 +32,12 @@ func (j *Job) StreamID() string { return fmt.Sprintf("%d-%d", j.Round, j.Contact
 
 // values is the stream entry's field list.
 func (j *Job) values() []any {
-	v := []any{"key", j.Key(), "to", j.To, "channel", j.Channel, "subject", j.Subject, "body", j.Body}
+	attempt := j.Attempt
+	if attempt < 1 {
+		attempt = 1
+	}
+	v := []any{"key", j.Key(), "contact", strconv.FormatUint(j.ContactID, 10), "round", strconv.Itoa(j.Round),
+		"attempt", strconv.Itoa(attempt), "to", j.To, "channel", j.Channel, "subject", j.Subject, "body", j.Body}
 	if j.From != "" {
 		v = append(v, "from", j.From)
 	}
@@ -43,13 +49,18 @@ func (j *Job) values() []any {
 
 // ParseJob reads a job back from a stream entry of a campaign's stream.
 func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) {
-	j := Job{CampaignID: campaignID}
-	var round, contact uint64
-	if _, err := fmt.Sscanf(id, "%d-%d", &round, &contact); err != nil {
-		return j, fmt.Errorf("job %s: bad entry ID", id)
-	}
-	j.Round, j.ContactID = int(round), contact
+	j := Job{CampaignID: campaignID, Attempt: 1}
 	str := func(k string) string { s, _ := values[k].(string); return s }
+	// Retries are re-queued with Redis-made IDs; the fields are the truth.
+	contact, err1 := strconv.ParseUint(str("contact"), 10, 64)
+	round, err2 := strconv.Atoi(str("round"))
+	if err1 != nil || err2 != nil {
+		return j, fmt.Errorf("job %s: missing contact or round", id)
+	}
+	j.Round, j.ContactID = round, contact
+	if a, err := strconv.Atoi(str("attempt")); err == nil && a > 0 {
+		j.Attempt = a
+	}
 	j.To, j.Channel, j.From, j.URL = str("to"), str("channel"), str("from"), str("url")
 	j.Subject, j.Body = str("subject"), str("body")
 	if j.To == "" || j.Channel == "" {
@@ -60,6 +71,9 @@ func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) 
 	}
 	return j, nil
 }
+
+// Values is the job as a stream entry's field list.
+func (j *Job) Values() []any { return j.values() }
 
 // parseStreamID splits "ms-seq".
 func parseStreamID(id string) (ms, seq uint64, err error) {

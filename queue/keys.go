@@ -3,13 +3,44 @@ package queue
 import "fmt"
 
 // Every Redis key tui uses is built here. Keys of one campaign share a hash
-// tag ({c42}) so that a Cluster keeps them in one slot.
+// tag ({c42}) so that a Cluster keeps them in one slot and one MULTI can
+// touch them all.
 
 // KeyPrefix starts every key, so tui can share a Redis with others.
 const KeyPrefix = "tui:"
 
+// Group is the consumer group every worker reads job streams with.
+const Group = "workers"
+
+func campaignKey(campaignID uint64, name string) string {
+	return fmt.Sprintf("%s{c%d}:%s", KeyPrefix, campaignID, name)
+}
+
 // JobsKey is the stream of a campaign's delivery jobs.
-func JobsKey(campaignID uint64) string { return fmt.Sprintf("%s{c%d}:jobs", KeyPrefix, campaignID) }
+func JobsKey(campaignID uint64) string { return campaignKey(campaignID, "jobs") }
+
+// ControlKey is a hash of a campaign's live settings: state, rate, attempts.
+func ControlKey(campaignID uint64) string { return campaignKey(campaignID, "ctl") }
+
+// DoneKey is a hash of contact ID → final outcome: the idempotency marks
+// that stop a re-delivered job from being delivered twice.
+func DoneKey(campaignID uint64) string { return campaignKey(campaignID, "done") }
+
+// DelayedKey is a sorted set of jobs waiting for a retry, scored by due time.
+func DelayedKey(campaignID uint64) string { return campaignKey(campaignID, "delayed") }
+
+// RateKey is the campaign's shared rate limiter.
+func RateKey(campaignID uint64) string { return campaignKey(campaignID, "rate") }
+
+// EventsKey is the stream of a campaign's delivery outcomes.
+func EventsKey(campaignID uint64) string { return campaignKey(campaignID, "events") }
 
 // ActiveKey is the set of campaigns whose jobs workers should consume.
 func ActiveKey() string { return KeyPrefix + "active" }
+
+// WorkersKey is the set of worker IDs that have reported a heartbeat.
+func WorkersKey() string { return KeyPrefix + "workers" }
+
+// WorkerKey is one worker's heartbeat hash; it expires when the worker stops
+// reporting.
+func WorkerKey(id string) string { return KeyPrefix + "worker:" + id }

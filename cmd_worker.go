@@ -1,0 +1,104 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"tui/queue"
+	"tui/worker"
+)
+
+// workerFlags are the flags of a worker, headless or in-process.
+type workerFlags struct {
+	concurrency int
+	outbox      string
+	grace       time.Duration
+	lease       time.Duration
+	logFormat   string
+}
+
+func (w *workerFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&w.concurrency, "concurrency", 8, "deliveries at once")
+	fs.StringVar(&w.outbox, "outbox", "", "the file channel's outbox (env TUI_OUTBOX)")
+	fs.DurationVar(&w.grace, "shutdown-grace", 10*time.Second, "how long in-flight deliveries may finish on SIGINT/SIGTERM")
+	fs.DurationVar(&w.lease, "lease", 30*time.Second, "a job untouched this long is taken over by other workers")
+	fs.StringVar(&w.logFormat, "log-format", "text", "text or json")
+}
+
+func (w *workerFlags) validate() error {
+	switch {
+	case w.concurrency < 1 || w.concurrency > 10_000:
+		return usagef("--concurrency must be between 1 and 10000")
+	case w.grace <= 0:
+		return usagef("--shutdown-grace must be positive, e.g. 10s")
+	case w.lease < time.Second:
+		return usagef("--lease must be at least 1s")
+	case w.logFormat != "text" && w.logFormat != "json":
+		return usagef("--log-format must be text or json")
+	}
+	return nil
+}
+
+func (w *workerFlags) logger(out io.Writer) *slog.Logger {
+	if w.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, nil))
+	}
+	return slog.New(slog.NewTextHandler(out, nil))
+}
+
+func (w *workerFlags) config(e *env, log *slog.Logger) worker.Config {
+	outbox := w.outbox
+	if outbox == "" {
+		outbox = e.getenv("TUI_OUTBOX")
+	}
+	return worker.Config{Concurrency: w.concurrency, ShutdownGrace: w.grace, Lease: w.lease, Logger: log,
+		Channels: worker.NewChannels(e.getenv, outbox)}
+}
+
+// runHeadlessWorker is `tui --headless-worker`: no UI, no database, logs on
+// stderr; it waits for Redis when Redis is not there yet, and stops cleanly
+// on SIGINT or SIGTERM.
+func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
+	if err := wf.validate(); err != nil {
+		return err
+	}
+	log := wf.logger(e.stderr)
+	conn, err := queue.NewConn(g.redis)
+	if err != nil {
+		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
+	}
+	defer conn.Close()
+	log.Info("connecting to redis", "url", conn.URL())
+	var rdbErr error
+	for attempt := 1; ; attempt++ {
+		rdb, err := conn.Client(e.ctx)
+		if err == nil {
+			cfg := wf.config(e, log)
+			defer cfg.Channels.(*worker.Channels).Close()
+			return worker.New(rdb, cfg).Run(e.ctx)
+		}
+		if e.ctx.Err() != nil {
+			return nil
+		}
+		if rdbErr == nil || rdbErr.Error() != err.Error() {
+			log.Warn("redis unavailable; retrying with backoff", "err", err.Error())
+			rdbErr = err
+		}
+		select {
+		case <-time.After(queue.Backoff(attempt)):
+		case <-e.ctx.Done():
+			return nil
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,268 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The worker's side of the queue: read, reclaim, renew, release, commit.
+
+// Fetched is a job read from a stream. Err is set for an entry that is not
+// a valid job; it is acknowledged and reported, never delivered.
+type Fetched struct {
+	CampaignID uint64
+	EntryID    string
+	Job        Job
+	Err        error
+}
+
+// EnsureGroup creates the workers' consumer group on a campaign's stream,
+// and the stream itself if a Redis restart lost it.
+func EnsureGroup(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) error {
+	err := rdb.XGroupCreateMkStream(ctx, JobsKey(campaignID), Group, "0").Err()
+	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("create the consumer group of campaign %d: %w", campaignID, err)
+	}
+	return nil
+}
+
+// IsNoGroup reports a read from a stream or group that does not exist.
+func IsNoGroup(err error) bool { return err != nil && strings.Contains(err.Error(), "NOGROUP") }
+
+// ReadJobs reads up to count new jobs across the given campaigns, waiting up
+// to block for some to arrive (block must be positive: zero would make Redis
+// wait forever).
+func ReadJobs(ctx context.Context, rdb redis.UniversalClient, consumer string, campaigns []uint64, count int, block time.Duration) ([]Fetched, error) {
+	if len(campaigns) == 0 || count <= 0 {
+		return nil, nil
+	}
+	if block <= 0 {
+		block = time.Millisecond
+	}
+	streams := make([]string, 0, 2*len(campaigns))
+	for _, id := range campaigns {
+		streams = append(streams, JobsKey(id))
+	}
+	for range campaigns {
+		streams = append(streams, ">")
+	}
+	res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: Group, Consumer: consumer, Streams: streams,
+		Count: int64(count), Block: block}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Fetched
+	for i, s := range res {
+		id := campaignOf(s.Stream, campaigns, i)
+		for _, m := range s.Messages {
+			out = append(out, fetched(id, m))
+		}
+	}
+	return out, nil
+}
+
+func campaignOf(stream string, campaigns []uint64, i int) uint64 {
+	if i < len(campaigns) && JobsKey(campaigns[i]) == stream {
+		return campaigns[i]
+	}
+	for _, id := range campaigns {
+		if JobsKey(id) == stream {
+			return id
+		}
+	}
+	return 0
+}
+
+func fetched(campaignID uint64, m redis.XMessage) Fetched {
+	j, err := ParseJob(campaignID, m.ID, m.Values)
+	return Fetched{CampaignID: campaignID, EntryID: m.ID, Job: j, Err: err}
+}
+
+// Reclaim takes over jobs of a campaign that another consumer fetched and
+// has not touched for minIdle: that worker died or hangs.
+func Reclaim(ctx context.Context, rdb redis.UniversalClient, consumer string, campaignID uint64, minIdle time.Duration, count int) ([]Fetched, error) {
+	msgs, _, err := rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: JobsKey(campaignID), Group: Group,
+		Consumer: consumer, MinIdle: minIdle, Start: "0-0", Count: int64(count)}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Fetched, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, fetched(campaignID, m))
+	}
+	return out, nil
+}
+
+// Renew keeps the leases of the given entries that the consumer still owns
+// and returns those; the others were reclaimed by someone else.
+func Renew(ctx context.Context, rdb redis.UniversalClient, consumer string, campaignID uint64, entryIDs []string) ([]string, error) {
+	if len(entryIDs) == 0 {
+		return nil, nil
+	}
+	args := append([]any{Group, consumer}, toAny(entryIDs)...)
+	owned, err := renewScript.Run(ctx, rdb, []string{JobsKey(campaignID)}, args...).StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return owned, err
+}
+
+// Release re-queues entries the consumer fetched but never started.
+func Release(ctx context.Context, rdb redis.UniversalClient, consumer string, campaignID uint64, entryIDs []string) (int, error) {
+	if len(entryIDs) == 0 {
+		return 0, nil
+	}
+	args := append([]any{Group, consumer}, toAny(entryIDs)...)
+	return releaseScript.Run(ctx, rdb, []string{JobsKey(campaignID)}, args...).Int()
+}
+
+// PromoteDue moves up to limit due retries back into the job stream.
+func PromoteDue(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, now time.Time, limit int) (int, error) {
+	return promoteScript.Run(ctx, rdb, []string{DelayedKey(campaignID), JobsKey(campaignID)},
+		now.UnixMilli(), limit).Int()
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// Outcome is the result of one fetched job, ready to commit.
+type Outcome struct {
+	EntryID string
+	Job     Job
+	Event   Event
+	// Final is the mark written to DoneKey ("sent", "failed", "skipped"), or
+	// empty for a retry, which is re-queued at RetryAt instead.
+	Final   string
+	RetryAt time.Time
+}
+
+// Commit records the outcomes of one campaign's jobs in one transaction:
+// the idempotency marks, scheduled retries and the event batch first, then
+// the acknowledgements. A crash before it leaves the jobs pending, and their
+// re-delivery is stopped by the marks.
+func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campaignID uint64, outcomes []Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	batch := EventBatch{Worker: worker, Events: make([]Event, 0, len(outcomes))}
+	var marks []any
+	var retries []redis.Z
+	ids := make([]string, 0, len(outcomes))
+	for i := range outcomes {
+		o := &outcomes[i]
+		if o.Event.Type != "" { // a duplicate is only acknowledged
+			batch.Events = append(batch.Events, o.Event)
+		}
+		if o.EntryID != "" {
+			ids = append(ids, o.EntryID)
+		}
+		if o.Final != "" {
+			marks = append(marks, strconv.FormatUint(o.Job.ContactID, 10), o.Final)
+			continue
+		}
+		if o.Event.Type == EventRetry {
+			j := o.Job
+			member, err := json.Marshal(j.values())
+			if err != nil {
+				return err
+			}
+			retries = append(retries, redis.Z{Score: float64(o.RetryAt.UnixMilli()), Member: string(member)})
+		}
+	}
+	values, err := batch.values()
+	if err != nil {
+		return err
+	}
+	_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if len(marks) > 0 {
+			p.HSet(ctx, DoneKey(campaignID), marks...)
+		}
+		if len(retries) > 0 {
+			p.ZAdd(ctx, DelayedKey(campaignID), retries...)
+		}
+		if len(batch.Events) > 0 {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(campaignID), Values: values})
+		}
+		if len(ids) > 0 {
+			p.XAck(ctx, JobsKey(campaignID), Group, ids...)
+			p.XDel(ctx, JobsKey(campaignID), ids...)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit %d outcomes of campaign %d: %w", len(outcomes), campaignID, err)
+	}
+	return nil
+}
+
+// DoneMarks returns the final outcomes already recorded for the given
+// contacts of a campaign (missing ones are absent).
+func DoneMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, contacts []uint64) (map[uint64]string, error) {
+	if len(contacts) == 0 {
+		return nil, nil
+	}
+	fields := make([]string, len(contacts))
+	for i, c := range contacts {
+		fields[i] = strconv.FormatUint(c, 10)
+	}
+	vals, err := rdb.HMGet(ctx, DoneKey(campaignID), fields...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64]string{}
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[contacts[i]] = s
+		}
+	}
+	return out, nil
+}
+
+// ActiveCampaigns lists the campaigns workers should consume, with their
+// live settings.
+func ActiveCampaigns(ctx context.Context, rdb redis.UniversalClient) (map[uint64]Control, error) {
+	ids, err := rdb.SMembers(ctx, ActiveKey()).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint64]Control, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	parsed := make([]uint64, len(ids))
+	for i, s := range ids {
+		id, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			continue
+		}
+		parsed[i] = id
+		cmds[i] = pipe.HGetAll(ctx, ControlKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		out[parsed[i]] = ParseControl(cmd.Val())
+	}
+	return out, nil
+}

@@ -1,0 +1,95 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// WorkerInfo is a worker's heartbeat, as the app shows it.
+type WorkerInfo struct {
+	ID          string
+	Host        string
+	PID         int
+	Concurrency int
+	Started     time.Time
+	LastSeen    time.Time
+	Processed   int64
+	Failed      int64
+	InFlight    int64
+	Stopping    bool
+}
+
+// HeartbeatTTL is how long a heartbeat stays after the worker stops
+// reporting; the app calls a worker lost well before it expires.
+const HeartbeatTTL = 60 * time.Second
+
+// Heartbeat records a worker's state.
+func Heartbeat(ctx context.Context, rdb redis.UniversalClient, w WorkerInfo) error {
+	key := WorkerKey(w.ID)
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, "host", w.Host, "pid", w.PID, "concurrency", w.Concurrency,
+			"started", w.Started.UnixMilli(), "last_seen", w.LastSeen.UnixMilli(),
+			"processed", w.Processed, "failed", w.Failed, "in_flight", w.InFlight, "stopping", boolInt(w.Stopping))
+		p.PExpire(ctx, key, HeartbeatTTL)
+		p.SAdd(ctx, WorkersKey(), w.ID)
+		return nil
+	})
+	return err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Goodbye removes a worker that shut down cleanly.
+func Goodbye(ctx context.Context, rdb redis.UniversalClient, id string) error {
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, WorkerKey(id))
+		p.SRem(ctx, WorkersKey(), id)
+		return nil
+	})
+	return err
+}
+
+// Workers lists the workers with a live heartbeat; the IDs of expired ones
+// are forgotten.
+func Workers(ctx context.Context, rdb redis.UniversalClient) ([]WorkerInfo, error) {
+	ids, err := rdb.SMembers(ctx, WorkersKey()).Result()
+	if err != nil {
+		return nil, err
+	}
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, WorkerKey(id))
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+	}
+	var out []WorkerInfo
+	var gone []any
+	for i, cmd := range cmds {
+		m := cmd.Val()
+		if len(m) == 0 {
+			gone = append(gone, ids[i])
+			continue
+		}
+		num := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
+		out = append(out, WorkerInfo{ID: ids[i], Host: m["host"], PID: int(num("pid")), Concurrency: int(num("concurrency")),
+			Started: time.UnixMilli(num("started")), LastSeen: time.UnixMilli(num("last_seen")),
+			Processed: num("processed"), Failed: num("failed"), InFlight: num("in_flight"), Stopping: num("stopping") == 1})
+	}
+	if len(gone) > 0 {
+		rdb.SRem(ctx, WorkersKey(), gone...)
+	}
+	return out, nil
+}

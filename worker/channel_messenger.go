@@ -1,0 +1,228 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MessengerConfig is the worker's Messenger setup, from its environment.
+type MessengerConfig struct {
+	// Token is the Page access token (MESSENGER_PAGE_TOKEN). It is sent only
+	// in the Authorization header, never in a URL, so it never lands in an
+	// access log, and never appears in a Reason.
+	Token string
+	// BaseURL is the Graph API's origin (MESSENGER_API_BASE), default
+	// https://graph.facebook.com; tests point it at a local fake.
+	BaseURL string
+	// Version is the Graph API version (MESSENGER_API_VERSION), default v21.0.
+	Version string
+}
+
+// Default Graph API endpoint and version when the environment names none.
+const (
+	DefaultMessengerBase    = "https://graph.facebook.com"
+	DefaultMessengerVersion = "v21.0"
+)
+
+// MessengerChannel sends each message as a text through the Messenger Send
+// API: POST {base}/{version}/me/messages with the recipient's page-scoped ID
+// (the job's To).
+//
+// A job may carry a URL (the campaign's --url) to send through a path on the
+// configured API origin, such as a proxy prefix; a URL on any other origin is
+// refused, because the page token would go with the request.
+type MessengerChannel struct {
+	token   string
+	base    *url.URL
+	version string
+	client  *http.Client
+	now     func() time.Time
+}
+
+// messengerTimeout bounds one Send API call.
+const messengerTimeout = 15 * time.Second
+
+// NewMessengerChannel checks the configuration and returns the channel.
+func NewMessengerChannel(cfg MessengerConfig) (*MessengerChannel, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("the messenger channel needs MESSENGER_PAGE_TOKEN (the Page access token) in the worker's environment")
+	}
+	if strings.ContainsAny(cfg.Token, " \t\r\n") {
+		return nil, errors.New("MESSENGER_PAGE_TOKEN contains white space: copy the Page access token again without spaces or line breaks")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultMessengerBase
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultMessengerVersion
+	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.User != nil {
+		return nil, fmt.Errorf("MESSENGER_API_BASE %q is not an http:// or https:// URL such as %s", redactURLString(cfg.BaseURL), DefaultMessengerBase)
+	}
+	if strings.ContainsAny(cfg.Version, "/?#% ") {
+		return nil, fmt.Errorf("MESSENGER_API_VERSION %q is not a Graph API version such as %s", cfg.Version, DefaultMessengerVersion)
+	}
+	return &MessengerChannel{token: cfg.Token, base: base, version: cfg.Version,
+		client: newHTTPClient(messengerTimeout), now: time.Now}, nil
+}
+
+type messengerRequest struct {
+	Recipient struct {
+		ID string `json:"id"`
+	} `json:"recipient"`
+	MessagingType string `json:"messaging_type"`
+	Message       struct {
+		Text string `json:"text"`
+	} `json:"message"`
+}
+
+// graphError is the error object of a Graph API answer.
+type graphError struct {
+	Error *struct {
+		Message      string `json:"message"`
+		Type         string `json:"type"`
+		Code         int    `json:"code"`
+		Subcode      int    `json:"error_subcode"`
+		IsTransient  bool   `json:"is_transient"`
+		ErrorUserMsg string `json:"error_user_msg"`
+		FBTraceID    string `json:"fbtrace_id"`
+	} `json:"error"`
+}
+
+// Graph error codes that mean "slow down": application (4), user (17), page
+// (32) and API (613) rate limits, and the Messenger platform's own (80006);
+// subcode 2018022 is "too many send requests".
+var graphThrottleCodes = map[int]bool{4: true, 17: true, 32: true, 613: true, 80006: true}
+
+const graphThrottleSubcode = 2018022
+
+// Graph error codes worth another try: unknown (1), service down (2), and
+// "temporary send message failure" (1200).
+var graphTransientCodes = map[int]bool{1: true, 2: true, 1200: true}
+
+// endpoint is where the job's message goes.
+func (c *MessengerChannel) endpoint(jobURL string) (*url.URL, error) {
+	base := c.base
+	if jobURL != "" {
+		u, err := url.Parse(jobURL)
+		if err != nil || u.Scheme != c.base.Scheme || u.Host != c.base.Host || u.User != nil {
+			return nil, Permanent("the campaign's messenger URL %q is not on the configured Graph API origin %s: the page token is only sent there (set MESSENGER_API_BASE on the worker, or clear the campaign's --url)",
+				redactURLString(jobURL), c.base.Scheme+"://"+c.base.Host)
+		}
+		base = u
+	}
+	return base.JoinPath(c.version, "me", "messages"), nil
+}
+
+// Deliver sends the message; the text is the subject, a blank line and the
+// body, or just the body when there is no subject.
+func (c *MessengerChannel) Deliver(ctx context.Context, d Delivery) error {
+	target, err := c.endpoint(d.Job.URL)
+	if err != nil {
+		return err
+	}
+	var m messengerRequest
+	m.Recipient.ID = d.Job.To
+	// A campaign is not a reply inside the 24-hour window, but UPDATE is the
+	// type the platform documents for proactive non-promotional messages;
+	// jobs carry no message tag to send MESSAGE_TAG with.
+	m.MessagingType = "UPDATE"
+	m.Message.Text = d.Job.Body
+	if d.Job.Subject != "" {
+		m.Message.Text = d.Job.Subject + "\n\n" + d.Job.Body
+	}
+	body, err := json.Marshal(&m)
+	if err != nil {
+		return Permanent("encode the messenger request: %v", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(body))
+	if err != nil {
+		return Permanent("messenger request: %v", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "tui-worker")
+
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return c.redact(httpTransportError("messenger", target, err))
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, drainLimit))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	return c.redact(c.classify(resp, raw))
+}
+
+// classify reads the Graph error object; an answer without one is judged by
+// its HTTP status alone.
+func (c *MessengerChannel) classify(resp *http.Response, raw []byte) *DeliveryError {
+	var ge graphError
+	if json.Unmarshal(raw, &ge) != nil || ge.Error == nil {
+		return classifyHTTPStatus("messenger", resp, excerpt(raw), c.now())
+	}
+	e := ge.Error
+	var reason strings.Builder
+	fmt.Fprintf(&reason, "Graph error %d", e.Code)
+	if e.Subcode != 0 {
+		fmt.Fprintf(&reason, "/%d", e.Subcode)
+	}
+	if e.Type != "" {
+		fmt.Fprintf(&reason, " (%s)", e.Type)
+	}
+	reason.WriteString(": ")
+	reason.WriteString(excerpt([]byte(e.Message)))
+	if e.ErrorUserMsg != "" && e.ErrorUserMsg != e.Message {
+		reason.WriteString(" — " + excerpt([]byte(e.ErrorUserMsg)))
+	}
+	if e.FBTraceID != "" {
+		reason.WriteString(" [fbtrace_id " + e.FBTraceID + "]")
+	}
+	de := &DeliveryError{Reason: reason.String()}
+	switch {
+	case graphThrottleCodes[e.Code] || e.Subcode == graphThrottleSubcode || resp.StatusCode == http.StatusTooManyRequests:
+		de.Transient, de.Throttled = true, true
+	case graphTransientCodes[e.Code] || e.IsTransient || resp.StatusCode >= 500:
+		de.Transient = true
+	}
+	if de.Transient {
+		de.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	}
+	return de
+}
+
+// redact keeps the token out of a Reason even if a server or a proxy echoes
+// it back.
+func (c *MessengerChannel) redact(err error) error {
+	var de *DeliveryError
+	if errors.As(err, &de) && strings.Contains(de.Reason, c.token) {
+		de.Reason = strings.ReplaceAll(de.Reason, c.token, "[page token]")
+	}
+	return err
+}
+
+// Close drops the idle connections.
+func (c *MessengerChannel) Close() error {
+	c.client.CloseIdleConnections()
+	return nil
+}
+
+// messengerConfigFromEnv reads the channel's settings.
+func messengerConfigFromEnv(env func(string) string) MessengerConfig {
+	return MessengerConfig{
+		Token:   strings.TrimSpace(env("MESSENGER_PAGE_TOKEN")),
+		BaseURL: env("MESSENGER_API_BASE"),
+		Version: env("MESSENGER_API_VERSION"),
+	}
+}

@@ -1,0 +1,128 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"tui/queue"
+)
+
+// commitLoop batches outcomes — up to 500, or whatever arrived within a few
+// milliseconds — and commits each campaign's share in one transaction. It
+// returns once the outcomes channel is closed and everything is written (or
+// Redis stayed away past the shutdown grace).
+func (w *Worker) commitLoop() {
+	const maxBatch = 500
+	pending := make([]outcome, 0, maxBatch)
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		w.commit(pending)
+		pending = pending[:0]
+	}
+	for {
+		o, ok := <-w.outcomes
+		if !ok {
+			flush()
+			return
+		}
+		pending = append(pending, o)
+		// Take whatever else is ready, without waiting for more.
+		deadline := time.After(2 * time.Millisecond)
+	collect:
+		for len(pending) < maxBatch {
+			select {
+			case o, ok := <-w.outcomes:
+				if !ok {
+					flush()
+					return
+				}
+				pending = append(pending, o)
+			case <-deadline:
+				break collect
+			}
+		}
+		flush()
+	}
+}
+
+func (w *Worker) commit(batch []outcome) {
+	byCampaign := map[uint64][]queue.Outcome{}
+	for _, o := range batch {
+		byCampaign[o.t.f.CampaignID] = append(byCampaign[o.t.f.CampaignID], o.out)
+	}
+	for id, outs := range byCampaign {
+		var giveUp time.Time
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs)
+			cancel()
+			if err == nil {
+				w.health.ok(w.log)
+				break
+			}
+			w.health.fail(w.log, err)
+			if w.stopping.Load() {
+				if giveUp.IsZero() {
+					giveUp = time.Now().Add(w.cfg.ShutdownGrace)
+				}
+				if time.Now().After(giveUp) {
+					w.log.Error("could not record outcomes before exit; those jobs will be delivered again",
+						"campaign", id, "jobs", len(outs))
+					break
+				}
+			}
+			time.Sleep(queue.Backoff(attempt))
+		}
+	}
+	w.mu.Lock()
+	for _, o := range batch {
+		delete(w.tasks, o.t.key())
+	}
+	w.mu.Unlock()
+	for _, o := range batch {
+		switch o.out.Event.Type {
+		case queue.EventDelivered:
+			w.delivered.Add(1)
+			w.processed.Add(1)
+		case queue.EventFailed:
+			w.failed.Add(1)
+			w.processed.Add(1)
+		case queue.EventSkipped:
+			w.processed.Add(1)
+		case queue.EventRetry:
+			w.retried.Add(1)
+		}
+	}
+	w.releaseSlots(len(batch))
+}
+
+// releaseUnstarted gives back, at shutdown, every job that was fetched but
+// never started, so other workers take it at once instead of after a lease.
+func (w *Worker) releaseUnstarted() {
+	w.mu.Lock()
+	byCampaign := map[uint64][]string{}
+	for k, t := range w.tasks {
+		if t.state.CompareAndSwap(taskWaiting, taskReleased) {
+			byCampaign[t.f.CampaignID] = append(byCampaign[t.f.CampaignID], t.f.EntryID)
+			delete(w.tasks, k)
+		}
+	}
+	w.mu.Unlock()
+	total := 0
+	for id, ids := range byCampaign {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n, err := queue.Release(ctx, w.rdb, w.cfg.ID, id, ids)
+		cancel()
+		if err != nil {
+			w.log.Warn("could not give back unstarted jobs; others will reclaim them after the lease",
+				"campaign", id, "jobs", len(ids), "err", err.Error())
+			continue
+		}
+		total += n
+	}
+	if total > 0 {
+		w.log.Info("gave back jobs that never started", "jobs", total)
+	}
+}

@@ -1,0 +1,146 @@
+package worker
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"tui/queue"
+)
+
+// fetchLoop reads new jobs of every sending campaign while there is room,
+// until the worker stops. It reads with a background context and a short
+// block, so that a stop never abandons jobs Redis already handed over.
+func (w *Worker) fetchLoop(ctx context.Context) {
+	for !w.stopping.Load() {
+		ids := w.sendingCampaigns()
+		if len(ids) == 0 {
+			if !sleepCtx(ctx, 250*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		n := w.acquireSlots(ctx, w.cfg.BatchSize)
+		if n == 0 {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		fetched, err := queue.ReadJobs(rctx, w.rdb, w.cfg.ID, ids, n, 500*time.Millisecond)
+		cancel()
+		w.releaseSlots(n - len(fetched))
+		if queue.IsNoGroup(err) {
+			w.ensureGroups(ids)
+			continue
+		}
+		if err != nil {
+			attempt := w.health.fail(w.log, err)
+			if !sleepCtx(ctx, queue.Backoff(attempt)) {
+				return
+			}
+			continue
+		}
+		w.health.ok(w.log)
+		w.enqueueLocal(fetched, false)
+	}
+}
+
+// enqueueLocal registers fetched jobs, checks their idempotency marks in one
+// round trip per campaign, and hands them to the deliverers. Their slots are
+// already held.
+func (w *Worker) enqueueLocal(fetched []queue.Fetched, reclaimed bool) {
+	if len(fetched) == 0 {
+		return
+	}
+	now := time.Now()
+	byCampaign := map[uint64][]*task{}
+	tasks := make([]*task, 0, len(fetched))
+	for _, f := range fetched {
+		t := &task{f: f, fetchedAt: now, reclaimed: reclaimed}
+		t.renewedAt.Store(now.UnixNano())
+		tasks = append(tasks, t)
+		if f.Err == nil {
+			byCampaign[f.CampaignID] = append(byCampaign[f.CampaignID], t)
+		}
+	}
+	for id, ts := range byCampaign {
+		contacts := make([]uint64, len(ts))
+		for i, t := range ts {
+			contacts[i] = t.f.Job.ContactID
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		marks, err := queue.DoneMarks(ctx, w.rdb, id, contacts)
+		cancel()
+		if err != nil {
+			continue // the marks are checked again at commit time by the next reader
+		}
+		for _, t := range ts {
+			t.duplicate = marks[t.f.Job.ContactID]
+		}
+	}
+	w.mu.Lock()
+	for _, t := range tasks {
+		w.tasks[t.key()] = t
+	}
+	w.mu.Unlock()
+	for _, t := range tasks {
+		w.todo <- t
+	}
+}
+
+func (w *Worker) sendingCampaigns() []uint64 {
+	var ids []uint64
+	for id, c := range *w.controls.Load() {
+		if c.State == queue.StateSending {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+func (w *Worker) ensureGroups(ids []uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, id := range ids {
+		if err := queue.EnsureGroup(ctx, w.rdb, id); err != nil {
+			w.health.fail(w.log, err)
+			return
+		}
+	}
+}
+
+// acquireSlots waits for at least one free slot and takes up to max.
+func (w *Worker) acquireSlots(ctx context.Context, max int) int {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < max {
+		select {
+		case w.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (w *Worker) releaseSlots(n int) {
+	for i := 0; i < n; i++ {
+		<-w.slots
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

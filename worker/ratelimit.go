@@ -1,0 +1,121 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"tui/queue"
+)
+
+// limiter holds a campaign's rate across all workers with a GCRA limiter in
+// Redis. A call per message would cost as much as the delivery, so tokens are
+// taken in small batches; the batch is also the burst, which keeps any
+// one-second window within rate + rate/40.
+type limiter struct {
+	rl *redis_rate.Limiter
+
+	mu        sync.Mutex
+	campaigns map[uint64]*campaignRate
+}
+
+type campaignRate struct {
+	tokens    int
+	factor    float64   // < 1 after the provider asked us to slow down
+	holdUntil time.Time // no deliveries before this (a Retry-After)
+	lastSlow  time.Time
+}
+
+func newLimiter(rdb redis.UniversalClient) *limiter {
+	return &limiter{rl: redis_rate.NewLimiter(rdb), campaigns: map[uint64]*campaignRate{}}
+}
+
+func (l *limiter) get(id uint64) *campaignRate {
+	c := l.campaigns[id]
+	if c == nil {
+		c = &campaignRate{factor: 1}
+		l.campaigns[id] = c
+	}
+	return c
+}
+
+// take waits for one token of the campaign's rate (0: no limit).
+func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomic.Bool) error {
+	for {
+		if stopping.Load() {
+			return errStopping
+		}
+		l.mu.Lock()
+		c := l.get(id)
+		c.recover()
+		wait := time.Until(c.holdUntil)
+		effective := int(float64(rate) * c.factor)
+		if rate > 0 && effective < 1 {
+			effective = 1
+		}
+		if wait <= 0 && (rate == 0 || c.tokens > 0) {
+			if rate > 0 {
+				c.tokens--
+			}
+			l.mu.Unlock()
+			return nil
+		}
+		l.mu.Unlock()
+		if wait <= 0 {
+			batch := max(1, effective/40)
+			limit := redis_rate.Limit{Rate: effective, Burst: batch, Period: time.Second}
+			res, err := l.rl.AllowAtMost(ctx, queue.RateKey(id), limit, batch)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				wait = 250 * time.Millisecond
+			} else if res.Allowed > 0 {
+				l.mu.Lock()
+				l.get(id).tokens += res.Allowed
+				l.mu.Unlock()
+				continue
+			} else {
+				wait = res.RetryAfter
+			}
+		}
+		if wait > 250*time.Millisecond {
+			wait = 250 * time.Millisecond // look at stopping and new settings often
+		}
+		if !sleepCtx(ctx, wait) {
+			return ctx.Err()
+		}
+	}
+}
+
+// throttled slows a campaign down after a provider's 421/429: half the rate,
+// recovering by a quarter every five quiet seconds; and, when the provider
+// named a delay, nothing before it.
+func (l *limiter) throttled(id uint64, retryAfter time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.get(id)
+	now := time.Now()
+	if now.Sub(c.lastSlow) > time.Second {
+		c.factor = max(c.factor/2, 0.05)
+	}
+	c.lastSlow = now
+	hold := retryAfter
+	if hold <= 0 {
+		hold = time.Second
+	}
+	if until := now.Add(hold); until.After(c.holdUntil) {
+		c.holdUntil = until
+	}
+}
+
+func (c *campaignRate) recover() {
+	if c.factor < 1 && time.Since(c.lastSlow) > 5*time.Second {
+		c.factor = min(1, c.factor*1.25)
+		c.lastSlow = time.Now() // the next step after another quiet 5 s
+	}
+}

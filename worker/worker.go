@@ -1,0 +1,271 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/queue"
+)
+
+// ChannelSource hands out the channel for a channel name ("file", "smtp",
+// ...). A channel that cannot be built (a missing SMTP_URL) is an error that
+// fails its jobs with that reason.
+type ChannelSource interface {
+	Get(name string) (Channel, error)
+}
+
+// Config tunes a worker. Zero values take the defaults.
+type Config struct {
+	ID            string        // host-pid by default
+	Concurrency   int           // deliveries at once; default 8
+	Lease         time.Duration // a job untouched this long is reclaimed by others; default 30 s
+	ShutdownGrace time.Duration // how long in-flight deliveries may finish at shutdown; default 10 s
+	BatchSize     int           // jobs per read; default 500
+	Channels      ChannelSource
+	Logger        *slog.Logger
+	// DeliveryTimeout bounds one delivery attempt; default 30 s.
+	DeliveryTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "worker"
+		}
+		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 10 * time.Second
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.DeliveryTimeout <= 0 {
+		c.DeliveryTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Stats are a worker's counters.
+type Stats struct {
+	Processed int64 // final outcomes committed: sent, failed or skipped
+	Delivered int64
+	Failed    int64
+	Retried   int64
+	InFlight  int64
+}
+
+// Worker consumes jobs from every active campaign and delivers them.
+type Worker struct {
+	cfg     Config
+	rdb     redis.UniversalClient
+	log     *slog.Logger
+	limiter *limiter
+
+	controls atomic.Pointer[map[uint64]queue.Control]
+
+	mu    sync.Mutex
+	tasks map[string]*task // by campaign/entry ID, from fetch to commit
+
+	slots    chan struct{} // bounds fetched + in-flight jobs
+	todo     chan *task
+	outcomes chan outcome
+
+	stopping   atomic.Bool
+	started    time.Time
+	hardStop   context.Context // cancelled when the shutdown grace is over
+	hardCancel context.CancelFunc
+
+	delivered, failed, retried, processed, inFlight atomic.Int64
+
+	health health
+}
+
+type task struct {
+	f         queue.Fetched
+	fetchedAt time.Time
+	renewedAt atomic.Int64 // unix nanos of the last lease renewal
+	state     atomic.Int32 // taskWaiting, taskStarted or taskReleased
+	lost      atomic.Bool  // reclaimed by another worker
+	duplicate string       // an earlier delivery's final outcome, if any
+	reclaimed bool
+}
+
+const (
+	taskWaiting int32 = iota
+	taskStarted
+	taskReleased
+)
+
+// start claims the task for delivery; false if shutdown gave it back.
+func (t *task) start() bool { return t.state.CompareAndSwap(taskWaiting, taskStarted) }
+
+func (t *task) key() string { return fmt.Sprintf("%d/%s", t.f.CampaignID, t.f.EntryID) }
+
+type outcome struct {
+	t   *task
+	out queue.Outcome
+	ack bool // false: only the event is recorded
+}
+
+// New makes a worker on a connected client.
+func New(rdb redis.UniversalClient, cfg Config) *Worker {
+	cfg.defaults()
+	w := &Worker{cfg: cfg, rdb: rdb, log: cfg.Logger.With("worker", cfg.ID), tasks: map[string]*task{},
+		slots: make(chan struct{}, cfg.Concurrency*2), todo: make(chan *task, cfg.Concurrency*2),
+		outcomes: make(chan outcome, cfg.Concurrency*4)}
+	w.limiter = newLimiter(rdb)
+	w.hardStop, w.hardCancel = context.WithCancel(context.Background())
+	empty := map[uint64]queue.Control{}
+	w.controls.Store(&empty)
+	return w
+}
+
+// ID is the worker's identity.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Stats reads the counters.
+func (w *Worker) Stats() Stats {
+	return Stats{Processed: w.processed.Load(), Delivered: w.delivered.Load(), Failed: w.failed.Load(),
+		Retried: w.retried.Load(), InFlight: w.inFlight.Load()}
+}
+
+// Run consumes until ctx is cancelled, then stops fetching at once, lets
+// in-flight deliveries finish within the shutdown grace, records what
+// finished, gives back what never started, and returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	w.started = time.Now()
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "lease", w.cfg.Lease)
+	w.refreshControls(context.Background())
+
+	var deliverers, fetcher, committer, keeper sync.WaitGroup
+	for i := 0; i < w.cfg.Concurrency; i++ {
+		deliverers.Add(1)
+		go func() {
+			defer deliverers.Done()
+			for t := range w.todo {
+				w.handle(t)
+			}
+		}()
+	}
+	committer.Add(1)
+	go func() {
+		defer committer.Done()
+		w.commitLoop()
+	}()
+	keeperStop := make(chan struct{})
+	keeper.Add(1)
+	go func() {
+		defer keeper.Done()
+		w.housekeeping(keeperStop)
+	}()
+	fetcher.Add(1)
+	go func() {
+		defer fetcher.Done()
+		w.fetchLoop(ctx)
+	}()
+
+	<-ctx.Done()
+	w.stopping.Store(true)
+	w.log.Info("shutting down: no new jobs; finishing deliveries in flight", "grace", w.cfg.ShutdownGrace)
+	fetcher.Wait()
+	close(w.todo)
+	finished := make(chan struct{})
+	go func() { deliverers.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(w.cfg.ShutdownGrace):
+		w.log.Warn("shutdown grace over; cancelling deliveries still running (they will be retried)", "in_flight", w.inFlight.Load())
+		w.hardCancel()
+		<-finished
+	}
+	w.hardCancel()
+	close(w.outcomes)
+	committer.Wait()
+	close(keeperStop)
+	keeper.Wait()
+	w.releaseUnstarted()
+	gctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = queue.Goodbye(gctx, w.rdb, w.cfg.ID)
+	cancel()
+	s := w.Stats()
+	w.log.Info("worker stopped", "delivered", s.Delivered, "failed", s.Failed, "retried", s.Retried)
+	return nil
+}
+
+// control returns a campaign's live settings.
+func (w *Worker) control(id uint64) (queue.Control, bool) {
+	c, ok := (*w.controls.Load())[id]
+	return c, ok
+}
+
+func (w *Worker) refreshControls(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	m, err := queue.ActiveCampaigns(cctx, w.rdb)
+	if err != nil {
+		w.health.fail(w.log, err)
+		return
+	}
+	w.health.ok(w.log)
+	old := *w.controls.Load()
+	for id, c := range m {
+		if o, ok := old[id]; !ok || o.State != c.State {
+			w.log.Info("campaign "+string(c.State), "campaign", id, "rate", c.Rate)
+		}
+	}
+	w.controls.Store(&m)
+}
+
+// health logs Redis trouble once when it starts and once when it ends.
+type health struct {
+	mu       sync.Mutex
+	down     bool
+	since    time.Time
+	attempts int
+}
+
+func (h *health) fail(log *slog.Logger, err error) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.attempts++
+	if !h.down {
+		h.down, h.since = true, time.Now()
+		log.Warn("redis unavailable; retrying with backoff", "err", err.Error())
+	}
+	return h.attempts
+}
+
+func (h *health) ok(log *slog.Logger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down {
+		log.Info("redis reachable again", "after", time.Since(h.since).Round(time.Millisecond))
+	}
+	h.down, h.attempts = false, 0
+}
+
+func (h *health) isDown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.down
+}
+
+var errStopping = errors.New("worker stopping")

@@ -1,0 +1,403 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"tui/internal/redistest"
+	"tui/queue"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// go-redis keeps one background goroutine per process for its pools' idle checks.
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// recorder is a channel that records deliveries; behave, when set, decides
+// the outcome of each attempt.
+type recorder struct {
+	mu     sync.Mutex
+	byKey  map[string]int
+	times  []time.Time
+	behave func(d Delivery) error
+	block  chan struct{} // when set, deliveries wait on it
+}
+
+func newRecorder() *recorder { return &recorder{byKey: map[string]int{}} }
+
+func (r *recorder) Get(string) (Channel, error) { return r, nil }
+func (r *recorder) Close() error                { return nil }
+
+func (r *recorder) Deliver(ctx context.Context, d Delivery) error {
+	if r.block != nil {
+		select {
+		case <-r.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if r.behave != nil {
+		if err := r.behave(d); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.byKey[d.Job.Key()]++
+	r.times = append(r.times, time.Now())
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) count() (total, distinct, maxPerKey int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.byKey {
+		total += n
+		if n > maxPerKey {
+			maxPerKey = n
+		}
+	}
+	return total, len(r.byKey), maxPerKey
+}
+
+type fixture struct {
+	t   *testing.T
+	srv *redistest.Server
+	rdb *redis.Client
+}
+
+func newFixture(t *testing.T, opts ...redistest.Option) *fixture {
+	t.Helper()
+	srv := redistest.Start(t, opts...)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 1, DialTimeout: time.Second})
+	t.Cleanup(func() { rdb.Close() })
+	return &fixture{t: t, srv: srv, rdb: rdb}
+}
+
+// enqueue puts n jobs of a campaign in the queue and activates it.
+func (f *fixture) enqueue(campaign uint64, n int, ctl queue.Control) {
+	f.t.Helper()
+	ctx := context.Background()
+	if ctl.State == "" {
+		ctl.State = queue.StateSending
+	}
+	if err := queue.SetControl(ctx, f.rdb, campaign, ctl); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := queue.Activate(ctx, f.rdb, campaign); err != nil {
+		f.t.Fatal(err)
+	}
+	for off := 1; off <= n; off += 1000 {
+		var jobs []queue.Job
+		for i := off; i < off+1000 && i <= n; i++ {
+			jobs = append(jobs, queue.Job{CampaignID: campaign, ContactID: uint64(i), Round: 1,
+				To: fmt.Sprintf("c%d@example.com", i), Channel: "test", Subject: "s", Body: "b"})
+		}
+		if _, _, err := queue.EnqueueBatch(ctx, f.rdb, jobs); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// startWorker runs a worker until the test ends or stop is called.
+func (f *fixture) startWorker(id string, ch ChannelSource, cfg Config) (w *Worker, stop func()) {
+	f.t.Helper()
+	cfg.ID, cfg.Channels = id, ch
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	w = New(f.rdb, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(ctx); err != nil {
+			f.t.Errorf("worker %s: %v", id, err)
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	f.t.Cleanup(stop)
+	return w, stop
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// finals counts the final outcomes recorded in the campaign's events.
+func (f *fixture) events(campaign uint64) map[queue.EventType]int {
+	f.t.Helper()
+	counts := map[queue.EventType]int{}
+	msgs, err := f.rdb.XRange(context.Background(), queue.EventsKey(campaign), "-", "+").Result()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, m := range msgs {
+		b, err := queue.ParseEventBatch(m.Values)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, e := range b.Events {
+			counts[e.Type]++
+		}
+	}
+	return counts
+}
+
+func TestThreeWorkersDeliverEveryRecipientOnce(t *testing.T) {
+	f := newFixture(t)
+	const n = 10_000
+	f.enqueue(1, n, queue.Control{})
+	rec := newRecorder()
+	for i := 0; i < 3; i++ {
+		f.startWorker(fmt.Sprintf("w%d", i), rec, Config{Concurrency: 8})
+	}
+	eventually(t, 60*time.Second, "every delivery", func() bool { total, _, _ := rec.count(); return total >= n })
+	eventually(t, 10*time.Second, "every event", func() bool { return f.events(1)[queue.EventDelivered] == n })
+	total, distinct, most := rec.count()
+	if total != n || distinct != n || most != 1 {
+		t.Fatalf("deliveries %d, distinct %d, most per key %d; want %d once each", total, distinct, most, n)
+	}
+	if l, _ := f.rdb.XLen(context.Background(), queue.JobsKey(1)).Result(); l != 0 {
+		t.Errorf("%d jobs left in the stream", l)
+	}
+	if marks, _ := f.rdb.HLen(context.Background(), queue.DoneKey(1)).Result(); marks != n {
+		t.Errorf("%d idempotency marks, want %d", marks, n)
+	}
+}
+
+func TestTransientFailuresRetryThenFail(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(2, 3, queue.Control{MaxAttempts: 3})
+	rec := newRecorder()
+	var mu sync.Mutex
+	attempts := map[string][]int{}
+	rec.behave = func(d Delivery) error {
+		mu.Lock()
+		attempts[d.Job.Key()] = append(attempts[d.Job.Key()], d.Attempt)
+		mu.Unlock()
+		switch d.Job.ContactID {
+		case 1:
+			return &DeliveryError{Transient: true, Reason: "421 try later", RetryAfter: 20 * time.Millisecond}
+		case 2:
+			return Permanent("550 no such mailbox")
+		}
+		return nil
+	}
+	f.startWorker("w", rec, Config{})
+	eventually(t, 20*time.Second, "the outcomes", func() bool {
+		ev := f.events(2)
+		return ev[queue.EventFailed] == 2 && ev[queue.EventDelivered] == 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got := attempts["2:1"]; fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("the always-failing recipient was tried %v, want [1 2 3]", got)
+	}
+	if got := attempts["2:2"]; fmt.Sprint(got) != "[1]" {
+		t.Errorf("the permanent failure was tried %v, want once", got)
+	}
+	if ev := f.events(2); ev[queue.EventRetry] != 2 {
+		t.Errorf("retry events %d, want 2", ev[queue.EventRetry])
+	}
+	marks, _ := f.rdb.HGetAll(context.Background(), queue.DoneKey(2)).Result()
+	if marks["1"] != "failed" || marks["2"] != "failed" || marks["3"] != "sent" {
+		t.Errorf("marks %v", marks)
+	}
+}
+
+func TestPauseStopsEveryWorkerAndResumeSendsNobodyTwice(t *testing.T) {
+	f := newFixture(t)
+	const n = 2000
+	f.enqueue(3, n, queue.Control{Rate: 500})
+	rec := newRecorder()
+	for i := 0; i < 3; i++ {
+		f.startWorker(fmt.Sprintf("w%d", i), rec, Config{Concurrency: 4})
+	}
+	eventually(t, 30*time.Second, "40% delivered", func() bool { total, _, _ := rec.count(); return total >= n*4/10 })
+	ctx := context.Background()
+	if err := queue.SetState(ctx, f.rdb, 3, queue.StatePaused); err != nil {
+		t.Fatal(err)
+	}
+	pausedAt := time.Now()
+	// Within a second every worker has stopped starting deliveries.
+	time.Sleep(time.Second)
+	before, _, _ := rec.count()
+	rec.mu.Lock()
+	var late int
+	for _, at := range rec.times {
+		if at.After(pausedAt.Add(time.Second)) {
+			late++
+		}
+	}
+	rec.mu.Unlock()
+	if late > 0 {
+		t.Errorf("%d deliveries started more than a second after the pause", late)
+	}
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if now, _, _ := rec.count(); now != before {
+			t.Fatalf("deliveries went on while paused: %d → %d", before, now)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := queue.SetState(ctx, f.rdb, 3, queue.StateSending); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "all delivered", func() bool { total, _, _ := rec.count(); return total >= n })
+	total, distinct, most := rec.count()
+	if total != n || distinct != n || most != 1 {
+		t.Fatalf("after resume: %d deliveries, %d distinct, max %d per key", total, distinct, most)
+	}
+}
+
+func TestCancelSkipsTheRest(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(4, 500, queue.Control{Rate: 200})
+	rec := newRecorder()
+	f.startWorker("w", rec, Config{Concurrency: 4})
+	eventually(t, 20*time.Second, "some delivered", func() bool { total, _, _ := rec.count(); return total >= 50 })
+	if err := queue.SetState(context.Background(), f.rdb, 4, queue.StateCancelled); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // let any fetched jobs meet the cancel
+	total, _, _ := rec.count()
+	if total >= 500 {
+		t.Fatalf("all %d delivered despite the cancel", total)
+	}
+	ev := f.events(4)
+	if ev[queue.EventDelivered] != total {
+		t.Errorf("delivered events %d, deliveries %d", ev[queue.EventDelivered], total)
+	}
+}
+
+func TestRateHoldsAcrossWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes several seconds")
+	}
+	f := newFixture(t)
+	const rate = 200
+	f.enqueue(5, 1200, queue.Control{Rate: rate})
+	rec := newRecorder()
+	for i := 0; i < 3; i++ {
+		f.startWorker(fmt.Sprintf("w%d", i), rec, Config{Concurrency: 16})
+	}
+	eventually(t, 30*time.Second, "all delivered", func() bool { total, _, _ := rec.count(); return total >= 1200 })
+	rec.mu.Lock()
+	times := append([]time.Time(nil), rec.times...)
+	rec.mu.Unlock()
+	// Slide a one-second window over every delivery.
+	worst, j := 0, 0
+	for i := range times {
+		for times[i].Sub(times[j]) >= time.Second {
+			j++
+		}
+		if n := i - j + 1; n > worst {
+			worst = n
+		}
+	}
+	if worst > rate+rate/20 {
+		t.Fatalf("a one-second window held %d deliveries at rate %d", worst, rate)
+	}
+	if worst < rate*8/10 {
+		t.Errorf("the busiest second held only %d at rate %d: the limiter is too slow", worst, rate)
+	}
+}
+
+func TestShutdownFinishesInFlightAndGivesBackTheRest(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(6, 100, queue.Control{})
+	rec := newRecorder()
+	rec.block = make(chan struct{})
+	w, stop := f.startWorker("w", rec, Config{Concurrency: 4, ShutdownGrace: 5 * time.Second})
+	eventually(t, 10*time.Second, "deliveries in flight", func() bool { return w.Stats().InFlight == 4 })
+	done := make(chan struct{})
+	go func() { stop(); close(done) }()
+	// Shutdown waits for the deliveries in flight…
+	eventually(t, 5*time.Second, "shutdown to begin", func() bool { return w.stopping.Load() })
+	close(rec.block)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not stop within its grace")
+	}
+	total, _, _ := rec.count()
+	if total != 4 {
+		t.Fatalf("delivered %d at shutdown, want the 4 in flight", total)
+	}
+	// …and the rest is back in the queue for another worker, at once.
+	rec2 := newRecorder()
+	f.startWorker("w2", rec2, Config{})
+	eventually(t, 10*time.Second, "the rest delivered", func() bool { n, _, _ := rec2.count(); return n == 96 })
+	for k := range rec.byKey {
+		if rec2.byKey[k] != 0 {
+			t.Errorf("%s delivered twice", k)
+		}
+	}
+}
+
+func TestReclaimsTheJobsOfAWorkerThatDied(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(7, 20, queue.Control{})
+	ctx := context.Background()
+	// A consumer that fetched everything and then vanished.
+	if err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil {
+		t.Fatal(err)
+	}
+	got, err := queue.ReadJobs(ctx, f.rdb, "dead", []uint64{7}, 100, 10*time.Millisecond)
+	if err != nil || len(got) != 20 {
+		t.Fatalf("read %d %v", len(got), err)
+	}
+	rec := newRecorder()
+	f.startWorker("alive", rec, Config{Lease: 600 * time.Millisecond})
+	eventually(t, 15*time.Second, "the dead worker's jobs delivered", func() bool { n, _, _ := rec.count(); return n == 20 })
+	if ev := f.events(7); ev[queue.EventReclaimed] != 20 || ev[queue.EventDelivered] != 20 {
+		t.Errorf("events %v", ev)
+	}
+}
+
+func TestSurvivesARedisRestart(t *testing.T) {
+	f := newFixture(t, "appendonly yes", "appendfsync always")
+	const n = 1000
+	f.enqueue(8, n, queue.Control{Rate: 400})
+	rec := newRecorder()
+	for i := 0; i < 2; i++ {
+		f.startWorker(fmt.Sprintf("w%d", i), rec, Config{Concurrency: 4})
+	}
+	eventually(t, 20*time.Second, "some delivered", func() bool { total, _, _ := rec.count(); return total >= 200 })
+	f.srv.Restart()
+	eventually(t, 60*time.Second, "all delivered after the restart", func() bool {
+		_, distinct, _ := rec.count()
+		return distinct == n
+	})
+	eventually(t, 10*time.Second, "the queue drained", func() bool {
+		l, _ := f.rdb.XLen(context.Background(), queue.JobsKey(8)).Result()
+		p, _ := f.rdb.XPending(context.Background(), queue.JobsKey(8), queue.Group).Result()
+		return l == 0 && (p == nil || p.Count == 0)
+	})
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/internal/redistest"
+	"tui/queue"
+	"tui/store"
+)
+
+// Workers as separate processes of the real binary, killed, stopped and
+// terminated as a server's operator (or its kernel) would.
+
+type outboxLine struct {
+	Campaign uint64    `json:"campaign"`
+	Key      string    `json:"key"`
+	Attempt  int       `json:"attempt"`
+	Worker   string    `json:"worker"`
+	At       time.Time `json:"at"`
+}
+
+func readOutbox(t *testing.T, path string) []outboxLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []outboxLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l outboxLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("outbox line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+type workerProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.Write(p)
+}
+
+func startWorkerProc(t *testing.T, redisURL, outbox string, args ...string) *workerProc {
+	t.Helper()
+	cmd := exec.Command(tuiBinary(t), append([]string{"--headless-worker", "--outbox", outbox}, args...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "REDIS_URL=" + redisURL}
+	p := &workerProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	lb := &lockedBuffer{}
+	cmd.Stderr = lb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		lb.mu.Lock()
+		p.stderr.Write(lb.Bytes())
+		lb.mu.Unlock()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("worker %d log:\n%s", cmd.Process.Pid, p.stderr.String())
+		}
+	})
+	return p
+}
+
+// sendCampaign seeds n contacts and a campaign at rate, and queues it with
+// the real `campaign send`.
+func sendCampaign(t *testing.T, srv *redistest.Server, n, rate int) (id uint64) {
+	t.Helper()
+	db, id := seedCampaign(t, n)
+	if rate > 0 {
+		st, err := store.Open(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := st.Campaign(id)
+		c.Rate = rate
+		if _, err := st.UpdateCampaign("test", c); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id))
+	if code != 0 {
+		t.Fatalf("campaign send: exit %d\n%s", code, stderr)
+	}
+	return id
+}
+
+func keysOnce(t *testing.T, lines []outboxLine, n int) (dups int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, l := range lines {
+		seen[l.Key]++
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct recipients delivered, want %d", len(seen), n)
+	}
+	for _, c := range seen {
+		dups += c - 1
+	}
+	return dups
+}
+
+func waitLines(t *testing.T, outbox string, n int, d time.Duration) []outboxLine {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		lines := readOutbox(t, outbox)
+		distinct := map[string]bool{}
+		for _, l := range lines {
+			distinct[l.Key] = true
+		}
+		if len(distinct) >= n {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d recipients delivered after %v", len(distinct), n, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestThreeWorkerProcessesDeliverEachRecipientOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n = 10_000
+	for i := 0; i < 3; i++ {
+		startWorkerProc(t, srv.URL(), outbox)
+	}
+	sendCampaign(t, srv, n, 0)
+	lines := waitLines(t, outbox, n, 90*time.Second)
+	if dups := keysOnce(t, lines, n); dups != 0 {
+		t.Fatalf("%d duplicate deliveries", dups)
+	}
+}
+
+func TestKilledWorkerLosesNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n, concurrency = 1500, 4
+	lease := 3 * time.Second
+	var procs []*workerProc
+	for i := 0; i < 3; i++ {
+		procs = append(procs, startWorkerProc(t, srv.URL(), outbox, "--lease", lease.String(), "--concurrency", fmt.Sprint(concurrency)))
+	}
+	sendCampaign(t, srv, n, 300) // about five seconds
+	waitLines(t, outbox, n/4, 60*time.Second)
+	victim := procs[0]
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	<-victim.done
+	lines := waitLines(t, outbox, n, lease+10*time.Second+5*time.Second)
+	if took := time.Since(killedAt); took > lease+10*time.Second {
+		t.Errorf("the send completed %v after the kill; want within lease + 10 s", took)
+	}
+	// Duplicates can only be the killed worker's deliveries in flight (its
+	// fetched-but-unstarted jobs are reclaimed, never delivered by it).
+	seen := map[string][]outboxLine{}
+	for _, l := range lines {
+		seen[l.Key] = append(seen[l.Key], l)
+	}
+	dups := keysOnce(t, lines, n)
+	if dups > concurrency {
+		t.Fatalf("%d duplicates; at most the killed worker's %d in flight may repeat", dups, concurrency)
+	}
+	for key, ls := range seen {
+		for _, l := range ls {
+			if l.Key != key || !strings.HasPrefix(key, fmt.Sprintf("%d:", l.Campaign)) {
+				t.Fatalf("a re-delivery changed its idempotency key: %+v", l)
+			}
+		}
+	}
+}
+
+func TestSigtermFinishesAndExitsZero(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n = 1000
+	grace := 5 * time.Second
+	a := startWorkerProc(t, srv.URL(), outbox, "--shutdown-grace", grace.String(), "--concurrency", "8")
+	sendCampaign(t, srv, n, 250)
+	waitLines(t, outbox, 100, 30*time.Second)
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.done:
+	case <-time.After(grace + 3*time.Second):
+		t.Fatalf("the worker did not exit within its %v grace", grace)
+	}
+	if a.err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", a.err, a.stderr.String())
+	}
+	if log := a.stderr.String(); !strings.Contains(log, "shutting down") || !strings.Contains(log, "worker stopped") {
+		t.Errorf("the log does not tell the shutdown:\n%s", log)
+	}
+	// Another worker finishes the send: nothing lost, nothing doubled.
+	startWorkerProc(t, srv.URL(), outbox)
+	lines := waitLines(t, outbox, n, 30*time.Second)
+	if dups := keysOnce(t, lines, n); dups != 0 {
+		t.Fatalf("%d duplicate deliveries after a SIGTERM", dups)
+	}
+}
+
+func TestStoppedWorkerDoesNotDeliverWhatItLost(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n = 1200
+	lease := 2 * time.Second
+	a := startWorkerProc(t, srv.URL(), outbox, "--lease", lease.String(), "--concurrency", "4")
+	b := startWorkerProc(t, srv.URL(), outbox, "--lease", lease.String(), "--concurrency", "4")
+	id := sendCampaign(t, srv, n, 200)
+	waitLines(t, outbox, 200, 30*time.Second)
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Past the lease, b takes over a's jobs.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	deadline := time.Now().Add(lease * 5)
+	for reclaimedEvents(t, rdb, id) == 0 {
+		if time.Now().After(deadline) {
+			a.cmd.Process.Signal(syscall.SIGCONT)
+			t.Fatalf("nobody reclaimed the stopped worker's jobs\n%s", b.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	contAt := time.Now()
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	lines := waitLines(t, outbox, n, 60*time.Second)
+	keysOnce(t, lines, n)
+	byKey := map[string][]outboxLine{}
+	for _, l := range lines {
+		byKey[l.Key] = append(byKey[l.Key], l)
+	}
+	aID := ""
+	for _, l := range lines {
+		if l.At.Before(contAt) && strings.HasSuffix(l.Worker, fmt.Sprintf("-%d", a.cmd.Process.Pid)) {
+			aID = l.Worker
+			break
+		}
+	}
+	for key, ls := range byKey {
+		if len(ls) < 2 {
+			continue
+		}
+		for _, l := range ls {
+			if l.Worker == aID && l.At.After(contAt) {
+				t.Errorf("the stopped worker delivered %s after waking, though it had been reclaimed", key)
+			}
+		}
+	}
+}
+
+func reclaimedEvents(t *testing.T, rdb *redis.Client, id uint64) int {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), queue.EventsKey(id), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range msgs {
+		b, _ := queue.ParseEventBatch(m.Values)
+		for _, e := range b.Events {
+			if e.Type == queue.EventReclaimed {
+				n++
+			}
+		}
+	}
+	return n
+}
