@@ -35,10 +35,18 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignSend(e, g, args[1:])
 	case "resume":
 		return campaignResume(e, g, args[1:])
-	case "pause", "cancel", "retry-failed":
-		return fmt.Errorf("campaign %s is not available in this version: it arrives with the workers", args[0])
+	case "pause":
+		return campaignPause(e, g, args[1:])
+	case "cancel":
+		return campaignCancel(e, g, args[1:])
+	case "retry-failed":
+		return campaignRetryFailed(e, g, args[1:])
+	case "status":
+		return campaignStatus(e, g, args[1:])
+	case "export":
+		return campaignExport(e, g, args[1:])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create, show, send or resume", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, show, send, status, pause, resume, cancel, retry-failed or export", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).

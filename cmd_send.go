@@ -57,9 +57,6 @@ func campaignSend(e *env, g *globals, args []string) error {
 	if len(pos) != 1 {
 		return usagef("campaign send needs exactly one campaign ID")
 	}
-	if *wait {
-		return usagef("--wait needs the live progress view, which this version does not have yet; follow the send with `tui campaign show ID`")
-	}
 	id, err := parseID(pos[0])
 	if err != nil {
 		return err
@@ -78,7 +75,10 @@ func campaignSend(e *env, g *globals, args []string) error {
 	}
 	if c.Status == store.StatusSending {
 		// A start that was interrupted resumes; one that finished is left alone.
-		return resume(e, svc, c)
+		if err := resume(e, svc, c); err != nil || !*wait {
+			return err
+		}
+		return waitForSend(e, svc, c)
 	}
 	p, err := svc.Preflight(e.ctx, id)
 	if err != nil {
@@ -95,6 +95,9 @@ func campaignSend(e *env, g *globals, args []string) error {
 		return err
 	}
 	reportQueued(e, svc, res)
+	if *wait {
+		return waitForSend(e, svc, res.Campaign)
+	}
 	return nil
 }
 
@@ -137,7 +140,7 @@ func campaignResume(e *env, g *globals, args []string) error {
 
 func resume(e *env, svc *campaign.Service, c store.Campaign) error {
 	progress, done := progressPrinter(e, c.Name)
-	res, err := svc.Resume(e.ctx, c.ID, progress)
+	res, err := svc.Resume(e.ctx, actor(), c.ID, progress)
 	done()
 	if errors.Is(err, campaign.ErrNothingToResume) {
 		fmt.Fprintf(e.stderr, "Campaign %q is already sending: all %d recipients are queued.\n", c.Name, res.Total)

@@ -66,12 +66,10 @@ func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, st
 func TestSendWithRedisDownExplainsAndChangesNothing(t *testing.T) {
 	db, id := seedCampaign(t, 20)
 	dead := freeTCPAddr(t)
-	start := time.Now()
+	// How fast the refusal comes is measured in-process (campaign and queue
+	// tests); a whole process under a loaded -race run varies too much.
 	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=redis://:topsecret@" + dead + "/0"},
 		"campaign", "send", fmt.Sprint(id))
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
-		t.Errorf("the refusal took %v", elapsed)
-	}
 	if code != 1 || !strings.Contains(stderr, "cannot reach Redis at redis://:xxxxx@"+dead) ||
 		!strings.Contains(stderr, "REDIS_URL") || strings.Contains(stderr, "topsecret") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)

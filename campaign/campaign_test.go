@@ -267,7 +267,7 @@ func TestStartEnqueuesEveryRecipientOnce(t *testing.T) {
 	if _, err := svc.Start(context.Background(), "x", c.ID, 0, nil); err == nil {
 		t.Fatal("a second start was accepted")
 	}
-	if _, err := svc.Resume(context.Background(), c.ID, nil); !errors.Is(err, ErrNothingToResume) {
+	if _, err := svc.Resume(context.Background(), "test", c.ID, nil); !errors.Is(err, ErrNothingToResume) {
 		t.Fatalf("resume: %v", err)
 	}
 	if keys := streamKeys(t, rdb, c.ID); len(keys) != n {
@@ -295,7 +295,7 @@ func TestInterruptedEnqueueResumesWithoutDuplicates(t *testing.T) {
 	if got := len(streamKeys(t, rdb, c.ID)); got == 0 || got >= n {
 		t.Fatalf("after the interruption the stream holds %d", got)
 	}
-	res, err := svc.Resume(context.Background(), c.ID, nil)
+	res, err := svc.Resume(context.Background(), "test", c.ID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

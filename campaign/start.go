@@ -57,8 +57,10 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 // ErrNothingToResume means the campaign's enqueue already finished.
 var ErrNothingToResume = errors.New("every recipient is already queued")
 
-// Resume finishes an interrupted enqueue of a sending campaign.
-func (s *Service) Resume(ctx context.Context, id uint64, progress func(Progress)) (Result, error) {
+// Resume lets a paused campaign send again, and finishes an interrupted
+// enqueue; a campaign that is sending with everything queued has nothing to
+// resume.
+func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress func(Progress)) (Result, error) {
 	c, err := s.Store.Campaign(id)
 	if err != nil {
 		return Result{}, err
@@ -70,12 +72,23 @@ func (s *Service) Resume(ctx context.Context, id uint64, progress func(Progress)
 	if err != nil {
 		return Result{}, err
 	}
-	if st.Enqueued {
+	if st.Enqueued && c.Status == store.StatusSending {
 		return Result{Campaign: c, Round: st.Round, Total: st.Total}, ErrNothingToResume
 	}
 	rdb, err := s.Conn.Client(ctx)
 	if err != nil {
 		return Result{}, err
+	}
+	if c.Status == store.StatusPaused {
+		if err := queue.SetState(ctx, rdb, id, queue.StateSending); err != nil {
+			return Result{}, err
+		}
+		if c, err = s.Store.SetStatus(actor, id, store.StatusSending); err != nil {
+			return Result{}, err
+		}
+	}
+	if st.Enqueued {
+		return Result{Campaign: c, Round: st.Round, Total: st.Total, Already: st.Total}, nil
 	}
 	return s.enqueue(ctx, rdb, c, st, progress)
 }
@@ -200,6 +213,10 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			break
+		}
+		if err := clearMarks(ctx, rdb, c.ID, b.jobs); err != nil {
+			sendErr = err
 			break
 		}
 		added, skipped, err := queue.EnqueueBatch(ctx, rdb, b.jobs)

@@ -21,6 +21,7 @@ const (
 // Event is one outcome for one recipient.
 type Event struct {
 	Contact uint64    `json:"k"`
+	Round   int       `json:"rd,omitempty"`
 	Type    EventType `json:"t"`
 	Attempt int       `json:"a,omitempty"`
 	Reason  string    `json:"r,omitempty"`

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,13 +15,19 @@ type audienceTx struct {
 	tx         *bolt.Tx
 	contacts   *bolt.Bucket
 	suppressed map[string]bool // contact ids (8-byte keys) whose address is suppressed
-	exclude    []*bolt.Bucket
 	include    []*bolt.Bucket
 	all        bool
+	// Lookups go through reused cursors: Bucket.Get allocates a cursor per
+	// call and seeks from the root, which dominated counting a large
+	// audience.
+	records   *forwardCursor   // over contacts
+	excludeCs []*forwardCursor // over the excluded tags
+	includeCs []*forwardCursor // over the included tags, parallel to include
 }
 
 func newAudienceTx(tx *bolt.Tx, c *Campaign) *audienceTx {
 	a := &audienceTx{tx: tx, contacts: tx.Bucket(bucketContacts), suppressed: map[string]bool{}}
+	a.records = &forwardCursor{c: a.contacts.Cursor()}
 	addrs := tx.Bucket(bucketAddresses)
 	_ = tx.Bucket(bucketSuppression).ForEach(func(addr, _ []byte) error {
 		if id := addrs.Get(addr); id != nil {
@@ -31,7 +38,7 @@ func newAudienceTx(tx *bolt.Tx, c *Campaign) *audienceTx {
 	tags := tx.Bucket(bucketTags)
 	for _, t := range NormalizeTags(c.ExcludeTags) {
 		if b := tags.Bucket([]byte(t)); b != nil {
-			a.exclude = append(a.exclude, b)
+			a.excludeCs = append(a.excludeCs, &forwardCursor{c: b.Cursor()})
 		}
 	}
 	includes := NormalizeTags(c.Tags)
@@ -39,22 +46,59 @@ func newAudienceTx(tx *bolt.Tx, c *Campaign) *audienceTx {
 	for _, t := range includes {
 		if b := tags.Bucket([]byte(t)); b != nil {
 			a.include = append(a.include, b)
+			a.includeCs = append(a.includeCs, &forwardCursor{c: b.Cursor()})
 		}
 	}
 	return a
+}
+
+// forwardCursor looks keys up in a bucket. Audience ids arrive in ascending
+// order, so a key a few steps ahead is reached with Next; anything else
+// seeks.
+type forwardCursor struct {
+	c    *bolt.Cursor
+	k, v []byte
+}
+
+// find returns the value stored under key, and whether the key exists.
+func (f *forwardCursor) find(key []byte) ([]byte, bool) {
+	if f.k != nil && bytes.Compare(f.k, key) <= 0 {
+		for step := 0; step < 16; step++ {
+			switch cmp := bytes.Compare(f.k, key); {
+			case cmp == 0:
+				return f.v, true
+			case cmp > 0: // walked past it: the keys are sorted, so it is absent
+				return nil, false
+			}
+			if f.k, f.v = f.c.Next(); f.k == nil {
+				return nil, false
+			}
+		}
+	}
+	f.k, f.v = f.c.Seek(key)
+	if f.k != nil && bytes.Equal(f.k, key) {
+		return f.v, true
+	}
+	return nil, false
+}
+
+// record is the contact stored under id, or nil.
+func (a *audienceTx) record(id []byte) []byte {
+	v, _ := a.records.find(id)
+	return v
 }
 
 // eligible reports whether a contact in the include set survives the
 // exclusions. idx is the include bucket it came from: a contact that also
 // sits in an earlier include bucket was already visited there.
 func (a *audienceTx) eligible(id []byte, idx int) bool {
-	for _, b := range a.include[:idx] {
-		if b.Get(id) != nil {
+	for _, c := range a.includeCs[:idx] {
+		if _, ok := c.find(id); ok {
 			return false
 		}
 	}
-	for _, b := range a.exclude {
-		if b.Get(id) != nil {
+	for _, c := range a.excludeCs {
+		if _, ok := c.find(id); ok {
 			return false
 		}
 	}
@@ -88,7 +132,9 @@ func (a *audienceTx) each(fn func(id, raw []byte) (bool, error)) error {
 			if !a.eligible(k, i) {
 				continue
 			}
-			more, err := visit(k, a.contacts.Get(k))
+			// An index entry without its record would be a bug elsewhere;
+			// such a contact cannot be sent to, so it is not counted.
+			more, err := visit(k, a.record(k))
 			if err != nil || !more {
 				return err
 			}

@@ -161,7 +161,7 @@ func (e *ConflictError) Error() string {
 		by = "someone else"
 	}
 	return fmt.Sprintf("campaign %q was changed by %s at %s after you opened it; reload to see their version",
-		e.Campaign.Name, by, e.Campaign.UpdatedAt.Format("15:04:05"))
+		e.Campaign.Name, by, e.Campaign.UpdatedAt.Local().Format("15:04:05"))
 }
 
 // TransitionError is a refused status move.
@@ -184,8 +184,13 @@ func (c *Campaign) Normalize() {
 	c.URL = strings.TrimSpace(c.URL)
 	c.Tags = NormalizeTags(c.Tags)
 	c.ExcludeTags = NormalizeTags(c.ExcludeTags)
-	if c.Channel == "" {
+	if strings.TrimSpace(string(c.Channel)) == "" {
 		c.Channel = ChannelFile
+	}
+	// "SMTP" must be stored as smtp, or the channel's own checks and the
+	// worker's dispatch would not recognise it.
+	if ch, err := ParseChannel(string(c.Channel)); err == nil {
+		c.Channel = ch
 	}
 }
 
@@ -198,10 +203,11 @@ func (c *Campaign) Validate() error {
 	} else if len([]rune(c.Name)) > 200 {
 		add("name", "at most 200 characters")
 	}
-	if _, err := ParseChannel(string(c.Channel)); err != nil {
+	channel, err := ParseChannel(string(c.Channel))
+	if err != nil {
 		add("channel", err.Error())
 	}
-	switch c.Channel {
+	switch channel {
 	case ChannelSMTP:
 		if c.From == "" {
 			add("from", "the smtp channel needs a from address")

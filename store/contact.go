@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -61,9 +62,15 @@ func NormalizeAddress(raw string) (string, error) {
 		return "", errors.New("the address is empty")
 	}
 	if strings.Contains(s, "@") {
+		if len(s) > maxEmailLength {
+			return "", fmt.Errorf("%q is too long for an email address (at most %d characters)", shorten(s), maxEmailLength)
+		}
+		if norm, ok := plainEmail(s); ok {
+			return norm, nil
+		}
 		a, err := mail.ParseAddress(s)
 		if err != nil || a.Name != "" || a.Address != s {
-			return "", fmt.Errorf("%q is not a valid email address", s)
+			return "", fmt.Errorf("%q is not a valid email address", shorten(s))
 		}
 		at := strings.LastIndexByte(s, '@')
 		if !strings.Contains(s[at+1:], ".") || strings.HasSuffix(s, ".") {
@@ -80,14 +87,68 @@ func NormalizeAddress(raw string) (string, error) {
 			b.WriteRune(r)
 		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.':
 		default:
-			return "", fmt.Errorf("%q is neither an email address nor a phone number", s)
+			return "", fmt.Errorf("%q is neither an email address nor a phone number", shorten(s))
 		}
 	}
 	digits := strings.TrimPrefix(b.String(), "+")
 	if len(digits) < 5 || len(digits) > 15 {
-		return "", fmt.Errorf("%q is not a phone number (5 to 15 digits)", s)
+		return "", fmt.Errorf("%q is not a phone number (5 to 15 digits)", shorten(s))
 	}
 	return b.String(), nil
+}
+
+// maxEmailLength is the longest address SMTP can carry (RFC 5321); it also
+// keeps the address index's keys far below bbolt's key size limit.
+const maxEmailLength = 254
+
+// shorten cuts a value quoted in an error message, so that a huge cell
+// cannot make a huge report.
+func shorten(s string) string {
+	const max = 60
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// plainEmail is NormalizeAddress's fast path for the common shape
+// local@domain.tld made only of letters, digits and . _ % + - ' (no leading,
+// trailing or doubled dots). mail.ParseAddress accepts every such address
+// unchanged; anything else takes the slow path. The import calls this for
+// every row, and mail.ParseAddress is slow.
+func plainEmail(s string) (string, bool) {
+	at := strings.IndexByte(s, '@')
+	if at < 0 {
+		return "", false
+	}
+	local, domain := s[:at], s[at+1:]
+	if !dotAtom(local, true) || !dotAtom(domain, false) || strings.IndexByte(domain, '.') < 0 {
+		return "", false
+	}
+	return strings.ToLower(s), true
+}
+
+func dotAtom(s string, local bool) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+		case c == '.':
+			if s[i-1] == '.' {
+				return false
+			}
+		case local && (c == '_' || c == '%' || c == '+' || c == '\''):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // AddContact creates a contact, or merges into the existing one with the same
@@ -145,7 +206,7 @@ func (s *Store) upsertContact(tx *bolt.Tx, c Contact, now time.Time) (Contact, b
 		added := missing(cur.Tags, c.Tags)
 		cur.Tags = NormalizeTags(append(cur.Tags, added...))
 		cur.UpdatedAt, cur.ImportID, cur.ImportRow = now, c.ImportID, c.ImportRow
-		if err := putJSON(contacts, idb, &cur); err != nil {
+		if err := putContact(contacts, idb, &cur); err != nil {
 			return cur, false, err
 		}
 		return cur, false, indexTags(tx, cur.ID, added, nil)
@@ -156,7 +217,7 @@ func (s *Store) upsertContact(tx *bolt.Tx, c Contact, now time.Time) (Contact, b
 	}
 	c.ID, c.CreatedAt, c.UpdatedAt = id, now, now
 	key := itob(id)
-	if err := putJSON(contacts, key, &c); err != nil {
+	if err := putContact(contacts, key, &c); err != nil {
 		return c, false, err
 	}
 	if err := addrs.Put([]byte(c.Address), key); err != nil {
@@ -394,7 +455,7 @@ func (s *Store) TagContacts(actor string, ids []uint64, add, remove []string) er
 			}
 			c.Tags = NormalizeTags(append(kept, added...))
 			c.UpdatedAt = now
-			if err := putJSON(contacts, itob(id), &c); err != nil {
+			if err := putContact(contacts, itob(id), &c); err != nil {
 				return err
 			}
 			if err := indexTags(tx, id, added, removed); err != nil {

@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	bolt "go.etcd.io/bbolt"
@@ -66,11 +71,24 @@ type ImportError struct{ Reason string }
 func (e *ImportError) Error() string { return e.Reason }
 
 // importBatch is the number of rows written per transaction: a crash loses at
-// most one uncommitted batch and never leaves half a contact.
-const importBatch = 2000
+// most one uncommitted batch and never leaves half a contact. Larger batches
+// rewrite the address index's pages fewer times (its keys arrive in random
+// order); this one holds a few megabytes of rows.
+const importBatch = 10000
+
+// importBatchBytes ends a batch early when its rows are wide, so memory is
+// bounded by bytes, not only by rows.
+const importBatchBytes = 4 << 20
 
 // addressColumns are the header names that hold the address, by preference.
 var addressColumns = []string{"email", "address", "phone"}
+
+// importRow is a validated row waiting for its batch to be written.
+type importRow struct {
+	line    int
+	address string   // normalised
+	values  []string // trimmed; the columns of the header minus the address
+}
 
 // ImportCSV reads contacts from a CSV file with a header row. One column named
 // email, address or phone holds the address; every other column becomes a
@@ -78,6 +96,10 @@ var addressColumns = []string{"email", "address", "phone"}
 // with an address that already exists update that contact's fields and merge
 // its tags. Bad rows are reported with their line and skipped; good rows are
 // imported. Memory stays bounded whatever the file's size.
+//
+// When ctx is cancelled or the reader fails, the rows read so far are
+// written (each contact whole), the audit log says the import stopped, and
+// the error is returned with a report of what was done.
 func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) (ImportReport, error) {
 	var rep ImportReport
 	counter := &countingReader{r: r}
@@ -85,13 +107,17 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
 		_, _ = br.Discard(3)
 	}
-	cr := csv.NewReader(br)
+	limit := &recordLimiter{r: br}
+	cr := csv.NewReader(limit)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return rep, &ImportError{Reason: "the file is empty: it needs a header row with an email, address or phone column"}
+	}
+	if errors.Is(err, errRecordTooLong) {
+		return rep, &ImportError{Reason: "the header row is longer than 1 MiB: this is not a CSV file, or a quote is left open"}
 	}
 	if err != nil {
 		return rep, &ImportError{Reason: "the header row cannot be read: " + csvReason(err)}
@@ -100,138 +126,336 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 	if err != nil {
 		return rep, err
 	}
-	for i, c := range columns {
-		if i != addrIdx {
-			rep.Columns = append(rep.Columns, c)
-		}
-	}
-	tags := NormalizeTags(opts.Tags)
-	importID := strconv.FormatInt(s.now().UnixNano(), 36)
+	w := s.newImportWriter(columns, addrIdx, opts)
+	rep.Columns = w.fieldNames
 
-	type row struct {
-		line   int
-		fields []string
-	}
-	batch := make([]row, 0, importBatch)
-	first := true
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			now := s.now().UTC()
-			created := 0
-			if first {
-				detail := fmt.Sprintf("started; tags %s", strings.Join(tags, ","))
-				if err := s.audit(tx, opts.Actor, "contact.import", opts.Name, detail); err != nil {
-					return err
-				}
-			}
-			contacts, addrs := tx.Bucket(bucketContacts), tx.Bucket(bucketAddresses)
-			for _, rw := range batch {
-				c := Contact{Fields: make(map[string]string, len(columns)), Tags: tags, ImportID: importID, ImportRow: rw.line}
-				for i, v := range rw.fields {
-					if i == addrIdx {
-						continue
-					}
-					c.Fields[columns[i]] = v
-				}
-				c.Name = c.Fields["name"]
-				c.Address, _ = NormalizeAddress(rw.fields[addrIdx]) // validated when read
-				if idb := addrs.Get([]byte(c.Address)); idb != nil {
-					var prev struct {
-						ImportID  string `json:"import_id"`
-						ImportRow int    `json:"import_row"`
-					}
-					if err := getJSON(contacts, idb, &prev); err != nil {
-						return err
-					}
-					if prev.ImportID == importID {
-						rep.Duplicates++
-						rep.problem(rw.line, "%s repeats line %d; this row was skipped", c.Address, prev.ImportRow)
-						continue
-					}
-				}
-				_, isNew, err := s.upsertContact(tx, c, now)
-				if err != nil {
-					return err
-				}
-				if isNew {
-					created++
-				} else {
-					rep.Updated++
-				}
-			}
-			rep.Created += created
-			return addUint(tx.Bucket(bucketMeta), keyContactCount, int64(created))
-		})
-		if err != nil {
-			return fmt.Errorf("write contacts: %w", err)
-		}
-		first = false
-		batch = batch[:0]
-		if opts.Progress != nil {
-			opts.Progress(ImportProgress{Rows: rep.Rows, BytesRead: counter.n})
-		}
-		return nil
-	}
-
-	// Field strings are copied out of the reused record only for rows that
-	// pass validation; a batch holds at most importBatch of them.
+	var stopErr error
+	batch := make([]importRow, 0, importBatch)
+	batchBytes := 0
+	lastLine := 1
 	for {
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			stopErr = err
+			break
 		}
+		limit.n = 0
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
+		if errors.Is(err, errRecordTooLong) {
+			rep.Rows++
+			rep.Invalid++
+			rep.problem(lastLine+1, "the row is longer than 1 MiB; a quote is probably left open. The rest of the file was not read")
+			stopErr = fmt.Errorf(
+				"after line %d a row is longer than 1 MiB, probably because of a quote left open; the rows before it were imported. Fix the quote and import the file again",
+				lastLine)
+			break
+		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			rep.Rows++
 			rep.Invalid++
 			rep.problem(pe.StartLine, "%s", csvReason(err))
+			lastLine = pe.Line
 			continue
 		}
 		if err != nil {
-			return rep, fmt.Errorf("read CSV: %w", err)
+			stopErr = fmt.Errorf("read the CSV file: %w", err)
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		lastLine, _ = cr.FieldPos(len(rec) - 1)
+		lastLine += strings.Count(rec[len(rec)-1], "\n") // a quoted field may span lines
+		if blankRecord(rec) {
+			// Spreadsheets export empty rows as ",,,": they are blank lines.
+			continue
 		}
 		rep.Rows++
 		if len(rec) != len(columns) {
 			rep.Invalid++
-			rep.problem(line, "has %d columns; the header has %d", len(rec), len(columns))
+			rep.problem(line, "has %d %s; the header has %d", len(rec), plural(len(rec), "column", "columns"), len(columns))
 			continue
 		}
-		if _, err := NormalizeAddress(rec[addrIdx]); err != nil {
+		raw := strings.TrimSpace(rec[addrIdx])
+		if raw == "" {
 			rep.Invalid++
-			if strings.TrimSpace(rec[addrIdx]) == "" {
-				rep.problem(line, "the %s column is empty", columns[addrIdx])
-			} else {
-				rep.problem(line, "%v", err)
-			}
+			rep.problem(line, "the %s column is empty", columns[addrIdx])
 			continue
 		}
-		fields := make([]string, len(rec))
-		for i, v := range rec {
-			fields[i] = strings.Clone(strings.TrimSpace(v))
+		addr, err := NormalizeAddress(raw)
+		if err != nil {
+			rep.Invalid++
+			rep.problem(line, "%v", err)
+			continue
 		}
-		batch = append(batch, row{line: line, fields: fields})
-		if len(batch) == importBatch {
-			if err := flush(); err != nil {
+		// The record's strings are immutable and fresh for every row (only
+		// the slice is reused), so the values can be kept without copying.
+		values := make([]string, 0, len(rec)-1)
+		size := len(addr)
+		for i, v := range rec {
+			if i != addrIdx {
+				values = append(values, strings.TrimSpace(v))
+				size += len(v)
+			}
+		}
+		batch = append(batch, importRow{line: line, address: addr, values: values})
+		batchBytes += size
+		if len(batch) == importBatch || batchBytes >= importBatchBytes {
+			batchBytes = 0
+			if err := w.write(batch, &rep); err != nil {
 				return rep, err
 			}
+			clear(batch)
+			batch = batch[:0]
+			if opts.Progress != nil {
+				opts.Progress(ImportProgress{Rows: rep.Rows, BytesRead: counter.n})
+			}
 		}
 	}
-	if err := flush(); err != nil {
+	if err := w.write(batch, &rep); err != nil {
 		return rep, err
 	}
+	if len(batch) > 0 && opts.Progress != nil {
+		opts.Progress(ImportProgress{Rows: rep.Rows, BytesRead: counter.n})
+	}
+	outcome := "finished"
+	switch {
+	case errors.Is(stopErr, context.Canceled), errors.Is(stopErr, context.DeadlineExceeded):
+		outcome = "cancelled"
+	case stopErr != nil:
+		outcome = "stopped: " + stopErr.Error()
+	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		detail := fmt.Sprintf("%d rows: %d created, %d updated, %d duplicates, %d invalid",
-			rep.Rows, rep.Created, rep.Updated, rep.Duplicates, rep.Invalid)
+		detail := fmt.Sprintf("%s; %d rows: %d created, %d updated, %d duplicates, %d invalid",
+			outcome, rep.Rows, rep.Created, rep.Updated, rep.Duplicates, rep.Invalid)
 		return s.audit(tx, opts.Actor, "contact.import", opts.Name, detail)
 	})
-	return rep, err
+	if stopErr != nil {
+		return rep, stopErr
+	}
+	if err != nil {
+		return rep, fmt.Errorf("write the import's audit entry: %w", err)
+	}
+	return rep, nil
+}
+
+// importWriter writes batches of validated rows.
+type importWriter struct {
+	s          *Store
+	opts       ImportOptions
+	tags       []string
+	importID   string
+	fieldNames []string // the columns minus the address, in file order
+	order      []int    // indexes into fieldNames, sorted by name
+	nameIdx    int      // index of the name field in fieldNames, or -1
+	started    bool
+	shared     contactJSON
+}
+
+func (s *Store) newImportWriter(columns []string, addrIdx int, opts ImportOptions) *importWriter {
+	w := &importWriter{s: s, opts: opts, tags: NormalizeTags(opts.Tags), nameIdx: -1}
+	for i, c := range columns {
+		if i != addrIdx {
+			w.fieldNames = append(w.fieldNames, c)
+		}
+	}
+	for i, c := range w.fieldNames {
+		w.order = append(w.order, i)
+		if c == "name" {
+			w.nameIdx = i
+		}
+	}
+	sort.Slice(w.order, func(a, b int) bool { return w.fieldNames[w.order[a]] < w.fieldNames[w.order[b]] })
+	for _, i := range w.order {
+		w.shared.fieldKeys = append(w.shared.fieldKeys, appendJSONString(nil, w.fieldNames[i]))
+	}
+	// Unique even for two imports in the same instant: a second import of a
+	// file must update its contacts, not call them duplicates.
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	w.importID = strconv.FormatInt(s.now().UnixNano(), 36) + hex.EncodeToString(rnd[:])
+	w.shared.tags = appendTagsJSON(nil, w.tags)
+	w.shared.importID = appendImportIDJSON(nil, w.importID)
+	return w
+}
+
+// importMaxNodes caps the B-tree pages one import transaction may load. The
+// address index receives its keys in random order, so once it is large each
+// row touches a page of its own, and the pages a transaction holds in memory
+// grow with the batch. A transaction that reaches the cap commits, and the
+// rest of the batch goes into the next one; a small database never reaches
+// it, and keeps the full batch's speed.
+const importMaxNodes = 2000
+
+// write stores one batch, in as few transactions as importMaxNodes allows.
+func (w *importWriter) write(batch []importRow, rep *ImportReport) error {
+	for len(batch) > 0 {
+		n, err := w.writeTx(batch, rep)
+		if err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
+}
+
+// writeTx stores a prefix of batch in one transaction, adds its outcome to
+// rep once the transaction has committed, and returns the prefix's length.
+func (w *importWriter) writeTx(batch []importRow, rep *ImportReport) (int, error) {
+	var created, updated, done int
+	type dup struct{ line, first int }
+	var dups []dup
+	var dupAddrs []string
+	err := w.s.db.Update(func(tx *bolt.Tx) error {
+		created, updated, done, dups, dupAddrs = 0, 0, 0, dups[:0], dupAddrs[:0]
+		now := w.s.now().UTC()
+		if !w.started {
+			detail := fmt.Sprintf("started; tags %s", strings.Join(w.tags, ","))
+			if err := w.s.audit(tx, w.opts.Actor, "contact.import", w.opts.Name, detail); err != nil {
+				return err
+			}
+		}
+		contacts, addrs := tx.Bucket(bucketContacts), tx.Bucket(bucketAddresses)
+		// Contact ids only grow: pack their pages full.
+		contacts.FillPercent = 1
+		tagBuckets := make([]*bolt.Bucket, len(w.tags))
+		for i, t := range w.tags {
+			b, err := tx.Bucket(bucketTags).CreateBucketIfNotExists([]byte(t))
+			if err != nil {
+				return err
+			}
+			b.FillPercent = 1
+			tagBuckets[i] = b
+		}
+		if !jsonTimeOK(now) {
+			return fmt.Errorf("the clock says %v, which cannot be stored", now)
+		}
+		w.shared.times = appendTimesJSON(w.shared.times[:0], now, now)
+
+		// bbolt keeps references to keys and values until the transaction
+		// ends, so they are carved out of chunks that are never reused.
+		var arena []byte
+		carve := func(n int) []byte {
+			if cap(arena)-len(arena) < n {
+				arena = make([]byte, 0, max(n, 256<<10))
+			}
+			arena = arena[:len(arena)+n]
+			return arena[len(arena)-n : len(arena) : len(arena)]
+		}
+		seq := contacts.Sequence()
+		values := make([]string, len(w.order))
+		var scratch []byte
+		for ; done < len(batch); done++ {
+			if done%256 == 255 {
+				if st := tx.Stats(); st.GetNodeCount() > importMaxNodes {
+					break
+				}
+			}
+			rw := &batch[done]
+			if idb := addrs.Get([]byte(rw.address)); idb != nil {
+				first, err := w.merge(tx, contacts, idb, rw, now)
+				if err != nil {
+					return err
+				}
+				if first != 0 {
+					dups = append(dups, dup{rw.line, first})
+					dupAddrs = append(dupAddrs, rw.address)
+					continue
+				}
+				updated++
+				continue
+			}
+			seq++
+			key := carve(8)
+			binary.BigEndian.PutUint64(key, seq)
+			for j, k := range w.order {
+				values[j] = rw.values[k]
+			}
+			name := ""
+			if w.nameIdx >= 0 {
+				name = rw.values[w.nameIdx]
+			}
+			scratch = appendNewContact(scratch[:0], &w.shared, seq, rw.address, name, values, rw.line)
+			rec := carve(len(scratch))
+			copy(rec, scratch)
+			if err := contacts.Put(key, rec); err != nil {
+				return err
+			}
+			addrKey := carve(len(rw.address))
+			copy(addrKey, rw.address)
+			if err := addrs.Put(addrKey, key); err != nil {
+				return err
+			}
+			for _, b := range tagBuckets {
+				if err := b.Put(key, nil); err != nil {
+					return err
+				}
+			}
+			created++
+		}
+		if err := contacts.SetSequence(seq); err != nil {
+			return err
+		}
+		return addUint(tx.Bucket(bucketMeta), keyContactCount, int64(created))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write contacts: %w", err)
+	}
+	w.started = true
+	rep.Created += created
+	rep.Updated += updated
+	rep.Duplicates += len(dups)
+	for i, d := range dups {
+		rep.problem(d.line, "%s repeats line %d; this row was skipped", dupAddrs[i], d.first)
+	}
+	return done, nil
+}
+
+// merge updates an existing contact with a row: fields updated, tags merged.
+// A contact this import already wrote is not touched: the row repeats an
+// earlier one, and merge returns that row's line.
+func (w *importWriter) merge(tx *bolt.Tx, contacts *bolt.Bucket, id []byte, rw *importRow, now time.Time) (int, error) {
+	var cur Contact
+	if err := getJSON(contacts, id, &cur); err != nil {
+		return 0, fmt.Errorf("contact %d: %w", btoi(id), err)
+	}
+	if cur.ImportID == w.importID {
+		return cur.ImportRow, nil
+	}
+	if cur.Fields == nil {
+		cur.Fields = make(map[string]string, len(w.fieldNames))
+	}
+	for i, name := range w.fieldNames {
+		cur.Fields[name] = rw.values[i]
+	}
+	if w.nameIdx >= 0 && rw.values[w.nameIdx] != "" {
+		cur.Name = rw.values[w.nameIdx]
+	}
+	added := missing(cur.Tags, w.tags)
+	cur.Tags = NormalizeTags(append(cur.Tags, added...))
+	cur.UpdatedAt, cur.ImportID, cur.ImportRow = now, w.importID, rw.line
+	if err := putContact(contacts, bytes.Clone(id), &cur); err != nil {
+		return 0, err
+	}
+	return 0, indexTags(tx, cur.ID, added, nil)
+}
+
+// blankRecord reports whether every cell of a record is empty or spaces.
+func blankRecord(rec []string) bool {
+	for _, v := range rec {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // parseHeader normalises column names and finds the address column.
@@ -252,6 +476,14 @@ func parseHeader(header []string) (columns []string, addrIdx int, err error) {
 	for _, want := range addressColumns {
 		if i, ok := seen[want]; ok {
 			return columns, i, nil
+		}
+	}
+	if len(header) == 1 {
+		for _, sep := range []struct{ char, name string }{{";", "';'"}, {"\t", "tabs"}, {"|", "'|'"}} {
+			if strings.Contains(header[0], sep.char) {
+				return nil, 0, &ImportError{Reason: fmt.Sprintf(
+					"the header looks separated by %s, not by commas; save the file as comma-separated CSV", sep.name)}
+			}
 		}
 	}
 	return nil, 0, &ImportError{Reason: fmt.Sprintf(
@@ -287,6 +519,29 @@ func csvReason(err error) string {
 	return err.Error()
 }
 
+// maxRecordBytes bounds one CSV record. encoding/csv holds a whole record in
+// memory, and a quote left open makes the rest of the file one record.
+const maxRecordBytes = 1 << 20
+
+var errRecordTooLong = errors.New("a CSV record is longer than 1 MiB")
+
+// recordLimiter fails a read once more than maxRecordBytes were read since
+// the import last reset n, at the start of a record. The CSV reader reads
+// ahead by a few kilobytes, which the limit absorbs.
+type recordLimiter struct {
+	r io.Reader
+	n int
+}
+
+func (l *recordLimiter) Read(p []byte) (int, error) {
+	if l.n > maxRecordBytes {
+		return 0, errRecordTooLong
+	}
+	n, err := l.r.Read(p)
+	l.n += n
+	return n, err
+}
+
 type countingReader struct {
 	r io.Reader
 	n int64
@@ -297,4 +552,3 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
-

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,6 +32,7 @@ type LedgerEntry struct {
 	ContactID  uint64         `json:"contact_id"`
 	Address    string         `json:"address"`
 	State      RecipientState `json:"state"`
+	Round      int            `json:"round"` // the send round that last (re)queued the recipient
 	Attempts   int            `json:"attempts"`
 	LastError  string         `json:"last_error,omitempty"`
 	UpdatedAt  time.Time      `json:"updated_at"`
@@ -39,12 +41,14 @@ type LedgerEntry struct {
 // Key is the idempotency key of the delivery: campaignID:contactID.
 func (e *LedgerEntry) Key() string { return fmt.Sprintf("%d:%d", e.CampaignID, e.ContactID) }
 
-// PutLedger writes ledger entries for one campaign in one transaction.
+// PutLedger writes ledger entries in one transaction, keeping the send's
+// counts by state right.
 func (s *Store) PutLedger(entries []LedgerEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		states := map[uint64]*SendState{}
 		for i := range entries {
 			e := &entries[i]
 			b, err := tx.Bucket(bucketLedger).CreateBucketIfNotExists(itob(e.CampaignID))
@@ -54,6 +58,20 @@ func (s *Store) PutLedger(entries []LedgerEntry) error {
 			if e.UpdatedAt.IsZero() {
 				e.UpdatedAt = s.now().UTC()
 			}
+			st, err := sendStateTx(tx, e.CampaignID, states)
+			if err != nil {
+				return err
+			}
+			if old := b.Get(itob(e.ContactID)); old != nil && st != nil {
+				var prev LedgerEntry
+				if err := decodeLedgerEntry(old, &prev); err != nil {
+					return err
+				}
+				st.Counts[prev.State]--
+			}
+			if st != nil {
+				st.Counts[e.State]++
+			}
 			data, err := appendLedgerEntry(nil, e)
 			if err != nil {
 				return err
@@ -62,7 +80,7 @@ func (s *Store) PutLedger(entries []LedgerEntry) error {
 				return err
 			}
 		}
-		return nil
+		return putSendStates(tx, states)
 	})
 	if err != nil {
 		return fmt.Errorf("write ledger: %w", err)
@@ -70,10 +88,60 @@ func (s *Store) PutLedger(entries []LedgerEntry) error {
 	return nil
 }
 
-// LedgerCounts counts a campaign's recipients by state.
+// sendStateTx loads a campaign's send state once per transaction; nil when
+// the campaign was never sent.
+func sendStateTx(tx *bolt.Tx, id uint64, cache map[uint64]*SendState) (*SendState, error) {
+	if st, ok := cache[id]; ok {
+		return st, nil
+	}
+	var st SendState
+	err := getJSON(tx.Bucket(bucketSends), itob(id), &st)
+	if errors.Is(err, ErrNotFound) {
+		cache[id] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st.Counts == nil {
+		st.Counts = map[RecipientState]int{}
+	}
+	cache[id] = &st
+	return &st, nil
+}
+
+func putSendStates(tx *bolt.Tx, states map[uint64]*SendState) error {
+	for id, st := range states {
+		if st == nil {
+			continue
+		}
+		for k, v := range st.Counts {
+			if v <= 0 {
+				delete(st.Counts, k)
+			}
+		}
+		if err := putJSON(tx.Bucket(bucketSends), itob(id), st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LedgerCounts counts a campaign's recipients by state. A send keeps its
+// counts as it goes; only a campaign without send state is scanned.
 func (s *Store) LedgerCounts(campaignID uint64) (map[RecipientState]int, error) {
 	counts := map[RecipientState]int{}
-	err := s.ForEachLedger(campaignID, func(e LedgerEntry) error {
+	st, err := s.SendState(campaignID)
+	if err == nil {
+		for k, v := range st.Counts {
+			counts[k] = v
+		}
+		return counts, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	err = s.ForEachLedger(campaignID, func(e LedgerEntry) error {
 		counts[e.State]++
 		return nil
 	})

@@ -10,12 +10,13 @@ import (
 // Ledger rows are the most numerous records (one per recipient per send)
 // and are written and read in bulk, so they use a compact binary form:
 //
-//	version(1) state(1) uvarint(attempts) uvarint(campaign) uvarint(contact)
-//	uvarint(len) address  uvarint(len) last error  varint(updated, unix ns)
+//	version(2) state(1) uvarint(attempts) uvarint(campaign) uvarint(contact)
+//	uvarint(round) uvarint(len) address  uvarint(len) last error
+//	varint(updated, unix ns)
 //
-// A record starting with '{' is JSON, as early databases wrote it.
+// Version 1 lacked the round (it was 1). A record starting with '{' is JSON.
 
-const ledgerCodecVersion = 1
+const ledgerCodecVersion = 2
 
 var recipientStates = []RecipientState{RecipientQueued, RecipientRetrying, RecipientSent,
 	RecipientFailed, RecipientSkipped, RecipientCancelled}
@@ -38,6 +39,7 @@ func appendLedgerEntry(dst []byte, e *LedgerEntry) ([]byte, error) {
 	dst = binary.AppendUvarint(dst, uint64(e.Attempts))
 	dst = binary.AppendUvarint(dst, e.CampaignID)
 	dst = binary.AppendUvarint(dst, e.ContactID)
+	dst = binary.AppendUvarint(dst, uint64(e.Round))
 	dst = binary.AppendUvarint(dst, uint64(len(e.Address)))
 	dst = append(dst, e.Address...)
 	dst = binary.AppendUvarint(dst, uint64(len(e.LastError)))
@@ -51,9 +53,10 @@ func decodeLedgerEntry(raw []byte, e *LedgerEntry) error {
 	if len(raw) > 0 && raw[0] == '{' {
 		return json.Unmarshal(raw, e)
 	}
-	if len(raw) < 2 || raw[0] != ledgerCodecVersion || int(raw[1]) >= len(recipientStates) {
+	if len(raw) < 2 || (raw[0] != 1 && raw[0] != ledgerCodecVersion) || int(raw[1]) >= len(recipientStates) {
 		return errLedgerRecord
 	}
+	version := raw[0]
 	e.State = recipientStates[raw[1]]
 	p := raw[2:]
 	next := func() uint64 {
@@ -78,6 +81,10 @@ func decodeLedgerEntry(raw []byte, e *LedgerEntry) error {
 	e.Attempts = int(next())
 	e.CampaignID = next()
 	e.ContactID = next()
+	e.Round = 1
+	if version >= 2 {
+		e.Round = int(next())
+	}
 	e.Address = str()
 	e.LastError = str()
 	ns, n := binary.Varint(p)

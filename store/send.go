@@ -16,6 +16,20 @@ type SendState struct {
 	Enqueued   bool      `json:"enqueued"` // every queued recipient of this round is in the queue
 	StartedAt  time.Time `json:"started_at"`
 	StartedBy  string    `json:"started_by"`
+	// Counts is the ledger's recipients by state, kept up to date by every
+	// change so that nobody has to scan a million rows to show a number.
+	Counts map[RecipientState]int `json:"counts"`
+	// EventCursor is the ID of the last event folded into the ledger.
+	EventCursor string `json:"event_cursor,omitempty"`
+	// FinishedAt is when every recipient reached a final state.
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// CancelledAt is when the send was cancelled.
+	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+}
+
+// Remaining is how many recipients are not final yet.
+func (s *SendState) Remaining() int {
+	return s.Counts[RecipientQueued] + s.Counts[RecipientRetrying]
 }
 
 // ErrNoRecipients means a send would reach nobody.
@@ -56,7 +70,8 @@ func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState
 		}
 		ledger.FillPercent = 1 // keys arrive in ascending order
 		now := s.now().UTC()
-		entry := LedgerEntry{CampaignID: id, State: RecipientQueued, UpdatedAt: now}
+		round := prev.Round + 1
+		entry := LedgerEntry{CampaignID: id, State: RecipientQueued, Round: round, UpdatedAt: now}
 		var arena []byte // bbolt keeps the value slices until commit: never reuse them
 		n := 0
 		err = newAudienceTx(tx, &c).each(func(key, raw []byte) (bool, error) {
@@ -82,7 +97,8 @@ func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState
 		if n == 0 {
 			return fmt.Errorf("campaign %q: %w: add contacts with its tags, or change its tags", c.Name, ErrNoRecipients)
 		}
-		st = SendState{CampaignID: id, Round: prev.Round + 1, Total: n, StartedAt: now, StartedBy: actor}
+		st = SendState{CampaignID: id, Round: round, Total: n, StartedAt: now, StartedBy: actor,
+			Counts: map[RecipientState]int{RecipientQueued: n}}
 		if err := putJSON(sends, itob(id), &st); err != nil {
 			return err
 		}
@@ -154,7 +170,7 @@ func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawCon
 		contacts := tx.Bucket(bucketContacts)
 		cur := ledger.Cursor()
 		for k, v := cur.Seek(itob(after + 1)); k != nil; k, v = cur.Next() {
-			if len(v) > 1 && v[0] == ledgerCodecVersion && v[1] != stateCode(RecipientQueued) {
+			if len(v) > 1 && v[0] <= ledgerCodecVersion && v[1] != stateCode(RecipientQueued) {
 				continue // not queued: skip without decoding
 			}
 			var e LedgerEntry

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 )
 
 // Templates are Go text/template over a contact's fields ({{.name}},
@@ -24,22 +25,42 @@ func parseTemplate(name, text string) (*template.Template, error) {
 // (and column, when text/template reports one) of the first problem.
 func CheckTemplate(field, text string) *FieldError {
 	if _, err := parseTemplate(field, text); err != nil {
-		return templateError(field, err)
+		return templateError(field, text, err)
 	}
 	return nil
 }
 
-func templateError(field string, err error) *FieldError {
+func templateError(field, text string, err error) *FieldError {
 	msg := err.Error()
 	fe := &FieldError{Field: field, Msg: msg}
 	if m := tmplPos.FindStringSubmatch(msg); m != nil {
 		fe.Line, _ = strconv.Atoi(m[1])
 		if m[2] != "" {
-			fe.Col, _ = strconv.Atoi(m[2])
+			offset, _ := strconv.Atoi(m[2])
+			fe.Col = runeColumn(text, fe.Line, offset)
 		}
 		fe.Msg = cleanTemplateMsg(m[3])
 	}
 	return fe
+}
+
+// runeColumn turns text/template's column, a 0-based byte offset into the
+// line, into the 1-based character column an editor shows.
+func runeColumn(text string, line, byteOffset int) int {
+	for i := 1; i < line; i++ {
+		nl := strings.IndexByte(text, '\n')
+		if nl < 0 {
+			return byteOffset + 1
+		}
+		text = text[nl+1:]
+	}
+	if nl := strings.IndexByte(text, '\n'); nl >= 0 {
+		text = text[:nl]
+	}
+	if byteOffset > len(text) {
+		byteOffset = len(text)
+	}
+	return utf8.RuneCountInString(text[:byteOffset]) + 1
 }
 
 var execAt = regexp.MustCompile(`^executing "[^"]*" at <([^>]*)>: (.*)$`)
@@ -65,19 +86,21 @@ type Message struct {
 // templates once. It is safe for concurrent use.
 type Renderer struct {
 	subject, body *template.Template
+	// The sources, to turn an error's byte offset into a column.
+	subjectText, bodyText string
 }
 
 // NewRenderer parses the campaign's subject and body.
 func NewRenderer(c *Campaign) (*Renderer, error) {
 	subject, err := parseTemplate("subject", c.Subject)
 	if err != nil {
-		return nil, templateError("subject", err)
+		return nil, templateError("subject", c.Subject, err)
 	}
 	body, err := parseTemplate("body", c.Body)
 	if err != nil {
-		return nil, templateError("body", err)
+		return nil, templateError("body", c.Body, err)
 	}
-	return &Renderer{subject: subject, body: body}, nil
+	return &Renderer{subject: subject, body: body, subjectText: c.Subject, bodyText: c.Body}, nil
 }
 
 // Render executes both templates with the contact's fields. An error is a
@@ -86,10 +109,10 @@ func (r *Renderer) Render(ct *Contact) (Message, error) {
 	data := ct.TemplateData()
 	var sb, bb strings.Builder
 	if err := r.subject.Execute(&sb, data); err != nil {
-		return Message{}, templateError("subject", unwrapExec(err))
+		return Message{}, templateError("subject", r.subjectText, unwrapExec(err))
 	}
 	if err := r.body.Execute(&bb, data); err != nil {
-		return Message{}, templateError("body", unwrapExec(err))
+		return Message{}, templateError("body", r.bodyText, unwrapExec(err))
 	}
 	return Message{Subject: sb.String(), Body: bb.String()}, nil
 }

@@ -1,24 +1,403 @@
 package ui
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/store"
 )
 
-// App is the root model. (Placeholder: replaced by the real root.)
+// How long a flash message stays in the status bar. Errors stay longer and
+// are kept in the list that ! opens.
+const (
+	flashInfoFor  = 3 * time.Second
+	flashErrorFor = 6 * time.Second
+)
+
+// unsavedChanger is implemented by screens that hold a form: q then asks
+// before quitting instead of throwing the person's typing away.
+type unsavedChanger interface {
+	HasUnsavedChanges() bool
+}
+
+type overlay int
+
+const (
+	overlayNone overlay = iota
+	overlayHelp
+	overlayErrors
+	overlayConfirm
+)
+
+// The App's chrome: one tab line at the top, the short help and the status
+// bar at the bottom. Screens get the rest.
+const (
+	headerLines = 1
+	footerLines = 2
+)
+
+type flashState struct {
+	text string
+	err  bool
+	seq  int
+}
+
+type flashExpiredMsg struct{ seq int }
+
+type countsMsg struct {
+	req    int
+	counts store.Counts
+	err    error
+}
+
+// App is the root model of one session: it owns the screens, routes keys,
+// and draws the tab line, the footer and the overlays.
 type App struct {
-	c *Common
+	c       *Common
+	keys    AppKeyMap
+	help    help.Model
+	status  statusBar
+	screens []Screen
+	titles  []string
+	active  int
+
+	campaigns   *CampaignsScreen
+	contacts    *ContactsScreen
+	suppression *SuppressionScreen
+
+	overlay overlay
+	confirm *Confirm
+
+	flash     flashState
+	errs      []loggedError
+	counts    *store.Counts
+	countsReq int
+
+	width, height int
 }
 
 // NewApp builds the root model of one session.
-func NewApp(c *Common) *App { return &App{c: c} }
-
-func (a *App) Init() tea.Cmd { return nil }
-
-func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	if k, ok := msg.(tea.KeyPressMsg); ok && (k.String() == "q" || k.String() == "ctrl+c") {
-		return a, tea.Quit
+func NewApp(c *Common) *App {
+	a := &App{
+		c:           c,
+		keys:        DefaultAppKeyMap(),
+		help:        newHelp(c.Styles),
+		status:      newStatusBar(c),
+		campaigns:   NewCampaignsScreen(c),
+		contacts:    NewContactsScreen(c),
+		suppression: NewSuppressionScreen(c),
 	}
-	return a, nil
+	a.screens = []Screen{a.campaigns, a.contacts, a.suppression}
+	a.titles = []string{"Campaigns", "Contacts", "Suppression"}
+	return a
 }
 
-func (a *App) View() tea.View { return tea.NewView("tui") }
+// Init starts every screen's first load and the counts.
+func (a *App) Init() tea.Cmd {
+	cmds := []tea.Cmd{tea.RequestBackgroundColor, a.loadCounts()}
+	for _, s := range a.screens {
+		cmds = append(cmds, s.Init())
+	}
+	return tea.Batch(cmds...)
+}
+
+func (a *App) loadCounts() tea.Cmd {
+	a.countsReq++
+	req, st := a.countsReq, a.c.Store
+	return func() tea.Msg {
+		c, err := st.Counts()
+		return countsMsg{req: req, counts: c, err: err}
+	}
+}
+
+// Update routes one message: sizes and data changes go to every screen,
+// keys to the overlay or the active screen unless they are global.
+func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		a.resize(msg.Width, msg.Height)
+		return a, nil
+	case tea.KeyPressMsg:
+		return a, a.handleKey(msg)
+	case tea.PasteMsg:
+		// Pasted text belongs to whatever has the focus, never to a screen
+		// in the background.
+		if a.overlay != overlayNone {
+			return a, nil
+		}
+		return a, a.toActive(msg)
+	case tea.KeyReleaseMsg:
+		return a, nil
+	case tea.BackgroundColorMsg:
+		a.c.Styles.SetDark(msg.IsDark())
+		a.help = newHelp(a.c.Styles)
+		return a, nil
+	case FlashMsg:
+		return a, a.showFlash(msg.Text, msg.Err)
+	case ErrorMsg:
+		return a, a.showError(msg.Err)
+	case flashExpiredMsg:
+		if msg.seq == a.flash.seq {
+			a.flash = flashState{seq: a.flash.seq}
+		}
+		return a, nil
+	case countsMsg:
+		if msg.req != a.countsReq {
+			return a, nil
+		}
+		if msg.err != nil {
+			return a, a.showError(fmt.Errorf("read the totals: %w", msg.err))
+		}
+		a.counts = &msg.counts
+		return a, nil
+	case DataChangedMsg:
+		return a, tea.Batch(a.loadCounts(), a.broadcast(msg))
+	}
+	// Async results carry request ids; each screen keeps what is its own.
+	return a, a.broadcast(msg)
+}
+
+func (a *App) broadcast(msg tea.Msg) tea.Cmd {
+	cmds := make([]tea.Cmd, 0, len(a.screens))
+	for i, s := range a.screens {
+		var cmd tea.Cmd
+		a.screens[i], cmd = s.Update(msg)
+		cmds = append(cmds, cmd)
+	}
+	return tea.Batch(cmds...)
+}
+
+func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	if key.Matches(k, a.keys.ForceQuit) {
+		return tea.Quit
+	}
+	switch a.overlay {
+	case overlayConfirm:
+		closed, cmd := a.confirm.Update(k)
+		if closed {
+			a.overlay, a.confirm = overlayNone, nil
+		}
+		return cmd
+	case overlayHelp, overlayErrors:
+		if key.Matches(k, a.keys.Close) {
+			a.overlay = overlayNone
+		}
+		return nil
+	}
+	scr := a.screens[a.active]
+	if scr.Capturing() {
+		return a.toActive(k)
+	}
+	switch {
+	case key.Matches(k, a.keys.Quit):
+		if u, ok := scr.(unsavedChanger); ok && u.HasUnsavedChanges() {
+			a.confirm = NewConfirm(a.c, "Quit tui?",
+				"You have unsaved changes in "+strings.Join(scr.Breadcrumb(), " › ")+". Quitting throws them away.",
+				"Quit", tea.Quit)
+			a.overlay = overlayConfirm
+			return nil
+		}
+		return tea.Quit
+	case key.Matches(k, a.keys.Help):
+		a.overlay = overlayHelp
+	case key.Matches(k, a.keys.Errors):
+		a.overlay = overlayErrors
+	case key.Matches(k, a.keys.Screen1):
+		a.active = 0
+	case key.Matches(k, a.keys.Screen2):
+		a.active = 1
+	case key.Matches(k, a.keys.Screen3):
+		a.active = 2
+	case key.Matches(k, a.keys.Next):
+		a.active = (a.active + 1) % len(a.screens)
+	case key.Matches(k, a.keys.Prev):
+		a.active = (a.active + len(a.screens) - 1) % len(a.screens)
+	default:
+		return a.toActive(k)
+	}
+	return nil
+}
+
+func (a *App) toActive(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	a.screens[a.active], cmd = a.screens[a.active].Update(msg)
+	return cmd
+}
+
+func (a *App) showFlash(text string, isErr bool) tea.Cmd {
+	a.flash = flashState{text: text, err: isErr, seq: a.flash.seq + 1}
+	d := flashInfoFor
+	if isErr {
+		d = flashErrorFor
+		a.errs = append(a.errs, loggedError{at: a.c.Now(), text: text})
+		if len(a.errs) > maxLoggedErrors {
+			a.errs = a.errs[len(a.errs)-maxLoggedErrors:]
+		}
+	}
+	seq := a.flash.seq
+	return tea.Tick(d, func(time.Time) tea.Msg { return flashExpiredMsg{seq: seq} })
+}
+
+func (a *App) showError(err error) tea.Cmd {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		// What the screen showed is gone, most likely deleted by another
+		// session: say so and bring every screen up to date.
+		return tea.Batch(a.showFlash("Reloading: "+err.Error()+" (deleted in another session?)", true), DataChanged(""))
+	}
+	return a.showFlash(err.Error(), true)
+}
+
+func (a *App) resize(w, h int) {
+	a.width, a.height = max(w, 0), max(h, 0)
+	a.c.Width, a.c.Height = a.width, a.height
+	a.help.SetWidth(a.width)
+	sh := max(a.height-headerLines-footerLines, 0)
+	for _, s := range a.screens {
+		s.SetSize(a.width, sh)
+	}
+}
+
+// View draws the whole terminal. Below the smallest usable size it shows
+// one centred line saying so instead of a broken layout.
+func (a *App) View() tea.View {
+	v := tea.NewView(a.render())
+	v.AltScreen = true
+	v.WindowTitle = "tui — " + strings.Join(a.screens[a.active].Breadcrumb(), " › ")
+	return v
+}
+
+func (a *App) render() string {
+	w, h := a.width, a.height
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	if w < MinWidth || h < MinHeight {
+		return tooSmall(w, h)
+	}
+	sh := h - headerLines - footerLines
+	scr := a.screens[a.active]
+	body := fitLines(scr.View(), w, sh)
+	switch a.overlay {
+	case overlayHelp:
+		body = Overlay(w, sh, body, renderFullHelp(a.c.Styles, w, sh, a.helpSections()))
+	case overlayErrors:
+		body = Overlay(w, sh, body, renderErrorList(a.c.Styles, w, sh, a.errs))
+	case overlayConfirm:
+		body = Overlay(w, sh, body, a.confirm.View())
+	}
+	body = fitLines(body, w, sh)
+
+	var b strings.Builder
+	b.WriteString(a.tabLine(w))
+	b.WriteByte('\n')
+	b.WriteString(body)
+	b.WriteByte('\n')
+	b.WriteString(ansi.Truncate(a.shortHelp(), w, "…"))
+	b.WriteByte('\n')
+	b.WriteString(a.status.View(w, statusInfo{
+		crumbs:   scr.Breadcrumb(),
+		flash:    a.flash.text,
+		flashErr: a.flash.err,
+		redis:    a.c.Redis,
+		counts:   a.counts,
+	}))
+	return b.String()
+}
+
+func (a *App) tabLine(w int) string {
+	st := a.c.Styles
+	var parts []string
+	for i, t := range a.titles {
+		label := fmt.Sprintf("%d %s", i+1, t)
+		if a.counts != nil {
+			switch i {
+			case 0:
+				label += " (" + thousands(a.counts.Campaigns) + ")"
+			case 1:
+				label += " (" + thousands(a.counts.Contacts) + ")"
+			case 2:
+				label += " (" + thousands(a.counts.Suppressed) + ")"
+			}
+		}
+		if i == a.active {
+			parts = append(parts, lipgloss.NewStyle().Bold(true).Reverse(true).Padding(0, 1).Render(label))
+		} else {
+			parts = append(parts, st.Dim.Padding(0, 1).Render(label))
+		}
+	}
+	line := st.Title.Render(" tui ") + " " + strings.Join(parts, " ")
+	return ansi.Truncate(line, w, "…")
+}
+
+func (a *App) shortHelp() string {
+	switch a.overlay {
+	case overlayConfirm:
+		return a.help.ShortHelpView(a.confirm.ShortHelp())
+	case overlayHelp, overlayErrors:
+		return a.help.ShortHelpView([]key.Binding{a.keys.Close})
+	}
+	scr := a.screens[a.active]
+	bindings := append([]key.Binding(nil), scr.ShortHelp()...)
+	if !scr.Capturing() {
+		bindings = append(bindings, a.keys.Help, a.keys.Quit)
+	}
+	return a.help.ShortHelpView(bindings)
+}
+
+func (a *App) helpSections() []helpSection {
+	scr := a.screens[a.active]
+	return []helpSection{
+		{title: strings.Join(scr.Breadcrumb(), " › "), groups: scr.FullHelp()},
+		{title: "Everywhere", groups: [][]key.Binding{
+			{a.keys.Screen1, a.keys.Screen2, a.keys.Screen3, a.keys.Next, a.keys.Prev},
+			{a.keys.Help, a.keys.Errors, a.keys.Quit, a.keys.ForceQuit},
+		}},
+	}
+}
+
+// fitLines makes s exactly h lines of at most w cells, so no screen can
+// push the footer off the terminal or wrap.
+func fitLines(s string, w, h int) string {
+	if h <= 0 {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		if ansi.StringWidth(l) > w {
+			lines[i] = ansi.Truncate(l, w, "")
+		}
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// tooSmall is the whole screen below MinWidth×MinHeight: one centred line,
+// broken in two only when the terminal is narrower than the sentence.
+func tooSmall(w, h int) string {
+	need := fmt.Sprintf("need %d×%d, have %d×%d", MinWidth, MinHeight, w, h)
+	msg := "Terminal too small: " + need
+	if ansi.StringWidth(msg) > w {
+		msg = "Terminal too small:\n" + need
+	}
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, w, "…")
+	}
+	return fitLines(Center(w, h, lipgloss.JoinVertical(lipgloss.Center, lines...)), w, h)
+}

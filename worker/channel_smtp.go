@@ -32,10 +32,10 @@ import (
 // Other query parameters: insecure_skip_verify=1 (self-signed certificates,
 // tests), auth=plain|login|cram-md5|scram-sha-1|scram-sha-256 (the default
 // picks the strongest the server offers, and never sends a password in the
-// clear except to localhost), timeout=30s (per SMTP command), max_conns=N (the
-// server's limit on simultaneous connections; default: one per delivery in
-// flight) and helo=NAME. A user name or password with special characters is
-// percent-encoded (p%40ss for p@ss).
+// clear except to localhost), timeout=30s (for a connection's set-up, and for
+// each message), max_conns=N (the server's limit on simultaneous connections;
+// default: one per delivery in flight) and helo=NAME. A user name or password
+// with special characters is percent-encoded (p%40ss for p@ss).
 //
 // Connections are kept open between deliveries and re-dialled when broken.
 // Every attempt at one recipient carries the same Message-ID, derived from
@@ -216,8 +216,14 @@ func (c *SMTPChannel) newDialer() (*mail.Client, error) {
 }
 
 // rawConnSlot lets the dial function hand the TCP connection back to the
-// delivery that asked for it, through the dial's context.
-type rawConnSlot struct{ conn net.Conn }
+// delivery that asked for it, through the dial's context. go-mail bounds the
+// greeting, STARTTLS and AUTH by its timeout only, so the dial function also
+// arms a cut-off on the delivery's own context, which get disarms.
+type rawConnSlot struct {
+	ctx  context.Context
+	conn net.Conn
+	stop func() bool
+}
 
 type rawConnKey struct{}
 
@@ -234,6 +240,7 @@ func dialSMTP(cfg smtpSettings, tlsConf *tls.Config) mail.DialContextFunc {
 		}
 		if slot, ok := ctx.Value(rawConnKey{}).(*rawConnSlot); ok {
 			slot.conn = conn
+			slot.stop = context.AfterFunc(slot.ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 		}
 		if !cfg.implicitTLS {
 			return conn, nil
@@ -400,16 +407,25 @@ func (c *SMTPChannel) get(ctx context.Context) (conn *smtpConn, reused bool, err
 	if err != nil {
 		return nil, false, Permanent("smtp set-up for %s: %v", c.cfg.redacted, err)
 	}
-	slot := &rawConnSlot{}
+	slot := &rawConnSlot{ctx: ctx}
 	client, err := dialer.DialToSMTPClientWithContext(context.WithValue(ctx, rawConnKey{}, slot))
+	cut := slot.stop != nil && !slot.stop()
 	if err != nil {
 		// go-mail leaves the socket open when the greeting, STARTTLS or AUTH fails.
 		if slot.conn != nil {
 			slot.conn.Close()
 		}
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
 		return nil, false, c.classifyDial(err)
 	}
-	return &smtpConn{c: client, raw: slot.conn, lastUsed: time.Now()}, false, nil
+	conn = &smtpConn{c: client, raw: slot.conn, lastUsed: time.Now()}
+	if cut {
+		c.discard(conn)
+		return nil, false, ctx.Err()
+	}
+	return conn, false, nil
 }
 
 func (c *SMTPChannel) noop(ctx context.Context, conn *smtpConn) error {
@@ -570,6 +586,9 @@ func (a *smtpAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
 	}
 	if !offered(mech) {
 		return "", nil, &errSMTPAuthMech{fmt.Sprintf("SMTP_URL asks for auth=%s but the server offers %s", strings.ToLower(mech), strings.Join(server.Auth, ", "))}
+	}
+	if (mech == "PLAIN" || mech == "LOGIN") && !clearOK {
+		return "", nil, &errSMTPAuthMech{fmt.Sprintf("auth=%s would send the password unencrypted: use smtps:// or ?starttls=required", strings.ToLower(mech))}
 	}
 	switch mech {
 	case "SCRAM-SHA-256":

@@ -7,9 +7,6 @@ import (
 	"sync"
 )
 
-// ChannelNames are the channels a worker can deliver through.
-var ChannelNames = []string{"file", "smtp", "webhook", "messenger"}
-
 // Channels builds each channel the first time a job needs it, from the
 // worker's environment, and keeps it for the worker's life. A worker serves
 // the campaigns of every channel: one without SMTP_URL still delivers file

@@ -98,7 +98,7 @@ func (w *Worker) owns(t *task) bool {
 // finish sends a job's outcome to the committer.
 func (w *Worker) finish(t *task, typ queue.EventType, final, reason string, retryAt time.Time) {
 	j := t.f.Job
-	ev := queue.Event{Contact: j.ContactID, Type: typ, Attempt: j.Attempt, Reason: reason, At: time.Now().UTC()}
+	ev := queue.Event{Contact: j.ContactID, Round: j.Round, Type: typ, Attempt: j.Attempt, Reason: reason, At: time.Now().UTC()}
 	out := queue.Outcome{EntryID: t.f.EntryID, Job: j, Event: ev, Final: final, RetryAt: retryAt}
 	if typ == queue.EventRetry {
 		out.Job.Attempt = j.Attempt + 1

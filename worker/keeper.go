@@ -121,7 +121,7 @@ func (w *Worker) reclaim() {
 		w.log.Info("reclaimed jobs of a worker that stopped answering", "campaign", id, "jobs", len(fetched))
 		events := make([]queue.Outcome, 0, len(fetched))
 		for _, f := range fetched {
-			events = append(events, queue.Outcome{Job: f.Job, Event: queue.Event{Contact: f.Job.ContactID,
+			events = append(events, queue.Outcome{Job: f.Job, Event: queue.Event{Contact: f.Job.ContactID, Round: f.Job.Round,
 				Type: queue.EventReclaimed, Attempt: f.Job.Attempt, At: time.Now().UTC()}})
 		}
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,0 +1,112 @@
+package campaign
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/queue"
+	"tui/store"
+)
+
+// Every control reaches Redis first: if Redis cannot be reached, the
+// campaign stays exactly as it was.
+
+// Pause stops every worker from starting deliveries of a campaign within a
+// second; deliveries already under way finish.
+func (s *Service) Pause(ctx context.Context, actor string, id uint64) (store.Campaign, error) {
+	c, err := s.Store.Campaign(id)
+	if err != nil {
+		return c, err
+	}
+	if !store.CanMove(c.Status, store.StatusPaused) {
+		return c, &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusPaused}
+	}
+	rdb, err := s.Conn.Client(ctx)
+	if err != nil {
+		return c, err
+	}
+	if err := queue.SetState(ctx, rdb, id, queue.StatePaused); err != nil {
+		return c, err
+	}
+	return s.Store.SetStatus(actor, id, store.StatusPaused)
+}
+
+// Cancel stops a send for good: workers skip its remaining jobs, and every
+// recipient not yet final is recorded as cancelled.
+func (s *Service) Cancel(ctx context.Context, actor string, id uint64) (store.Campaign, error) {
+	c, err := s.Store.Campaign(id)
+	if err != nil {
+		return c, err
+	}
+	if !store.CanMove(c.Status, store.StatusCancelled) {
+		return c, &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusCancelled}
+	}
+	if c.Status == store.StatusDraft || c.Status == store.StatusScheduled {
+		return s.Store.SetStatus(actor, id, store.StatusCancelled) // nothing in Redis
+	}
+	rdb, err := s.Conn.Client(ctx)
+	if err != nil {
+		return c, err
+	}
+	if err := queue.SetState(ctx, rdb, id, queue.StateCancelled); err != nil {
+		return c, err
+	}
+	// Fold what already happened, so that sent stays sent.
+	if _, err := s.FoldPending(ctx, rdb, id); err != nil {
+		return c, err
+	}
+	c, _, err = s.Store.CancelSend(actor, id)
+	if err != nil {
+		return c, err
+	}
+	// The jobs will never be delivered; events still in flight are folded
+	// by whoever follows the campaign for a while.
+	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SRem(ctx, queue.ActiveKey(), id)
+		p.Del(ctx, queue.JobsKey(id), queue.DelayedKey(id), queue.DoneKey(id), queue.RateKey(id))
+		return nil
+	})
+	return c, nil
+}
+
+// RetryFailed queues again, in a new round, the recipients that failed or
+// were skipped, and nobody else.
+func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, progress func(Progress)) (Result, error) {
+	rdb, err := s.Conn.Client(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if st, err := s.Store.SendState(id); err == nil && !st.Enqueued {
+		return Result{}, fmt.Errorf("the send is still being queued; resume it first (`tui campaign resume %d`)", id)
+	}
+	// Outcomes still in Redis first: a recipient that has since been
+	// delivered must not be retried.
+	if _, err := s.FoldPending(ctx, rdb, id); err != nil {
+		return Result{}, err
+	}
+	c, st, _, err := s.Store.RetryFailed(actor, id)
+	if err != nil {
+		return Result{}, err
+	}
+	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
+	if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
+		return Result{}, err
+	}
+	return s.enqueue(ctx, rdb, c, st, progress)
+}
+
+// clearMarks removes the idempotency marks of recipients queued again in a
+// new round; their old "failed" mark would make workers skip them.
+func clearMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, jobs []queue.Job) error {
+	if len(jobs) == 0 || jobs[0].Round <= 1 {
+		return nil
+	}
+	fields := make([]string, len(jobs))
+	for i, j := range jobs {
+		fields[i] = strconv.FormatUint(j.ContactID, 10)
+	}
+	return rdb.HDel(ctx, queue.DoneKey(campaignID), fields...).Err()
+}

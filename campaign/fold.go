@@ -1,0 +1,151 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/queue"
+	"tui/store"
+)
+
+// toRecipientEvent translates a worker's event for the ledger.
+func toRecipientEvent(e queue.Event) store.RecipientEvent {
+	re := store.RecipientEvent{ContactID: e.Contact, Round: e.Round, Attempt: e.Attempt, Reason: e.Reason, At: e.At}
+	switch e.Type {
+	case queue.EventDelivered:
+		re.State = store.RecipientSent
+	case queue.EventFailed:
+		re.State = store.RecipientFailed
+	case queue.EventRetry:
+		re.State = store.RecipientRetrying
+	case queue.EventSkipped:
+		re.State = store.RecipientSkipped
+	}
+	return re
+}
+
+// foldBatch is how many event entries (each a worker's batch) are folded
+// per transaction.
+const foldBatch = 200
+
+// FoldPending folds every event waiting in Redis for one campaign, then
+// trims what it folded. It returns the last fold's result.
+func (s *Service) FoldPending(ctx context.Context, rdb redis.UniversalClient, id uint64) (store.FoldResult, error) {
+	var last store.FoldResult
+	st, err := s.Store.SendState(id)
+	if err != nil {
+		return last, err
+	}
+	cursor := st.EventCursor
+	for {
+		start := "-"
+		if cursor != "" {
+			start = "(" + cursor
+		}
+		msgs, err := rdb.XRangeN(ctx, queue.EventsKey(id), start, "+", foldBatch).Result()
+		if err != nil {
+			return last, fmt.Errorf("read the events of campaign %d: %w", id, err)
+		}
+		if len(msgs) == 0 {
+			if last.Campaign.ID == 0 {
+				last, err = s.Store.ApplyEvents(id, cursor, nil)
+			}
+			return last, err
+		}
+		res, err := s.fold(ctx, rdb, id, msgs)
+		if err != nil {
+			return last, err
+		}
+		last = res
+		cursor = msgs[len(msgs)-1].ID
+		if len(msgs) < foldBatch {
+			return last, nil
+		}
+	}
+}
+
+// fold applies stream entries to the ledger, then trims them from Redis:
+// only what the ledger holds is ever removed.
+func (s *Service) fold(ctx context.Context, rdb redis.UniversalClient, id uint64, msgs []redis.XMessage) (store.FoldResult, error) {
+	var events []store.RecipientEvent
+	for _, m := range msgs {
+		b, err := queue.ParseEventBatch(m.Values)
+		if err != nil {
+			continue // a malformed entry cannot be folded; it is trimmed with the rest
+		}
+		for _, e := range b.Events {
+			events = append(events, toRecipientEvent(e))
+		}
+	}
+	cursor := msgs[len(msgs)-1].ID
+	res, err := s.Store.ApplyEvents(id, cursor, events)
+	if err != nil {
+		return res, err
+	}
+	if err := rdb.XTrimMinID(ctx, queue.EventsKey(id), nextStreamID(cursor)).Err(); err != nil {
+		return res, fmt.Errorf("trim folded events of campaign %d: %w", id, err)
+	}
+	if res.Completed {
+		s.finish(ctx, rdb, id)
+	}
+	return res, nil
+}
+
+// finish removes a completed send's working keys from Redis.
+func (s *Service) finish(ctx context.Context, rdb redis.UniversalClient, id uint64) {
+	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SRem(ctx, queue.ActiveKey(), id)
+		p.Del(ctx, queue.JobsKey(id), queue.DelayedKey(id), queue.ControlKey(id), queue.DoneKey(id), queue.RateKey(id))
+		return nil
+	})
+}
+
+// nextStreamID is the smallest ID after id, for XTRIM MINID.
+func nextStreamID(id string) string {
+	var ms, seq uint64
+	if _, err := fmt.Sscanf(id, "%d-%d", &ms, &seq); err != nil {
+		return id
+	}
+	return fmt.Sprintf("%d-%d", ms, seq+1)
+}
+
+// Update is pushed to followers of a send: the latest numbers.
+type Update struct {
+	Campaign store.Campaign
+	Send     store.SendState
+	Failed   []store.LedgerEntry // new failures since the last update
+	Workers  []queue.WorkerInfo
+	At       time.Time
+}
+
+// ErrNoSends means nothing is sending, so there is no reason to dial Redis.
+var ErrNoSends = errors.New("no campaign is sending")
+
+// FoldAll folds the pending events of every campaign that is sending or
+// paused. It dials Redis only when there is such a campaign.
+func (s *Service) FoldAll(ctx context.Context) ([]store.FoldResult, error) {
+	sending, err := s.Store.FollowedCampaigns(FollowCancelledFor)
+	if err != nil {
+		return nil, err
+	}
+	if len(sending) == 0 {
+		return nil, ErrNoSends
+	}
+	rdb, err := s.Conn.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.FoldResult
+	for _, c := range sending {
+		res, err := s.FoldPending(ctx, rdb, c.ID)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}

@@ -1,0 +1,438 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"tui/campaign"
+	"tui/queue"
+	"tui/store"
+)
+
+// oneCampaign parses "ID" and opens the send service around it.
+func oneCampaign(e *env, g *globals, name string, args []string, extra func(fs flagSet)) (*campaign.Service, store.Campaign, func(), error) {
+	fs := newFlagSet(e, "campaign "+name)
+	g.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, store.Campaign{}, nil, err
+	}
+	if len(pos) != 1 {
+		return nil, store.Campaign{}, nil, usagef("campaign %s needs exactly one campaign ID", name)
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return nil, store.Campaign{}, nil, err
+	}
+	svc, closeAll, err := sendService(g)
+	if err != nil {
+		return nil, store.Campaign{}, nil, err
+	}
+	c, err := svc.Store.Campaign(id)
+	if errors.Is(err, store.ErrNotFound) {
+		closeAll()
+		return nil, c, nil, fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
+	}
+	if err != nil {
+		closeAll()
+		return nil, c, nil, err
+	}
+	return svc, c, closeAll, nil
+}
+
+type flagSet = interface {
+	Bool(name string, value bool, usage string) *bool
+}
+
+func campaignPause(e *env, g *globals, args []string) error {
+	svc, c, closeAll, err := oneCampaign(e, g, "pause", args, nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	if _, err := svc.Pause(e.ctx, actor(), c.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "Paused %q: workers start no new deliveries (those under way finish). Resume with `tui campaign resume %d`.\n", c.Name, c.ID)
+	return nil
+}
+
+func campaignCancel(e *env, g *globals, args []string) error {
+	svc, c, closeAll, err := oneCampaign(e, g, "cancel", args, nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	c, err = svc.Cancel(e.ctx, actor(), c.ID)
+	if err != nil {
+		return err
+	}
+	counts, _ := svc.Store.LedgerCounts(c.ID)
+	fmt.Fprintf(e.stderr, "Cancelled %q: %d sent, %d failed, %d cancelled.\n", c.Name,
+		counts[store.RecipientSent], counts[store.RecipientFailed], counts[store.RecipientCancelled])
+	return nil
+}
+
+func campaignRetryFailed(e *env, g *globals, args []string) error {
+	svc, c, closeAll, err := oneCampaign(e, g, "retry-failed", args, nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	progress, done := progressPrinter(e, c.Name)
+	res, err := svc.RetryFailed(e.ctx, actor(), c.ID, progress)
+	done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "Queued again the %d recipients of %q that failed (round %d).\n", res.Added+res.Already, c.Name, res.Round)
+	return nil
+}
+
+// statusJSON is the stable --json shape of `campaign status` (see README).
+type statusJSON struct {
+	ID         uint64                       `json:"id"`
+	Name       string                       `json:"name"`
+	Status     store.Status                 `json:"status"`
+	Round      int                          `json:"round"`
+	Total      int                          `json:"total"`
+	Counts     map[store.RecipientState]int `json:"counts"`
+	Queued     bool                         `json:"fully_queued"`
+	StartedAt  *time.Time                   `json:"started_at"`
+	FinishedAt *time.Time                   `json:"finished_at"`
+	Workers    []workerJSON                 `json:"workers"`
+}
+
+type workerJSON struct {
+	ID        string    `json:"id"`
+	Host      string    `json:"host"`
+	InFlight  int64     `json:"in_flight"`
+	Processed int64     `json:"processed"`
+	LastSeen  time.Time `json:"last_seen"`
+	Lost      bool      `json:"lost"`
+}
+
+// LostAfter is how long a worker may go without a heartbeat before it is
+// shown as lost.
+const LostAfter = 10 * time.Second
+
+func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerInfo) statusJSON {
+	out := statusJSON{ID: c.ID, Name: c.Name, Status: c.Status, Round: st.Round, Total: st.Total,
+		Counts: map[store.RecipientState]int{}, Queued: st.Enqueued, FinishedAt: st.FinishedAt, Workers: []workerJSON{}}
+	for _, s := range []store.RecipientState{store.RecipientQueued, store.RecipientRetrying, store.RecipientSent,
+		store.RecipientFailed, store.RecipientSkipped, store.RecipientCancelled} {
+		out.Counts[s] = st.Counts[s]
+	}
+	if !st.StartedAt.IsZero() {
+		t := st.StartedAt
+		out.StartedAt = &t
+	}
+	for _, w := range workers {
+		out.Workers = append(out.Workers, workerJSON{ID: w.ID, Host: w.Host, InFlight: w.InFlight, Processed: w.Processed,
+			LastSeen: w.LastSeen.UTC(), Lost: time.Since(w.LastSeen) > LostAfter})
+	}
+	return out
+}
+
+// foldIfSending folds pending events when the campaign's send is followed;
+// otherwise it dials nothing.
+func foldIfSending(ctx context.Context, svc *campaign.Service, c store.Campaign) ([]queue.WorkerInfo, error) {
+	followed, err := svc.Store.FollowedCampaigns(campaign.FollowCancelledFor)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range followed {
+		if f.ID != c.ID {
+			continue
+		}
+		rdb, err := svc.Conn.Client(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := svc.FoldPending(ctx, rdb, c.ID); err != nil {
+			return nil, err
+		}
+		return queue.Workers(ctx, rdb)
+	}
+	return nil, nil
+}
+
+func campaignStatus(e *env, g *globals, args []string) error {
+	var asJSON *bool
+	svc, c, closeAll, err := oneCampaign(e, g, "status", args, func(fs flagSet) { asJSON = fs.Bool("json", false, "print JSON") })
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	workers, err := foldIfSending(e.ctx, svc, c)
+	if err != nil {
+		return err
+	}
+	c, _ = svc.Store.Campaign(c.ID)
+	st, err := svc.Store.SendState(c.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		if *asJSON {
+			return writeJSON(e.stdout, toStatusJSON(c, store.SendState{}, nil))
+		}
+		fmt.Fprintf(e.stdout, "%q is %s and has never been sent.\n", c.Name, c.Status)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, toStatusJSON(c, st, workers))
+	}
+	fmt.Fprintln(e.stdout, progressLine(c, st, 0, workers))
+	return nil
+}
+
+// progressLine is one line of numbers, the same the progress pane shows.
+func progressLine(c store.Campaign, st store.SendState, rate float64, workers []queue.WorkerInfo) string {
+	n := st.Counts
+	final := n[store.RecipientSent] + n[store.RecipientFailed] + n[store.RecipientSkipped] + n[store.RecipientCancelled]
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s [%s] %s/%s done: %s sent, %s failed, %s retrying, %s queued", c.Name, c.Status,
+		thousands(final), thousands(st.Total), thousands(n[store.RecipientSent]), thousands(n[store.RecipientFailed]),
+		thousands(n[store.RecipientRetrying]), thousands(n[store.RecipientQueued]))
+	if k := n[store.RecipientSkipped]; k > 0 {
+		fmt.Fprintf(&b, ", %s skipped", thousands(k))
+	}
+	if k := n[store.RecipientCancelled]; k > 0 {
+		fmt.Fprintf(&b, ", %s cancelled", thousands(k))
+	}
+	if rate > 0 {
+		fmt.Fprintf(&b, " · %.0f/s", rate)
+		if left := st.Total - final; left > 0 {
+			fmt.Fprintf(&b, " · ETA %s", campaign.HumanDuration(time.Duration(float64(left)/rate*float64(time.Second))))
+		}
+	}
+	alive := 0
+	for _, w := range workers {
+		if time.Since(w.LastSeen) <= LostAfter {
+			alive++
+		}
+	}
+	if c.Status == store.StatusSending || c.Status == store.StatusPaused {
+		fmt.Fprintf(&b, " · %d worker(s)", alive)
+	}
+	return b.String()
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+// NoWorkerWarning is how long --wait lets a send go without any worker
+// before it says how to start one.
+const NoWorkerWarning = 10 * time.Second
+
+// waitForSend follows a send until it is over, printing progress on stderr:
+// a live line on a terminal, a plain line every few seconds otherwise.
+// It returns nil only when every recipient was delivered.
+func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	tty := isTerminal(e.stderr)
+	var mu sync.Mutex
+	var last campaign.Update
+	var lastPrint time.Time
+	var warned bool
+	noWorkerSince := time.Now()
+	rate := newRateMeter()
+	err := svc.Follow(ctx, func(u campaign.Update) {
+		if u.Campaign.ID != c.ID {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		last = u
+		final := u.Send.Total - u.Send.Remaining()
+		r := rate.add(time.Now(), final)
+		alive := 0
+		for _, w := range u.Workers {
+			if time.Since(w.LastSeen) <= LostAfter {
+				alive++
+			}
+		}
+		if alive > 0 {
+			noWorkerSince = time.Now()
+		} else if !warned && time.Since(noWorkerSince) > NoWorkerWarning {
+			warned = true
+			if tty {
+				fmt.Fprint(e.stderr, "\r\033[K")
+			}
+			fmt.Fprintf(e.stderr, "No worker has been seen for %s: nothing is being delivered. Start one with `tui --headless-worker` (with REDIS_URL=%s), or run `tui --worker`.\n",
+				NoWorkerWarning, svc.Conn.URL())
+		}
+		over := u.Campaign.Status != store.StatusSending && u.Campaign.Status != store.StatusPaused
+		switch {
+		case tty && (time.Since(lastPrint) > 100*time.Millisecond || over):
+			fmt.Fprintf(e.stderr, "\r\033[K%s", progressLine(u.Campaign, u.Send, r, u.Workers))
+			lastPrint = time.Now()
+		case !tty && (time.Since(lastPrint) > 3*time.Second || over):
+			fmt.Fprintln(e.stderr, progressLine(u.Campaign, u.Send, r, u.Workers))
+			lastPrint = time.Now()
+		}
+		if over {
+			cancel()
+		}
+	})
+	if tty {
+		fmt.Fprintln(e.stderr)
+	}
+	if err != nil {
+		return err
+	}
+	if e.ctx.Err() != nil {
+		return fmt.Errorf("stopped waiting; the send goes on (follow it with `tui campaign status %d`)", c.ID)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	n := last.Send.Counts
+	if last.Campaign.Status == store.StatusCompleted && n[store.RecipientSent] == last.Send.Total {
+		fmt.Fprintf(e.stderr, "Done: all %s recipients of %q were sent.\n", thousands(last.Send.Total), c.Name)
+		return nil
+	}
+	return fmt.Errorf("%q ended %s: %s of %s sent, %s failed, %s skipped, %s cancelled; see `tui campaign export %d FILE.csv` for who and why",
+		c.Name, last.Campaign.Status, thousands(n[store.RecipientSent]), thousands(last.Send.Total), thousands(n[store.RecipientFailed]),
+		thousands(n[store.RecipientSkipped]), thousands(n[store.RecipientCancelled]), c.ID)
+}
+
+// rateMeter turns a growing count into a rate over the last few seconds.
+type rateMeter struct {
+	samples []rateSample
+}
+
+type rateSample struct {
+	at time.Time
+	n  int
+}
+
+func newRateMeter() *rateMeter { return &rateMeter{} }
+
+func (m *rateMeter) add(at time.Time, n int) float64 {
+	m.samples = append(m.samples, rateSample{at, n})
+	for len(m.samples) > 2 && at.Sub(m.samples[0].at) > 5*time.Second {
+		m.samples = m.samples[1:]
+	}
+	first := m.samples[0]
+	if d := at.Sub(first.at).Seconds(); d > 0.5 {
+		return float64(n-first.n) / d
+	}
+	return 0
+}
+
+// campaignExport writes the ledger as CSV.
+func campaignExport(e *env, g *globals, args []string) error {
+	fs := newFlagSet(e, "campaign export")
+	g.register(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("campaign export needs a campaign ID and a file name (- for stdout)")
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	st, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := st.Campaign(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
+	}
+	if err != nil {
+		return err
+	}
+	var w io.Writer = e.stdout
+	var f *os.File
+	if pos[1] != "-" {
+		// Written next to the target and renamed, so a failure leaves no half file.
+		f, err = os.CreateTemp(dirOf(pos[1]), ".tui-export-*")
+		if err != nil {
+			return fmt.Errorf("create %s: %w", pos[1], err)
+		}
+		defer os.Remove(f.Name())
+		w = f
+	}
+	n, err := writeLedgerCSV(w, st, c.ID)
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return err
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(f.Name(), pos[1]); err != nil {
+			return fmt.Errorf("write %s: %w", pos[1], err)
+		}
+		fmt.Fprintf(e.stderr, "Wrote %s recipients of %q to %s.\n", thousands(n), c.Name, pos[1])
+	}
+	return nil
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return "."
+}
+
+func writeLedgerCSV(w io.Writer, st *store.Store, id uint64) (int, error) {
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"contact_id", "address", "state", "attempts", "last_error", "round", "updated_at"}); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := st.ForEachLedger(id, func(le store.LedgerEntry) error {
+		n++
+		return cw.Write([]string{strconv.FormatUint(le.ContactID, 10), csvSafe(le.Address), string(le.State),
+			strconv.Itoa(le.Attempts), csvSafe(le.LastError), strconv.Itoa(le.Round), le.UpdatedAt.UTC().Format(time.RFC3339)})
+	})
+	if err != nil {
+		return n, err
+	}
+	cw.Flush()
+	return n, cw.Error()
+}
+
+// csvSafe defuses cells a spreadsheet would run as a formula.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}

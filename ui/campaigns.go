@@ -1,0 +1,984 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/store"
+)
+
+// The campaign list, its detail pane and the editor it opens. It stays fast
+// with tens of thousands of campaigns: rows carry a precomputed lower-case
+// search string, View draws only the rows on screen, and audience sizes are
+// counted in the background for what is visible.
+
+// wideList is the width from which the detail pane sits beside the list.
+const wideList = 120
+
+// firstPage is how many campaigns the first read brings: more than any
+// screen shows, so the list is usable while the rest loads.
+const firstPage = 200
+
+// maxSizeJobs bounds concurrent audience counts: each one is a read
+// transaction that may walk a million contacts.
+const maxSizeJobs = 2
+
+type campaignRow struct {
+	c        store.Campaign
+	search   string // lower-cased name, channel, status and tags
+	audience string // audienceKeyOf(tags, exclude tags)
+	lastSend string
+}
+
+func newCampaignRow(c store.Campaign) campaignRow {
+	search := strings.ToLower(c.Name + "\x00" + string(c.Channel) + "\x00" + string(c.Status) + "\x00" +
+		strings.Join(c.Tags, "\x00") + "\x00" + strings.Join(c.ExcludeTags, "\x00"))
+	return campaignRow{
+		c:        c,
+		search:   search,
+		audience: audienceKeyOf(store.NormalizeTags(c.Tags), store.NormalizeTags(c.ExcludeTags)),
+		lastSend: lastSendSummary(c.LastSend),
+	}
+}
+
+func lastSendSummary(ls *store.SendInfo) string {
+	if ls == nil {
+		return "—"
+	}
+	if ls.FinishedAt == nil {
+		return fmt.Sprintf("sending %s/%s", thousands(ls.Sent+ls.Failed), thousands(ls.Total))
+	}
+	s := thousands(ls.Sent) + " sent"
+	if ls.Failed > 0 {
+		s += " · " + thousands(ls.Failed) + " failed"
+	}
+	return s
+}
+
+type (
+	campaignsLoadedMsg struct {
+		req     int
+		rows    []campaignRow
+		partial bool // only the newest firstPage; the rest is being read
+		err     error
+	}
+	audienceSizeMsg struct {
+		gen int
+		key string
+		n   int
+		err error
+	}
+	campaignDeletedMsg struct {
+		id   uint64
+		name string
+		err  error
+	}
+	campaignDuplicatedMsg struct {
+		c   store.Campaign
+		err error
+	}
+)
+
+// CampaignsScreen is the campaign list with its detail pane and editor.
+type CampaignsScreen struct {
+	c     *Common
+	keys  CampaignListKeyMap
+	fkeys FilterKeyMap
+
+	width, height int
+
+	loadReq int
+	loaded  bool
+	partial bool // only the newest campaigns are in; the rest is loading
+	loadErr error
+	all     []campaignRow // newest first
+	visible []int         // indexes into all that pass the filter
+	cursor  int           // index into visible
+	offset  int           // first visible row on screen
+	want    uint64        // campaign to select once it is loaded
+
+	filter      textinput.Model
+	filtering   bool
+	filterQuery string // applied, lower-cased
+
+	detail bool // the detail pane fills the screen
+
+	sizes    map[string]int
+	sizeErrs map[string]bool
+	inflight map[string]bool
+	sizeGen  int
+
+	confirm      *Confirm
+	confirmID    uint64 // the campaign the delete dialog names
+	editor       *Editor
+	nextEditorID int
+}
+
+// NewCampaignsScreen builds the campaign list.
+func NewCampaignsScreen(c *Common) *CampaignsScreen {
+	f := textinput.New()
+	f.Prompt = "/ "
+	f.Placeholder = "name, channel, status or tag"
+	st := textinput.DefaultStyles(true)
+	st.Cursor.Blink = false
+	st.Focused.Prompt = c.Styles.Key
+	st.Focused.Placeholder = c.Styles.Dim
+	f.SetStyles(st)
+	return &CampaignsScreen{
+		c:        c,
+		keys:     DefaultCampaignListKeyMap(),
+		fkeys:    DefaultFilterKeyMap(),
+		filter:   f,
+		sizes:    map[string]int{},
+		sizeErrs: map[string]bool{},
+		inflight: map[string]bool{},
+	}
+}
+
+// Init reads the newest campaigns first so the first frame does not wait
+// for a long list; the rest follows.
+func (s *CampaignsScreen) Init() tea.Cmd { return s.loadPage(firstPage) }
+
+// load reads every campaign.
+func (s *CampaignsScreen) load() tea.Cmd { return s.loadPage(0) }
+
+// loadPage reads the newest limit campaigns, or all of them when limit is 0.
+func (s *CampaignsScreen) loadPage(limit int) tea.Cmd {
+	s.loadReq++
+	req, st := s.loadReq, s.c.Store
+	return func() tea.Msg {
+		var list []store.Campaign
+		var err error
+		if limit > 0 {
+			// One more than asked tells whether there is more to read.
+			list, err = st.RecentCampaigns(limit + 1)
+		} else {
+			list, err = st.Campaigns()
+		}
+		if err != nil {
+			return campaignsLoadedMsg{req: req, err: err}
+		}
+		partial := limit > 0 && len(list) > limit
+		if partial {
+			list = list[:limit]
+		}
+		rows := make([]campaignRow, len(list))
+		for i, c := range list {
+			rows[i] = newCampaignRow(c)
+		}
+		return campaignsLoadedMsg{req: req, rows: rows, partial: partial}
+	}
+}
+
+// Update handles one message.
+func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		return s, s.handleKey(msg)
+	case campaignsLoadedMsg:
+		if msg.req != s.loadReq {
+			return s, nil
+		}
+		s.loaded, s.loadErr = true, msg.err
+		if msg.err != nil {
+			return s, ReportError(fmt.Errorf("read campaigns: %w; press r to try again", msg.err))
+		}
+		keep := s.want
+		if keep == 0 {
+			keep = s.selectedID()
+		}
+		s.all, s.partial = msg.rows, msg.partial
+		s.applyFilter()
+		s.selectID(keep)
+		if s.partial {
+			return s, tea.Batch(s.wantSizes(), s.load())
+		}
+		s.want = 0
+		return s, s.wantSizes()
+	case audienceSizeMsg:
+		if msg.gen != s.sizeGen {
+			return s, nil
+		}
+		delete(s.inflight, msg.key)
+		if msg.err != nil {
+			s.sizeErrs[msg.key] = true
+		} else {
+			s.sizes[msg.key] = msg.n
+		}
+		if s.confirm != nil && s.confirmID != 0 {
+			if r := s.rowByID(s.confirmID); r != nil && r.audience == msg.key {
+				s.confirm.SetTitle(s.deleteQuestion(r))
+			}
+		}
+		return s, s.wantSizes()
+	case campaignDeletedMsg:
+		if msg.err != nil {
+			return s, tea.Batch(ReportError(msg.err), s.load())
+		}
+		if i := s.indexOf(msg.id); i >= 0 {
+			// Gone from the list with the flash, not a reload later.
+			s.all = append(s.all[:i], s.all[i+1:]...)
+			s.applyFilter()
+		}
+		return s, tea.Batch(Flash("Deleted '"+msg.name+"'"), DataChanged("campaigns"), s.wantSizes())
+	case campaignDuplicatedMsg:
+		if msg.err != nil {
+			return s, ReportError(msg.err)
+		}
+		s.showStored(msg.c)
+		return s, tea.Batch(Flash("Duplicated as '"+msg.c.Name+"'"), DataChanged("campaigns"), s.wantSizes())
+	case DataChangedMsg:
+		var cmds []tea.Cmd
+		if msg.What != "campaigns" {
+			// Contacts or the suppression list changed: every count may be off.
+			s.sizeGen++
+			s.sizes, s.sizeErrs, s.inflight = map[string]int{}, map[string]bool{}, map[string]bool{}
+			cmds = append(cmds, s.wantSizes())
+		}
+		if msg.What == "" || msg.What == "campaigns" {
+			cmds = append(cmds, s.load())
+		}
+		if s.editor != nil {
+			cmds = append(cmds, s.editor.Update(msg))
+		}
+		return s, tea.Batch(cmds...)
+	}
+	if s.editor != nil {
+		cmd := s.editor.Update(msg)
+		return s, tea.Batch(cmd, s.afterEditor())
+	}
+	if s.filtering {
+		return s, s.updateFilter(msg)
+	}
+	return s, nil
+}
+
+// updateFilter passes a key or a paste to the filter input and re-filters
+// when the query changed, keeping the selection where it can.
+func (s *CampaignsScreen) updateFilter(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	before := s.filter.Value()
+	s.filter, cmd = s.filter.Update(msg)
+	if s.filter.Value() == before {
+		return cmd
+	}
+	keep := s.selectedID()
+	s.filterQuery = strings.ToLower(strings.TrimSpace(s.filter.Value()))
+	s.applyFilter()
+	s.selectID(keep)
+	return tea.Batch(cmd, s.wantSizes())
+}
+
+func (s *CampaignsScreen) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case s.editor != nil:
+		if s.editor.readOnly && s.editor.confirm == nil && key.Matches(k, s.keys.Duplicate) {
+			id := s.editor.orig.ID
+			s.editor = nil
+			return s.duplicate(id)
+		}
+		cmd := s.editor.Update(k)
+		return tea.Batch(cmd, s.afterEditor())
+	case s.confirm != nil:
+		closed, cmd := s.confirm.Update(k)
+		if closed {
+			s.confirm, s.confirmID = nil, 0
+		}
+		return cmd
+	case s.filtering:
+		return s.handleFilterKey(k)
+	}
+	return s.handleListKey(k)
+}
+
+// afterEditor closes the editor once it is done and selects what it saved.
+func (s *CampaignsScreen) afterEditor() tea.Cmd {
+	if s.editor == nil || !s.editor.Done() {
+		return nil
+	}
+	saved := s.editor.Result()
+	s.editor = nil
+	if saved == nil {
+		return nil
+	}
+	s.showStored(*saved)
+	return tea.Batch(Flash("Saved '"+saved.Name+"'"), DataChanged("campaigns"), s.wantSizes())
+}
+
+// showStored puts a campaign this session just wrote into the list and
+// selects it at once, so the flash and the row arrive together; the reload
+// that follows brings everything else.
+func (s *CampaignsScreen) showStored(c store.Campaign) {
+	s.want = c.ID
+	row := newCampaignRow(c)
+	if i := s.indexOf(c.ID); i >= 0 {
+		s.all[i] = row
+	} else {
+		s.all = append([]campaignRow{row}, s.all...)
+	}
+	if s.filterQuery != "" && !strings.Contains(row.search, s.filterQuery) {
+		s.clearFilter()
+	}
+	s.applyFilter()
+	s.selectID(c.ID)
+}
+
+func (s *CampaignsScreen) handleFilterKey(k tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, s.fkeys.Apply):
+		s.filtering = false
+		s.filter.Blur()
+		if strings.TrimSpace(s.filter.Value()) == "" {
+			s.clearFilter()
+		}
+		return nil
+	case key.Matches(k, s.fkeys.Clear):
+		s.clearFilter()
+		return s.wantSizes()
+	case k.String() == "up" || k.String() == "down":
+		// Arrows browse the matches while typing; letters stay text.
+		if k.String() == "up" {
+			s.move(-1)
+		} else {
+			s.move(1)
+		}
+		return s.wantSizes()
+	}
+	return s.updateFilter(k)
+}
+
+func (s *CampaignsScreen) clearFilter() {
+	keep := s.selectedID()
+	s.filtering = false
+	s.filter.Blur()
+	s.filter.SetValue("")
+	s.filterQuery = ""
+	s.applyFilter()
+	s.selectID(keep)
+}
+
+func (s *CampaignsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, s.keys.Down):
+		s.move(1)
+	case key.Matches(k, s.keys.Up):
+		s.move(-1)
+	case key.Matches(k, s.keys.PageDown):
+		s.page(1)
+	case key.Matches(k, s.keys.PageUp):
+		s.page(-1)
+	case key.Matches(k, s.keys.Top):
+		s.move(-len(s.visible))
+	case key.Matches(k, s.keys.Bottom):
+		s.move(len(s.visible))
+	case key.Matches(k, s.keys.Filter):
+		s.filtering = true
+		s.detail = false
+		return s.filter.Focus()
+	case key.Matches(k, s.keys.Open):
+		if s.selected() != nil {
+			s.detail = true
+		}
+		return nil
+	case key.Matches(k, s.keys.Back):
+		switch {
+		case s.detail:
+			s.detail = false
+		case s.filterQuery != "":
+			s.clearFilter()
+		}
+		return s.wantSizes()
+	case key.Matches(k, s.keys.New):
+		return s.openEditor(store.Campaign{})
+	case key.Matches(k, s.keys.Edit):
+		if r := s.selected(); r != nil {
+			return s.openEditor(r.c)
+		}
+	case key.Matches(k, s.keys.Duplicate):
+		if r := s.selected(); r != nil {
+			return s.duplicate(r.c.ID)
+		}
+	case key.Matches(k, s.keys.Delete):
+		return s.askDelete()
+	case key.Matches(k, s.keys.Reload):
+		return s.load()
+	default:
+		return nil
+	}
+	return s.wantSizes()
+}
+
+func (s *CampaignsScreen) openEditor(c store.Campaign) tea.Cmd {
+	s.nextEditorID++
+	s.editor = NewEditor(s.c, s.nextEditorID, c)
+	s.editor.SetSize(s.width, s.height)
+	return s.editor.Init()
+}
+
+func (s *CampaignsScreen) duplicate(id uint64) tea.Cmd {
+	st, actor := s.c.Store, s.c.Actor
+	return func() tea.Msg {
+		c, err := st.DuplicateCampaign(actor, id)
+		if err != nil {
+			err = fmt.Errorf("duplicate campaign: %w", err)
+		}
+		return campaignDuplicatedMsg{c: c, err: err}
+	}
+}
+
+func (s *CampaignsScreen) deleteQuestion(r *campaignRow) string {
+	count := "counting recipients…"
+	if n, ok := s.sizes[r.audience]; ok {
+		count = thousands(n) + " recipients"
+		if n == 1 {
+			count = "1 recipient"
+		}
+	} else if s.sizeErrs[r.audience] {
+		count = "recipients unknown"
+	}
+	return fmt.Sprintf("Delete campaign '%s' (%s)?", r.c.Name, count)
+}
+
+func (s *CampaignsScreen) askDelete() tea.Cmd {
+	r := s.selected()
+	if r == nil {
+		return nil
+	}
+	if r.c.Status == store.StatusSending || r.c.Status == store.StatusPaused {
+		return ReportError(fmt.Errorf("campaign %q is %s: cancel the send before deleting it", r.c.Name, r.c.Status))
+	}
+	id, version, name := r.c.ID, r.c.Version, r.c.Name
+	st, actor := s.c.Store, s.c.Actor
+	s.confirm = NewConfirm(s.c, s.deleteQuestion(r),
+		"Its delivery records go with it. This cannot be undone.", "Delete",
+		func() tea.Msg {
+			err := st.DeleteCampaign(actor, id, version)
+			var conflict *store.ConflictError
+			if errors.As(err, &conflict) {
+				err = fmt.Errorf("not deleted: %w", err)
+			}
+			return campaignDeletedMsg{id: id, name: name, err: err}
+		})
+	s.confirmID = id
+	return s.wantSizes()
+}
+
+// applyFilter recomputes the visible rows from the query.
+func (s *CampaignsScreen) applyFilter() {
+	s.visible = s.visible[:0]
+	for i := range s.all {
+		if s.filterQuery == "" || strings.Contains(s.all[i].search, s.filterQuery) {
+			s.visible = append(s.visible, i)
+		}
+	}
+	s.clamp()
+}
+
+func (s *CampaignsScreen) clamp() {
+	if s.cursor >= len(s.visible) {
+		s.cursor = len(s.visible) - 1
+	}
+	if s.cursor < 0 {
+		s.cursor = 0
+	}
+	rows := s.listRows()
+	if s.cursor < s.offset {
+		s.offset = s.cursor
+	}
+	if rows > 0 && s.cursor >= s.offset+rows {
+		s.offset = s.cursor - rows + 1
+	}
+	if maxOff := max(len(s.visible)-rows, 0); s.offset > maxOff {
+		s.offset = maxOff
+	}
+	if s.offset < 0 {
+		s.offset = 0
+	}
+}
+
+// page scrolls a whole screen and keeps the cursor on the same screen row,
+// as pagers do.
+func (s *CampaignsScreen) page(dir int) {
+	rows := s.listRows()
+	s.offset += dir * rows
+	s.cursor += dir * rows
+	if maxOff := max(len(s.visible)-rows, 0); s.offset > maxOff {
+		s.offset = maxOff
+	}
+	s.offset = max(s.offset, 0)
+	if dir > 0 && s.cursor >= len(s.visible) {
+		s.cursor = len(s.visible) - 1
+	}
+	if dir < 0 && s.cursor < 0 {
+		s.cursor = 0
+	}
+	s.clamp()
+}
+
+func (s *CampaignsScreen) move(delta int) {
+	s.cursor += delta
+	s.clamp()
+}
+
+func (s *CampaignsScreen) indexOf(id uint64) int {
+	for i := range s.all {
+		if s.all[i].c.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *CampaignsScreen) rowByID(id uint64) *campaignRow {
+	if i := s.indexOf(id); i >= 0 {
+		return &s.all[i]
+	}
+	return nil
+}
+
+func (s *CampaignsScreen) selectID(id uint64) {
+	if id == 0 {
+		s.clamp()
+		return
+	}
+	for vi, i := range s.visible {
+		if s.all[i].c.ID == id {
+			s.cursor = vi
+			break
+		}
+	}
+	s.clamp()
+}
+
+func (s *CampaignsScreen) selected() *campaignRow {
+	if s.cursor < 0 || s.cursor >= len(s.visible) {
+		return nil
+	}
+	return &s.all[s.visible[s.cursor]]
+}
+
+func (s *CampaignsScreen) selectedID() uint64 {
+	if r := s.selected(); r != nil {
+		return r.c.ID
+	}
+	return 0
+}
+
+// wantSizes starts counting the audiences of the selected and the visible
+// rows that are not known yet, the selected one first.
+func (s *CampaignsScreen) wantSizes() tea.Cmd {
+	if len(s.inflight) >= maxSizeJobs || len(s.visible) == 0 {
+		return nil
+	}
+	var cmds []tea.Cmd
+	start := func(r *campaignRow) {
+		if len(s.inflight) >= maxSizeJobs {
+			return
+		}
+		k := r.audience
+		if _, ok := s.sizes[k]; ok || s.inflight[k] || s.sizeErrs[k] {
+			return
+		}
+		s.inflight[k] = true
+		camp := store.Campaign{Name: r.c.Name, Tags: r.c.Tags, ExcludeTags: r.c.ExcludeTags}
+		gen, st := s.sizeGen, s.c.Store
+		cmds = append(cmds, func() tea.Msg {
+			n, err := st.AudienceSize(&camp)
+			return audienceSizeMsg{gen: gen, key: k, n: n, err: err}
+		})
+	}
+	if r := s.selected(); r != nil {
+		start(r)
+	}
+	end := min(s.offset+s.listRows(), len(s.visible))
+	for i := s.offset; i < end; i++ {
+		start(&s.all[s.visible[i]])
+	}
+	return tea.Batch(cmds...)
+}
+
+// SetSize gives the screen its area.
+func (s *CampaignsScreen) SetSize(w, h int) {
+	s.width, s.height = w, h
+	s.filter.SetWidth(max(w/3, 10))
+	s.clamp()
+	if s.editor != nil {
+		s.editor.SetSize(w, h)
+	}
+}
+
+// Capturing is true while text input, a dialog or the editor has the keys.
+func (s *CampaignsScreen) Capturing() bool {
+	return s.editor != nil || s.confirm != nil || s.filtering
+}
+
+// HasUnsavedChanges reports whether the editor holds unsaved typing.
+func (s *CampaignsScreen) HasUnsavedChanges() bool { return s.editor != nil && s.editor.Dirty() }
+
+// Breadcrumb says where the person is.
+func (s *CampaignsScreen) Breadcrumb() []string {
+	if s.editor != nil {
+		if s.editor.isNew {
+			return []string{"Campaigns", "New campaign"}
+		}
+		if s.editor.readOnly {
+			return []string{"Campaigns", s.editor.orig.Name}
+		}
+		return []string{"Campaigns", s.editor.orig.Name, "Edit"}
+	}
+	if r := s.selected(); r != nil && (s.detail || s.width >= wideList) {
+		return []string{"Campaigns", r.c.Name}
+	}
+	return []string{"Campaigns"}
+}
+
+// ShortHelp lists the keys for what is on screen now.
+func (s *CampaignsScreen) ShortHelp() []key.Binding {
+	switch {
+	case s.editor != nil:
+		h := s.editor.ShortHelp()
+		if s.editor.readOnly {
+			h = append([]key.Binding{s.keys.Duplicate}, h...)
+		}
+		return h
+	case s.confirm != nil:
+		return s.confirm.ShortHelp()
+	case s.filtering:
+		return []key.Binding{s.fkeys.Apply, s.fkeys.Clear}
+	case len(s.all) == 0:
+		return []key.Binding{s.keys.New}
+	case s.detail:
+		return []key.Binding{s.keys.Back, s.keys.Edit, s.keys.Duplicate, s.keys.Delete, s.keys.Down, s.keys.Up}
+	}
+	h := []key.Binding{s.keys.New, s.keys.Edit, s.keys.Open, s.keys.Filter, s.keys.Duplicate, s.keys.Delete}
+	if s.filterQuery != "" {
+		h = append(h, s.keys.Back)
+	}
+	return h
+}
+
+// FullHelp lists every key of the screen.
+func (s *CampaignsScreen) FullHelp() [][]key.Binding {
+	if s.editor != nil {
+		return s.editor.FullHelp()
+	}
+	k := s.keys
+	return [][]key.Binding{
+		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
+		{k.Open, k.Back, k.Filter, s.fkeys.Apply, s.fkeys.Clear, k.Reload},
+		{k.New, k.Edit, k.Duplicate, k.Delete},
+	}
+}
+
+// listRows is how many campaign rows fit: the pane minus its title line
+// and the column header.
+func (s *CampaignsScreen) listRows() int { return max(s.height-2, 1) }
+
+// View draws the list, the detail pane, or the editor.
+func (s *CampaignsScreen) View() string {
+	w, h := s.width, s.height
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	if s.editor != nil {
+		return s.editor.View()
+	}
+	var out string
+	switch {
+	case !s.loaded:
+		out = Center(w, h, s.c.Styles.Dim.Render("Loading campaigns…"))
+	case s.loadErr != nil && len(s.all) == 0:
+		out = Center(w, h, lipgloss.NewStyle().Width(min(w-4, 70)).Render(
+			s.c.Styles.Error.Render("Could not read the campaigns: "+s.loadErr.Error())+"\n\nPress r to try again."))
+	case len(s.all) == 0:
+		out = s.emptyView(w, h)
+	case s.detail:
+		out = s.detailView(w, h)
+	case w >= wideList:
+		lw := w * 3 / 5
+		dw := w - lw - 1
+		sep := s.c.Styles.Dim.Render(strings.TrimRight(strings.Repeat("│\n", h), "\n"))
+		out = lipgloss.JoinHorizontal(lipgloss.Top, fitLines(s.listView(lw-1, h), lw, h), sep,
+			fitLines(s.detailView(dw, h), dw, h))
+	default:
+		out = s.listView(w, h)
+	}
+	if s.confirm != nil {
+		out = Overlay(w, h, fitLines(out, w, h), s.confirm.View())
+	}
+	return out
+}
+
+func (s *CampaignsScreen) emptyView(w, h int) string {
+	st := s.c.Styles
+	text := strings.Join([]string{
+		st.Title.Render("No campaigns yet — press n to create one"),
+		"",
+		"A campaign is one message sent to an audience of contacts.",
+		"Import contacts first: press " + st.Key.Render("2") + ", then " + st.Key.Render("i") + " to read a CSV file.",
+		"",
+		st.Dim.Render("No Redis is needed until you send: nothing connects before that."),
+	}, "\n")
+	return Center(w, h, lipgloss.NewStyle().MaxWidth(w).Render(text))
+}
+
+// column is one column of the list; the name column takes what is left.
+type column struct {
+	title string
+	width int
+	right bool
+}
+
+const (
+	colStatus = iota
+	colChannel
+	colAudience
+	colLast
+	colUpdated
+	numCols
+)
+
+// columns picks the columns that fit: on a narrow pane the least useful
+// ones go first, so the name stays readable.
+func columns(w int) (nameW int, cols [numCols]column, shown [numCols]bool) {
+	cols = [numCols]column{
+		colStatus:   {title: "STATUS", width: 9},
+		colChannel:  {title: "CHANNEL", width: 9},
+		colAudience: {title: "AUDIENCE", width: 9, right: true},
+		colLast:     {title: "LAST SEND", width: 20},
+		colUpdated:  {title: "UPDATED", width: 10},
+	}
+	for i := range shown {
+		shown[i] = true
+	}
+	need := func() int {
+		n := 2
+		for i, c := range cols {
+			if shown[i] {
+				n += c.width + 2
+			}
+		}
+		return n
+	}
+	for _, drop := range []int{colUpdated, colChannel, colLast, colStatus} {
+		if w-need() >= 18 {
+			break
+		}
+		shown[drop] = false
+	}
+	return max(w-need(), 4), cols, shown
+}
+
+func pad(s string, w int, right bool) string {
+	sw := ansi.StringWidth(s)
+	if sw > w {
+		return ansi.Truncate(s, w, "…")
+	}
+	if right {
+		return strings.Repeat(" ", w-sw) + s
+	}
+	return s + strings.Repeat(" ", w-sw)
+}
+
+func (s *CampaignsScreen) listView(w, h int) string {
+	st := s.c.Styles
+	var b strings.Builder
+
+	// Title line: the filter input, the applied filter or the plain title.
+	pos := ""
+	switch {
+	case s.partial:
+		pos = st.Dim.Render("loading more…")
+	case len(s.visible) > 0:
+		pos = st.Dim.Render(fmt.Sprintf("%s/%s", thousands(s.cursor+1), thousands(len(s.visible))))
+	}
+	total := thousands(len(s.all))
+	if s.partial {
+		total += "+"
+	}
+	var title string
+	switch {
+	case s.filtering:
+		title = s.filter.View() + "  " + st.Dim.Render(fmt.Sprintf("%s of %s match", thousands(len(s.visible)), total))
+	case s.filterQuery != "":
+		title = st.Title.Render("Campaigns") + "  " +
+			lipgloss.NewStyle().Foreground(st.Accent).Render(fmt.Sprintf("filter %q: %s of %s", s.filterQuery, thousands(len(s.visible)), total)) +
+			st.Dim.Render("  esc clears")
+	default:
+		title = st.Title.Render("Campaigns") + st.Dim.Render(" "+total)
+	}
+	if gap := w - lipgloss.Width(title) - lipgloss.Width(pos); gap >= 2 {
+		title += strings.Repeat(" ", gap) + pos
+	}
+	b.WriteString(ansi.Truncate(title, w, "…"))
+	b.WriteByte('\n')
+
+	nameW, cols, shown := columns(w)
+	var hdr strings.Builder
+	hdr.WriteString("  " + pad("NAME", nameW, false))
+	for i, c := range cols {
+		if shown[i] {
+			hdr.WriteString("  " + pad(c.title, c.width, c.right))
+		}
+	}
+	b.WriteString(st.Header.Render(ansi.Truncate(hdr.String(), w, "")))
+
+	if len(s.visible) == 0 {
+		b.WriteString("\n\n" + st.Dim.Render(ansi.Truncate(fmt.Sprintf("  No campaign matches %q — esc clears the filter", s.filterQuery), w, "…")))
+		return b.String()
+	}
+	now := s.c.Now()
+	end := min(s.offset+s.listRows(), len(s.visible))
+	for vi := s.offset; vi < end; vi++ {
+		r := &s.all[s.visible[vi]]
+		sel := vi == s.cursor
+		b.WriteByte('\n')
+		b.WriteString(s.rowView(r, sel, w, nameW, cols, shown, now))
+	}
+	return b.String()
+}
+
+func (s *CampaignsScreen) audienceText(r *campaignRow) string {
+	if n, ok := s.sizes[r.audience]; ok {
+		return thousands(n)
+	}
+	if s.sizeErrs[r.audience] {
+		return "?"
+	}
+	return "…"
+}
+
+func (s *CampaignsScreen) rowView(r *campaignRow, sel bool, w, nameW int, cols [numCols]column, shown [numCols]bool, now time.Time) string {
+	st := s.c.Styles
+	var b strings.Builder
+	if sel {
+		b.WriteString("▌ ")
+	} else {
+		b.WriteString("  ")
+	}
+	b.WriteString(pad(r.c.Name, nameW, false))
+	for i, c := range cols {
+		if !shown[i] {
+			continue
+		}
+		b.WriteString("  ")
+		switch i {
+		case colStatus:
+			text := pad(string(r.c.Status), c.width, false)
+			if !sel {
+				text = st.StatusBadge(r.c.Status) + strings.Repeat(" ", max(c.width-len(r.c.Status), 0))
+			}
+			b.WriteString(text)
+		case colChannel:
+			b.WriteString(pad(string(r.c.Channel), c.width, false))
+		case colAudience:
+			b.WriteString(pad(s.audienceText(r), c.width, true))
+		case colLast:
+			b.WriteString(pad(r.lastSend, c.width, false))
+		case colUpdated:
+			b.WriteString(pad(ago(now, r.c.UpdatedAt), c.width, false))
+		}
+	}
+	line := ansi.Truncate(b.String(), w, "")
+	if sel {
+		return st.Selected.Render(pad(line, w, false))
+	}
+	return line
+}
+
+// ago says how long ago t was, briefly.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	case d < 30*24*time.Hour:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	}
+	return t.Local().Format("2006-01-02")
+}
+
+func (s *CampaignsScreen) detailView(w, h int) string {
+	st := s.c.Styles
+	r := s.selected()
+	if r == nil {
+		return st.Dim.Render(" Nothing selected")
+	}
+	c := r.c
+	lines := []string{
+		" " + st.Title.Render(ansi.Truncate(c.Name, max(w-14, 4), "…")) + "  " + st.StatusBadge(c.Status),
+		"",
+	}
+	field := func(label, value string) {
+		lines = append(lines, " "+st.Label.Render(fmt.Sprintf("%-10s", label))+" "+value)
+	}
+	channel := string(c.Channel)
+	switch {
+	case c.Channel == store.ChannelSMTP && c.From != "":
+		channel += st.Dim.Render("  from ") + c.From
+	case c.URL != "":
+		channel += st.Dim.Render("  to ") + c.URL
+	}
+	field("Channel", channel)
+	aud := s.audienceText(r)
+	if aud != "…" && aud != "?" {
+		aud += " recipients"
+	}
+	field("Audience", aud)
+	tags := "every contact"
+	if len(c.Tags) > 0 {
+		tags = "tagged " + strings.Join(c.Tags, ", ")
+	}
+	if len(c.ExcludeTags) > 0 {
+		tags += ", except " + strings.Join(c.ExcludeTags, ", ")
+	}
+	field("Who", tags)
+	rate := "no limit"
+	if c.Rate > 0 {
+		rate = thousands(c.Rate) + " messages/second"
+	}
+	field("Rate", rate)
+	last := "never sent"
+	if ls := c.LastSend; ls != nil {
+		last = r.lastSend + " of " + thousands(ls.Total) + st.Dim.Render(", started "+ls.StartedAt.Local().Format("2006-01-02 15:04"))
+	}
+	field("Last send", last)
+	updated := c.UpdatedAt.Local().Format("2006-01-02 15:04")
+	if c.UpdatedBy != "" {
+		updated += " by " + c.UpdatedBy
+	}
+	field("Updated", updated+st.Dim.Render(fmt.Sprintf(" (version %d)", c.Version)))
+	if !c.Status.Editable() {
+		lines = append(lines, "", " "+lipgloss.NewStyle().Foreground(st.Warn).Render(
+			ansi.Truncate("The message can no longer change: c duplicates it.", max(w-2, 1), "…")))
+	}
+	lines = append(lines, "", " "+st.Label.Render("Subject")+"  "+ansi.Truncate(c.Subject, max(w-11, 1), "…"),
+		" "+st.Dim.Render(strings.Repeat("─", max(min(w-2, 60), 1))))
+	bodyLines := strings.Split(lipgloss.NewStyle().Width(max(w-2, 1)).Render(c.Body), "\n")
+	room := h - len(lines)
+	if room > 0 && len(bodyLines) > room {
+		bodyLines = append(bodyLines[:room-1], st.Dim.Render("…"))
+	}
+	for _, l := range bodyLines {
+		lines = append(lines, " "+l)
+	}
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, w, "…")
+	}
+	return strings.Join(lines, "\n")
+}

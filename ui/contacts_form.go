@@ -1,0 +1,267 @@
+package ui
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"tui/store"
+)
+
+// miniForm is the small single-line form the contacts, import and
+// suppression screens share: a few labelled inputs, an inline error per
+// field, enter to go on, esc to cancel. Every letter goes to the focused
+// input; only esc, enter, tab, shift+tab and ctrl+s act on the form.
+type miniForm struct {
+	c      *Common
+	title  string
+	intro  string
+	fields []*formField
+	focus  int
+	err    string // a problem with the whole form, e.g. the store refused it
+	busy   string // set while the submitted values are being saved
+	keys   miniFormKeyMap
+}
+
+type formField struct {
+	label string
+	hint  string
+	input textinput.Model
+	err   string
+	// tags, when set, makes the field complete comma-separated tags.
+	tags []string
+	// check, when set, says what is wrong with a value ("" when nothing):
+	// the person hears about a bad address when leaving the field rather
+	// than after filling in the rest.
+	check func(string) string
+}
+
+type formAction int
+
+const (
+	formKeep formAction = iota
+	formSubmit
+	formCancel
+)
+
+type miniFormKeyMap struct {
+	Next, Prev, Enter, Submit, Cancel key.Binding
+}
+
+func defaultMiniFormKeyMap() miniFormKeyMap {
+	return miniFormKeyMap{
+		Next:   key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next field / complete")),
+		Prev:   key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous field")),
+		Enter:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next / save")),
+		Submit: key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "save")),
+		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+	}
+}
+
+// newFieldInput is a text input without a prompt and with a steady cursor:
+// a blinking one repaints the screen twice a second for nothing.
+func newFieldInput(placeholder string) textinput.Model {
+	in := textinput.New()
+	in.Prompt = ""
+	in.Placeholder = placeholder
+	st := in.Styles()
+	st.Cursor.Blink = false
+	in.SetStyles(st)
+	return in
+}
+
+func newMiniForm(c *Common, title, intro string, fields ...*formField) *miniForm {
+	f := &miniForm{c: c, title: title, intro: intro, fields: fields, keys: defaultMiniFormKeyMap()}
+	f.focusField(0)
+	return f
+}
+
+func newFormField(label, placeholder, hint string) *formField {
+	return &formField{label: label, hint: hint, input: newFieldInput(placeholder)}
+}
+
+func (f *miniForm) value(i int) string { return strings.TrimSpace(f.fields[i].input.Value()) }
+
+func (f *miniForm) focusField(i int) tea.Cmd {
+	if len(f.fields) == 0 {
+		return nil
+	}
+	i = (i + len(f.fields)) % len(f.fields)
+	for j, fl := range f.fields {
+		if j != i {
+			fl.input.Blur()
+		}
+	}
+	f.focus = i
+	return f.fields[i].input.Focus()
+}
+
+// fail marks field i with msg and moves the focus there.
+func (f *miniForm) fail(i int, msg string) tea.Cmd {
+	f.busy = ""
+	f.fields[i].err = msg
+	return f.focusField(i)
+}
+
+// Update handles one message; the caller acts on formSubmit and formCancel.
+func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
+	if f.busy != "" {
+		// Saving: keys would edit values that are already on their way.
+		if k, ok := msg.(tea.KeyPressMsg); ok && key.Matches(k, f.keys.Cancel) {
+			return formCancel, nil
+		}
+		return formKeep, nil
+	}
+	fl := f.fields[f.focus]
+	if k, ok := msg.(tea.KeyPressMsg); ok {
+		switch {
+		case key.Matches(k, f.keys.Cancel):
+			return formCancel, nil
+		case key.Matches(k, f.keys.Submit):
+			return formSubmit, nil
+		case key.Matches(k, f.keys.Enter):
+			if f.checkField(fl) {
+				return formKeep, nil
+			}
+			if f.focus == len(f.fields)-1 {
+				return formSubmit, nil
+			}
+			return formKeep, f.focusField(f.focus + 1)
+		case key.Matches(k, f.keys.Prev):
+			f.checkField(fl)
+			return formKeep, f.focusField(f.focus - 1)
+		case key.Matches(k, f.keys.Next):
+			if !canComplete(&fl.input) {
+				f.checkField(fl)
+				return formKeep, f.focusField(f.focus + 1)
+			}
+		}
+	}
+	before := fl.input.Value()
+	var cmd tea.Cmd
+	fl.input, cmd = fl.input.Update(msg)
+	if fl.input.Value() != before {
+		fl.err, f.err = "", ""
+	}
+	if fl.tags != nil {
+		fl.input.SetSuggestions(tagCompletions(fl.input.Value(), fl.tags))
+	}
+	return formKeep, cmd
+}
+
+// checkField runs the field's check and reports whether it failed.
+func (f *miniForm) checkField(fl *formField) bool {
+	if fl.check == nil || strings.TrimSpace(fl.input.Value()) == "" {
+		return false
+	}
+	fl.err = fl.check(fl.input.Value())
+	return fl.err != ""
+}
+
+// withCheck gives the field a check run when the person leaves it.
+func (fl *formField) withCheck(check func(string) string) *formField {
+	fl.check = check
+	return fl
+}
+
+// checkAddress is the check of an address field.
+func checkAddress(v string) string {
+	if _, err := store.NormalizeAddress(v); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// canComplete reports whether tab would add something to the input.
+func canComplete(in *textinput.Model) bool {
+	s := in.CurrentSuggestion()
+	return in.ShowSuggestions && s != "" && len(s) > len(in.Value())
+}
+
+// withTags makes the field complete tags from the given list.
+func (fl *formField) withTags(tags []string) *formField {
+	fl.tags = tags
+	if fl.tags == nil {
+		fl.tags = []string{}
+	}
+	fl.input.ShowSuggestions = true
+	fl.input.SetSuggestions(tagCompletions(fl.input.Value(), fl.tags))
+	return fl
+}
+
+// tagCompletions turns known tags into whole-value suggestions for the last
+// tag being typed in a comma-separated list: "vip, ne" suggests "vip, new".
+func tagCompletions(value string, tags []string) []string {
+	cut := strings.LastIndexAny(value, ", ;") + 1
+	prefix, partial := value[:cut], strings.ToLower(value[cut:])
+	if partial == "" {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, t := range strings.FieldsFunc(prefix, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
+		have[strings.ToLower(t)] = true
+	}
+	var out []string
+	for _, t := range tags {
+		if !have[t] && strings.HasPrefix(t, partial) {
+			out = append(out, prefix+t)
+		}
+	}
+	return out
+}
+
+// View renders the form in a width-wide column.
+func (f *miniForm) View(width int) string {
+	st := f.c.Styles
+	labelW := 0
+	for _, fl := range f.fields {
+		labelW = max(labelW, len(fl.label))
+	}
+	// The input draws one cell more than its width, for the cursor.
+	inputW := max(width-labelW-6, 8)
+	var lines []string
+	if f.title != "" {
+		lines = append(lines, cutLine(st.Title.Render(f.title), width))
+	}
+	if f.intro != "" {
+		for _, l := range wrapText(f.intro, width) {
+			lines = append(lines, st.Dim.Render(l))
+		}
+	}
+	lines = append(lines, "")
+	for i, fl := range f.fields {
+		marker := "  "
+		label := st.Label.Render(fitCell(fl.label, labelW))
+		if i == f.focus {
+			marker = st.Key.Render("› ")
+		}
+		fl.input.SetWidth(inputW)
+		lines = append(lines, cutLine(marker+label+"  "+fl.input.View(), width))
+		indent := strings.Repeat(" ", labelW+4)
+		switch {
+		case fl.err != "":
+			for _, l := range wrapText("✗ "+fl.err, max(width-len(indent), 10)) {
+				lines = append(lines, indent+st.Error.Render(l))
+			}
+		case fl.hint != "" && i == f.focus:
+			lines = append(lines, cutLine(indent+st.Dim.Render(fl.hint), width))
+		}
+	}
+	lines = append(lines, "")
+	switch {
+	case f.busy != "":
+		lines = append(lines, cutLine(st.Dim.Render(f.busy), width))
+	case f.err != "":
+		for _, l := range wrapText("✗ "+f.err, width) {
+			lines = append(lines, st.Error.Render(l))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ShortHelp lists the form's keys.
+func (f *miniForm) ShortHelp() []key.Binding {
+	return []key.Binding{f.keys.Enter, f.keys.Next, f.keys.Prev, f.keys.Cancel}
+}

@@ -1,0 +1,130 @@
+package ui
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+)
+
+// Confirm asks a yes/no question in a bordered box. Cancel has the focus
+// when it opens, so a reflexive enter never destroys anything.
+type Confirm struct {
+	c        *Common
+	title    string
+	body     string
+	yesLabel string
+	yes      tea.Cmd
+	focusYes bool
+	answered bool
+	keys     ConfirmKeyMap
+}
+
+// NewConfirm builds a dialog whose yes button runs the yes command.
+func NewConfirm(c *Common, title, body, yesLabel string, yes tea.Cmd) *Confirm {
+	if yesLabel == "" {
+		yesLabel = "OK"
+	}
+	return &Confirm{c: c, title: title, body: body, yesLabel: yesLabel, yes: yes, keys: DefaultConfirmKeyMap()}
+}
+
+// Update handles one message. closed is true once the person answered; cmd
+// is the yes command when they confirmed.
+func (d *Confirm) Update(msg tea.Msg) (closed bool, cmd tea.Cmd) {
+	k, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return false, nil
+	}
+	switch {
+	case key.Matches(k, d.keys.Yes):
+		d.answered = true
+		return true, d.yes
+	case key.Matches(k, d.keys.No):
+		return true, nil
+	case key.Matches(k, d.keys.Left):
+		d.focusYes = false
+	case key.Matches(k, d.keys.Right):
+		d.focusYes = true
+	case key.Matches(k, d.keys.Toggle):
+		d.focusYes = !d.focusYes
+	case key.Matches(k, d.keys.Activate):
+		if d.focusYes {
+			d.answered = true
+			return true, d.yes
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// Confirmed reports whether the dialog closed with yes. Owners that must act
+// before the next key arrives check it instead of waiting for the command.
+func (d *Confirm) Confirmed() bool { return d.answered }
+
+// FocusYes reports whether the confirming button has the focus.
+func (d *Confirm) FocusYes() bool { return d.focusYes }
+
+// ShortHelp lists the dialog's keys.
+func (d *Confirm) ShortHelp() []key.Binding {
+	return []key.Binding{d.keys.Toggle, d.keys.Activate, d.keys.Yes, d.keys.No}
+}
+
+// View renders the dialog box; place it with Center or Overlay.
+func (d *Confirm) View() string {
+	st := d.c.Styles
+	// The box must fit the smallest usable terminal and stay readable on a
+	// wide one.
+	inner := 56
+	if d.c.Width > 0 && d.c.Width-10 < inner {
+		inner = max(d.c.Width-10, 20)
+	}
+	// The focused button is bracketed as well as highlighted, so it is
+	// plain on a terminal without colour too.
+	button := func(label string, focused bool) string {
+		if focused {
+			return lipgloss.NewStyle().Reverse(true).Bold(true).Render("[ " + label + " ]")
+		}
+		return lipgloss.NewStyle().Foreground(st.Muted).Render("  " + label + "  ")
+	}
+	buttons := lipgloss.JoinHorizontal(lipgloss.Top,
+		button("Cancel", !d.focusYes), "  ", button(d.yesLabel, d.focusYes))
+	parts := []string{}
+	if d.title != "" {
+		parts = append(parts, st.Title.Render(d.title), "")
+	}
+	if d.body != "" {
+		parts = append(parts, lipgloss.NewStyle().Width(inner).Render(d.body), "")
+	}
+	parts = append(parts, lipgloss.PlaceHorizontal(inner, lipgloss.Right, buttons))
+	hint := st.Dim.Render("y confirm · n/esc cancel · ←/→ choose")
+	parts = append(parts, lipgloss.PlaceHorizontal(inner, lipgloss.Right, hint))
+	return st.Dialog.Render(strings.Join(parts, "\n"))
+}
+
+// Center places s in the middle of a w×h area.
+func Center(w, h int, s string) string {
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, s)
+}
+
+// Overlay draws fg centred on top of bg (a w×h pane), keeping the rest of
+// the pane visible around it so the person still sees what they act on.
+func Overlay(w, h int, bg, fg string) string {
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	fw, fh := lipgloss.Width(fg), lipgloss.Height(fg)
+	x, y := max((w-fw)/2, 0), max((h-fh)/2, 0)
+	canvas := lipgloss.NewCanvas(w, h)
+	canvas.Compose(lipgloss.NewCompositor(
+		lipgloss.NewLayer(bg),
+		lipgloss.NewLayer(fg).X(x).Y(y).Z(1),
+	))
+	return canvas.Render()
+}
+
+// SetTitle replaces the question, e.g. once a count it names is known.
+func (d *Confirm) SetTitle(title string) { d.title = title }

@@ -1,0 +1,933 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textarea"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/store"
+)
+
+// The campaign editor: a form for creating and editing one campaign, with a
+// live preview rendered for the first contact of the audience.
+
+type fieldID int
+
+const (
+	fName fieldID = iota
+	fChannel
+	fFrom
+	fURL
+	fSubject
+	fBody
+	fTags
+	fExclude
+	fRate
+	numFields
+)
+
+// fieldKeys are store.FieldError.Field values, in form order.
+var fieldKeys = [numFields]string{"name", "channel", "from", "url", "subject", "body", "tags", "exclude_tags", "rate"}
+
+var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Subject", "Body", "Tags", "Exclude", "Rate"}
+
+func fieldByKey(k string) (fieldID, bool) {
+	for i, fk := range fieldKeys {
+		if fk == k {
+			return fieldID(i), true
+		}
+	}
+	return 0, false
+}
+
+const (
+	labelWidth = 10
+	// tagsSettle is how long tag typing must pause before the preview's
+	// recipient is looked up again: each lookup is a read transaction.
+	tagsSettle = 250 * time.Millisecond
+	// wideEditor is the width from which the preview sits beside the form.
+	wideEditor = 110
+	// tallEditor is the height from which a narrow editor shows the preview
+	// below the form instead of behind ctrl+p.
+	tallEditor = 44
+)
+
+// Messages of one editor; id tells editors apart so a late answer for a
+// closed editor is dropped.
+type (
+	editorSavedMsg struct {
+		id  int
+		req int
+		c   store.Campaign
+		err error
+	}
+	editorRecipientMsg struct {
+		id  int
+		req int
+		ct  *store.Contact
+		err error
+	}
+	editorTagsSettledMsg struct {
+		id  int
+		seq int
+	}
+)
+
+// editorValues is the form's content, compared to tell unsaved changes.
+type editorValues struct {
+	name, from, url, subject, body, tags, exclude, rate string
+	channel                                             store.Channel
+}
+
+// Editor creates or edits one campaign.
+type Editor struct {
+	c        *Common
+	id       int
+	keys     EditorKeyMap
+	orig     store.Campaign
+	isNew    bool
+	readOnly bool
+
+	inputs  [numFields]textinput.Model // name, from, url, subject, tags, exclude, rate
+	body    textarea.Model
+	channel int
+	focus   fieldID
+
+	saved    editorValues // what is stored; the baseline for unsaved changes
+	errs     map[fieldID]string
+	live     map[fieldID]string // template errors found while typing
+	note     string             // a save failure that is not tied to a field
+	saving   bool
+	saveReq  int
+	conflict *store.Campaign
+
+	recipient    *store.Contact
+	recipientMsg string // why there is no recipient
+	recipientReq int
+	recipientFor string // the audience the recipient was looked up for
+	tagSeq       int
+	preview      store.Message
+	previewOK    bool
+
+	showPreview bool // a narrow editor shows the preview instead of the form
+	confirm     *Confirm
+
+	done   bool
+	result *store.Campaign // set when done after a save
+
+	width, height int
+}
+
+// NewEditor opens the editor on c; a zero ID creates a new campaign.
+func NewEditor(c *Common, id int, camp store.Campaign) *Editor {
+	e := &Editor{
+		c:        c,
+		id:       id,
+		keys:     DefaultEditorKeyMap(),
+		orig:     camp,
+		isNew:    camp.ID == 0,
+		readOnly: camp.ID != 0 && !camp.Status.Editable(),
+		errs:     map[fieldID]string{},
+		live:     map[fieldID]string{},
+	}
+	tiStyles := textinput.DefaultStyles(true)
+	tiStyles.Cursor.Blink = false
+	tiStyles.Focused.Placeholder = c.Styles.Dim
+	tiStyles.Blurred.Placeholder = c.Styles.Dim
+	for _, f := range []fieldID{fName, fFrom, fURL, fSubject, fTags, fExclude, fRate} {
+		ti := textinput.New()
+		ti.Prompt = ""
+		ti.SetStyles(tiStyles)
+		e.inputs[f] = ti
+	}
+	e.inputs[fName].CharLimit = 200
+	e.inputs[fFrom].Placeholder = "e.g. news@example.com"
+	e.inputs[fURL].Placeholder = "e.g. https://hooks.example.com/notify"
+	e.inputs[fSubject].Placeholder = "e.g. Hello {{.name}}"
+	e.inputs[fTags].Placeholder = "empty: every contact"
+	e.inputs[fExclude].Placeholder = "none"
+	e.inputs[fRate].Placeholder = "0"
+	e.inputs[fRate].CharLimit = 8
+
+	ta := textarea.New()
+	ta.Prompt = "│ "
+	ta.ShowLineNumbers = true
+	ta.MaxHeight = 0
+	ta.CharLimit = 0
+	ta.Placeholder = "e.g. Hi {{.name}}, …"
+	taStyles := textarea.DefaultStyles(true)
+	taStyles.Cursor.Blink = false
+	taStyles.Focused.CursorLine = lipgloss.NewStyle()
+	ta.SetStyles(taStyles)
+	e.body = ta
+
+	if e.isNew {
+		camp.Channel = store.ChannelFile
+	}
+	e.setValues(camp)
+	e.saved = e.values()
+	e.focusField(fName)
+	return e
+}
+
+// setValues fills the form from a campaign.
+func (e *Editor) setValues(camp store.Campaign) {
+	e.inputs[fName].SetValue(camp.Name)
+	e.inputs[fFrom].SetValue(camp.From)
+	e.inputs[fURL].SetValue(camp.URL)
+	e.inputs[fSubject].SetValue(camp.Subject)
+	e.inputs[fTags].SetValue(strings.Join(camp.Tags, ", "))
+	e.inputs[fExclude].SetValue(strings.Join(camp.ExcludeTags, ", "))
+	rate := ""
+	if camp.Rate != 0 || !e.isNew {
+		rate = strconv.Itoa(camp.Rate)
+	}
+	e.inputs[fRate].SetValue(rate)
+	e.body.SetValue(camp.Body)
+	e.body.MoveToBegin()
+	e.channel = 0
+	for i, ch := range store.Channels {
+		if ch == camp.Channel {
+			e.channel = i
+		}
+	}
+}
+
+func (e *Editor) values() editorValues {
+	return editorValues{
+		name:    e.inputs[fName].Value(),
+		from:    e.inputs[fFrom].Value(),
+		url:     e.inputs[fURL].Value(),
+		subject: e.inputs[fSubject].Value(),
+		body:    e.body.Value(),
+		tags:    e.inputs[fTags].Value(),
+		exclude: e.inputs[fExclude].Value(),
+		rate:    e.inputs[fRate].Value(),
+		channel: store.Channels[e.channel],
+	}
+}
+
+// Dirty reports whether the form differs from what is stored.
+func (e *Editor) Dirty() bool { return !e.readOnly && e.values() != e.saved }
+
+// Name is what the breadcrumb calls this campaign.
+func (e *Editor) Name() string {
+	if e.isNew {
+		return "New campaign"
+	}
+	return e.orig.Name
+}
+
+// campaign builds the campaign the form describes. Fields the chosen channel
+// does not use are left out so a webhook campaign never carries a stale
+// from address.
+func (e *Editor) campaign() (store.Campaign, *store.FieldError) {
+	v := e.values()
+	c := e.orig
+	c.Name, c.Channel, c.Subject, c.Body = v.name, v.channel, v.subject, v.body
+	c.From, c.URL = "", ""
+	if e.visible(fFrom) {
+		c.From = v.from
+	}
+	if e.visible(fURL) {
+		c.URL = v.url
+	}
+	c.Tags = store.NormalizeTags([]string{v.tags})
+	c.ExcludeTags = store.NormalizeTags([]string{v.exclude})
+	rate := strings.TrimSpace(v.rate)
+	c.Rate = 0
+	if rate != "" {
+		n, err := strconv.Atoi(rate)
+		if err != nil {
+			return c, &store.FieldError{Field: "rate", Msg: fmt.Sprintf("%q is not a whole number: enter messages per second, 0 for no limit", rate)}
+		}
+		c.Rate = n
+	}
+	return c, nil
+}
+
+// visible reports whether a field belongs to the chosen channel's form.
+func (e *Editor) visible(f fieldID) bool {
+	ch := store.Channels[e.channel]
+	switch f {
+	case fFrom:
+		return ch == store.ChannelSMTP
+	case fURL:
+		return ch == store.ChannelWebhook || ch == store.ChannelMessenger
+	}
+	return true
+}
+
+func (e *Editor) visibleFields() []fieldID {
+	out := make([]fieldID, 0, numFields)
+	for f := fName; f < numFields; f++ {
+		if e.visible(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (e *Editor) focusField(f fieldID) tea.Cmd {
+	for i := range e.inputs {
+		e.inputs[i].Blur()
+	}
+	e.body.Blur()
+	e.focus = f
+	if e.readOnly {
+		return nil
+	}
+	switch f {
+	case fChannel:
+		return nil
+	case fBody:
+		return e.body.Focus()
+	}
+	return e.inputs[f].Focus()
+}
+
+func (e *Editor) moveFocus(delta int) tea.Cmd {
+	fields := e.visibleFields()
+	idx := 0
+	for i, f := range fields {
+		if f == e.focus {
+			idx = i
+		}
+	}
+	idx = (idx + delta + len(fields)) % len(fields)
+	return e.focusField(fields[idx])
+}
+
+// Init looks up the preview's recipient.
+func (e *Editor) Init() tea.Cmd {
+	e.refreshPreview()
+	e.layout()
+	return e.lookupRecipient()
+}
+
+func audienceKeyOf(tags, exclude []string) string {
+	return strings.Join(tags, ",") + "|" + strings.Join(exclude, ",")
+}
+
+func (e *Editor) lookupRecipient() tea.Cmd {
+	camp, _ := e.campaign()
+	e.recipientReq++
+	e.recipientFor = audienceKeyOf(camp.Tags, camp.ExcludeTags)
+	req, id, st := e.recipientReq, e.id, e.c.Store
+	return func() tea.Msg {
+		ct, err := st.FirstRecipient(&camp)
+		if err != nil {
+			return editorRecipientMsg{id: id, req: req, err: err}
+		}
+		return editorRecipientMsg{id: id, req: req, ct: &ct}
+	}
+}
+
+// refreshPreview re-checks the templates and renders them for the
+// recipient. Parsing a message-sized template takes microseconds, so it runs
+// on every keystroke.
+func (e *Editor) refreshPreview() {
+	delete(e.live, fSubject)
+	delete(e.live, fBody)
+	e.previewOK = false
+	camp, _ := e.campaign()
+	bad := false
+	for _, f := range []fieldID{fSubject, fBody} {
+		text := camp.Subject
+		if f == fBody {
+			text = camp.Body
+		}
+		if fe := store.CheckTemplate(fieldKeys[f], text); fe != nil {
+			e.live[f] = describeFieldError(fe)
+			bad = true
+		}
+	}
+	if bad || e.recipient == nil {
+		return
+	}
+	r, err := store.NewRenderer(&camp)
+	if err != nil {
+		return
+	}
+	msg, err := r.Render(e.recipient)
+	if err != nil {
+		var fe *store.FieldError
+		if errors.As(err, &fe) {
+			if f, ok := fieldByKey(fe.Field); ok {
+				e.live[f] = describeFieldError(fe) + " — rendering for " + e.recipient.Address
+				return
+			}
+		}
+		e.live[fBody] = err.Error()
+		return
+	}
+	e.preview, e.previewOK = msg, true
+}
+
+// startedAt is text/template's "started at body:2", said for people.
+var startedAt = regexp.MustCompile(`started at [a-z_]+:(\d+)`)
+
+// describeFieldError says where in the template the problem is.
+func describeFieldError(fe *store.FieldError) string {
+	fe = &store.FieldError{Field: fe.Field, Line: fe.Line, Col: fe.Col,
+		Msg: startedAt.ReplaceAllString(fe.Msg, "started on line $1")}
+	switch {
+	case fe.Line > 0 && fe.Col > 0:
+		return fmt.Sprintf("line %d, column %d: %s", fe.Line, fe.Col, fe.Msg)
+	case fe.Line > 0:
+		return fmt.Sprintf("line %d: %s", fe.Line, fe.Msg)
+	}
+	return fe.Msg
+}
+
+// Update handles one message; the owner checks Done afterwards.
+func (e *Editor) Update(msg tea.Msg) tea.Cmd {
+	cmd := e.update(msg)
+	// Errors and notes come and go with messages; the body gets what room
+	// they leave.
+	e.layout()
+	return cmd
+}
+
+func (e *Editor) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		return e.handleKey(msg)
+	case editorSavedMsg:
+		if msg.id == e.id && msg.req == e.saveReq {
+			return e.saveDone(msg)
+		}
+		return nil
+	case editorRecipientMsg:
+		if msg.id != e.id || msg.req != e.recipientReq {
+			return nil
+		}
+		e.recipient, e.recipientMsg = msg.ct, ""
+		if msg.err != nil {
+			if errors.Is(msg.err, store.ErrNotFound) {
+				e.recipientMsg = "No contact is in this audience yet, so there is nothing to render. Import contacts with 2, then i."
+			} else {
+				e.recipientMsg = "Could not find a recipient for the preview: " + msg.err.Error()
+			}
+		}
+		e.refreshPreview()
+		return nil
+	case editorTagsSettledMsg:
+		if msg.id == e.id && msg.seq == e.tagSeq {
+			camp, _ := e.campaign()
+			if audienceKeyOf(camp.Tags, camp.ExcludeTags) != e.recipientFor {
+				return e.lookupRecipient()
+			}
+		}
+		return nil
+	case DataChangedMsg:
+		if msg.What != "campaigns" {
+			// The first recipient may have changed or gone.
+			return e.lookupRecipient()
+		}
+		return nil
+	case tea.PasteMsg:
+		if e.readOnly {
+			return nil
+		}
+		return e.toField(msg)
+	}
+	return nil
+}
+
+func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	if e.confirm != nil {
+		closed, cmd := e.confirm.Update(k)
+		if closed {
+			// Discarding takes effect at once: keys typed right after it
+			// belong to the list, not to the closing form.
+			e.done = e.confirm.Confirmed()
+			e.confirm = nil
+		}
+		return cmd
+	}
+	switch {
+	case key.Matches(k, e.keys.Save):
+		return e.save()
+	case key.Matches(k, e.keys.Cancel):
+		return e.cancel()
+	case key.Matches(k, e.keys.Next):
+		return e.moveFocus(1)
+	case key.Matches(k, e.keys.Prev):
+		return e.moveFocus(-1)
+	case key.Matches(k, e.keys.Preview):
+		e.showPreview = !e.showPreview
+		return nil
+	case key.Matches(k, e.keys.Reload) && e.conflict != nil:
+		stored := *e.conflict
+		e.orig, e.conflict, e.note = stored, nil, ""
+		e.readOnly = !stored.Status.Editable()
+		e.setValues(stored)
+		e.saved = e.values()
+		e.errs = map[fieldID]string{}
+		e.refreshPreview()
+		return tea.Batch(Flash("Loaded the stored version of '"+stored.Name+"'"), e.lookupRecipient())
+	}
+	if e.readOnly {
+		// Arrow keys still scroll a long body.
+		if e.focus == fBody {
+			e.body.Focus()
+			var cmd tea.Cmd
+			before := e.body.Value()
+			e.body, cmd = e.body.Update(k)
+			if e.body.Value() != before {
+				e.body.SetValue(before)
+			}
+			e.body.Blur()
+			return cmd
+		}
+		return nil
+	}
+	if e.focus == fChannel {
+		return e.handleChannelKey(k)
+	}
+	if key.Matches(k, e.keys.Enter) && e.focus != fBody {
+		return e.moveFocus(1)
+	}
+	return e.toField(k)
+}
+
+// handleChannelKey picks the channel: arrows and space cycle, and the first
+// letter of a channel jumps to it.
+func (e *Editor) handleChannelKey(k tea.KeyPressMsg) tea.Cmd {
+	n := len(store.Channels)
+	switch {
+	case key.Matches(k, e.keys.ChoiceLeft):
+		e.channel = (e.channel + n - 1) % n
+	case key.Matches(k, e.keys.ChoiceNext):
+		e.channel = (e.channel + 1) % n
+	case key.Matches(k, e.keys.Enter):
+		return e.moveFocus(1)
+	default:
+		for i, ch := range store.Channels {
+			if k.Text != "" && strings.HasPrefix(string(ch), strings.ToLower(k.Text)) {
+				e.channel = i
+			}
+		}
+	}
+	delete(e.errs, fChannel)
+	return nil
+}
+
+// toField passes a key or paste to the focused input and reacts to what
+// changed.
+func (e *Editor) toField(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	f := e.focus
+	if f == fBody {
+		before := e.body.Value()
+		e.body, cmd = e.body.Update(msg)
+		if e.body.Value() != before {
+			delete(e.errs, f)
+			e.refreshPreview()
+		}
+		return cmd
+	}
+	if f == fChannel {
+		return nil
+	}
+	before := e.inputs[f].Value()
+	e.inputs[f], cmd = e.inputs[f].Update(msg)
+	if e.inputs[f].Value() == before {
+		return cmd
+	}
+	delete(e.errs, f)
+	switch f {
+	case fSubject:
+		e.refreshPreview()
+	case fTags, fExclude:
+		if f == fTags {
+			delete(e.errs, fExclude) // "both included and excluded" involves both
+		}
+		e.tagSeq++
+		seq, id := e.tagSeq, e.id
+		return tea.Batch(cmd, tea.Tick(tagsSettle, func(time.Time) tea.Msg { return editorTagsSettledMsg{id: id, seq: seq} }))
+	}
+	return cmd
+}
+
+func (e *Editor) cancel() tea.Cmd {
+	if !e.Dirty() {
+		e.done = true
+		return nil
+	}
+	name := strings.TrimSpace(e.inputs[fName].Value())
+	title := "Discard your changes?"
+	if name != "" {
+		title = "Discard your changes to '" + name + "'?"
+	}
+	e.confirm = NewConfirm(e.c, title, "What you typed since the last save will be lost.", "Discard", nil)
+	return nil
+}
+
+func (e *Editor) save() tea.Cmd {
+	if e.readOnly {
+		e.note = "This campaign is " + string(e.orig.Status) + " and can no longer change. Press esc, then c to duplicate it into a new draft."
+		return nil
+	}
+	if e.saving {
+		return nil
+	}
+	camp, fe := e.campaign()
+	if fe != nil {
+		e.errs[fRate] = fe.Msg
+		return e.focusField(fRate)
+	}
+	if e.conflict != nil {
+		// Saving again after a conflict is a deliberate overwrite.
+		camp.Version = e.conflict.Version
+	}
+	e.saving, e.note = true, ""
+	e.saveReq++
+	req, id, st, actor, isNew := e.saveReq, e.id, e.c.Store, e.c.Actor, e.isNew
+	return func() tea.Msg {
+		var saved store.Campaign
+		var err error
+		if isNew {
+			saved, err = st.CreateCampaign(actor, camp)
+		} else {
+			saved, err = st.UpdateCampaign(actor, camp)
+		}
+		return editorSavedMsg{id: id, req: req, c: saved, err: err}
+	}
+}
+
+func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
+	e.saving = false
+	var verr *store.ValidationError
+	var conflict *store.ConflictError
+	switch {
+	case msg.err == nil:
+		e.done, e.conflict = true, nil
+		saved := msg.c
+		e.result = &saved
+		return nil
+	case errors.As(msg.err, &verr):
+		e.errs = map[fieldID]string{}
+		first := numFields
+		for _, fe := range verr.Fields {
+			f, ok := fieldByKey(fe.Field)
+			if !ok {
+				e.note = fe.Error()
+				continue
+			}
+			if _, seen := e.errs[f]; !seen {
+				e.errs[f] = describeFieldError(fe)
+			}
+			if e.visible(f) && f < first {
+				first = f
+			}
+		}
+		n := len(verr.Fields)
+		summary := fmt.Sprintf("Not saved: %d problem", n)
+		if n != 1 {
+			summary += "s"
+		}
+		e.note = summary + " to fix (marked ✗ below)."
+		if first < numFields {
+			return e.focusField(first)
+		}
+		return nil
+	case errors.As(msg.err, &conflict):
+		stored := conflict.Campaign
+		e.conflict = &stored
+		e.note = conflict.Error() + ". ctrl+r loads their version (your edits are dropped); ctrl+s saves yours over it."
+		return nil
+	}
+	if errors.Is(msg.err, store.ErrNotFound) && !e.isNew {
+		// Deleted under us: the typing is still worth keeping.
+		e.isNew = true
+		e.orig.ID, e.orig.Version = 0, 0
+		e.note = "Not saved: this campaign was deleted in another session. ctrl+s saves your version as a new campaign."
+		return ReportError(msg.err)
+	}
+	e.note = "Not saved: " + msg.err.Error() + ". Your edits are still here; fix the cause and press ctrl+s again."
+	return ReportError(msg.err)
+}
+
+// Done reports whether the editor has closed; Result is the saved campaign
+// when it closed by saving.
+func (e *Editor) Done() bool { return e.done }
+
+// Result is the campaign as saved, or nil when the editor was cancelled.
+func (e *Editor) Result() *store.Campaign { return e.result }
+
+// SetSize gives the editor its area.
+func (e *Editor) SetSize(w, h int) {
+	e.width, e.height = w, h
+	e.layout()
+}
+
+func (e *Editor) wide() bool { return e.width >= wideEditor }
+
+func (e *Editor) formWidth() int {
+	if e.wide() {
+		return e.width * 55 / 100
+	}
+	return e.width
+}
+
+// layout sizes the inputs; the body takes the height the other fields leave.
+func (e *Editor) layout() {
+	fw := e.formWidth()
+	inputW := max(fw-labelWidth-3, 8)
+	for _, f := range []fieldID{fName, fFrom, fURL, fSubject, fTags, fExclude} {
+		e.inputs[f].SetWidth(inputW)
+	}
+	e.inputs[fRate].SetWidth(min(inputW, 10))
+	e.body.SetWidth(inputW)
+	e.body.SetHeight(e.bodyHeight())
+}
+
+func (e *Editor) formHeight() int {
+	if !e.wide() && !e.showPreview && e.height >= tallEditor {
+		return e.height * 3 / 5
+	}
+	return e.height
+}
+
+func (e *Editor) bodyHeight() int {
+	other := 2 // title and note lines
+	for _, f := range e.visibleFields() {
+		if f != fBody {
+			other++
+		}
+		if block := e.errorBlock(f, e.formWidth()); block != "" {
+			other += strings.Count(block, "\n") + 1
+		}
+	}
+	if e.note != "" || e.readOnly {
+		// The note line may wrap to two.
+		other++
+	}
+	return max(min(e.formHeight()-other, 16), 3)
+}
+
+// errorBlock is a field's error, wrapped to at most two lines and indented
+// under the field's input.
+func (e *Editor) errorBlock(f fieldID, w int) string {
+	msg := e.fieldError(f)
+	if msg == "" {
+		return ""
+	}
+	indent := strings.Repeat(" ", labelWidth+1)
+	lines := strings.Split(wrapCut(e.c.Styles.Error.Render("✗ "+msg), max(w-labelWidth-1, 10), 2), "\n")
+	for i := range lines {
+		lines[i] = indent + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *Editor) fieldError(f fieldID) string {
+	if msg, ok := e.live[f]; ok {
+		return msg
+	}
+	return e.errs[f]
+}
+
+// View renders the form and the preview.
+func (e *Editor) View() string {
+	var out string
+	switch {
+	case e.wide():
+		fw := e.formWidth()
+		pw := e.width - fw - 1
+		sep := e.c.Styles.Dim.Render(strings.TrimRight(strings.Repeat("│\n", max(e.height, 1)), "\n"))
+		out = lipgloss.JoinHorizontal(lipgloss.Top,
+			fitLines(e.formView(fw), fw, e.height), sep, " ",
+			fitLines(e.previewView(pw-1, e.height), pw-1, e.height))
+	case e.showPreview:
+		out = e.previewView(e.width, e.height)
+	case e.height >= tallEditor:
+		fh := e.formHeight()
+		out = fitLines(e.formView(e.width), e.width, fh) + "\n" +
+			e.previewView(e.width, e.height-fh)
+	default:
+		out = e.formView(e.width)
+	}
+	if e.confirm != nil {
+		out = Overlay(e.width, e.height, fitLines(out, e.width, e.height), e.confirm.View())
+	}
+	return out
+}
+
+func (e *Editor) formView(w int) string {
+	st := e.c.Styles
+	var b strings.Builder
+	title := "Edit campaign"
+	if e.isNew {
+		title = "New campaign"
+	}
+	if e.readOnly {
+		title = "Campaign (read-only)"
+	}
+	hint := st.Key.Render("ctrl+s") + " Save · " + st.Key.Render("esc") + " Cancel"
+	if !e.wide() {
+		hint += " · " + st.Key.Render("ctrl+p") + " Preview"
+	}
+	if e.readOnly {
+		hint = st.Key.Render("esc") + " Back · " + st.Key.Render("c") + " Duplicate"
+	}
+	if e.saving {
+		hint = st.Dim.Render("Saving…")
+	}
+	head := st.Title.Render(title)
+	gap := w - lipgloss.Width(head) - lipgloss.Width(hint)
+	if gap >= 2 {
+		head += strings.Repeat(" ", gap) + hint
+	}
+	b.WriteString(ansi.Truncate(head, w, "…") + "\n")
+	switch {
+	case e.note != "":
+		b.WriteString(wrapCut(st.Error.Render("✗ "+e.note), w, 2) + "\n")
+	case e.readOnly:
+		note := "This campaign is " + string(e.orig.Status) + ": its message can no longer change. Press c to duplicate it into a new draft."
+		b.WriteString(wrapCut(lipgloss.NewStyle().Foreground(st.Warn).Render(note), w, 2) + "\n")
+	case e.Dirty():
+		b.WriteString(st.Dim.Render("● unsaved changes") + "\n")
+	default:
+		b.WriteString("\n")
+	}
+	for _, f := range e.visibleFields() {
+		b.WriteString(e.fieldView(f, w))
+		b.WriteByte('\n')
+		if block := e.errorBlock(f, w); block != "" {
+			b.WriteString(block + "\n")
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (e *Editor) fieldView(f fieldID, w int) string {
+	st := e.c.Styles
+	label := fieldLabels[f]
+	if f == fURL && store.Channels[e.channel] == store.ChannelMessenger {
+		label = "API URL"
+	}
+	marker := "  "
+	lstyle := st.Dim
+	if f == e.focus {
+		marker = st.Key.Render("› ")
+		lstyle = st.Label
+	}
+	prefix := marker + lstyle.Render(fmt.Sprintf("%-*s", labelWidth-2, label)) + " "
+	var value string
+	switch f {
+	case fChannel:
+		var parts []string
+		for i, ch := range store.Channels {
+			if i == e.channel {
+				parts = append(parts, lipgloss.NewStyle().Reverse(f == e.focus).Bold(true).Foreground(st.Accent).Render(" "+string(ch)+" "))
+			} else {
+				parts = append(parts, st.Dim.Render(" "+string(ch)+" "))
+			}
+		}
+		value = strings.Join(parts, "")
+		if f == e.focus && !e.readOnly {
+			value += st.Dim.Render("  ←/→")
+		}
+	case fBody:
+		lines := strings.Split(e.body.View(), "\n")
+		pad := strings.Repeat(" ", labelWidth+1)
+		for i := range lines {
+			if i > 0 {
+				lines[i] = pad + lines[i]
+			}
+		}
+		value = strings.Join(lines, "\n")
+	case fRate:
+		value = e.inputs[f].View() + st.Dim.Render("  messages/second, 0 = no limit")
+	default:
+		value = e.inputs[f].View()
+	}
+	return prefix + value
+}
+
+func (e *Editor) previewView(w, h int) string {
+	st := e.c.Styles
+	var b strings.Builder
+	b.WriteString(st.Title.Render("Preview"))
+	if e.recipient != nil {
+		who := e.recipient.Address
+		if e.recipient.Name != "" {
+			who = e.recipient.Name + " <" + e.recipient.Address + ">"
+		}
+		b.WriteString(st.Dim.Render(" for " + who))
+	}
+	if !e.wide() {
+		b.WriteString(st.Dim.Render("  (ctrl+p back to the form)"))
+	}
+	b.WriteString("\n\n")
+	switch {
+	case e.fieldError(fSubject) != "" && e.live[fSubject] != "":
+		b.WriteString(wrapCut(st.Error.Render("✗ subject: "+e.live[fSubject]), w, 3) + "\n")
+	case e.live[fBody] != "":
+		b.WriteString(wrapCut(st.Error.Render("✗ body: "+e.live[fBody]), w, 3) + "\n")
+	case e.recipient == nil && e.recipientMsg != "":
+		b.WriteString(lipgloss.NewStyle().Width(w).Render(e.recipientMsg) + "\n")
+	case e.recipient == nil:
+		b.WriteString(st.Dim.Render("Looking up the first recipient…") + "\n")
+	case e.previewOK:
+		b.WriteString(st.Label.Render("Subject: ") + ansi.Truncate(e.preview.Subject, max(w-9, 1), "…") + "\n")
+		b.WriteString(st.Dim.Render(strings.Repeat("─", max(min(w, 60), 1))) + "\n")
+		b.WriteString(lipgloss.NewStyle().Width(w).Render(e.preview.Body))
+	}
+	return fitLines(b.String(), w, h)
+}
+
+// wrapCut wraps s to width w and keeps at most n lines.
+func wrapCut(s string, w, n int) string {
+	if w <= 0 {
+		return ""
+	}
+	lines := strings.Split(lipgloss.NewStyle().Width(w).Render(s), "\n")
+	if len(lines) > n {
+		lines = lines[:n]
+		lines[n-1] = ansi.Truncate(lines[n-1], max(w-1, 1), "") + "…"
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ShortHelp lists the editor's main keys.
+func (e *Editor) ShortHelp() []key.Binding {
+	if e.confirm != nil {
+		return e.confirm.ShortHelp()
+	}
+	if e.readOnly {
+		return []key.Binding{e.keys.Cancel, e.keys.Next, e.keys.Preview}
+	}
+	out := []key.Binding{e.keys.Save, e.keys.Cancel, e.keys.Next, e.keys.Prev}
+	if e.conflict != nil {
+		out = append([]key.Binding{e.keys.Reload}, out...)
+	}
+	if e.focus == fChannel {
+		out = append(out, e.keys.ChoiceLeft, e.keys.ChoiceNext)
+	}
+	if !e.wide() {
+		out = append(out, e.keys.Preview)
+	}
+	return out
+}
+
+// FullHelp lists every editor key.
+func (e *Editor) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{e.keys.Save, e.keys.Cancel, e.keys.Reload, e.keys.Preview},
+		{e.keys.Next, e.keys.Prev, e.keys.Enter, e.keys.ChoiceLeft, e.keys.ChoiceNext},
+	}
+}

@@ -1,0 +1,124 @@
+package ui
+
+import (
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// newHelp builds the footer's short help in the session's palette.
+func newHelp(st *Styles) help.Model {
+	h := help.New()
+	h.Styles.ShortKey = st.Key
+	h.Styles.ShortDesc = st.Dim
+	h.Styles.ShortSeparator = st.Dim
+	h.Styles.Ellipsis = st.Dim
+	h.Styles.FullKey = st.Key
+	h.Styles.FullDesc = lipgloss.NewStyle()
+	h.Styles.FullSeparator = st.Dim
+	return h
+}
+
+// helpSection is one titled block of the full help.
+type helpSection struct {
+	title  string
+	groups [][]key.Binding
+}
+
+// renderFullHelp lays the sections out as columns that flow onto new rows
+// when the terminal is narrow, inside a box that fits w×h.
+func renderFullHelp(st *Styles, w, h int, sections []helpSection) string {
+	var cols []string
+	for _, sec := range sections {
+		first := true
+		for _, g := range sec.groups {
+			var lines []string
+			keyW := 0
+			for _, b := range g {
+				if b.Enabled() {
+					keyW = max(keyW, ansi.StringWidth(b.Help().Key))
+				}
+			}
+			for _, b := range g {
+				if !b.Enabled() || b.Help().Key == "" {
+					continue
+				}
+				k := b.Help().Key
+				lines = append(lines, st.Key.Render(k)+strings.Repeat(" ", keyW-ansi.StringWidth(k)+2)+b.Help().Desc)
+			}
+			if len(lines) == 0 {
+				continue
+			}
+			title := ""
+			if first {
+				title = sec.title
+				first = false
+			}
+			cols = append(cols, st.Label.Render(title)+"\n"+strings.Join(lines, "\n"))
+		}
+	}
+	inner := max(w-6, 10)
+	var rows []string
+	var row []string
+	rowW := 0
+	for _, c := range cols {
+		cw := lipgloss.Width(c) + 4
+		if rowW > 0 && rowW+cw > inner {
+			rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+			row, rowW = nil, 0
+		}
+		row = append(row, lipgloss.NewStyle().PaddingRight(4).Render(c))
+		rowW += cw
+	}
+	if len(row) > 0 {
+		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+	}
+	body := st.Title.Render("Keys") + "\n\n" + strings.Join(rows, "\n\n") + "\n\n" + st.Dim.Render("esc or ? closes this help")
+	return fitBox(st, w, h, body)
+}
+
+// loggedError is one entry of the recent-errors list.
+type loggedError struct {
+	at   time.Time
+	text string
+}
+
+// maxLoggedErrors bounds the list: it is for what just went wrong, not a log.
+const maxLoggedErrors = 50
+
+func renderErrorList(st *Styles, w, h int, errs []loggedError) string {
+	var b strings.Builder
+	b.WriteString(st.Title.Render("Recent errors") + "\n\n")
+	if len(errs) == 0 {
+		b.WriteString("No errors in this session.\n")
+	}
+	inner := max(w-8, 10)
+	for i := len(errs) - 1; i >= 0; i-- {
+		e := errs[i]
+		line := st.Dim.Render(e.at.Format("15:04:05")) + "  " + e.text
+		b.WriteString(lipgloss.NewStyle().Width(inner).Render(line) + "\n")
+	}
+	b.WriteString("\n" + st.Dim.Render("esc closes this list"))
+	return fitBox(st, w, h, b.String())
+}
+
+// fitBox draws body in a bordered box no larger than w×h, cutting lines that
+// do not fit rather than wrapping them off screen.
+func fitBox(st *Styles, w, h int, body string) string {
+	maxW, maxH := max(w-4, 8), max(h-2, 3)
+	box := st.Dialog.Padding(0, 1)
+	innerW := maxW - box.GetHorizontalFrameSize()
+	innerH := maxH - box.GetVerticalFrameSize()
+	lines := strings.Split(body, "\n")
+	if len(lines) > innerH && innerH > 0 {
+		lines = append(lines[:innerH-1], "…")
+	}
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, max(innerW, 1), "…")
+	}
+	return box.Render(strings.Join(lines, "\n"))
+}

@@ -1,0 +1,140 @@
+package ui
+
+import "charm.land/bubbles/v2/key"
+
+// One KeyMap per context. Nothing destructive sits on ctrl+d (it scrolls in
+// other tools), ctrl+h/j/k/l (tmux navigation) or keys that need AltGr on
+// German and AZERTY layouts.
+
+// AppKeyMap holds the keys that work on every screen.
+type AppKeyMap struct {
+	Quit      key.Binding
+	ForceQuit key.Binding
+	Help      key.Binding
+	Errors    key.Binding
+	Screen1   key.Binding
+	Screen2   key.Binding
+	Screen3   key.Binding
+	Next      key.Binding
+	Prev      key.Binding
+	Close     key.Binding // closes the help and the error list
+}
+
+// DefaultAppKeyMap returns the global keys.
+func DefaultAppKeyMap() AppKeyMap {
+	return AppKeyMap{
+		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
+		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Errors:    key.NewBinding(key.WithKeys("!"), key.WithHelp("!", "recent errors")),
+		Screen1:   key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "campaigns")),
+		Screen2:   key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "contacts")),
+		Screen3:   key.NewBinding(key.WithKeys("3"), key.WithHelp("3", "suppression list")),
+		Next:      key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next screen")),
+		Prev:      key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen")),
+		Close:     key.NewBinding(key.WithKeys("esc", "q", "?", "!"), key.WithHelp("esc", "close")),
+	}
+}
+
+// ConfirmKeyMap holds the keys of a confirmation dialog.
+type ConfirmKeyMap struct {
+	Left     key.Binding
+	Right    key.Binding
+	Toggle   key.Binding
+	Activate key.Binding
+	Yes      key.Binding
+	No       key.Binding
+}
+
+// DefaultConfirmKeyMap returns the dialog keys.
+func DefaultConfirmKeyMap() ConfirmKeyMap {
+	return ConfirmKeyMap{
+		Left:     key.NewBinding(key.WithKeys("left", "h"), key.WithHelp("←/h", "cancel button")),
+		Right:    key.NewBinding(key.WithKeys("right", "l"), key.WithHelp("→/l", "confirm button")),
+		Toggle:   key.NewBinding(key.WithKeys("tab", "shift+tab"), key.WithHelp("tab", "switch button")),
+		Activate: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "press button")),
+		Yes:      key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "confirm")),
+		No:       key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "cancel")),
+	}
+}
+
+// CampaignListKeyMap holds the keys of the campaign list.
+type CampaignListKeyMap struct {
+	Up        key.Binding
+	Down      key.Binding
+	Top       key.Binding
+	Bottom    key.Binding
+	PageUp    key.Binding
+	PageDown  key.Binding
+	Filter    key.Binding
+	Open      key.Binding
+	New       key.Binding
+	Edit      key.Binding
+	Duplicate key.Binding
+	Delete    key.Binding
+	Back      key.Binding
+	Reload    key.Binding
+}
+
+// DefaultCampaignListKeyMap returns the campaign list keys.
+func DefaultCampaignListKeyMap() CampaignListKeyMap {
+	return CampaignListKeyMap{
+		Up:        key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
+		Down:      key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
+		Top:       key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
+		Bottom:    key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
+		PageUp:    key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
+		PageDown:  key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
+		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Open:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
+		New:       key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new")),
+		Edit:      key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit")),
+		Duplicate: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "duplicate")),
+		Delete:    key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "delete")),
+		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Reload:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reload")),
+	}
+}
+
+// FilterKeyMap holds the keys while the filter input has the focus.
+type FilterKeyMap struct {
+	Apply key.Binding
+	Clear key.Binding
+}
+
+// DefaultFilterKeyMap returns the filter input keys.
+func DefaultFilterKeyMap() FilterKeyMap {
+	return FilterKeyMap{
+		Apply: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+		Clear: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+	}
+}
+
+// EditorKeyMap holds the keys of the campaign editor. Letters always go to
+// the focused field, so every command is a control key.
+type EditorKeyMap struct {
+	Next       key.Binding
+	Prev       key.Binding
+	Enter      key.Binding // next field from a single-line input
+	Save       key.Binding
+	Cancel     key.Binding
+	Preview    key.Binding
+	ChoiceLeft key.Binding
+	ChoiceNext key.Binding
+	Reload     key.Binding // after a conflict
+}
+
+// DefaultEditorKeyMap returns the editor keys.
+func DefaultEditorKeyMap() EditorKeyMap {
+	return EditorKeyMap{
+		Next:       key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next field")),
+		Prev:       key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous field")),
+		Enter:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next field")),
+		Save:       key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "save")),
+		Cancel:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		Preview:    key.NewBinding(key.WithKeys("ctrl+p"), key.WithHelp("ctrl+p", "preview")),
+		ChoiceLeft: key.NewBinding(key.WithKeys("left"), key.WithHelp("←", "previous channel")),
+		ChoiceNext: key.NewBinding(key.WithKeys("right", "space"), key.WithHelp("→/space", "next channel")),
+		Reload:     key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload stored version")),
+	}
+}

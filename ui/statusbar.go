@@ -1,0 +1,188 @@
+package ui
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/queue"
+	"tui/store"
+)
+
+// statusBar is the footer's last line: where you are, the flash message,
+// the Redis indicator, the database, the counts and how to get help. It is
+// one line at every width: segments shorten, then drop, in a fixed order.
+type statusBar struct {
+	styles *Styles
+	dbPath string // with the home directory shown as ~
+}
+
+func newStatusBar(c *Common) statusBar {
+	path := ""
+	if c.Store != nil {
+		path = tildePath(c.Store.Path())
+	}
+	return statusBar{styles: c.Styles, dbPath: path}
+}
+
+// tildePath shows the home directory as ~ so the path fits and leaks less
+// about the machine over a shared screen.
+func tildePath(p string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" || home == "/" {
+		return p
+	}
+	if p == home {
+		return "~"
+	}
+	if rel, ok := strings.CutPrefix(p, home+string(filepath.Separator)); ok {
+		return "~" + string(filepath.Separator) + rel
+	}
+	return p
+}
+
+// statusInfo is what one frame of the status bar shows.
+type statusInfo struct {
+	crumbs   []string
+	flash    string
+	flashErr bool
+	redis    queue.Status
+	counts   *store.Counts // nil until loaded
+}
+
+// redisTexts returns the indicator from the most to the least detailed, so
+// a narrow terminal still says what matters: Redis is not dialled yet.
+func redisTexts(s queue.Status) []string {
+	full := "redis: " + s.Describe()
+	switch s.State {
+	case queue.Idle:
+		return []string{full, "redis: idle — dials on send", "redis: idle"}
+	case queue.Connected:
+		return []string{full, "redis: connected"}
+	case queue.Reconnecting:
+		return []string{full, fmt.Sprintf("redis: reconnecting (%d)", s.Attempt), "redis: reconnecting"}
+	case queue.Unavailable:
+		return []string{full, "redis: unavailable (see !)", "redis: down"}
+	}
+	return []string{full, "redis: " + s.State.String()}
+}
+
+func (b statusBar) dot(s queue.Status) string {
+	c := b.styles.Muted
+	switch s.State {
+	case queue.Connected:
+		c = b.styles.Ok
+	case queue.Dialling, queue.Reconnecting:
+		c = b.styles.Warn
+	case queue.Unavailable:
+		c = b.styles.Bad
+	}
+	return lipgloss.NewStyle().Foreground(c).Render("●")
+}
+
+func formatCounts(c store.Counts) string {
+	return fmt.Sprintf("%s campaigns · %s contacts", thousands(c.Campaigns), thousands(c.Contacts))
+}
+
+// View renders the bar in exactly one line of at most width cells.
+func (b statusBar) View(width int, in statusInfo) string {
+	if width <= 0 {
+		return ""
+	}
+	st := b.styles
+	sep := st.Dim.Render(" │ ")
+	const sepW = 3
+
+	crumb := strings.Join(in.crumbs, " › ")
+	redis := redisTexts(in.redis)
+	redisLevel := 0
+	showPath, showCounts := b.dbPath != "", in.counts != nil
+	flash := in.flash
+	helpText := "? help"
+
+	fixed := func(level int) int {
+		w := sepW + 2 + ansi.StringWidth(redis[level]) + sepW + len(helpText)
+		if showCounts {
+			w += sepW + ansi.StringWidth(formatCounts(*in.counts))
+		}
+		if showPath {
+			w += sepW + ansi.StringWidth(b.dbPath)
+		}
+		if flash != "" {
+			w += sepW + 2
+		}
+		return w
+	}
+	crumbW, flashW := ansi.StringWidth(crumb), ansi.StringWidth(flash)
+	// What the breadcrumb and the flash need at least before anything else
+	// gives way.
+	minCrumb, minFlash := min(crumbW, 24), min(flashW, 24)
+	fits := func(level int) bool { return fixed(level)+minCrumb+minFlash <= width }
+	// Give up the least important things first; the Redis indicator keeps
+	// its full sentence for as long as anything else can yield.
+	if !fits(0) || fixed(0)+crumbW+flashW > width {
+		showPath = false
+	}
+	if !fits(0) || fixed(0)+crumbW+flashW > width {
+		showCounts = false
+	}
+	// A flash lasts seconds and says what just happened: while it shows,
+	// the Redis indicator shortens rather than the message.
+	for redisLevel < len(redis)-1 && (!fits(redisLevel) || fixed(redisLevel)+minCrumb+flashW > width) {
+		redisLevel++
+	}
+	room := width - fixed(redisLevel)
+	if crumbW+flashW > room {
+		// The flash is read once, within seconds, so it keeps all it can;
+		// the breadcrumb loses its start: the innermost place matters most.
+		fw := max(room-min(crumbW, 12), minFlash)
+		if flash != "" && fw < flashW {
+			flash = ansi.Truncate(flash, max(fw, 1), "…")
+			flashW = ansi.StringWidth(flash)
+		}
+		if cw := room - flashW; cw < crumbW && cw > 1 {
+			crumb = "…" + ansi.TruncateLeft(crumb, crumbW-cw+1, "")
+		}
+	}
+
+	parts := []string{st.Breadcrumb.Render(crumb)}
+	if flash != "" {
+		mark, style := "✓ ", st.Success
+		if in.flashErr {
+			mark, style = "✗ ", st.Error
+		}
+		parts = append(parts, style.Render(mark+flash))
+	}
+	parts = append(parts, b.dot(in.redis)+" "+redis[redisLevel])
+	if showPath {
+		parts = append(parts, st.Dim.Render(b.dbPath))
+	}
+	if showCounts {
+		parts = append(parts, st.Dim.Render(formatCounts(*in.counts)))
+	}
+	parts = append(parts, st.Key.Render("?")+" help")
+	line := strings.Join(parts, sep)
+	return ansi.Truncate(line, width, "…")
+}
+
+// thousands formats n with thousands separators: 12,430.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
