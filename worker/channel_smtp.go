@@ -330,6 +330,7 @@ func (c *SMTPChannel) Deliver(ctx context.Context, d Delivery) error {
 			keep = conn.c.Reset() == nil
 		}
 		if keep {
+			conn.lastUsed = time.Now()
 			c.put(conn)
 		} else {
 			c.discard(conn)
@@ -498,7 +499,7 @@ func (c *SMTPChannel) classify(stage string, err error) *DeliveryError {
 	if reply := smtpReply(err); reply != nil {
 		return replyError(fmt.Sprintf("smtp %s at %s:%d", stage, c.cfg.host, c.cfg.port), reply)
 	}
-	if stage == "end of DATA" || stage == "message content" {
+	if stage == "end of DATA" {
 		return &DeliveryError{Transient: true, Reason: fmt.Sprintf(
 			"smtp connection to %s:%d lost during %s (%v): the server may have accepted the message; the retry carries the same Message-ID",
 			c.cfg.host, c.cfg.port, stage, err)}

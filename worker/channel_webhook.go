@@ -144,11 +144,13 @@ func (c *WebhookChannel) Deliver(ctx context.Context, d Delivery) error {
 	if err != nil {
 		return httpTransportError("webhook", target, err)
 	}
-	excerpt := readExcerpt(resp.Body)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Read what little the receiver said, so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		resp.Body.Close()
 		return nil
 	}
-	return classifyHTTPStatus("webhook", resp, excerpt, c.now())
+	return classifyHTTPStatus("webhook", resp, readExcerpt(resp.Body), c.now())
 }
 
 // Close drops the idle connections.

@@ -35,7 +35,7 @@ func (w *Worker) handle(t *task) {
 	}
 	ch, err := w.cfg.Channels.Get(f.Job.Channel)
 	if err != nil {
-		w.finish(t, queue.EventFailed, "failed", err.Error(), time.Time{})
+		w.finish(t, queue.EventFailed, "failed", Classify(err).Reason, time.Time{})
 		return
 	}
 	if err := w.limiter.take(w.hardStop, f.CampaignID, ctl.Rate, &w.stopping); err != nil {

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"tui/queue"
@@ -30,6 +31,12 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 		w.releaseSlots(n - len(fetched))
 		if queue.IsNoGroup(err) {
 			w.ensureGroups(ids)
+			continue
+		}
+		if isUnblocked(err) {
+			// A stream was deleted under the read (a send completed or was
+			// cancelled): not trouble, just news.
+			w.refreshControls(context.Background())
 			continue
 		}
 		if err != nil {
@@ -143,4 +150,8 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+func isUnblocked(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNBLOCKED")
 }

@@ -14,8 +14,8 @@ import (
 
 // limiter holds a campaign's rate across all workers with a GCRA limiter in
 // Redis. A call per message would cost as much as the delivery, so tokens are
-// taken in small batches; the batch is also the burst, which keeps any
-// one-second window within rate + rate/40.
+// taken in small batches (rate/40); the burst is one more, which keeps any
+// one-second window within rate + rate/40 + 1.
 type limiter struct {
 	rl *redis_rate.Limiter
 
@@ -66,8 +66,10 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 		}
 		l.mu.Unlock()
 		if wait <= 0 {
+			// The GCRA script grants nothing at all with a burst of 1, so the
+			// burst is one above the batch.
 			batch := max(1, effective/40)
-			limit := redis_rate.Limit{Rate: effective, Burst: batch, Period: time.Second}
+			limit := redis_rate.Limit{Rate: effective, Burst: batch + 1, Period: time.Second}
 			res, err := l.rl.AllowAtMost(ctx, queue.RateKey(id), limit, batch)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -80,7 +82,8 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 				l.mu.Unlock()
 				continue
 			} else {
-				wait = res.RetryAfter
+				// Never spin: at least a few milliseconds between asks.
+				wait = max(res.RetryAfter, 5*time.Millisecond)
 			}
 		}
 		if wait > 250*time.Millisecond {

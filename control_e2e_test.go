@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"tui/internal/redistest"
+	"tui/store"
+)
+
+func statusOf(t *testing.T, db, redisURL string, id uint64) statusJSON {
+	t.Helper()
+	code, out, errOut := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + redisURL}, "campaign", "status", fmt.Sprint(id), "--json")
+	if code != 0 {
+		t.Fatalf("campaign status: exit %d\n%s", code, errOut)
+	}
+	var s statusJSON
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	return s
+}
+
+func TestWaitExitsZeroWhenAllDelivered(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	startWorkerProc(t, srv.URL(), outbox)
+	db, id := seedCampaign(t, 300)
+	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id), "--wait")
+	if code != 0 || !strings.Contains(stderr, "Done: all 300 recipients") {
+		t.Fatalf("send --wait: exit %d\n%s", code, stderr)
+	}
+	// Not a terminal: plain lines, the same numbers as the pane.
+	if !strings.Contains(stderr, "300/300 done: 300 sent, 0 failed") {
+		t.Errorf("no final progress line:\n%s", stderr)
+	}
+	s := statusOf(t, db, srv.URL(), id)
+	if s.Status != store.StatusCompleted || s.Counts[store.RecipientSent] != 300 || s.FinishedAt == nil {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+func TestWaitExitsOneWhenSomeFailed(t *testing.T) {
+	srv := redistest.Start(t)
+	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl")) // no SMTP_URL
+	db, id := seedCampaign(t, 20)
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := st.Campaign(id)
+	c.Channel, c.From = store.ChannelSMTP, "news@example.com"
+	if _, err := st.UpdateCampaign("t", c); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id), "--wait")
+	if code != 1 || !strings.Contains(stderr, "0 of 20 sent, 20 failed") || !strings.Contains(stderr, "campaign export") {
+		t.Fatalf("send --wait with failures: exit %d\n%s", code, stderr)
+	}
+	// The reason is in the ledger, and the export carries it.
+	export := filepath.Join(t.TempDir(), "ledger.csv")
+	if code, _, e := runBinary(t, []string{"TUI_DB=" + db}, "campaign", "export", fmt.Sprint(id), export); code != 0 {
+		t.Fatalf("export: %s", e)
+	}
+	f, err := os.Open(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) != 21 || rows[0][2] != "state" || rows[1][2] != "failed" || !strings.Contains(rows[1][4], "SMTP_URL") {
+		t.Fatalf("export rows %v %v", rows[:2], err)
+	}
+}
+
+func TestWaitSaysWhenNoWorkerIsRunning(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the no-worker warning")
+	}
+	srv := redistest.Start(t)
+	db, id := seedCampaign(t, 5)
+	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(NoWorkerWarning + 15*time.Second)
+	for !strings.Contains(stderrText(&stderr), "No worker has been seen") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no warning:\n%s", stderrText(&stderr))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(stderrText(&stderr), "tui --headless-worker") {
+		t.Errorf("the warning does not say how to start a worker:\n%s", stderrText(&stderr))
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit after SIGINT: %v\n%s", err, stderrText(&stderr))
+	}
+	if !strings.Contains(stderrText(&stderr), "the send goes on") {
+		t.Errorf("stopping the wait does not say the send goes on:\n%s", stderrText(&stderr))
+	}
+}
+
+func stderrText(b *lockedBuffer) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.String()
+}
+
+func TestCountsCatchUpWhenNoAppWasRunning(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n = 5000
+	db, id := seedCampaign(t, n)
+	// The send is queued and the command exits: no process follows it.
+	if code, _, e := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id)); code != 0 {
+		t.Fatal(e)
+	}
+	startWorkerProc(t, srv.URL(), outbox)
+	startWorkerProc(t, srv.URL(), outbox)
+	waitLines(t, outbox, n, 60*time.Second)
+	// The events wait in Redis; the next process to open the database folds
+	// them and the counts are exact.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := statusOf(t, db, srv.URL(), id)
+		if s.Counts[store.RecipientSent] == n {
+			if s.Status != store.StatusCompleted || s.Counts[store.RecipientQueued] != 0 || s.Total != n {
+				t.Fatalf("status %+v", s)
+			}
+			break
+		}
+		if s.Counts[store.RecipientSent] > n || time.Now().After(deadline) {
+			t.Fatalf("counts %v", s.Counts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestAppKilledMidSendCountsNothingTwice(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n = 3000
+	db, id := seedCampaign(t, n)
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := st.Campaign(id)
+	c.Rate = 1000
+	if _, err := st.UpdateCampaign("t", c); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	startWorkerProc(t, srv.URL(), outbox)
+	// The following process is killed while it folds.
+	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitLines(t, outbox, n/3, 30*time.Second)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	waitLines(t, outbox, n, 60*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := statusOf(t, db, srv.URL(), id)
+		if s.Status == store.StatusCompleted {
+			if s.Counts[store.RecipientSent] != n || s.Total != n {
+				t.Fatalf("counts after the kill and restart: %v (total %d)", s.Counts, s.Total)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never completed: %+v", s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestPauseResumeCancelFromTheCommandLine(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n = 1000
+	db, id := seedCampaign(t, n)
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := st.Campaign(id)
+	c.Rate = 200
+	if _, err := st.UpdateCampaign("t", c); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	env := []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	if code, _, e := runBinary(t, env, "campaign", "send", fmt.Sprint(id)); code != 0 {
+		t.Fatal(e)
+	}
+	startWorkerProc(t, srv.URL(), outbox)
+	waitLines(t, outbox, n*4/10, 30*time.Second)
+	if code, _, e := runBinary(t, env, "campaign", "pause", fmt.Sprint(id)); code != 0 || !strings.Contains(e, "Paused") {
+		t.Fatalf("pause: %d %s", code, e)
+	}
+	if s := statusOf(t, db, srv.URL(), id); s.Status != store.StatusPaused {
+		t.Fatalf("status after pause: %s", s.Status)
+	}
+	// Within a second nothing new starts.
+	time.Sleep(time.Second)
+	before := len(readOutbox(t, outbox))
+	time.Sleep(600 * time.Millisecond)
+	if after := len(readOutbox(t, outbox)); after != before {
+		t.Fatalf("deliveries went on while paused: %d → %d", before, after)
+	}
+	if code, _, e := runBinary(t, env, "campaign", "resume", fmt.Sprint(id)); code != 0 {
+		t.Fatalf("resume: %d %s", code, e)
+	}
+	waitLines(t, outbox, n*7/10, 30*time.Second)
+	if code, _, e := runBinary(t, env, "campaign", "cancel", fmt.Sprint(id)); code != 0 || !strings.Contains(e, "Cancelled") {
+		t.Fatalf("cancel: %d %s", code, e)
+	}
+	s := statusOf(t, db, srv.URL(), id)
+	if s.Status != store.StatusCancelled || s.Counts[store.RecipientCancelled] == 0 || s.Counts[store.RecipientQueued] != 0 {
+		t.Fatalf("after cancel: %+v", s)
+	}
+	lines := readOutbox(t, outbox)
+	seen := map[string]bool{}
+	for _, l := range lines {
+		if seen[l.Key] {
+			t.Fatalf("%s delivered twice across pause and resume", l.Key)
+		}
+		seen[l.Key] = true
+	}
+	if s.Counts[store.RecipientSent]+s.Counts[store.RecipientCancelled] != n {
+		t.Fatalf("sent + cancelled = %d, want %d (%v)", s.Counts[store.RecipientSent]+s.Counts[store.RecipientCancelled], n, s.Counts)
+	}
+}
+
+func TestCSVSafe(t *testing.T) {
+	for in, want := range map[string]string{"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2",
+		"@SUM": "'@SUM", "\tx": "'\tx", "ok": "ok", "": ""} {
+		if got := csvSafe(in); got != want {
+			t.Errorf("csvSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,351 @@
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tui/queue"
+)
+
+// outboxLine is what a test reads back from the outbox.
+type outboxLine struct {
+	Campaign uint64 `json:"campaign"`
+	Contact  uint64 `json:"contact"`
+	Key      string `json:"key"`
+	To       string `json:"to"`
+	Channel  string `json:"channel"`
+	Subject  string `json:"subject"`
+	Body     string `json:"body"`
+	Attempt  int    `json:"attempt"`
+	Worker   string `json:"worker"`
+	At       string `json:"at"`
+}
+
+var outboxFields = []string{"campaign", "contact", "key", "to", "channel", "subject", "body", "attempt", "worker", "at"}
+
+// readOutbox parses every line strictly: each must be one JSON object with
+// exactly the outbox fields, or the test fails naming the line.
+func readOutbox(t *testing.T, path string) []outboxLine {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		t.Fatalf("outbox does not end with a newline: a line was cut")
+	}
+	var lines []outboxLine
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for n := 1; sc.Scan(); n++ {
+		raw := sc.Bytes()
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			t.Fatalf("outbox line %d is not one JSON object (interleaved?): %v\n%.300s", n, err, raw)
+		}
+		for _, f := range outboxFields {
+			if _, ok := fields[f]; !ok {
+				t.Fatalf("outbox line %d has no %q: %.300s", n, f, raw)
+			}
+		}
+		if len(fields) != len(outboxFields) {
+			t.Fatalf("outbox line %d has %d fields, want %d: %.300s", n, len(fields), len(outboxFields), raw)
+		}
+		var l outboxLine
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&l); err != nil {
+			t.Fatalf("outbox line %d: %v", n, err)
+		}
+		lines = append(lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+func fileJob(campaign, contact uint64, body string) queue.Job {
+	return queue.Job{CampaignID: campaign, ContactID: contact, To: fmt.Sprintf("c%d@example.com", contact),
+		Channel: "file", Subject: "Hello " + strconv.FormatUint(contact, 10), Body: body}
+}
+
+func TestFileChannelWritesEveryField(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.jsonl")
+	ch, err := NewFileChannel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	job := queue.Job{CampaignID: 18446744073709551615, ContactID: 7, To: "ana@example.com", Channel: "file",
+		Subject: `Say "hi" \ now`, Body: "line one\nline two\ttab\r\x00\x1f é 日本 \u2028\u2029 bad:\xff end"}
+	before := time.Now().Add(-time.Second)
+	if err := ch.Deliver(context.Background(), Delivery{Job: job, Attempt: 3, Worker: "host-42"}); err != nil {
+		t.Fatal(err)
+	}
+	lines := readOutbox(t, path)
+	if len(lines) != 1 {
+		t.Fatalf("got %d lines, want 1", len(lines))
+	}
+	l := lines[0]
+	want := outboxLine{Campaign: job.CampaignID, Contact: 7, Key: job.Key(), To: job.To, Channel: "file",
+		Subject: job.Subject, Body: strings.ToValidUTF8(job.Body, "\uFFFD"), Attempt: 3, Worker: "host-42", At: l.At}
+	if l != want {
+		t.Fatalf("line\n got %+v\nwant %+v", l, want)
+	}
+	at, err := time.Parse(time.RFC3339Nano, l.At)
+	if err != nil {
+		t.Fatalf("at %q is not RFC 3339: %v", l.At, err)
+	}
+	if at.Before(before) || at.After(time.Now().Add(time.Second)) || !strings.HasSuffix(l.At, "Z") {
+		t.Fatalf("at %q is not the delivery time in UTC", l.At)
+	}
+}
+
+// The hand-written encoder must agree with encoding/json on every string.
+func TestFileChannelEncodesStringsLikeEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "Z", "0", " ", `"`, `\`, "/", "<", ">", "&", "\n", "\r", "\t", "\x00", "\x01", "\x1f",
+		"\x7f", "é", "日", "😀", "\u2028", "\u2029", "\xff", "\xc3", "\xe2\x80", "\ufffd"}
+	for i := range 5000 {
+		var sb strings.Builder
+		for range r.IntN(20) {
+			sb.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		s := sb.String()
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		got := string(appendJSONString(nil, s)) + "\n"
+		if got != want.String() {
+			t.Fatalf("case %d %q: got %s want %s", i, s, got, want.String())
+		}
+	}
+}
+
+func TestFileChannelConcurrentDeliveriesNeverInterleave(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.jsonl")
+	ch, err := NewFileChannel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, each = 8, 250
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				contact := uint64(g*each + i + 1)
+				// Bodies from a few bytes to 16 KiB: big writes are the
+				// ones that would tear if lines were written in pieces.
+				body := strings.Repeat(string(rune('a'+g)), (i*977)%(16<<10))
+				d := Delivery{Job: fileJob(5, contact, body), Attempt: 1, Worker: "w" + strconv.Itoa(g)}
+				if err := ch.Deliver(context.Background(), d); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkOutbox(t, readOutbox(t, path), map[string]int{}, goroutines*each)
+}
+
+// checkOutbox checks that lines hold want distinct keys, each body made of
+// one repeated letter (a torn line would mix them).
+func checkOutbox(t *testing.T, lines []outboxLine, seen map[string]int, want int) {
+	t.Helper()
+	for _, l := range lines {
+		if l.Key != fmt.Sprintf("%d:%d", l.Campaign, l.Contact) {
+			t.Fatalf("key %q does not match campaign %d and contact %d", l.Key, l.Campaign, l.Contact)
+		}
+		if strings.Trim(l.Body, l.Body[:min(1, len(l.Body))]) != "" {
+			t.Fatalf("body of %s mixes writers: %.80q", l.Key, l.Body)
+		}
+		seen[l.Worker+"/"+l.Key]++
+	}
+	if len(lines) != want || len(seen) != want {
+		t.Fatalf("got %d lines with %d distinct worker/keys, want %d", len(lines), len(seen), want)
+	}
+}
+
+// TestFileChannelHelperProcess is the body of the other processes in
+// TestFileChannelTwoProcessesNeverInterleave; it does nothing on its own.
+func TestFileChannelHelperProcess(t *testing.T) {
+	path := os.Getenv("TUI_TEST_OUTBOX_HELPER")
+	if path == "" {
+		t.Skip("runs only as a helper process")
+	}
+	name := os.Getenv("TUI_TEST_OUTBOX_NAME")
+	ch, err := NewFileChannel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Go(func() {
+			for i := range 250 {
+				body := strings.Repeat(string(rune('a'+g)), (i*1543)%(24<<10))
+				d := Delivery{Job: fileJob(9, uint64(g*1000+i+1), body), Attempt: 1, Worker: name}
+				if err := ch.Deliver(context.Background(), d); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFileChannelTwoProcessesNeverInterleave(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.jsonl")
+	procs := make([]*exec.Cmd, 2)
+	outs := make([]*bytes.Buffer, 2)
+	for i := range procs {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFileChannelHelperProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "TUI_TEST_OUTBOX_HELPER="+path, "TUI_TEST_OUTBOX_NAME=proc"+strconv.Itoa(i))
+		outs[i] = &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[i] = cmd
+	}
+	for i, cmd := range procs {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	lines := readOutbox(t, path)
+	perProc := map[string]int{}
+	for _, l := range lines {
+		perProc[l.Worker]++
+	}
+	if perProc["proc0"] != 750 || perProc["proc1"] != 750 {
+		t.Fatalf("lines per process: %v, want 750 each", perProc)
+	}
+	checkOutbox(t, lines, map[string]int{}, 1500)
+}
+
+func TestFileChannelAfterCloseFailsTransiently(t *testing.T) {
+	ch, err := NewFileChannel(filepath.Join(t.TempDir(), "outbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	de := Classify(ch.Deliver(context.Background(), Delivery{Job: fileJob(1, 1, "x"), Attempt: 1}))
+	if de == nil || !de.Transient || !strings.Contains(de.Reason, "closed") {
+		t.Fatalf("delivery after Close: %#v, want a transient failure saying the outbox is closed", de)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ch2, err := NewFileChannel(filepath.Join(t.TempDir(), "outbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch2.Close()
+	if err := ch2.Deliver(ctx, Delivery{Job: fileJob(1, 1, "x"), Attempt: 1}); err == nil {
+		t.Fatal("delivery with a cancelled context succeeded")
+	}
+	if info, _ := os.Stat(ch2.Path()); info.Size() != 0 {
+		t.Fatalf("a cancelled delivery wrote %d bytes", info.Size())
+	}
+}
+
+func TestFileChannelNeedsAWritableOutbox(t *testing.T) {
+	if _, err := NewFileChannel(""); err == nil || !strings.Contains(err.Error(), "--outbox") || !strings.Contains(err.Error(), "TUI_OUTBOX") {
+		t.Fatalf("no path: %v, want a message naming --outbox and TUI_OUTBOX", err)
+	}
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "outbox")
+	if _, err := NewFileChannel(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("missing directory: %v, want a message naming the path", err)
+	}
+}
+
+// BenchmarkFileChannelDevNull is the cost of one delivery to /dev/null from
+// one goroutine.
+func BenchmarkFileChannelDevNull(b *testing.B) {
+	ch, err := NewFileChannel(os.DevNull)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ch.Close()
+	d := Delivery{Job: fileJob(12, 345, strings.Repeat("Hello {{.name}}, spring is here. ", 8)), Attempt: 1, Worker: "bench-1"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		d.Job.ContactID = uint64(i)
+		if err := ch.Deliver(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFileChannel100k delivers 100,000 messages to /dev/null per
+// operation from 16 goroutines, as a worker with --concurrency 16 would.
+func BenchmarkFileChannel100k(b *testing.B) {
+	ch, err := NewFileChannel(os.DevNull)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ch.Close()
+	const total, workers = 100_000, 16
+	body := strings.Repeat("Hello {{.name}}, spring is here. ", 8)
+	ctx := context.Background()
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for g := range workers {
+			wg.Go(func() {
+				d := Delivery{Job: fileJob(12, 0, body), Attempt: 1, Worker: "bench-1"}
+				for i := g; i < total; i += workers {
+					d.Job.ContactID = uint64(i)
+					if err := ch.Deliver(ctx, d); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(float64(b.N*total)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkFileChannelEncodeLine is the encoding alone, without the write.
+func BenchmarkFileChannelEncodeLine(b *testing.B) {
+	d := Delivery{Job: fileJob(12, 345, strings.Repeat("Hello {{.name}}, spring is here. ", 8)), Attempt: 1, Worker: "bench-1"}
+	buf := make([]byte, 0, 1024)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendOutboxLine(buf[:0], &d, now)
+	}
+	b.SetBytes(int64(len(buf)))
+}
