@@ -149,7 +149,9 @@ func bareInsert(b *testing.B, path string, records [][]byte) time.Duration {
 // BenchmarkImport100k imports 100,000 rows into a fresh database and, in
 // the same run, writes the same 100,000 records with bare bbolt batch
 // inserts; ratio-vs-bare is import speed over bare speed (the target is
-// at least 0.25).
+// at least 0.25). Each iteration runs both twice, alternating, and keeps
+// the faster of each: on a shared machine a burst of other work would
+// otherwise land on one side only.
 func BenchmarkImport100k(b *testing.B) {
 	const rows = 100_000
 	data := benchCSV(rows)
@@ -163,25 +165,29 @@ func BenchmarkImport100k(b *testing.B) {
 		}
 	}
 	var importTime, bareTime time.Duration
-	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		s := benchOpen(b)
-		barePath := filepath.Join(b.TempDir(), "bare.db")
-		b.StartTimer()
+		bestImport, bestBare := time.Duration(1<<62), time.Duration(1<<62)
+		for round := 0; round < 2; round++ {
+			b.StopTimer()
+			s := benchOpen(b)
+			barePath := filepath.Join(b.TempDir(), "bare.db")
+			b.StartTimer()
 
-		start := time.Now()
-		rep, err := s.ImportCSV(context.Background(), bytes.NewReader(data), ImportOptions{Actor: "bench", Tags: []string{"bench"}})
-		importTime += time.Since(start)
-		if err != nil || rep.Created != rows {
-			b.Fatalf("import: %+v, %v", rep, err)
+			start := time.Now()
+			rep, err := s.ImportCSV(context.Background(), bytes.NewReader(data), ImportOptions{Actor: "bench", Tags: []string{"bench"}})
+			bestImport = min(bestImport, time.Since(start))
+			if err != nil || rep.Created != rows {
+				b.Fatalf("import: %+v, %v", rep, err)
+			}
+			bestBare = min(bestBare, bareInsert(b, barePath, records))
+
+			b.StopTimer()
+			s.Close()
+			b.StartTimer()
 		}
-		bareTime += bareInsert(b, barePath, records)
-
-		b.StopTimer()
-		s.Close()
-		b.StartTimer()
+		importTime += bestImport
+		bareTime += bestBare
 	}
 	importRate := float64(rows*b.N) / importTime.Seconds()
 	bareRate := float64(rows*b.N) / bareTime.Seconds()

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -418,7 +417,11 @@ func (s *Store) setStatusTx(tx *bolt.Tx, actor string, id uint64, to Status) (Ca
 func (s *Store) Campaign(id uint64) (Campaign, error) {
 	var c Campaign
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return getJSON(tx.Bucket(bucketCampaigns), itob(id), &c)
+		raw := tx.Bucket(bucketCampaigns).Get(itob(id))
+		if raw == nil {
+			return ErrNotFound
+		}
+		return decodeCampaign(raw, &c)
 	})
 	if err != nil {
 		return Campaign{}, fmt.Errorf("read campaign %d: %w", id, err)
@@ -435,7 +438,7 @@ func (s *Store) Campaigns() ([]Campaign, error) {
 		c := b.Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			var cp Campaign
-			if err := json.Unmarshal(v, &cp); err != nil {
+			if err := decodeCampaign(v, &cp); err != nil {
 				return fmt.Errorf("campaign %d: %w", btoi(k), err)
 			}
 			out = append(out, cp)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -337,16 +336,20 @@ func (s *Store) ListContacts(f ContactFilter, offset, limit int, countAll bool) 
 					continue
 				}
 				var ct Contact
-				if err := json.Unmarshal(v, &ct); err != nil {
+				if err := decodeContact(v, &ct); err != nil {
 					return err
 				}
 				page.Contacts = append(page.Contacts, ct)
 			}
 			return nil
 		}
+		pre := newTextPrefilter(text)
 		visit := func(k, v []byte) (bool, error) {
+			if text != "" && !pre.mayMatch(v) {
+				return true, nil // cannot match: skip the decoding
+			}
 			var ct Contact
-			if err := json.Unmarshal(v, &ct); err != nil {
+			if err := decodeContact(v, &ct); err != nil {
 				return false, err
 			}
 			if text != "" && !contactMatches(&ct, text) {

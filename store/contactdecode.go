@@ -102,12 +102,11 @@ func (s *scanner) escapedStr(quote int) (string, error) {
 }
 
 func (s *scanner) uint() (uint64, error) {
-	s.skipSpace()
-	start := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
+	d, err := s.jsonDigits(false) // "00" is not JSON
+	if err != nil {
+		return 0, err
 	}
-	return strconv.ParseUint(string(s.b[start:s.i]), 10, 64)
+	return strconv.ParseUint(d, 10, 64)
 }
 
 func (s *scanner) null() bool {
@@ -192,6 +191,9 @@ func fastDecodeContact(raw []byte, c *Contact) error {
 		return errSlowPath
 	}
 	if s.expect('}') {
+		if !s.atEnd() {
+			return errSlowPath
+		}
 		return nil
 	}
 	for {
@@ -207,6 +209,9 @@ func fastDecodeContact(raw []byte, c *Contact) error {
 		case "name":
 			c.Name, err = s.str()
 		case "fields":
+			if c.Fields != nil {
+				return errSlowPath // json.Unmarshal merges a repeated object
+			}
 			c.Fields, err = s.stringMap()
 		case "tags":
 			c.Tags, err = s.stringList()
@@ -217,9 +222,7 @@ func fastDecodeContact(raw []byte, c *Contact) error {
 		case "import_id":
 			c.ImportID, err = s.str()
 		case "import_row":
-			var n uint64
-			n, err = s.uint()
-			c.ImportRow = int(n)
+			c.ImportRow, err = s.int()
 		default:
 			return errSlowPath
 		}
@@ -229,7 +232,7 @@ func fastDecodeContact(raw []byte, c *Contact) error {
 		if s.expect(',') {
 			continue
 		}
-		if s.expect('}') && s.peek() == 0 {
+		if s.expect('}') && s.atEnd() {
 			return nil
 		}
 		return errSlowPath

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -139,6 +140,34 @@ func FuzzAppendJSONString(f *testing.F) {
 		want, _ := json.Marshal(s)
 		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
 			t.Fatalf("%q: got %s, json.Marshal %s", s, got, want)
+		}
+	})
+}
+
+// decodeContact must read exactly what json.Unmarshal reads, whatever the
+// bytes: a damaged record must not decode differently on the fast path.
+func FuzzDecodeContactExact(f *testing.F) {
+	now := time.Date(2025, 3, 1, 9, 30, 15, 5, time.UTC)
+	for _, c := range []Contact{
+		{ID: 1, Address: "a@example.com", Name: "A", Fields: map[string]string{"city": "Paris"}, Tags: []string{"x"}, CreatedAt: now, UpdatedAt: now, ImportID: "i", ImportRow: 2},
+		{ID: 2, Address: "+4420", Tags: []string{}},
+	} {
+		raw, _ := json.Marshal(&c)
+		f.Add(raw)
+	}
+	for _, raw := range []string{`{}`, `{}x`, "{}\x00", `{"id":00}`, `{"id":1}` + "\x00", `{"fields":{"a":"1"},"fields":{"b":"2"}}`, `{"import_row":-1}`} {
+		f.Add([]byte(raw))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want Contact
+		wantErr := json.Unmarshal(raw, &want)
+		var got Contact
+		err := decodeContact(raw, &got)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v, json.Unmarshal's %v", raw, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", raw, got, want)
 		}
 	})
 }

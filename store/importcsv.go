@@ -37,7 +37,7 @@ type ImportProgress struct {
 
 // RowProblem is a row that was not imported, or not imported fully.
 type RowProblem struct {
-	Line   int    `json:"line"` // line in the file; the header is line 1
+	Line   int    `json:"line"` // line in the file, counted from 1 (blank lines count)
 	Reason string `json:"reason"`
 }
 
@@ -47,7 +47,7 @@ const MaxReportedProblems = 1000
 
 // ImportReport says what an import did.
 type ImportReport struct {
-	Rows       int          `json:"rows"`       // data rows read
+	Rows       int          `json:"rows"`       // data rows read; blank lines and rows of empty cells are not rows
 	Created    int          `json:"created"`    // new contacts
 	Updated    int          `json:"updated"`    // existing contacts: fields updated, tags merged
 	Duplicates int          `json:"duplicates"` // rows repeating an address seen earlier in the file
@@ -416,8 +416,12 @@ func (w *importWriter) writeTx(batch []importRow, rep *ImportReport) (int, error
 // A contact this import already wrote is not touched: the row repeats an
 // earlier one, and merge returns that row's line.
 func (w *importWriter) merge(tx *bolt.Tx, contacts *bolt.Bucket, id []byte, rw *importRow, now time.Time) (int, error) {
+	raw := contacts.Get(id)
+	if raw == nil {
+		return 0, fmt.Errorf("contact %d is in the address index but not stored", btoi(id))
+	}
 	var cur Contact
-	if err := getJSON(contacts, id, &cur); err != nil {
+	if err := decodeContact(raw, &cur); err != nil {
 		return 0, fmt.Errorf("contact %d: %w", btoi(id), err)
 	}
 	if cur.ImportID == w.importID {
