@@ -3,6 +3,7 @@ package queue
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -36,11 +37,40 @@ type EventBatch struct {
 }
 
 func (b *EventBatch) values() ([]any, error) {
-	data, err := json.Marshal(b.Events)
-	if err != nil {
-		return nil, err
+	return []any{"w", b.Worker, "e", appendEvents(make([]byte, 0, 64*len(b.Events)), b.Events)}, nil
+}
+
+// appendEvents encodes events as json.Marshal would, without reflection: a
+// worker writes one batch per commit at full speed.
+func appendEvents(dst []byte, events []Event) []byte {
+	dst = append(dst, '[')
+	for i := range events {
+		e := &events[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"k":`...)
+		dst = strconv.AppendUint(dst, e.Contact, 10)
+		if e.Round != 0 {
+			dst = append(dst, `,"rd":`...)
+			dst = strconv.AppendInt(dst, int64(e.Round), 10)
+		}
+		dst = append(dst, `,"t":`...)
+		dst = strconv.AppendQuote(dst, string(e.Type))
+		if e.Attempt != 0 {
+			dst = append(dst, `,"a":`...)
+			dst = strconv.AppendInt(dst, int64(e.Attempt), 10)
+		}
+		if e.Reason != "" {
+			reason, _ := json.Marshal(e.Reason)
+			dst = append(dst, `,"r":`...)
+			dst = append(dst, reason...)
+		}
+		dst = append(dst, `,"at":"`...)
+		dst = e.At.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, `"}`...)
 	}
-	return []any{"w", b.Worker, "e", string(data)}, nil
+	return append(dst, ']')
 }
 
 // ParseEventBatch reads an events stream entry.

@@ -3,6 +3,7 @@ package queue
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -33,5 +34,41 @@ func TestIdleDescribeNamesWhenItDials(t *testing.T) {
 	}
 	if strings.Contains(s.URL, "pw") {
 		t.Fatalf("idle status leaks the password: %q", s.URL)
+	}
+}
+
+func TestEventBatchRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 28, 21, 0, 0, 123, time.UTC)
+	b := EventBatch{Worker: "w-1", Events: []Event{
+		{Contact: 1, Round: 1, Type: EventDelivered, Attempt: 1, At: at},
+		{Contact: 2, Round: 2, Type: EventFailed, Attempt: 5, Reason: "550 \"no\" <user> \u2028 é", At: at},
+		{Contact: 3, Type: EventReclaimed, At: at.In(time.FixedZone("x", 3600))},
+	}}
+	values, err := b.values()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{}
+	for i := 0; i+1 < len(values); i += 2 {
+		switch v := values[i+1].(type) {
+		case []byte:
+			m[values[i].(string)] = string(v)
+		default:
+			m[values[i].(string)] = v
+		}
+	}
+	got, err := ParseEventBatch(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Worker != "w-1" || len(got.Events) != 3 {
+		t.Fatalf("%+v", got)
+	}
+	for i, e := range got.Events {
+		want := b.Events[i]
+		if e.Contact != want.Contact || e.Round != want.Round || e.Type != want.Type || e.Attempt != want.Attempt ||
+			e.Reason != want.Reason || !e.At.Equal(want.At) {
+			t.Errorf("event %d: %+v, want %+v", i, e, want)
+		}
 	}
 }

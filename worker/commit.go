@@ -27,9 +27,9 @@ func (w *Worker) commitLoop() {
 			flush()
 			return
 		}
-		pending = append(pending, o)
-		// Take whatever else is ready, without waiting for more.
-		deadline := time.After(2 * time.Millisecond)
+		pending = append(pending, o...)
+		// Take whatever else is ready, without waiting for more: while one
+		// commit is on the wire the next batch gathers by itself.
 	collect:
 		for len(pending) < maxBatch {
 			select {
@@ -38,8 +38,8 @@ func (w *Worker) commitLoop() {
 					flush()
 					return
 				}
-				pending = append(pending, o)
-			case <-deadline:
+				pending = append(pending, o...)
+			default:
 				break collect
 			}
 		}

@@ -1,23 +1,45 @@
 package worker
 
 import (
-	"context"
 	"math/rand/v2"
 	"time"
 
 	"tui/queue"
 )
 
+// deliverChunks is one deliverer: it takes chunks of jobs and hands their
+// outcomes to the committer in chunks too, at least every 20 ms, so that a
+// fast channel costs few hand-offs and a slow one delays no outcome long.
+func (w *Worker) deliverChunks() {
+	for chunk := range w.todo {
+		var outs []outcome
+		var first time.Time
+		for _, t := range chunk {
+			w.handle(t, &outs)
+			if len(outs) == 1 && first.IsZero() {
+				first = time.Now()
+			}
+			if len(outs) > 0 && time.Since(first) > 20*time.Millisecond {
+				w.outcomes <- outs
+				outs, first = nil, time.Time{}
+			}
+		}
+		if len(outs) > 0 {
+			w.outcomes <- outs
+		}
+	}
+}
+
 // handle takes one job from fetch to an outcome for the committer.
-func (w *Worker) handle(t *task) {
+func (w *Worker) handle(t *task, outs *[]outcome) {
 	f := &t.f
 	if f.Err != nil {
-		w.finish(t, queue.EventFailed, "failed", "the job is malformed: "+f.Err.Error(), time.Time{})
+		w.finish(outs, t, queue.EventFailed, "failed", "the job is malformed: "+f.Err.Error(), time.Time{})
 		return
 	}
 	if t.duplicate != "" {
 		// Delivered (or failed) before a crash kept it from being acked.
-		w.outcomes <- outcome{t: t, ack: true, out: queue.Outcome{EntryID: f.EntryID, Job: f.Job}}
+		*outs = append(*outs, outcome{t: t, ack: true, out: queue.Outcome{EntryID: f.EntryID, Job: f.Job}})
 		return
 	}
 	ctl, ok := w.waitWhilePaused(t)
@@ -26,7 +48,7 @@ func (w *Worker) handle(t *task) {
 		w.forget(t, false) // given back by releaseUnstarted
 		return
 	case !ok || ctl.State == queue.StateCancelled:
-		w.finish(t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{})
+		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{})
 		return
 	case !w.owns(t):
 		w.log.Info("job reclaimed by another worker; not delivering it", "campaign", f.CampaignID, "key", f.Job.Key())
@@ -35,7 +57,7 @@ func (w *Worker) handle(t *task) {
 	}
 	ch, err := w.cfg.Channels.Get(f.Job.Channel)
 	if err != nil {
-		w.finish(t, queue.EventFailed, "failed", Classify(err).Reason, time.Time{})
+		w.finish(outs, t, queue.EventFailed, "failed", Classify(err).Reason, time.Time{})
 		return
 	}
 	if err := w.limiter.take(w.hardStop, f.CampaignID, ctl.Rate, &w.stopping); err != nil {
@@ -50,12 +72,14 @@ func (w *Worker) handle(t *task) {
 		return // released at shutdown
 	}
 	w.inFlight.Add(1)
-	dctx, cancel := context.WithTimeout(w.hardStop, w.cfg.DeliveryTimeout)
-	err = ch.Deliver(dctx, Delivery{Job: f.Job, Attempt: f.Job.Attempt, Worker: w.cfg.ID})
-	cancel()
+	// Channels bound their own network waits (SMTP and HTTP timeouts); a
+	// timer per delivery would cost more than a file delivery itself.
+	began := time.Now()
+	err = ch.Deliver(w.hardStop, Delivery{Job: f.Job, Attempt: f.Job.Attempt, Worker: w.cfg.ID})
+	w.noteDeliveryTime(time.Since(began))
 	w.inFlight.Add(-1)
 	if err == nil {
-		w.finish(t, queue.EventDelivered, "sent", "", time.Time{})
+		w.finish(outs, t, queue.EventDelivered, "sent", "", time.Time{})
 		return
 	}
 	de := Classify(err)
@@ -63,10 +87,10 @@ func (w *Worker) handle(t *task) {
 		w.limiter.throttled(f.CampaignID, de.RetryAfter)
 	}
 	if !de.Transient || f.Job.Attempt >= ctl.MaxAttempts {
-		w.finish(t, queue.EventFailed, "failed", de.Reason, time.Time{})
+		w.finish(outs, t, queue.EventFailed, "failed", de.Reason, time.Time{})
 		return
 	}
-	w.finish(t, queue.EventRetry, "", de.Reason, time.Now().Add(retryDelay(f.Job.Attempt, de.RetryAfter)))
+	w.finish(outs, t, queue.EventRetry, "", de.Reason, time.Now().Add(retryDelay(f.Job.Attempt, de.RetryAfter)))
 }
 
 // waitWhilePaused holds a job while its campaign is paused; it returns the
@@ -96,14 +120,14 @@ func (w *Worker) owns(t *task) bool {
 }
 
 // finish sends a job's outcome to the committer.
-func (w *Worker) finish(t *task, typ queue.EventType, final, reason string, retryAt time.Time) {
+func (w *Worker) finish(outs *[]outcome, t *task, typ queue.EventType, final, reason string, retryAt time.Time) {
 	j := t.f.Job
 	ev := queue.Event{Contact: j.ContactID, Round: j.Round, Type: typ, Attempt: j.Attempt, Reason: reason, At: time.Now().UTC()}
 	out := queue.Outcome{EntryID: t.f.EntryID, Job: j, Event: ev, Final: final, RetryAt: retryAt}
 	if typ == queue.EventRetry {
 		out.Job.Attempt = j.Attempt + 1
 	}
-	w.outcomes <- outcome{t: t, out: out, ack: true}
+	*outs = append(*outs, outcome{t: t, out: out, ack: true})
 }
 
 // forget drops a job without an outcome: it stays pending in Redis for its
@@ -129,4 +153,28 @@ func retryDelay(attempt int, retryAfter time.Duration) time.Duration {
 	d := time.Second << min(attempt-1, 8) // 1 s, 2 s, 4 s … about 4 min
 	jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
 	return d + jitter
+}
+
+// noteDeliveryTime keeps a moving average of how long deliveries take.
+func (w *Worker) noteDeliveryTime(d time.Duration) {
+	avg := w.avgDelivery.Load()
+	if avg == 0 {
+		w.avgDelivery.Store(int64(d))
+		return
+	}
+	w.avgDelivery.Store(avg - avg/16 + int64(d)/16)
+}
+
+// prefetchTarget is how many jobs the worker holds at once: enough to keep
+// every deliverer busy for about a quarter second, and no more, so that a
+// slow channel (SMTP) leaves jobs to the other workers while a fast one
+// (file) reads in big batches.
+func (w *Worker) prefetchTarget() int {
+	lo, hi := 2*w.cfg.Concurrency, cap(w.slots)
+	avg := time.Duration(w.avgDelivery.Load())
+	if avg <= 0 {
+		return lo
+	}
+	n := int(int64(w.cfg.Concurrency) * int64(250*time.Millisecond) / int64(avg))
+	return min(max(n, lo), hi)
 }

@@ -21,7 +21,14 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 			}
 			continue
 		}
-		n := w.acquireSlots(ctx, w.cfg.BatchSize)
+		want := w.prefetchTarget() - len(w.slots)
+		if want <= 0 {
+			if !sleepCtx(ctx, 2*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		n := w.acquireSlots(ctx, min(w.cfg.BatchSize, want))
 		if n == 0 {
 			return
 		}
@@ -65,7 +72,11 @@ func (w *Worker) enqueueLocal(fetched []queue.Fetched, reclaimed bool) {
 		t := &task{f: f, fetchedAt: now, reclaimed: reclaimed}
 		t.renewedAt.Store(now.UnixNano())
 		tasks = append(tasks, t)
-		if f.Err == nil {
+		// A first attempt read fresh from the stream cannot have been
+		// delivered: enqueueing refuses duplicates and an outcome is
+		// acknowledged in the transaction that marks it. Only reclaimed jobs
+		// and retries need the marks.
+		if f.Err == nil && (reclaimed || f.Job.Attempt > 1) {
 			byCampaign[f.CampaignID] = append(byCampaign[f.CampaignID], t)
 		}
 	}
@@ -89,8 +100,12 @@ func (w *Worker) enqueueLocal(fetched []queue.Fetched, reclaimed bool) {
 		w.tasks[t.key()] = t
 	}
 	w.mu.Unlock()
-	for _, t := range tasks {
-		w.todo <- t
+	// Chunks spread a batch over the deliverers with few hand-offs.
+	size := min(max(1, (len(tasks)+w.cfg.Concurrency-1)/w.cfg.Concurrency), 64)
+	for len(tasks) > 0 {
+		n := min(size, len(tasks))
+		w.todo <- tasks[:n:n]
+		tasks = tasks[n:]
 	}
 }
 

@@ -31,8 +31,6 @@ type Config struct {
 	BatchSize     int           // jobs per read; default 500
 	Channels      ChannelSource
 	Logger        *slog.Logger
-	// DeliveryTimeout bounds one delivery attempt; default 30 s.
-	DeliveryTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -54,9 +52,6 @@ func (c *Config) defaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 500
-	}
-	if c.DeliveryTimeout <= 0 {
-		c.DeliveryTimeout = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -82,11 +77,11 @@ type Worker struct {
 	controls atomic.Pointer[map[uint64]queue.Control]
 
 	mu    sync.Mutex
-	tasks map[string]*task // by campaign/entry ID, from fetch to commit
+	tasks map[taskKey]*task // from fetch to commit
 
 	slots    chan struct{} // bounds fetched + in-flight jobs
-	todo     chan *task
-	outcomes chan outcome
+	todo     chan []*task
+	outcomes chan []outcome
 
 	stopping   atomic.Bool
 	started    time.Time
@@ -94,6 +89,7 @@ type Worker struct {
 	hardCancel context.CancelFunc
 
 	delivered, failed, retried, processed, inFlight atomic.Int64
+	avgDelivery                                     atomic.Int64 // nanoseconds, moving average
 
 	health health
 }
@@ -117,7 +113,12 @@ const (
 // start claims the task for delivery; false if shutdown gave it back.
 func (t *task) start() bool { return t.state.CompareAndSwap(taskWaiting, taskStarted) }
 
-func (t *task) key() string { return fmt.Sprintf("%d/%s", t.f.CampaignID, t.f.EntryID) }
+type taskKey struct {
+	campaign uint64
+	entry    string
+}
+
+func (t *task) key() taskKey { return taskKey{t.f.CampaignID, t.f.EntryID} }
 
 type outcome struct {
 	t   *task
@@ -128,9 +129,9 @@ type outcome struct {
 // New makes a worker on a connected client.
 func New(rdb redis.UniversalClient, cfg Config) *Worker {
 	cfg.defaults()
-	w := &Worker{cfg: cfg, rdb: rdb, log: cfg.Logger.With("worker", cfg.ID), tasks: map[string]*task{},
-		slots: make(chan struct{}, cfg.Concurrency*2), todo: make(chan *task, cfg.Concurrency*2),
-		outcomes: make(chan outcome, cfg.Concurrency*4)}
+	w := &Worker{cfg: cfg, rdb: rdb, log: cfg.Logger.With("worker", cfg.ID), tasks: map[taskKey]*task{},
+		slots: make(chan struct{}, max(cfg.Concurrency*2, 1000)), todo: make(chan []*task, cfg.Concurrency*2),
+		outcomes: make(chan []outcome, cfg.Concurrency*4)}
 	w.limiter = newLimiter(rdb)
 	w.hardStop, w.hardCancel = context.WithCancel(context.Background())
 	empty := map[uint64]queue.Control{}
@@ -160,9 +161,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		deliverers.Add(1)
 		go func() {
 			defer deliverers.Done()
-			for t := range w.todo {
-				w.handle(t)
-			}
+			w.deliverChunks()
 		}()
 	}
 	committer.Add(1)

@@ -1,0 +1,9 @@
+package worker
+
+import (
+	"testing"
+
+	"tui/internal/redistest"
+)
+
+func startBenchRedis(b *testing.B) string { return redistest.Start(b).Addr() }
