@@ -138,6 +138,31 @@ func (term *terminal) waitFor(want ...string) string {
 	}
 }
 
+// waitGone polls the screen until it shows none of gone. A key sent right
+// after Escape must wait for the Escape to land: a terminal cannot tell
+// "Escape, then 2" typed fast from alt+2.
+func (term *terminal) waitGone(gone ...string) string {
+	term.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := term.screen()
+		found := false
+		for _, g := range gone {
+			if strings.Contains(s, g) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return s
+		}
+		if time.Now().After(deadline) {
+			term.t.Fatalf("the screen still shows %q:\n%s", gone, s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // connCounter is a TCP listener that stands where Redis would be and counts
 // every connection made to it.
 type connCounter struct {
