@@ -14,9 +14,10 @@ import (
 )
 
 // BenchmarkEnqueue100k measures, in one run, the ceiling — pipelined XADD of
-// 100,000 entries of the same size with go-redis — and a whole start of a
-// 100,000-recipient campaign (ledger writes, rendering and enqueue), and
-// reports the start's speed as a fraction of the ceiling.
+// 100,000 entries of the same size with go-redis — and what a person waits
+// for when sending a 100,000-recipient campaign: the preflight (audience and
+// every message rendered) plus the start (ledger writes, rendering again,
+// enqueue), as a fraction of the ceiling; and the start alone.
 func BenchmarkEnqueue100k(b *testing.B) {
 	const n = 100_000
 	srv := redistest.Start(b)
@@ -31,7 +32,7 @@ func BenchmarkEnqueue100k(b *testing.B) {
 		Subject: "Hi Name 12345", Body: "Hello Name 12345 from City 42"}
 	values := []any{"key", sample.Key(), "to", sample.To, "channel", sample.Channel, "subject", sample.Subject, "body", sample.Body}
 
-	var ceiling, ours time.Duration
+	var ceiling, ours, startOnly time.Duration
 	for i := 0; i < b.N; i++ {
 		rdb.FlushAll(ctx)
 		start := time.Now()
@@ -60,12 +61,17 @@ func BenchmarkEnqueue100k(b *testing.B) {
 		if err != nil || !p.OK() {
 			b.Fatal(err)
 		}
+		startAt := time.Now()
 		if _, err := svc.Start(ctx, "bench", c.ID, p.Campaign.Version, nil); err != nil {
 			b.Fatal(err)
 		}
 		ours += time.Since(start)
+		startOnly += time.Since(startAt)
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/ceiling.Seconds(), "ceiling-entries/s")
 	b.ReportMetric(float64(n)*float64(b.N)/ours.Seconds(), "start-recipients/s")
 	b.ReportMetric(ceiling.Seconds()/ours.Seconds(), "ratio-vs-ceiling")
+	// The start alone: ledger writes, rendering and enqueue, without the
+	// preflight's own rendering pass.
+	b.ReportMetric(ceiling.Seconds()/startOnly.Seconds(), "start-only-ratio")
 }

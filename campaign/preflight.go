@@ -118,7 +118,7 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 			defer wg.Done()
 			for batch := range work {
 				for _, it := range batch {
-					ct, err := it.raw.Decode()
+					ct, err := it.raw.DecodeForMessage()
 					var msg store.Message
 					if err == nil {
 						msg, err = r.Render(&ct)

@@ -118,7 +118,7 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int) {
 			b.failed = append(b.failed, e)
 			continue
 		}
-		ct, err := rc.contact.Decode()
+		ct, err := rc.contact.DecodeForMessage()
 		var msg store.Message
 		if err == nil {
 			msg, err = r.Render(&ct)

@@ -184,7 +184,63 @@ func (s *scanner) time() (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, v)
 }
 
-func fastDecodeContact(raw []byte, c *Contact) error {
+func fastDecodeContact(raw []byte, c *Contact) error { return fastDecode(raw, c, false) }
+
+// decodeMessageFields reads what a message needs — id, address, name and
+// fields — and skips the rest (tags, times) without allocating: a send
+// renders every recipient twice.
+func decodeMessageFields(raw []byte, c *Contact) error {
+	if err := fastDecode(raw, c, true); err != nil {
+		*c = Contact{}
+		return json.Unmarshal(raw, c)
+	}
+	return nil
+}
+
+// skipStr passes over a JSON string without keeping it.
+func (s *scanner) skipStr() error {
+	if !s.expect('"') {
+		return errSlowPath
+	}
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '"':
+			s.i++
+			return nil
+		case '\\':
+			s.i += 2
+		default:
+			s.i++
+		}
+	}
+	return errSlowPath
+}
+
+func (s *scanner) skipStrList() error {
+	if s.null() {
+		return nil
+	}
+	if !s.expect('[') {
+		return errSlowPath
+	}
+	if s.expect(']') {
+		return nil
+	}
+	for {
+		if err := s.skipStr(); err != nil {
+			return err
+		}
+		if s.expect(',') {
+			continue
+		}
+		if s.expect(']') {
+			return nil
+		}
+		return errSlowPath
+	}
+}
+
+func fastDecode(raw []byte, c *Contact, lite bool) error {
 	*c = Contact{}
 	s := &scanner{b: raw}
 	if !s.expect('{') {
@@ -214,13 +270,22 @@ func fastDecodeContact(raw []byte, c *Contact) error {
 			}
 			c.Fields, err = s.stringMap()
 		case "tags":
-			c.Tags, err = s.stringList()
-		case "created_at":
-			c.CreatedAt, err = s.time()
-		case "updated_at":
-			c.UpdatedAt, err = s.time()
-		case "import_id":
-			c.ImportID, err = s.str()
+			if lite {
+				err = s.skipStrList()
+			} else {
+				c.Tags, err = s.stringList()
+			}
+		case "created_at", "updated_at", "import_id":
+			switch {
+			case lite:
+				err = s.skipStr()
+			case key == "created_at":
+				c.CreatedAt, err = s.time()
+			case key == "updated_at":
+				c.UpdatedAt, err = s.time()
+			default:
+				c.ImportID, err = s.str()
+			}
 		case "import_row":
 			c.ImportRow, err = s.int()
 		default:

@@ -157,6 +157,14 @@ func (r RawContact) Decode() (Contact, error) {
 	return c, err
 }
 
+// DecodeForMessage reads only what rendering a message needs: ID, address,
+// name and fields.
+func (r RawContact) DecodeForMessage() (Contact, error) {
+	var c Contact
+	err := decodeMessageFields(r, &c)
+	return c, err
+}
+
 // ForEachQueued visits, in contact order, the ledger rows of a campaign that
 // are still queued and whose contact ID is above after, with the contact's
 // record (nil when the contact was deleted since the send started). fn

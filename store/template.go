@@ -85,7 +85,8 @@ type Message struct {
 // Renderer renders one campaign's templates for many contacts; it parses the
 // templates once. It is safe for concurrent use.
 type Renderer struct {
-	subject, body *template.Template
+	subject, body         *template.Template
+	fastSubject, fastBody *fastTemplate // nil when text/template must run
 	// The sources, to turn an error's byte offset into a column.
 	subjectText, bodyText string
 }
@@ -100,12 +101,28 @@ func NewRenderer(c *Campaign) (*Renderer, error) {
 	if err != nil {
 		return nil, templateError("body", c.Body, err)
 	}
-	return &Renderer{subject: subject, body: body, subjectText: c.Subject, bodyText: c.Body}, nil
+	return &Renderer{subject: subject, body: body, subjectText: c.Subject, bodyText: c.Body,
+		fastSubject: compileFast(subject), fastBody: compileFast(body)}, nil
 }
 
 // Render executes both templates with the contact's fields. An error is a
 // *FieldError naming the template, line and column.
 func (r *Renderer) Render(ct *Contact) (Message, error) {
+	if r.fastSubject != nil && r.fastBody != nil {
+		var sb, bb strings.Builder
+		if err := r.fastSubject.execute(&sb, ct); err != nil {
+			return Message{}, templateError("subject", r.subjectText, err)
+		}
+		if err := r.fastBody.execute(&bb, ct); err != nil {
+			return Message{}, templateError("body", r.bodyText, err)
+		}
+		return Message{Subject: sb.String(), Body: bb.String()}, nil
+	}
+	return r.renderSlow(ct)
+}
+
+// renderSlow runs text/template.
+func (r *Renderer) renderSlow(ct *Contact) (Message, error) {
 	data := ct.TemplateData()
 	var sb, bb strings.Builder
 	if err := r.subject.Execute(&sb, data); err != nil {
