@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"text/template"
@@ -16,7 +15,7 @@ import (
 
 type fastPart struct {
 	text  string
-	field string          // when non-empty, the value of this field
+	field string           // when non-empty, the value of this field
 	node  *parse.FieldNode // for the error's position
 }
 
@@ -77,8 +76,8 @@ func (ft *fastTemplate) execute(sb *strings.Builder, c *Contact) error {
 		v, ok := lookup(c, p.field)
 		if !ok {
 			location, context := ft.tmpl.ErrorContext(p.node)
-			return errors.New(fmt.Sprintf("template: %s: executing %q at <%s>: map has no entry for key %q",
-				location, ft.tmpl.Name(), context, p.field))
+			return fmt.Errorf("template: %s: executing %q at <%s>: map has no entry for key %q",
+				location, ft.tmpl.Name(), context, p.field)
 		}
 		sb.WriteString(v)
 	}
