@@ -30,7 +30,7 @@ func toRecipientEvent(e queue.Event) store.RecipientEvent {
 
 // foldBatch is how many event entries (each a worker's batch) are folded
 // per transaction.
-const foldBatch = 200
+const foldBatch = 50
 
 // FoldPending folds every event waiting in Redis for one campaign, then
 // trims what it folded. It returns the last fold's result.
