@@ -15,12 +15,13 @@ run:
 vet:
 	$(GO) vet ./...
 
-# The tests start their own redis-server on a free loopback port and drive the
-# real binary in tmux. Install both when missing and we are allowed to.
-TEST_PACKAGES = redis-server tmux
+# The tests start their own redis-server on a free loopback port, drive the
+# real binary in tmux, and connect with OpenSSH's client. Install what is
+# missing (command:package) when we are allowed to.
+TEST_TOOLS = redis-server:redis-server tmux:tmux ssh:openssh-client
 
 deps:
-	@missing=""; for p in $(TEST_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing with apt-get"; \

@@ -117,11 +117,7 @@ func TestWaitSaysWhenNoWorkerIsRunning(t *testing.T) {
 	}
 }
 
-func stderrText(b *lockedBuffer) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.String()
-}
+func stderrText(b *lockedBuffer) string { return b.String() }
 
 func TestCountsCatchUpWhenNoAppWasRunning(t *testing.T) {
 	srv := redistest.Start(t)

@@ -9,18 +9,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
+	"tui/campaign"
 	"tui/queue"
 	"tui/store"
 	"tui/ui"
+	"tui/worker"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -30,9 +35,15 @@ const usageText = `tui — messaging campaigns from the terminal
 
 Usage:
   tui [--db PATH] [--redis URL]            interactive TUI (env TUI_DB, REDIS_URL)
+  tui --worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
+                                           the TUI plus an in-process worker (starts with a send)
   tui --headless-worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
                       [--log-format text|json]
                                            worker only: no UI, no database, logs to stderr
+  tui --ssh ADDR [--authorized-keys FILE] [--host-key FILE] [--idle-timeout 30m]
+                 [--max-sessions 50] [--worker]
+                                           serve the TUI over SSH to many people (public keys
+                                           only); this process owns the database; logs to stderr
   tui campaign list [--json]
   tui campaign create --name NAME --channel file|smtp|webhook|messenger --body-file FILE
                       [--subject TEXT] [--tag TAG]... [--exclude-tag TAG]... [--rate N]
@@ -116,8 +127,11 @@ func dispatch(e *env, args []string) error {
 	g.register(fs)
 	showVersion := fs.Bool("version", false, "print the version")
 	headless := fs.Bool("headless-worker", false, "run a worker only: no UI, no database")
+	inProcess := fs.Bool("worker", false, "run a worker inside the TUI")
 	wf := &workerFlags{}
 	wf.register(fs)
+	sf := &sshFlags{}
+	sf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -129,6 +143,12 @@ func dispatch(e *env, args []string) error {
 		return nil
 	}
 	rest := fs.Args()
+	if sf.requested() {
+		return runSSH(e, g, wf, sf, *inProcess, *headless, rest)
+	}
+	if *inProcess && *headless {
+		return usagef("--worker and --headless-worker exclude each other: --worker runs the TUI with a worker, --headless-worker a worker alone")
+	}
 	if *headless {
 		if len(rest) > 0 {
 			return usagef("--headless-worker takes no command (got %q)", rest[0])
@@ -136,7 +156,10 @@ func dispatch(e *env, args []string) error {
 		return runHeadlessWorker(e, g, wf)
 	}
 	if len(rest) == 0 {
-		return runInteractive(e, g)
+		return runInteractive(e, g, wf, *inProcess)
+	}
+	if *inProcess {
+		return usagef("--worker runs the interactive TUI and takes no command (got %q)", rest[0])
 	}
 	switch rest[0] {
 	case "campaign", "campaigns":
@@ -234,20 +257,89 @@ func actor() string {
 	return name
 }
 
-func runInteractive(e *env, g *globals) error {
+// runInteractive runs the TUI. It prepares the Redis connection without
+// dialling, and follows sends through one hub for the program's lifetime
+// (it dials only while a campaign is sending). With --worker, a worker runs
+// in this process too, started once the connection is up. Everything it
+// starts is stopped and waited for before it returns.
+func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error {
+	if withWorker {
+		if err := wf.validate(); err != nil {
+			return err
+		}
+	}
 	st, err := openStore(g)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	redisURL := g.redis
-	if redisURL == "" {
-		redisURL = queue.DefaultURL
+	conn, err := queue.NewConn(g.redis)
+	if err != nil {
+		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
-	c := ui.NewCommon(st, actor(), queue.IdleStatus(redisURL))
-	p := tea.NewProgram(ui.NewApp(c), tea.WithContext(e.ctx))
-	if _, err := p.Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("run the terminal UI: %w", err)
+	defer conn.Close()
+	svc := campaign.New(st, conn)
+	hub := campaign.NewHub(svc)
+
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// A failed read of the database ends a follow; the next one may
+		// succeed, so it starts again rather than leaving the panes still.
+		for ctx.Err() == nil {
+			if err := hub.Run(ctx); err != nil {
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+				}
+			}
+		}
+	}()
+	var lw *ui.LocalWorker
+	if withWorker {
+		lw = ui.NewLocalWorker(conn, wf.concurrency, wf.grace, func(ctx context.Context) (ui.WorkerProcess, error) {
+			rdb, err := conn.Client(ctx)
+			if err != nil {
+				return ui.WorkerProcess{}, err
+			}
+			// The worker's log would write over the screen: its state shows
+			// in the status bar instead.
+			cfg := wf.config(e, slog.New(slog.DiscardHandler))
+			channels := cfg.Channels.(*worker.Channels)
+			w := worker.New(rdb, cfg)
+			return ui.WorkerProcess{
+				Run: func(ctx context.Context) error {
+					defer channels.Close()
+					return w.Run(ctx)
+				},
+				InFlight:  func() int64 { return w.Stats().InFlight },
+				Processed: func() int64 { return w.Stats().Processed },
+			}, nil
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = lw.Run(ctx)
+		}()
+	}
+
+	c := ui.NewCommon(st, actor(), conn.Status()).WithSending(svc, hub, lw)
+	app := ui.NewApp(c)
+	p := tea.NewProgram(app, tea.WithContext(e.ctx))
+	_, runErr := p.Run()
+	app.Close()
+	if lw != nil {
+		if s := lw.Snapshot(); s.InFlight > 0 {
+			fmt.Fprintf(e.stderr, "Stopping the in-process worker: finishing %d deliveries (up to %s)…\n", s.InFlight, wf.grace)
+		}
+	}
+	cancel()
+	wg.Wait()
+	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) && !errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("run the terminal UI: %w", runErr)
 	}
 	return nil
 }

@@ -63,16 +63,23 @@ type workerProc struct {
 	err    error
 }
 
-// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+// lockedBuffer is a buffer safe to read while a process writes it. It has
+// no ReadFrom: os/exec would use it and bypass the lock.
 type lockedBuffer struct {
-	mu sync.Mutex
-	bytes.Buffer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startWorkerProc(t *testing.T, redisURL, outbox string, args ...string) *workerProc {
@@ -87,9 +94,7 @@ func startWorkerProc(t *testing.T, redisURL, outbox string, args ...string) *wor
 	}
 	go func() {
 		p.err = cmd.Wait()
-		lb.mu.Lock()
-		p.stderr.Write(lb.Bytes())
-		lb.mu.Unlock()
+		p.stderr.WriteString(lb.String())
 		close(p.done)
 	}()
 	t.Cleanup(func() {

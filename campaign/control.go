@@ -91,6 +91,7 @@ func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, prog
 	if err != nil {
 		return Result{}, err
 	}
+	s.wakeFollow()
 	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
 	if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
 		return Result{}, err

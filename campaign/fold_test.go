@@ -282,3 +282,44 @@ func TestCancelAndRetryFailed(t *testing.T) {
 		t.Fatalf("after cancel: %s %v", after.Status, cc)
 	}
 }
+
+func TestResumeRequeuesWhatARedisWithoutPersistenceLost(t *testing.T) {
+	srv := redistest.Start(t) // no appendonly: a restart loses everything
+	st, _ := openStore(t)
+	svc := New(st, newConn(t, srv.URL()))
+	const n = 400
+	c := startSend(t, st, svc, n, store.Campaign{Name: "Lost", Rate: 200})
+	var mu sync.Mutex
+	delivered := map[uint64]bool{}
+	runWorker(t, srv, channelFunc(func(d worker.Delivery) error {
+		mu.Lock()
+		delivered[d.Job.ContactID] = true
+		mu.Unlock()
+		return nil
+	}))
+	rdb := rdbFor(t, srv)
+	foldUntil(t, svc, rdb, c.ID, func(r store.FoldResult) bool { return r.Send.Counts[store.RecipientSent] >= 100 })
+	srv.Restart()
+	// The pane shows the send stalled; resume finds the queue gone and
+	// queues again everyone not yet delivered.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := svc.Resume(context.Background(), "t", c.ID, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("resume after the restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // the connection is coming back
+	}
+	foldUntil(t, svc, rdb, c.ID, func(r store.FoldResult) bool { return r.Campaign.Status == store.StatusCompleted })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(delivered) != n {
+		t.Fatalf("%d of %d recipients delivered", len(delivered), n)
+	}
+	if counts, _ := st.LedgerCounts(c.ID); counts[store.RecipientSent] != n {
+		t.Fatalf("counts %v", counts)
+	}
+}

@@ -30,8 +30,14 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 			return err
 		}
 		if len(sending) == 0 {
-			if !sleep(ctx, time.Second) {
-				break
+			t := time.NewTimer(time.Second)
+			select {
+			case <-t.C:
+			case <-s.wake:
+				t.Stop()
+			case <-ctx.Done():
+				t.Stop()
+				return nil
 			}
 			continue
 		}

@@ -12,7 +12,23 @@ import (
 type Service struct {
 	Store *store.Store
 	Conn  *queue.Conn // dialled only when a send starts
+
+	wake chan struct{} // a send started: Follow stops idling
 }
 
 // New builds a service; nothing is dialled.
-func New(st *store.Store, conn *queue.Conn) *Service { return &Service{Store: st, Conn: conn} }
+func New(st *store.Store, conn *queue.Conn) *Service {
+	return &Service{Store: st, Conn: conn, wake: make(chan struct{}, 1)}
+}
+
+// wakeFollow cuts a Follow's idle wait short: a send just started, and its
+// first deliveries should reach the screens at once.
+func (s *Service) wakeFollow() {
+	if s.wake == nil {
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}

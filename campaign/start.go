@@ -47,6 +47,7 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 	if err != nil {
 		return Result{}, err
 	}
+	s.wakeFollow()
 	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
 	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{Campaign: c, Round: st.Round, Total: st.Total}, fmt.Errorf("%w (the send is recorded; resume it with `tui campaign resume %d`)", err, c.ID)
@@ -72,12 +73,23 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 	if err != nil {
 		return Result{}, err
 	}
-	if st.Enqueued && c.Status == store.StatusSending {
-		return Result{Campaign: c, Round: st.Round, Total: st.Total}, ErrNothingToResume
-	}
 	rdb, err := s.Conn.Client(ctx)
 	if err != nil {
 		return Result{}, err
+	}
+	if st.Enqueued && c.Status == store.StatusSending {
+		lost, err := s.queueLost(ctx, rdb, id, st)
+		if err != nil {
+			return Result{}, err
+		}
+		if !lost {
+			return Result{Campaign: c, Round: st.Round, Total: st.Total}, ErrNothingToResume
+		}
+		ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
+		if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
+			return Result{}, err
+		}
+		return s.enqueue(ctx, rdb, c, st, progress)
 	}
 	if c.Status == store.StatusPaused {
 		if err := queue.SetState(ctx, rdb, id, queue.StateSending); err != nil {
@@ -86,11 +98,43 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 		if c, err = s.Store.SetStatus(actor, id, store.StatusSending); err != nil {
 			return Result{}, err
 		}
+		s.wakeFollow()
 	}
 	if st.Enqueued {
-		return Result{Campaign: c, Round: st.Round, Total: st.Total, Already: st.Total}, nil
+		lost, err := s.queueLost(ctx, rdb, id, st)
+		if err != nil {
+			return Result{}, err
+		}
+		if !lost {
+			return Result{Campaign: c, Round: st.Round, Total: st.Total, Already: st.Total}, nil
+		}
+		// Redis lost the send (restarted without persistence): queue again
+		// everyone the ledger has not seen delivered.
+		ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
+		if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
+			return Result{}, err
+		}
 	}
 	return s.enqueue(ctx, rdb, c, st, progress)
+}
+
+// queueLost reports whether Redis no longer holds a send that the ledger
+// says is queued: the job stream is gone while recipients wait (a Redis
+// restarted without persistence). Pending events are folded first, so that
+// only recipients still waiting count.
+func (s *Service) queueLost(ctx context.Context, rdb redis.UniversalClient, id uint64, st store.SendState) (bool, error) {
+	n, err := rdb.Exists(ctx, queue.JobsKey(id)).Result()
+	if err != nil || n > 0 {
+		return false, err
+	}
+	if _, err := s.FoldPending(ctx, rdb, id); err != nil {
+		return false, err
+	}
+	st, err = s.Store.SendState(id)
+	if err != nil {
+		return false, err
+	}
+	return st.Remaining() > 0, nil
 }
 
 type recipient struct {

@@ -166,7 +166,8 @@ func (r RawContact) DecodeForMessage() (Contact, error) {
 }
 
 // ForEachQueued visits, in contact order, the ledger rows of a campaign that
-// are still queued and whose contact ID is above after, with the contact's
+// are still waiting (queued, or retrying) and whose contact ID is above
+// after, with the contact's
 // record (nil when the contact was deleted since the send started). fn
 // returns false to stop.
 func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawContact) bool) error {
@@ -178,14 +179,14 @@ func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawCon
 		contacts := tx.Bucket(bucketContacts)
 		cur := ledger.Cursor()
 		for k, v := cur.Seek(itob(after + 1)); k != nil; k, v = cur.Next() {
-			if len(v) > 1 && v[0] <= ledgerCodecVersion && v[1] != stateCode(RecipientQueued) {
-				continue // not queued: skip without decoding
+			if len(v) > 1 && v[0] <= ledgerCodecVersion && v[1] != stateCode(RecipientQueued) && v[1] != stateCode(RecipientRetrying) {
+				continue // final: skip without decoding
 			}
 			var e LedgerEntry
 			if err := decodeLedgerEntry(v, &e); err != nil {
 				return err
 			}
-			if e.State != RecipientQueued {
+			if e.State.Final() {
 				continue
 			}
 			var raw RawContact

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/campaign"
+	"tui/queue"
 	"tui/store"
 )
 
@@ -81,12 +84,31 @@ type App struct {
 	counts    *store.Counts
 	countsReq int
 
+	// The session's subscriptions: the Redis indicator's states and the
+	// hub's send updates, read by commands that re-arm themselves until
+	// Close cancels the session.
+	cancel      context.CancelFunc
+	redisCh     <-chan queue.Status
+	unsubscribe func()
+	sub         *campaign.Subscription
+	closeOnce   bool
+
+	worker   WorkerSnapshot
+	draining bool // quitting: the in-process worker finishes its deliveries
+
 	width, height int
 }
 
 // NewApp builds the root model of one session.
 func NewApp(c *Common) *App {
+	parent := c.Ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	var cancel context.CancelFunc
+	c.Ctx, cancel = context.WithCancel(parent)
 	a := &App{
+		cancel:      cancel,
 		c:           c,
 		keys:        DefaultAppKeyMap(),
 		help:        newHelp(c.Styles),
@@ -100,13 +122,43 @@ func NewApp(c *Common) *App {
 	return a
 }
 
-// Init starts every screen's first load and the counts.
+// Init starts every screen's first load and the counts, and subscribes to
+// the Redis connection's state, the hub's send updates and the in-process
+// worker's figures. Subscribing dials nothing.
 func (a *App) Init() tea.Cmd {
 	cmds := []tea.Cmd{tea.RequestBackgroundColor, a.loadCounts()}
 	for _, s := range a.screens {
 		cmds = append(cmds, s.Init())
 	}
+	if a.c.Conn != nil && a.redisCh == nil {
+		a.redisCh, a.unsubscribe = a.c.Conn.Subscribe()
+		cmds = append(cmds, waitRedisStatus(a.c.Ctx, a.redisCh))
+	}
+	if a.c.Hub != nil && a.sub == nil {
+		a.sub = a.c.Hub.Subscribe()
+		cmds = append(cmds, waitSendUpdates(a.c.Ctx, a.sub, time.Time{}))
+	}
+	if a.c.Worker != nil {
+		a.worker = a.c.Worker.Snapshot()
+		cmds = append(cmds, tickWorker(a.c.Worker))
+	}
 	return tea.Batch(cmds...)
+}
+
+// Close ends the session's subscriptions and stops its commands. The
+// program's owner calls it once the program has returned.
+func (a *App) Close() {
+	if a.closeOnce {
+		return
+	}
+	a.closeOnce = true
+	a.cancel()
+	if a.unsubscribe != nil {
+		a.unsubscribe()
+	}
+	if a.sub != nil {
+		a.sub.Close()
+	}
 }
 
 func (a *App) loadCounts() tea.Cmd {
@@ -160,6 +212,26 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, nil
 	case DataChangedMsg:
 		return a, tea.Batch(a.loadCounts(), a.broadcast(msg))
+	case redisStatusMsg:
+		a.c.Redis = msg.status
+		return a, waitRedisStatus(a.c.Ctx, a.redisCh)
+	case sendUpdatesMsg:
+		if a.c.Worker != nil {
+			a.worker = a.c.Worker.Snapshot()
+		}
+		return a, tea.Batch(a.broadcast(msg), waitSendUpdates(a.c.Ctx, a.sub, time.Now()))
+	case workerTickMsg:
+		failed := msg.snap.Phase == WorkerFailed && a.worker.Phase != WorkerFailed
+		a.worker = msg.snap
+		if failed {
+			return a, tea.Batch(tickWorker(a.c.Worker), a.showError(fmt.Errorf(
+				"the in-process worker could not start: %s; deliveries wait for `tui --headless-worker`", msg.snap.Err)))
+		}
+		return a, tickWorker(a.c.Worker)
+	case quitDrainMsg:
+		return a, a.drainAndQuit()
+	case workerDrainedMsg:
+		return a, tea.Quit
 	}
 	// Async results carry request ids; each screen keeps what is its own.
 	return a, a.broadcast(msg)
@@ -178,6 +250,10 @@ func (a *App) broadcast(msg tea.Msg) tea.Cmd {
 func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	if key.Matches(k, a.keys.ForceQuit) {
 		return tea.Quit
+	}
+	if a.draining {
+		// Quitting already: the worker is finishing its deliveries.
+		return nil
 	}
 	switch a.overlay {
 	case overlayConfirm:
@@ -205,6 +281,18 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			a.overlay = overlayConfirm
 			return nil
 		}
+		if a.c.WorkerShared {
+			return tea.Quit // the server's worker goes on for everyone
+		}
+		if a.workerDelivering() {
+			a.confirm = NewConfirm(a.c, "Sending continues on headless workers. Quit?", a.quitWorkerBody(),
+				"Quit", func() tea.Msg { return quitDrainMsg{} })
+			a.overlay = overlayConfirm
+			return nil
+		}
+		if a.c.Worker != nil {
+			return a.drainAndQuit()
+		}
 		return tea.Quit
 	case key.Matches(k, a.keys.Help):
 		a.overlay = overlayHelp
@@ -224,6 +312,42 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return a.toActive(k)
 	}
 	return nil
+}
+
+// workerDelivering reports whether quitting would stop deliveries: the
+// in-process worker has some in flight, or a send it serves is going on.
+func (a *App) workerDelivering() bool {
+	if a.c.Worker == nil {
+		return false
+	}
+	snap := a.c.Worker.Snapshot()
+	a.worker = snap
+	return snap.Phase == WorkerRunning && (snap.InFlight > 0 || a.campaigns.sends.anySending())
+}
+
+func (a *App) quitWorkerBody() string {
+	n := a.worker.InFlight
+	grace := a.c.Worker.Grace().Round(time.Second)
+	body := fmt.Sprintf("This process's worker has %s in flight.", countNoun(int(n), "delivery", "deliveries"))
+	if n == 0 {
+		body = "A send is going on and this process's worker delivers it."
+	}
+	return body + fmt.Sprintf(" Quitting stops it: deliveries under way finish (up to %s), and what is left waits in Redis for `tui --headless-worker` or the next `tui --worker`.", grace)
+}
+
+// drainAndQuit stops the in-process worker, letting its deliveries finish,
+// and quits once it has.
+func (a *App) drainAndQuit() tea.Cmd {
+	if a.c.Worker == nil {
+		return tea.Quit
+	}
+	a.draining = true
+	a.worker = a.c.Worker.Snapshot()
+	text := "Stopping the in-process worker…"
+	if a.worker.InFlight > 0 {
+		text = fmt.Sprintf("Stopping the in-process worker: finishing %s…", countNoun(int(a.worker.InFlight), "delivery", "deliveries"))
+	}
+	return tea.Batch(a.showFlash(text, false), drainWorker(a.c.Worker))
 }
 
 func (a *App) toActive(msg tea.Msg) tea.Cmd {
@@ -310,9 +434,17 @@ func (a *App) render() string {
 		flash:    a.flash.text,
 		flashErr: a.flash.err,
 		redis:    a.c.Redis,
+		worker:   a.workerTexts(),
 		counts:   a.counts,
 	}))
 	return b.String()
+}
+
+func (a *App) workerTexts() []string {
+	if a.c.Worker == nil {
+		return nil
+	}
+	return workerTexts(a.worker)
 }
 
 func (a *App) tabLine(w int) string {

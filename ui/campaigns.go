@@ -120,6 +120,16 @@ type CampaignsScreen struct {
 	confirmID    uint64 // the campaign the delete dialog names
 	editor       *Editor
 	nextEditorID int
+
+	// Sending: the session's live sends, the send being started, and the
+	// progress pane of one campaign.
+	sends    *sendBoard
+	flow     *sendFlow
+	flowRuns int
+	pane     *progressPane
+	paneReqs int
+	clockSeq int
+	clockOn  bool
 }
 
 // NewCampaignsScreen builds the campaign list.
@@ -140,6 +150,7 @@ func NewCampaignsScreen(c *Common) *CampaignsScreen {
 		sizes:    map[string]int{},
 		sizeErrs: map[string]bool{},
 		inflight: map[string]bool{},
+		sends:    newSendBoard(),
 	}
 }
 
@@ -180,6 +191,9 @@ func (s *CampaignsScreen) loadPage(limit int) tea.Cmd {
 
 // Update handles one message.
 func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	if cmd, ok := s.updateSending(msg); ok {
+		return s, cmd
+	}
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
 		return s, s.handleKey(msg)
@@ -198,11 +212,12 @@ func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		s.all, s.partial = msg.rows, msg.partial
 		s.applyFilter()
 		s.selectID(keep)
+		s.noteActiveSends()
 		if s.partial {
-			return s, tea.Batch(s.wantSizes(), s.load())
+			return s, tea.Batch(s.wantSizes(), s.load(), s.ensureClock())
 		}
 		s.want = 0
-		return s, s.wantSizes()
+		return s, tea.Batch(s.wantSizes(), s.ensureClock())
 	case audienceSizeMsg:
 		if msg.gen != s.sizeGen {
 			return s, nil
@@ -279,6 +294,15 @@ func (s *CampaignsScreen) updateFilter(msg tea.Msg) tea.Cmd {
 
 func (s *CampaignsScreen) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	switch {
+	case s.flow != nil && s.flow.capturing():
+		cmd := s.flow.Update(k)
+		return tea.Batch(cmd, s.afterFlow())
+	case s.editor == nil && s.pane != nil:
+		cmd := s.pane.Update(k)
+		if s.pane.closed {
+			s.pane = nil
+		}
+		return cmd
 	case s.editor != nil:
 		if s.editor.readOnly && s.editor.confirm == nil && key.Matches(k, s.keys.Duplicate) {
 			id := s.editor.orig.ID
@@ -410,6 +434,10 @@ func (s *CampaignsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
 		return s.askDelete()
 	case key.Matches(k, s.keys.Reload):
 		return s.load()
+	case key.Matches(k, s.keys.Send):
+		return s.send()
+	case key.Matches(k, s.keys.Watch):
+		return s.watch()
 	default:
 		return nil
 	}
@@ -613,11 +641,18 @@ func (s *CampaignsScreen) SetSize(w, h int) {
 	if s.editor != nil {
 		s.editor.SetSize(w, h)
 	}
+	if s.pane != nil {
+		s.pane.setSize(w, h)
+	}
+	if s.flow != nil {
+		s.flow.setSize(w, h)
+	}
 }
 
 // Capturing is true while text input, a dialog or the editor has the keys.
 func (s *CampaignsScreen) Capturing() bool {
-	return s.editor != nil || s.confirm != nil || s.filtering
+	return s.editor != nil || s.confirm != nil || s.filtering ||
+		(s.flow != nil && s.flow.capturing()) || (s.pane != nil && s.pane.capturing())
 }
 
 // HasUnsavedChanges reports whether the editor holds unsaved typing.
@@ -634,6 +669,9 @@ func (s *CampaignsScreen) Breadcrumb() []string {
 		}
 		return []string{"Campaigns", s.editor.orig.Name, "Edit"}
 	}
+	if s.pane != nil {
+		return s.pane.Breadcrumb()
+	}
 	if r := s.selected(); r != nil && (s.detail || s.width >= wideList) {
 		return []string{"Campaigns", r.c.Name}
 	}
@@ -643,6 +681,10 @@ func (s *CampaignsScreen) Breadcrumb() []string {
 // ShortHelp lists the keys for what is on screen now.
 func (s *CampaignsScreen) ShortHelp() []key.Binding {
 	switch {
+	case s.flow != nil && s.flow.capturing():
+		return s.flow.ShortHelp()
+	case s.editor == nil && s.pane != nil:
+		return s.pane.ShortHelp()
 	case s.editor != nil:
 		h := s.editor.ShortHelp()
 		if s.editor.readOnly {
@@ -656,9 +698,9 @@ func (s *CampaignsScreen) ShortHelp() []key.Binding {
 	case len(s.all) == 0:
 		return []key.Binding{s.keys.New}
 	case s.detail:
-		return []key.Binding{s.keys.Back, s.keys.Edit, s.keys.Duplicate, s.keys.Delete, s.keys.Down, s.keys.Up}
+		return append([]key.Binding{s.keys.Back}, append(s.sendKeys(), s.keys.Edit, s.keys.Duplicate, s.keys.Delete, s.keys.Down, s.keys.Up)...)
 	}
-	h := []key.Binding{s.keys.New, s.keys.Edit, s.keys.Open, s.keys.Filter, s.keys.Duplicate, s.keys.Delete}
+	h := append(s.sendKeys(), s.keys.New, s.keys.Edit, s.keys.Open, s.keys.Filter, s.keys.Duplicate, s.keys.Delete)
 	if s.filterQuery != "" {
 		h = append(h, s.keys.Back)
 	}
@@ -670,17 +712,20 @@ func (s *CampaignsScreen) FullHelp() [][]key.Binding {
 	if s.editor != nil {
 		return s.editor.FullHelp()
 	}
+	if s.pane != nil {
+		return s.pane.FullHelp()
+	}
 	k := s.keys
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 		{k.Open, k.Back, k.Filter, s.fkeys.Apply, s.fkeys.Clear, k.Reload},
-		{k.New, k.Edit, k.Duplicate, k.Delete},
+		{k.New, k.Edit, k.Duplicate, k.Delete, k.Send, k.Watch},
 	}
 }
 
-// listRows is how many campaign rows fit: the pane minus its title line
-// and the column header.
-func (s *CampaignsScreen) listRows() int { return max(s.height-2, 1) }
+// listRows is how many campaign rows fit: the pane minus its title line,
+// the column header and the strip of sends.
+func (s *CampaignsScreen) listRows() int { return max(s.height-2-s.stripHeight(), 1) }
 
 // View draws the list, the detail pane, or the editor.
 func (s *CampaignsScreen) View() string {
@@ -693,6 +738,8 @@ func (s *CampaignsScreen) View() string {
 	}
 	var out string
 	switch {
+	case s.pane != nil:
+		out = s.pane.View()
 	case !s.loaded:
 		out = Center(w, h, s.c.Styles.Dim.Render("Loading campaigns…"))
 	case s.loadErr != nil && len(s.all) == 0:
@@ -713,6 +760,9 @@ func (s *CampaignsScreen) View() string {
 	}
 	if s.confirm != nil {
 		out = Overlay(w, h, fitLines(out, w, h), s.confirm.View())
+	}
+	if s.flow != nil && s.flow.capturing() {
+		out = Overlay(w, h, fitLines(out, w, h), s.flow.View())
 	}
 	return out
 }
@@ -820,6 +870,10 @@ func (s *CampaignsScreen) listView(w, h int) string {
 	}
 	b.WriteString(ansi.Truncate(title, w, "…"))
 	b.WriteByte('\n')
+	for _, l := range s.stripLines(w) {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
 
 	nameW, cols, shown := columns(w)
 	var hdr strings.Builder
@@ -958,6 +1012,14 @@ func (s *CampaignsScreen) detailView(w, h int) string {
 		last = r.lastSend + " of " + thousands(ls.Total) + st.Dim.Render(", started "+ls.StartedAt.Local().Format("2006-01-02 15:04"))
 	}
 	field("Last send", last)
+	switch {
+	case c.Status == store.StatusSending || c.Status == store.StatusPaused:
+		lines = append(lines, " "+st.Dim.Render(ansi.Truncate("w watches the send live: pause, resume or cancel it there", max(w-2, 1), "…")))
+	case c.Status.Editable():
+		lines = append(lines, " "+st.Dim.Render(ansi.Truncate("s checks every message, then asks before sending", max(w-2, 1), "…")))
+	case c.LastSend != nil:
+		lines = append(lines, " "+st.Dim.Render(ansi.Truncate("w shows how the send went and who failed", max(w-2, 1), "…")))
+	}
 	updated := c.UpdatedAt.Local().Format("2006-01-02 15:04")
 	if c.UpdatedBy != "" {
 		updated += " by " + c.UpdatedBy

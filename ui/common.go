@@ -4,6 +4,7 @@
 package ui
 
 import (
+	"context"
 	"image/color"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"tui/campaign"
 	"tui/queue"
 	"tui/store"
 )
@@ -25,11 +27,40 @@ type Common struct {
 	Now    func() time.Time
 	Width  int
 	Height int
+
+	// Ctx lives as long as the session: long commands (a send's enqueue,
+	// the reads of subscriptions) stop when it ends. The App replaces it
+	// with one it cancels in Close.
+	Ctx context.Context
+
+	// The sending side. Sends is nil in a session that cannot send (then s
+	// says so); Hub and Conn are the process's, shared by every session;
+	// Worker is set only with --worker.
+	Sends  *campaign.Service
+	Hub    *campaign.Hub
+	Conn   *queue.Conn
+	Worker *LocalWorker
+	// WorkerShared says Worker belongs to a server that outlives this
+	// session (tui --ssh --worker): quitting the session never stops it.
+	WorkerShared bool
 }
 
 // NewCommon builds the shared state of one session.
 func NewCommon(st *store.Store, actor string, redis queue.Status) *Common {
-	return &Common{Store: st, Actor: actor, Redis: redis, Styles: DefaultStyles(), Now: time.Now}
+	return &Common{Store: st, Actor: actor, Redis: redis, Styles: DefaultStyles(), Now: time.Now, Ctx: context.Background()}
+}
+
+// WithSending gives the session what it needs to start and follow sends:
+// the service (whose Conn is dialled only when a send starts), the hub that
+// folds worker events, and the in-process worker when there is one (nil
+// otherwise). It returns c for chaining.
+func (c *Common) WithSending(svc *campaign.Service, hub *campaign.Hub, w *LocalWorker) *Common {
+	c.Sends, c.Hub, c.Worker = svc, hub, w
+	if svc != nil && svc.Conn != nil {
+		c.Conn = svc.Conn
+		c.Redis = svc.Conn.Status()
+	}
+	return c
 }
 
 // Screen is what the App needs from each top-level screen. Concrete screens

@@ -74,6 +74,8 @@ type CampaignListKeyMap struct {
 	Delete    key.Binding
 	Back      key.Binding
 	Reload    key.Binding
+	Send      key.Binding
+	Watch     key.Binding
 }
 
 // DefaultCampaignListKeyMap returns the campaign list keys.
@@ -93,6 +95,8 @@ func DefaultCampaignListKeyMap() CampaignListKeyMap {
 		Delete:    key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "delete")),
 		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 		Reload:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reload")),
+		Send:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "send")),
+		Watch:     key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "watch send")),
 	}
 }
 
@@ -136,5 +140,101 @@ func DefaultEditorKeyMap() EditorKeyMap {
 		ChoiceLeft: key.NewBinding(key.WithKeys("left"), key.WithHelp("←", "previous channel")),
 		ChoiceNext: key.NewBinding(key.WithKeys("right", "space"), key.WithHelp("→/space", "next channel")),
 		Reload:     key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload stored version")),
+	}
+}
+
+// SendKeyMap holds the keys of the send dialogs: the preflight's report and
+// the confirmation. Confirming needs y, or enter on the focused button:
+// Cancel has the focus when the dialog opens.
+type SendKeyMap struct {
+	Up      key.Binding
+	Down    key.Binding
+	Edit    key.Binding
+	Close   key.Binding
+	Toggle  key.Binding
+	Press   key.Binding
+	Confirm key.Binding
+	Cancel  key.Binding
+}
+
+// DefaultSendKeyMap returns the send dialog keys.
+func DefaultSendKeyMap() SendKeyMap {
+	return SendKeyMap{
+		Up:      key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "scroll up")),
+		Down:    key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "scroll down")),
+		Edit:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit campaign")),
+		Close:   key.NewBinding(key.WithKeys("esc", "enter"), key.WithHelp("esc", "close")),
+		Toggle:  key.NewBinding(key.WithKeys("tab", "shift+tab", "left", "right", "h", "l"), key.WithHelp("tab/←/→", "switch button")),
+		Press:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "press button")),
+		Confirm: key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "send")),
+		Cancel:  key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "cancel")),
+	}
+}
+
+// ProgressKeyMap holds the keys of the live progress pane. Cancelling a
+// send asks for the campaign's name, so x alone destroys nothing.
+type ProgressKeyMap struct {
+	Pause    key.Binding
+	Resume   key.Binding
+	Cancel   key.Binding
+	Failures key.Binding
+	Retry    key.Binding
+	Up       key.Binding
+	Down     key.Binding
+	Back     key.Binding
+}
+
+// DefaultProgressKeyMap returns the progress pane keys.
+func DefaultProgressKeyMap() ProgressKeyMap {
+	return ProgressKeyMap{
+		Pause:    key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause")),
+		Resume:   key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "resume")),
+		Cancel:   key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel send")),
+		Failures: key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "failures")),
+		Retry:    key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "retry failed")),
+		Up:       key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "scroll failures")),
+		Down:     key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "scroll failures")),
+		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+	}
+}
+
+// CancelSendKeyMap holds the keys of the dialog that asks for the name of
+// the campaign whose send is being cancelled; every other key is typing.
+type CancelSendKeyMap struct {
+	Confirm key.Binding
+	Keep    key.Binding
+}
+
+// DefaultCancelSendKeyMap returns the cancel dialog keys.
+func DefaultCancelSendKeyMap() CancelSendKeyMap {
+	return CancelSendKeyMap{
+		Confirm: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "cancel the send")),
+		Keep:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "keep sending")),
+	}
+}
+
+// FailuresKeyMap holds the keys of a campaign's failures view.
+type FailuresKeyMap struct {
+	Up       key.Binding
+	Down     key.Binding
+	Top      key.Binding
+	Bottom   key.Binding
+	PageUp   key.Binding
+	PageDown key.Binding
+	Retry    key.Binding
+	Back     key.Binding
+}
+
+// DefaultFailuresKeyMap returns the failures view keys.
+func DefaultFailuresKeyMap() FailuresKeyMap {
+	return FailuresKeyMap{
+		Up:       key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
+		Down:     key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
+		Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
+		Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
+		PageUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
+		PageDown: key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
+		Retry:    key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "retry failed")),
+		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 	}
 }

@@ -51,24 +51,8 @@ type statusInfo struct {
 	flash    string
 	flashErr bool
 	redis    queue.Status
+	worker   []string      // the in-process worker, most detailed first; nil without one
 	counts   *store.Counts // nil until loaded
-}
-
-// redisTexts returns the indicator from the most to the least detailed, so
-// a narrow terminal still says what matters: Redis is not dialled yet.
-func redisTexts(s queue.Status) []string {
-	full := "redis: " + s.Describe()
-	switch s.State {
-	case queue.Idle:
-		return []string{full, "redis: idle — dials on send", "redis: idle"}
-	case queue.Connected:
-		return []string{full, "redis: connected"}
-	case queue.Reconnecting:
-		return []string{full, fmt.Sprintf("redis: reconnecting (%d)", s.Attempt), "redis: reconnecting"}
-	case queue.Unavailable:
-		return []string{full, "redis: unavailable (see !)", "redis: down"}
-	}
-	return []string{full, "redis: " + s.State.String()}
 }
 
 func (b statusBar) dot(s queue.Status) string {
@@ -99,13 +83,18 @@ func (b statusBar) View(width int, in statusInfo) string {
 
 	crumb := strings.Join(in.crumbs, " › ")
 	redis := redisTexts(in.redis)
-	redisLevel := 0
+	worker := in.worker
+	// The first Redis text adds the URL: it is the first thing to go.
+	redisLevel, workerLevel := 0, 0
 	showPath, showCounts := b.dbPath != "", in.counts != nil
 	flash := in.flash
 	helpText := "? help"
 
-	fixed := func(level int) int {
-		w := sepW + 2 + ansi.StringWidth(redis[level]) + sepW + len(helpText)
+	fixed := func(rl, wl int) int {
+		w := sepW + 2 + ansi.StringWidth(redis[rl]) + sepW + len(helpText)
+		if len(worker) > 0 {
+			w += sepW + ansi.StringWidth(worker[wl])
+		}
 		if showCounts {
 			w += sepW + ansi.StringWidth(formatCounts(*in.counts))
 		}
@@ -121,21 +110,30 @@ func (b statusBar) View(width int, in statusInfo) string {
 	// What the breadcrumb and the flash need at least before anything else
 	// gives way.
 	minCrumb, minFlash := min(crumbW, 24), min(flashW, 24)
-	fits := func(level int) bool { return fixed(level)+minCrumb+minFlash <= width }
-	// Give up the least important things first; the Redis indicator keeps
-	// its full sentence for as long as anything else can yield.
-	if !fits(0) || fixed(0)+crumbW+flashW > width {
+	roomy := func() bool { return fixed(redisLevel, workerLevel)+crumbW+flashW <= width }
+	fits := func() bool { return fixed(redisLevel, workerLevel)+minCrumb+minFlash <= width }
+	// Give up the least important things first: the path, the counts,
+	// then where Redis is. The Redis indicator keeps its sentence for as
+	// long as anything else can yield.
+	if !fits() || !roomy() {
 		showPath = false
 	}
-	if !fits(0) || fixed(0)+crumbW+flashW > width {
+	if !fits() || !roomy() {
 		showCounts = false
 	}
+	if len(redis) > 1 && (!fits() || !roomy()) {
+		redisLevel = 1
+	}
 	// A flash lasts seconds and says what just happened: while it shows,
-	// the Redis indicator shortens rather than the message.
-	for redisLevel < len(redis)-1 && (!fits(redisLevel) || fixed(redisLevel)+minCrumb+flashW > width) {
+	// the worker and the Redis indicator shorten rather than the message.
+	tight := func() bool { return !fits() || fixed(redisLevel, workerLevel)+minCrumb+flashW > width }
+	for workerLevel < len(worker)-1 && tight() {
+		workerLevel++
+	}
+	for redisLevel < len(redis)-1 && tight() {
 		redisLevel++
 	}
-	room := width - fixed(redisLevel)
+	room := width - fixed(redisLevel, workerLevel)
 	if crumbW+flashW > room {
 		// The flash is read once, within seconds, so it keeps all it can;
 		// the breadcrumb loses its start: the innermost place matters most.
@@ -158,6 +156,9 @@ func (b statusBar) View(width int, in statusInfo) string {
 		parts = append(parts, style.Render(mark+flash))
 	}
 	parts = append(parts, b.dot(in.redis)+" "+redis[redisLevel])
+	if len(worker) > 0 {
+		parts = append(parts, worker[workerLevel])
+	}
 	if showPath {
 		parts = append(parts, st.Dim.Render(b.dbPath))
 	}

@@ -105,7 +105,9 @@ func (w *Worker) reclaim() {
 		// The fetch loop holds free slots while it waits on Redis; reclaimed
 		// jobs take theirs afterwards (owned already, they wait at most that).
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		fetched, err := queue.Reclaim(ctx, w.rdb, w.cfg.ID, id, w.cfg.Lease, w.cfg.Concurrency)
+		// As many as this worker would hold anyway: a dead worker's whole
+		// prefetch comes back in one go, not a few jobs per lease.
+		fetched, err := queue.Reclaim(ctx, w.rdb, w.cfg.ID, id, w.cfg.Lease, max(w.cfg.Concurrency, w.prefetchTarget()))
 		cancel()
 		if queue.IsNoGroup(err) {
 			w.ensureGroups([]uint64{id})
@@ -127,9 +129,28 @@ func (w *Worker) reclaim() {
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 		_ = queue.Commit(ctx, w.rdb, w.cfg.ID, id, events)
 		cancel()
-		for range fetched {
-			w.slots <- struct{}{}
+		// Handing the jobs over may wait for room; housekeeping must not, or
+		// this worker's own leases would lapse meanwhile.
+		w.handoffMu.Lock()
+		if w.handoffClosed {
+			w.handoffMu.Unlock()
+			ids := make([]string, len(fetched))
+			for i, f := range fetched {
+				ids[i] = f.EntryID
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = queue.Release(ctx, w.rdb, w.cfg.ID, id, ids)
+			cancel()
+			return
 		}
-		w.enqueueLocal(fetched, true)
+		w.handoff.Add(1)
+		w.handoffMu.Unlock()
+		go func() {
+			defer w.handoff.Done()
+			for range fetched {
+				w.slots <- struct{}{}
+			}
+			w.enqueueLocal(fetched, true)
+		}()
 	}
 }

@@ -91,6 +91,10 @@ type Worker struct {
 	delivered, failed, retried, processed, inFlight atomic.Int64
 	avgDelivery                                     atomic.Int64 // nanoseconds, moving average
 
+	handoffMu     sync.Mutex
+	handoff       sync.WaitGroup // reclaimed jobs on their way to the deliverers
+	handoffClosed bool           // shutdown: no more hand-offs
+
 	health health
 }
 
@@ -185,6 +189,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.stopping.Store(true)
 	w.log.Info("shutting down: no new jobs; finishing deliveries in flight", "grace", w.cfg.ShutdownGrace)
 	fetcher.Wait()
+	w.handoffMu.Lock()
+	w.handoffClosed = true
+	w.handoffMu.Unlock()
+	w.handoff.Wait()
 	close(w.todo)
 	finished := make(chan struct{})
 	go func() { deliverers.Wait(); close(finished) }()
@@ -198,7 +206,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.hardCancel()
 	close(w.outcomes)
 	committer.Wait()
-	close(keeperStop)
+	close(keeperStop) // leases were renewed until every delivery ended
 	keeper.Wait()
 	w.releaseUnstarted()
 	gctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -1,0 +1,696 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/campaign"
+	"tui/queue"
+	"tui/store"
+)
+
+// progressPane is the live view of one campaign's send: how far it has
+// come, how fast it goes, when it will end, what failed and why, and
+// whether the workers are alive. Its numbers come from the session's send
+// board, which the hub's updates keep current; the pane itself only reads
+// the store once, when it opens, for a send the hub has not reported.
+type progressPane struct {
+	c     *Common
+	keys  ProgressKeyMap
+	board *sendBoard
+	id    uint64
+	name  string
+
+	width, height int
+	scroll        int // into the latest failures, newest first
+
+	loadReq int
+	loaded  bool
+	loadErr error
+	busy    string // what a control in flight is doing: "Pausing…"
+
+	cancelDlg *cancelSendDialog
+	failures  *failuresView
+	closed    bool
+}
+
+type (
+	paneLoadedMsg struct {
+		id       uint64
+		req      int
+		c        store.Campaign
+		send     *store.SendState // nil: never sent
+		failures []store.LedgerEntry
+		err      error
+	}
+	sendControlMsg struct {
+		id     uint64
+		action sendAction
+		c      store.Campaign
+		send   *store.SendState // read after the action
+		err    error
+	}
+	// clockMsg moves elapsed times and lost-worker marks along while a
+	// send is on screen.
+	clockMsg struct{ seq int }
+)
+
+type sendAction int
+
+const (
+	actionPause sendAction = iota
+	actionResume
+	actionCancel
+)
+
+// clockEvery is how often the elapsed time and the rate move on without
+// news from the hub.
+const clockEvery = time.Second
+
+func newProgressPane(c *Common, board *sendBoard, camp store.Campaign, req int) *progressPane {
+	return &progressPane{c: c, keys: DefaultProgressKeyMap(), board: board, id: camp.ID, name: camp.Name, loadReq: req}
+}
+
+// load reads the send's numbers and its newest failures from the store, so
+// the pane has something to show before (or without) the hub.
+func (p *progressPane) load() tea.Cmd {
+	st, id, req := p.c.Store, p.id, p.loadReq
+	return func() tea.Msg {
+		c, err := st.Campaign(id)
+		if err != nil {
+			return paneLoadedMsg{id: id, req: req, err: err}
+		}
+		ss, err := st.SendState(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return paneLoadedMsg{id: id, req: req, c: c}
+		}
+		if err != nil {
+			return paneLoadedMsg{id: id, req: req, c: c, err: err}
+		}
+		var failures []store.LedgerEntry
+		if ss.Counts[store.RecipientFailed] > 0 {
+			failures, err = newestFailures(st, id, keptFailures)
+		}
+		return paneLoadedMsg{id: id, req: req, c: c, send: &ss, failures: failures, err: err}
+	}
+}
+
+// newestFailures reads a campaign's failed recipients, keeping the n most
+// recent in memory however many there are, oldest first.
+func newestFailures(st *store.Store, id uint64, n int) ([]store.LedgerEntry, error) {
+	var out []store.LedgerEntry
+	byTime := func() {
+		sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.After(out[j].UpdatedAt) })
+	}
+	err := st.ForEachLedger(id, func(e store.LedgerEntry) error {
+		if e.State != store.RecipientFailed {
+			return nil
+		}
+		out = append(out, e)
+		if len(out) >= 4*n {
+			byTime()
+			out = out[:n]
+		}
+		return nil
+	})
+	byTime()
+	if len(out) > n {
+		out = out[:n]
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}
+
+func (p *progressPane) setSize(w, h int) {
+	p.width, p.height = w, h
+	if p.failures != nil {
+		p.failures.setSize(w, h)
+	}
+}
+
+// capturing is true while the pane's dialog or the failures' has the keys.
+func (p *progressPane) capturing() bool {
+	return p.cancelDlg != nil || (p.failures != nil && p.failures.capturing())
+}
+
+func (p *progressPane) live() *sendLive { return p.board.get(p.id) }
+
+// Update handles one message for the pane.
+func (p *progressPane) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case paneLoadedMsg:
+		if msg.id != p.id || msg.req != p.loadReq {
+			return nil
+		}
+		p.loaded, p.loadErr = true, msg.err
+		if msg.err != nil {
+			return ReportError(fmt.Errorf("read the send of '%s': %w", p.name, msg.err))
+		}
+		p.name = msg.c.Name
+		p.board.seed(msg.c, msg.send, msg.failures)
+		return nil
+	case sendControlMsg:
+		if msg.id != p.id {
+			return nil
+		}
+		p.busy = ""
+		return nil
+	case tea.KeyPressMsg:
+		return p.handleKey(msg)
+	case tea.PasteMsg:
+		if p.cancelDlg != nil {
+			return p.cancelDlg.Update(msg)
+		}
+	}
+	if p.failures != nil {
+		return p.failures.Update(msg)
+	}
+	return nil
+}
+
+func (p *progressPane) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	if p.cancelDlg != nil {
+		cmd := p.cancelDlg.Update(k)
+		switch {
+		case p.cancelDlg.confirmed:
+			p.cancelDlg = nil
+			p.busy = "Cancelling…"
+			return tea.Batch(cmd, p.control(actionCancel))
+		case p.cancelDlg.done:
+			p.cancelDlg = nil
+		}
+		return cmd
+	}
+	if p.failures != nil {
+		cmd := p.failures.Update(k)
+		if p.failures.closed {
+			p.failures = nil
+		}
+		return cmd
+	}
+	l := p.live()
+	status := store.StatusDraft
+	if l != nil {
+		status = l.c.Status
+	}
+	switch {
+	case key.Matches(k, p.keys.Back):
+		p.closed = true
+	case key.Matches(k, p.keys.Down):
+		p.scroll++
+		p.clampScroll()
+	case key.Matches(k, p.keys.Up):
+		p.scroll--
+		p.clampScroll()
+	case key.Matches(k, p.keys.Failures):
+		p.failures = newFailuresView(p.c, p.board, p.id, p.name)
+		p.failures.setSize(p.width, p.height)
+		return p.failures.load()
+	case key.Matches(k, p.keys.Retry):
+		if l == nil || l.count(store.RecipientFailed)+l.count(store.RecipientSkipped) == 0 {
+			return Flash("Nothing to retry: no recipient of '" + p.name + "' failed")
+		}
+		p.failures = newFailuresView(p.c, p.board, p.id, p.name)
+		p.failures.setSize(p.width, p.height)
+		return tea.Batch(p.failures.load(), p.failures.askRetry())
+	case p.busy != "":
+		// One control at a time: the next key waits for the answer.
+		return nil
+	case key.Matches(k, p.keys.Pause):
+		if status != store.StatusSending {
+			return ReportError(fmt.Errorf("'%s' is %s, not sending: there is nothing to pause", p.name, status))
+		}
+		p.busy = "Pausing…"
+		return p.control(actionPause)
+	case key.Matches(k, p.keys.Resume):
+		if status != store.StatusPaused && status != store.StatusSending {
+			return ReportError(fmt.Errorf("'%s' is %s: only a paused send resumes", p.name, status))
+		}
+		p.busy = "Resuming…"
+		return p.control(actionResume)
+	case key.Matches(k, p.keys.Cancel):
+		if status != store.StatusSending && status != store.StatusPaused {
+			return ReportError(fmt.Errorf("'%s' is %s: there is no send to cancel", p.name, status))
+		}
+		p.cancelDlg = newCancelSendDialog(p.c, l)
+		return p.cancelDlg.focus()
+	}
+	return nil
+}
+
+// control pauses, resumes or cancels the send in a command. Each reaches
+// Redis first, so when Redis is away nothing changes and the error says so.
+func (p *progressPane) control(a sendAction) tea.Cmd {
+	svc, actor, id, ctx := p.c.Sends, p.c.Actor, p.id, p.c.Ctx
+	if svc == nil {
+		p.busy = ""
+		return ReportError(errors.New("this session cannot control sends"))
+	}
+	return func() tea.Msg {
+		var c store.Campaign
+		var err error
+		switch a {
+		case actionPause:
+			c, err = svc.Pause(ctx, actor, id)
+		case actionResume:
+			var res campaign.Result
+			res, err = svc.Resume(ctx, actor, id, nil)
+			c = res.Campaign
+		case actionCancel:
+			c, err = svc.Cancel(ctx, actor, id)
+		}
+		msg := sendControlMsg{id: id, action: a, c: c, err: err}
+		if ss, serr := svc.Store.SendState(id); serr == nil {
+			msg.send = &ss
+		}
+		return msg
+	}
+}
+
+// controlNews is the flash for a control's answer.
+func controlNews(msg sendControlMsg) tea.Cmd {
+	name := "'" + msg.c.Name + "'"
+	switch {
+	case msg.action == actionResume && errors.Is(msg.err, campaign.ErrNothingToResume):
+		return Flash(name + " is sending already: every recipient is queued")
+	case msg.err != nil:
+		verb := map[sendAction]string{actionPause: "pause", actionResume: "resume", actionCancel: "cancel"}[msg.action]
+		return ReportError(fmt.Errorf("could not %s the send: %w", verb, msg.err))
+	}
+	switch msg.action {
+	case actionPause:
+		return Flash("Paused " + name + ": no new deliveries start (those under way finish); r resumes")
+	case actionResume:
+		return Flash("Resumed " + name)
+	}
+	text := "Cancelled " + name
+	if msg.send != nil {
+		text += fmt.Sprintf(": %s sent, %s cancelled", thousands(msg.send.Counts[store.RecipientSent]), thousands(msg.send.Counts[store.RecipientCancelled]))
+	}
+	return Flash(text)
+}
+
+// failureRows is how many of the latest failures fit under the rest.
+func (p *progressPane) failureRows() int {
+	return max(p.height-p.headLines(), 1)
+}
+
+func (p *progressPane) clampScroll() {
+	n := 0
+	if l := p.live(); l != nil {
+		n = len(l.failures)
+	}
+	p.scroll = max(min(p.scroll, n-p.failureRows()), 0)
+}
+
+// Breadcrumb says where the person is.
+func (p *progressPane) Breadcrumb() []string {
+	if p.failures != nil {
+		return []string{"Campaigns", p.name, "Failures"}
+	}
+	return []string{"Campaigns", p.name, "Send"}
+}
+
+// ShortHelp lists the keys that do something now.
+func (p *progressPane) ShortHelp() []key.Binding {
+	switch {
+	case p.cancelDlg != nil:
+		return []key.Binding{p.cancelDlg.keys.Confirm, p.cancelDlg.keys.Keep}
+	case p.failures != nil:
+		return p.failures.ShortHelp()
+	}
+	var h []key.Binding
+	l := p.live()
+	if l != nil {
+		switch l.c.Status {
+		case store.StatusSending:
+			h = append(h, p.keys.Pause, p.keys.Cancel)
+		case store.StatusPaused:
+			h = append(h, p.keys.Resume, p.keys.Cancel)
+		}
+		if l.count(store.RecipientFailed)+l.count(store.RecipientSkipped) > 0 && l.c.Status != store.StatusCancelled {
+			h = append(h, p.keys.Retry)
+		}
+	}
+	h = append(h, p.keys.Failures, p.keys.Back)
+	if l != nil && len(l.failures) > p.failureRows() {
+		h = append(h, p.keys.Down, p.keys.Up)
+	}
+	return h
+}
+
+// FullHelp lists every key of the pane.
+func (p *progressPane) FullHelp() [][]key.Binding {
+	if p.failures != nil {
+		return p.failures.FullHelp()
+	}
+	k := p.keys
+	return [][]key.Binding{{k.Pause, k.Resume, k.Cancel}, {k.Failures, k.Retry, k.Down, k.Up, k.Back}}
+}
+
+// headLines is how many lines the pane uses above the failures list.
+func (p *progressPane) headLines() int {
+	return len(p.head(p.live(), p.c.Now())) + 2
+}
+
+// View draws the pane in width×height.
+func (p *progressPane) View() string {
+	if p.failures != nil {
+		return p.failures.View()
+	}
+	w, h := p.width, p.height
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	st := p.c.Styles
+	l := p.live()
+	if l == nil || !l.hasSend {
+		switch {
+		case p.loadErr != nil:
+			return Center(w, h, lipgloss.NewStyle().Width(min(w-4, 70)).Render(
+				st.Error.Render("Could not read the send: "+p.loadErr.Error())+"\n\nesc goes back."))
+		case p.loaded:
+			return Center(w, h, fmt.Sprintf("'%s' has not been sent yet — esc, then s sends it.", p.name))
+		}
+		return Center(w, h, st.Dim.Render("Loading the send of '"+p.name+"'…"))
+	}
+	now := p.c.Now()
+	lines := p.head(l, now)
+	lines = append(lines, "")
+	lines = append(lines, p.failureLines(l, w, max(h-len(lines), 1))...)
+	for i, line := range lines {
+		lines[i] = ansi.Truncate(line, w, "…")
+	}
+	out := strings.Join(lines, "\n")
+	if p.cancelDlg != nil {
+		out = Overlay(w, h, fitLines(out, w, h), p.cancelDlg.View(w))
+	}
+	return out
+}
+
+// head is everything above the failures: title, state, bar, counts, pace,
+// Redis and the workers.
+func (p *progressPane) head(l *sendLive, now time.Time) []string {
+	if l == nil {
+		return nil
+	}
+	st := p.c.Styles
+	w := p.width
+	n := l.send.Counts
+	total, final := l.send.Total, l.final()
+
+	title := " " + st.Title.Render(l.c.Name) + "  " + st.StatusBadge(l.c.Status)
+	info := fmt.Sprintf("round %d · started %s", l.send.Round, l.send.StartedAt.Local().Format("15:04:05"))
+	if l.send.StartedBy != "" {
+		info += " by " + l.send.StartedBy
+	}
+	if gap := w - lipgloss.Width(title) - len(info) - 1; gap >= 2 {
+		title += strings.Repeat(" ", gap) + st.Dim.Render(info)
+	}
+	lines := []string{title}
+	if s := p.stateLine(l, now); s != "" {
+		lines = append(lines, " "+s)
+	}
+
+	pct := 0
+	if total > 0 {
+		pct = final * 100 / total
+	}
+	done := fmt.Sprintf("%s/%s done (%d%%)", thousands(final), thousands(total), pct)
+	barW := max(w-ansi.StringWidth(done)-4, 10)
+	lines = append(lines, " "+bar(st, barW, n, total)+"  "+done)
+
+	label := func(s string) string { return st.Label.Render(s) }
+	segs := []string{
+		label("Sent") + " " + st.Success.Render(thousands(n[store.RecipientSent])),
+		label("Failed") + " " + failedStyle(st, n[store.RecipientFailed]).Render(thousands(n[store.RecipientFailed])),
+		label("Retrying") + " " + thousands(n[store.RecipientRetrying]),
+	}
+	if l.live && l.active() {
+		segs = append(segs, label("In flight")+" "+thousands(l.inFlight(now)))
+	}
+	segs = append(segs,
+		label("Queued")+" "+thousands(n[store.RecipientQueued]),
+		label("Skipped")+" "+thousands(n[store.RecipientSkipped]),
+		label("Cancelled")+" "+thousands(n[store.RecipientCancelled]))
+	lines = append(lines, wrapSegments(segs, "   ", w-1, " ")...)
+
+	lines = append(lines, " "+p.paceLine(l, now))
+
+	// What is left of the height goes to Redis, the workers and the
+	// failures, in that order; the failures keep a header and a row.
+	room := p.height - len(lines) - 3
+	if (l.active() || redisLost(p.c.Redis)) && room >= 1 {
+		texts := redisTexts(p.c.Redis)
+		text := texts[0]
+		for _, t := range texts {
+			text = t
+			if ansi.StringWidth(t)+3 <= w {
+				break
+			}
+		}
+		lines = append(lines, " "+redisDot(st, p.c.Redis)+" "+text)
+		room--
+	}
+	if l.active() && room >= 2 {
+		// Workers get at most half of what is left: the failures say why
+		// a send goes wrong.
+		rows := min((room-3)/2, len(l.workers))
+		lines = append(lines, "")
+		lines = append(lines, p.workerLines(l, now, max(rows, 0))...)
+	}
+	return lines
+}
+
+func failedStyle(st *Styles, n int) lipgloss.Style {
+	if n > 0 {
+		return st.Error
+	}
+	return lipgloss.NewStyle()
+}
+
+func redisDot(st *Styles, s queue.Status) string {
+	return statusBar{styles: st}.dot(s)
+}
+
+// stateLine says what is special about the send now, or "".
+func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
+	st := p.c.Styles
+	warn := lipgloss.NewStyle().Foreground(st.Warn)
+	n := l.send.Counts
+	switch {
+	case p.busy != "":
+		return warn.Render(p.busy)
+	case l.c.Status == store.StatusCompleted:
+		failed := n[store.RecipientFailed] + n[store.RecipientSkipped]
+		if failed == 0 {
+			return st.Success.Render("✓ Completed: " + thousands(n[store.RecipientSent]) + " sent")
+		}
+		return st.Error.Render(fmt.Sprintf("✗ Completed with %s (%s sent) — f lists them, R retries them",
+			countNoun(failed, "failure", "failures"), thousands(n[store.RecipientSent])))
+	case l.c.Status == store.StatusCancelled:
+		return st.Dim.Render(fmt.Sprintf("Cancelled: %s sent, %s cancelled", thousands(n[store.RecipientSent]), thousands(n[store.RecipientCancelled])))
+	case l.c.Status == store.StatusFailed:
+		return st.Error.Render("✗ The send failed as a whole — R retries the recipients that did not get it")
+	case redisLost(p.c.Redis) && l.active():
+		since := "the last update"
+		if !l.at.IsZero() {
+			since = l.at.Local().Format("15:04:05")
+		}
+		return warn.Render(fmt.Sprintf("Redis is unreachable: these numbers are from %s and move again when it is back", since))
+	case l.c.Status == store.StatusPaused:
+		return warn.Render("Paused: no new deliveries start — r resumes")
+	case !l.send.Enqueued && l.c.Status == store.StatusSending:
+		return warn.Render("Still being queued — if the queueing was interrupted, r finishes it")
+	case l.live && l.c.Status == store.StatusSending && l.aliveWorkers(now) == 0:
+		hint := "start `tui --headless-worker` where REDIS_URL reaches " + p.c.Redis.URL + ", or run `tui --worker`"
+		if p.c.Worker != nil {
+			hint = "the in-process worker starts in a moment"
+		}
+		return warn.Render("No worker is running, so nothing is delivered: " + hint)
+	}
+	return ""
+}
+
+func (l *sendLive) aliveWorkers(now time.Time) int {
+	n := 0
+	for _, w := range l.workers {
+		if now.Sub(w.LastSeen) <= lostAfter {
+			n++
+		}
+	}
+	return n
+}
+
+// paceLine is the rate, its sparkline, the elapsed time and the ETA.
+func (p *progressPane) paceLine(l *sendLive, now time.Time) string {
+	st := p.c.Styles
+	label := func(s string) string { return st.Label.Render(s) }
+	started := l.send.StartedAt
+	end := now
+	if l.send.FinishedAt != nil {
+		end = *l.send.FinishedAt
+	}
+	elapsed := label("Elapsed") + " " + formatElapsed(end.Sub(started))
+	if !l.active() {
+		return label("Average") + " " + formatRate(l.averageRate()) + "   " + elapsed
+	}
+	r := l.rate(now)
+	rate := label("Rate") + " " + formatRate(r)
+	if l.c.Rate > 0 {
+		rate += st.Dim.Render(fmt.Sprintf(" (limit %s/s)", thousands(l.c.Rate)))
+	}
+	left := l.send.Total - l.final()
+	etaText := "—"
+	switch {
+	case l.c.Status == store.StatusPaused:
+		etaText = "paused"
+	case eta(left, r) != "":
+		etaText = eta(left, r)
+	}
+	tail := "   " + elapsed + "   " + label("ETA") + " " + etaText
+	sparkW := min(p.width-ansi.StringWidth(rate)-ansi.StringWidth(tail)-5, sparkKeep)
+	spark := ""
+	if sparkW >= 8 {
+		spark = "  " + lipgloss.NewStyle().Foreground(st.Accent).Render(sparkline(l.sparkRates(now), sparkW))
+	}
+	return rate + spark + tail
+}
+
+// workerLines lists the workers in up to rows lines, lost ones in the
+// warning colour; with no rows, only the count.
+func (p *progressPane) workerLines(l *sendLive, now time.Time, rows int) []string {
+	st := p.c.Styles
+	w := p.width
+	if !l.live {
+		why := "  waiting for the first report…"
+		if redisLost(p.c.Redis) {
+			why = "  unknown until Redis answers"
+		}
+		return []string{" " + st.Header.Render("Workers") + st.Dim.Render(why)}
+	}
+	alive := l.aliveWorkers(now)
+	head := fmt.Sprintf("Workers (%d alive", alive)
+	if lost := len(l.workers) - alive; lost > 0 {
+		head += fmt.Sprintf(", %d lost", lost)
+	}
+	head += ")"
+	lines := []string{" " + st.Header.Render(head)}
+	if len(l.workers) == 0 || rows <= 0 {
+		return lines
+	}
+	workers := append([]queue.WorkerInfo(nil), l.workers...)
+	// Lost workers first: when rows are short, they are the news.
+	sort.Slice(workers, func(i, j int) bool {
+		li, lj := now.Sub(workers[i].LastSeen) > lostAfter, now.Sub(workers[j].LastSeen) > lostAfter
+		if li != lj {
+			return li
+		}
+		return workers[i].ID < workers[j].ID
+	})
+	room := rows
+	showHost := w >= 80
+	idW := max(w-2-2-10-2-10-2-15-3, 10)
+	if showHost {
+		idW -= 14
+	}
+	hdr := "   " + pad("ID", idW, false)
+	if showHost {
+		hdr += "  " + pad("HOST", 12, false)
+	}
+	hdr += "  " + pad("IN FLIGHT", 10, true) + "  " + pad("PROCESSED", 10, true) + "  " + pad("LAST SEEN", 15, false)
+	lines = append(lines, st.Dim.Render(hdr))
+	warn := lipgloss.NewStyle().Foreground(st.Warn)
+	for i, wk := range workers {
+		if i == room-1 && len(workers) > room {
+			lines = append(lines, st.Dim.Render(fmt.Sprintf("   … and %d more", len(workers)-i)))
+			break
+		}
+		age := now.Sub(wk.LastSeen)
+		seen := formatElapsed(age) + " ago"
+		if age < time.Second {
+			seen = "just now"
+		}
+		lost := age > lostAfter
+		if lost {
+			seen = "lost (" + seen + ")"
+		}
+		row := "   " + pad(wk.ID, idW, false)
+		if showHost {
+			row += "  " + pad(wk.Host, 12, false)
+		}
+		row += "  " + pad(thousands(int(wk.InFlight)), 10, true) + "  " + pad(thousands(int(wk.Processed)), 10, true) + "  " + pad(seen, 15, false)
+		if lost {
+			row = warn.Render(row)
+		}
+		lines = append(lines, row)
+	}
+	return lines
+}
+
+// failureLines is the latest failures, newest first, in room lines.
+func (p *progressPane) failureLines(l *sendLive, w, room int) []string {
+	st := p.c.Styles
+	failed := l.count(store.RecipientFailed)
+	if failed == 0 && len(l.failures) == 0 {
+		return []string{" " + st.Header.Render("Failures") + st.Dim.Render("  none so far")}
+	}
+	head := " " + st.Header.Render(fmt.Sprintf("Latest failures (%s)", thousands(failed))) + st.Dim.Render("  f lists them all")
+	lines := []string{head}
+	rows := room - 1
+	if rows <= 0 {
+		return lines
+	}
+	addrW := 0
+	for _, e := range l.failures {
+		addrW = max(addrW, ansi.StringWidth(e.Address))
+	}
+	addrW = min(addrW, max(w/3, 12))
+	start := min(p.scroll, max(len(l.failures)-1, 0))
+	for i := len(l.failures) - 1 - start; i >= 0 && len(lines) <= rows; i-- {
+		e := l.failures[i]
+		reason := e.LastError
+		if reason == "" {
+			reason = "no reason given"
+		}
+		lines = append(lines, "   "+pad(e.Address, addrW, false)+"  "+
+			st.Dim.Render(pad(countNoun(e.Attempts, "try", "tries"), 9, true))+"  "+st.Error.Render(reason))
+	}
+	return lines
+}
+
+// wrapSegments joins segments with sep into lines of at most width cells.
+func wrapSegments(segs []string, sep string, width int, indent string) []string {
+	var lines []string
+	cur := ""
+	for _, s := range segs {
+		switch {
+		case cur == "":
+			cur = s
+		case ansi.StringWidth(cur)+len(sep)+ansi.StringWidth(s) <= width:
+			cur += sep + s
+		default:
+			lines = append(lines, indent+cur)
+			cur = s
+		}
+	}
+	if cur != "" {
+		lines = append(lines, indent+cur)
+	}
+	return lines
+}
+
+// tickClock issues the next clock tick.
+func tickClock(seq int) tea.Cmd {
+	return tea.Tick(clockEvery, func(time.Time) tea.Msg { return clockMsg{seq: seq} })
+}

@@ -1,0 +1,90 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/store"
+)
+
+// cancelSendDialog asks for the campaign's name before a running send is
+// cancelled: cancelling cannot be undone, and a reflexive key must not do
+// it. A wrong name does nothing but say so.
+type cancelSendDialog struct {
+	c     *Common
+	keys  CancelSendKeyMap
+	name  string
+	body  string
+	input textinput.Model
+	err   string
+
+	done      bool // closed without cancelling
+	confirmed bool // the name was typed: cancel the send
+}
+
+func newCancelSendDialog(c *Common, l *sendLive) *cancelSendDialog {
+	in := textinput.New()
+	in.Prompt = "> "
+	in.Placeholder = l.c.Name
+	st := textinput.DefaultStyles(true)
+	st.Cursor.Blink = false
+	st.Focused.Prompt = c.Styles.Key
+	st.Focused.Placeholder = c.Styles.Dim
+	in.SetStyles(st)
+	in.CharLimit = 200
+	left := l.send.Total - l.final()
+	body := fmt.Sprintf("%s of %s are done. The %s not sent yet become cancelled, and this cannot be undone. Deliveries under way finish.",
+		thousands(l.final()), thousands(l.send.Total), countNoun(left, "recipient", "recipients"))
+	if l.send.Counts[store.RecipientSent] == 0 && l.final() == 0 {
+		body = fmt.Sprintf("Nobody has been sent to yet. All %s become cancelled, and this cannot be undone.",
+			countNoun(l.send.Total, "recipient", "recipients"))
+	}
+	return &cancelSendDialog{c: c, keys: DefaultCancelSendKeyMap(), name: l.c.Name, body: body, input: in}
+}
+
+func (d *cancelSendDialog) focus() tea.Cmd { return d.input.Focus() }
+
+// Update takes every key: only enter and esc are not typing.
+func (d *cancelSendDialog) Update(msg tea.Msg) tea.Cmd {
+	if k, ok := msg.(tea.KeyPressMsg); ok {
+		switch {
+		case key.Matches(k, d.keys.Keep):
+			d.done = true
+			return nil
+		case key.Matches(k, d.keys.Confirm):
+			if strings.TrimSpace(d.input.Value()) == d.name {
+				d.confirmed = true
+				return nil
+			}
+			d.err = fmt.Sprintf("That is not the name. Type %s exactly to cancel, or esc to keep sending.", d.name)
+			return nil
+		}
+	}
+	var cmd tea.Cmd
+	d.input, cmd = d.input.Update(msg)
+	return cmd
+}
+
+// View renders the dialog box for a pane of width w.
+func (d *cancelSendDialog) View(w int) string {
+	st := d.c.Styles
+	inner := max(min(w-10, 60), 20)
+	d.input.SetWidth(inner - 3)
+	parts := []string{
+		st.Title.Render(ansi.Truncate(fmt.Sprintf("Cancel the send of '%s'?", d.name), inner, "…")), "",
+		lipgloss.NewStyle().Width(inner).Render(d.body), "",
+		"Type the campaign's name to confirm:",
+		d.input.View(),
+	}
+	if d.err != "" {
+		parts = append(parts, st.Error.Render(lipgloss.NewStyle().Width(inner).Render(d.err)))
+	}
+	parts = append(parts, "", lipgloss.PlaceHorizontal(inner, lipgloss.Right, st.Dim.Render("enter cancels the send · esc keeps it going")))
+	return st.Dialog.Render(strings.Join(parts, "\n"))
+}

@@ -1,0 +1,288 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/campaign"
+	"tui/queue"
+	"tui/store"
+)
+
+// paneFixture is a pane on a send in progress with nFail failures and
+// nWorkers workers (the last one lost), at a fixed clock.
+func paneFixture(st *store.Store, nFail, nWorkers int) (*progressPane, *sendBoard, time.Time) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := NewCommon(st, "tester", queue.Status{State: queue.Connected, URL: "redis://127.0.0.1:6379/0", RTT: 400 * time.Microsecond})
+	c.Now = func() time.Time { return now }
+	board := newSendBoard()
+	camp := store.Campaign{ID: 7, Name: "Spring sale", Status: store.StatusSending, Rate: 500, Version: 3}
+	send := store.SendState{CampaignID: 7, Round: 1, Total: 12430, Enqueued: true, StartedAt: now.Add(-95 * time.Second), StartedBy: "ada",
+		Counts: map[store.RecipientState]int{store.RecipientSent: 6000, store.RecipientFailed: nFail, store.RecipientRetrying: 12,
+			store.RecipientQueued: 12430 - 6000 - nFail - 12}}
+	var workers []queue.WorkerInfo
+	for i := 0; i < nWorkers; i++ {
+		seen := now.Add(-time.Duration(i%3) * time.Second)
+		if i == nWorkers-1 {
+			seen = now.Add(-45 * time.Second)
+		}
+		workers = append(workers, queue.WorkerInfo{ID: fmt.Sprintf("host%02d-%d", i, 4000+i), Host: fmt.Sprintf("host%02d", i),
+			InFlight: int64(i % 8), Processed: int64(600 * i), LastSeen: seen})
+	}
+	var failures []store.LedgerEntry
+	for i := 0; i < nFail; i++ {
+		failures = append(failures, store.LedgerEntry{CampaignID: 7, ContactID: uint64(i + 1), Round: 1, State: store.RecipientFailed,
+			Address: fmt.Sprintf("user%04d@example.com", i), Attempts: 1 + i%5, LastError: "550 5.1.1 mailbox unavailable: no such user here"})
+	}
+	// Two minutes of history at about 100/s, one update every 100 ms.
+	for i := 1200; i >= 0; i-- {
+		at := now.Add(-time.Duration(i) * 100 * time.Millisecond)
+		s := send
+		sent := send.Counts[store.RecipientSent] - i*10
+		s.Counts = map[store.RecipientState]int{store.RecipientSent: sent, store.RecipientFailed: nFail,
+			store.RecipientRetrying: 12, store.RecipientQueued: send.Total - sent - nFail - 12}
+		board.apply(campaign.Update{Campaign: camp, Send: s, Workers: workers, At: at})
+	}
+	board.apply(campaign.Update{Campaign: camp, Send: send, Failed: failures, Workers: workers, At: now})
+	p := newProgressPane(c, board, camp, 1)
+	return p, board, now
+}
+
+func TestPaneShowsTheSend(t *testing.T) {
+	p, _, _ := paneFixture(nil, 50, 10)
+	p.setSize(120, 37)
+	v := ansi.Strip(p.View())
+	for _, want := range []string{
+		"Spring sale  sending", "round 1 · started", "by ada",
+		"6,050/12,430 done (48%)",
+		"Sent 6,000", "Failed 50", "Retrying 12", "In flight 28", "Queued 6,368", "Skipped 0", "Cancelled 0",
+		"Rate 100/s (limit 500/s)", "Elapsed 1m35s", "ETA 1m0s",
+		"redis: connected (0.4 ms)",
+		"Workers (9 alive, 1 lost)", "lost (45s ago)",
+		"Latest failures (50)", "user0049@example.com", "550 5.1.1 mailbox unavailable",
+	} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the pane lacks %q:\n%s", want, v)
+		}
+	}
+	// The newest failure comes first; j scrolls to older ones.
+	if strings.Index(v, "user0049@") > strings.Index(v, "user0048@") {
+		t.Errorf("failures are not newest first:\n%s", v)
+	}
+	p.Update(tea.KeyPressMsg{Code: 'j', Text: "j"})
+	if v := ansi.Strip(p.View()); strings.Contains(v, "user0049@") || !strings.Contains(v, "user0048@") {
+		t.Errorf("j does not scroll the failures:\n%s", v)
+	}
+}
+
+// The pane fits every usable size and stays readable at the smallest.
+func TestPaneFitsEverySize(t *testing.T) {
+	p, board, now := paneFixture(nil, 50, 10)
+	states := map[string]func(){
+		"sending": func() {},
+		"paused": func() {
+			l := board.get(7)
+			l.c.Status = store.StatusPaused
+		},
+		"completed": func() {
+			l := board.get(7)
+			l.c.Status = store.StatusCompleted
+			fin := now
+			l.send.FinishedAt = &fin
+		},
+		"redis lost": func() {
+			l := board.get(7)
+			l.c.Status = store.StatusSending
+			l.send.FinishedAt = nil
+			p.c.Redis = queue.Status{State: queue.Reconnecting, URL: "redis://127.0.0.1:6379/0", Attempt: 4, NextTry: 2 * time.Second, Err: "connection refused"}
+		},
+		"cancel dialog": func() {
+			p.cancelDlg = newCancelSendDialog(p.c, board.get(7))
+		},
+	}
+	for _, name := range []string{"sending", "paused", "completed", "redis lost", "cancel dialog"} {
+		states[name]()
+		for _, sz := range [][2]int{{60, 12}, {80, 21}, {100, 27}, {120, 37}, {200, 57}, {300, 97}} {
+			w, h := sz[0], sz[1]
+			p.setSize(w, h)
+			p.c.Width, p.c.Height = w, h+3
+			v := p.View()
+			lines := strings.Split(v, "\n")
+			if len(lines) > h {
+				t.Errorf("%s at %dx%d: %d lines", name, w, h, len(lines))
+			}
+			for i, l := range lines {
+				if lw := ansi.StringWidth(l); lw > w {
+					t.Errorf("%s at %dx%d: line %d is %d cells: %q", name, w, h, i, lw, ansi.Strip(l))
+					break
+				}
+			}
+			if !strings.Contains(ansi.Strip(v), "Spring sale") {
+				t.Errorf("%s at %dx%d: the campaign's name is gone:\n%s", name, w, h, ansi.Strip(v))
+			}
+		}
+	}
+}
+
+// The rate looks back five seconds, falls to zero when updates stop, and a
+// new session's first figure is a baseline, not a burst.
+func TestRateFollowsTheLastSeconds(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l := &sendLive{}
+	l.addSample(t0, 5000) // a send that was going before this session
+	if r := l.rate(t0.Add(500 * time.Millisecond)); r != 0 {
+		t.Errorf("rate after one sample = %v, want 0", r)
+	}
+	for i := 1; i <= 100; i++ { // 50/s for ten seconds
+		l.addSample(t0.Add(time.Duration(i)*100*time.Millisecond), 5000+5*i)
+	}
+	end := t0.Add(10 * time.Second)
+	if r := l.rate(end); r < 49 || r > 51 {
+		t.Errorf("rate = %v, want 50", r)
+	}
+	if r := l.rate(end.Add(2500 * time.Millisecond)); r < 24 || r > 26 {
+		t.Errorf("rate 2.5 s after the last update = %v, want about 25", r)
+	}
+	if r := l.rate(end.Add(6 * time.Second)); r != 0 {
+		t.Errorf("rate 6 s after the last update = %v, want 0", r)
+	}
+	if len(l.samples) > 60 {
+		t.Errorf("%d samples kept: the window is five seconds", len(l.samples))
+	}
+	rates := l.sparkRates(end)
+	if len(rates) < 2 {
+		t.Fatalf("sparkline buckets: %v", rates)
+	}
+	for i, r := range rates {
+		if r < 45 || r > 55 {
+			t.Errorf("bucket %d rate %v, want about 50 (a partial bucket must not look like a drop): %v", i, r, rates)
+		}
+	}
+}
+
+func TestSparkline(t *testing.T) {
+	if got := sparkline([]float64{0, 1, 2, 4, 8}, 10); got != "·▁▂▄█" {
+		t.Errorf("sparkline = %q", got)
+	}
+	if got := sparkline([]float64{1, 2, 3, 4, 5, 6}, 3); got != "▅▇█" {
+		t.Errorf("sparkline cut to the newest = %q", got)
+	}
+	if got := sparkline(nil, 10); got != "" {
+		t.Errorf("empty sparkline = %q", got)
+	}
+}
+
+// A send the session watched flashes its end once; one first seen finished
+// does not.
+func TestBoardFlashesTheEndOnce(t *testing.T) {
+	b := newSendBoard()
+	camp := store.Campaign{ID: 1, Name: "Spring sale", Status: store.StatusCompleted, Version: 5}
+	done := store.SendState{Total: 2, Enqueued: true, Counts: map[store.RecipientState]int{store.RecipientSent: 2}}
+	if b.apply(campaign.Update{Campaign: camp, Send: done}) {
+		t.Error("a send first seen finished flashed its end")
+	}
+	camp2 := store.Campaign{ID: 2, Name: "Autumn", Status: store.StatusSending, Version: 4}
+	going := store.SendState{Total: 3, Enqueued: true, Counts: map[store.RecipientState]int{store.RecipientQueued: 3}}
+	if b.apply(campaign.Update{Campaign: camp2, Send: going}) {
+		t.Error("a send in progress flashed")
+	}
+	camp2.Status, camp2.Version = store.StatusCompleted, 5
+	over := store.SendState{Total: 3, Enqueued: true, Counts: map[store.RecipientState]int{store.RecipientSent: 2, store.RecipientFailed: 1}}
+	if !b.apply(campaign.Update{Campaign: camp2, Send: over}) {
+		t.Fatal("the end of a watched send did not flash")
+	}
+	news := endNews(b.get(2))
+	if !news.Err || news.Text != "'Autumn' completed with 1 failure: 2 sent; f in its send pane lists them" {
+		t.Errorf("news = %+v", news)
+	}
+	if b.apply(campaign.Update{Campaign: camp2, Send: over}) {
+		t.Error("the end flashed twice")
+	}
+	// An older update arriving late does not bring the status back.
+	stale := camp2
+	stale.Status, stale.Version = store.StatusSending, 4
+	b.apply(campaign.Update{Campaign: stale, Send: going})
+	if got := b.get(2).c.Status; got != store.StatusCompleted {
+		t.Errorf("a stale update set the status to %s", got)
+	}
+}
+
+// The App at every size with the pane, the send dialog and the failures
+// view open: never more than the terminal holds.
+func TestSendScreensFitEverySize(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(3))
+	camp := seedSend(t, st, "Spring sale", 10)
+	app := NewApp(NewCommon(st, "tester", queue.IdleStatus(queue.DefaultURL)))
+	runCmd(app, app.Init())
+	p, board, _ := paneFixture(st, 50, 10)
+	app.campaigns.sends = board
+	p.c = app.c
+	sizes := [][2]int{{0, 0}, {1, 1}, {40, 12}, {59, 14}, {60, 15}, {80, 24}, {120, 40}, {200, 60}}
+	check := func(state string) {
+		t.Helper()
+		for _, sz := range sizes {
+			w, h := sz[0], sz[1]
+			app.Update(tea.WindowSizeMsg{Width: w, Height: h})
+			out := app.View().Content
+			lines := strings.Split(out, "\n")
+			if out != "" && len(lines) > h {
+				t.Errorf("%s at %dx%d: %d lines", state, w, h, len(lines))
+			}
+			for i, l := range lines {
+				if lw := ansi.StringWidth(l); lw > w {
+					t.Errorf("%s at %dx%d: line %d is %d cells: %q", state, w, h, i, lw, ansi.Strip(l))
+					break
+				}
+			}
+		}
+		app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	}
+	app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+
+	app.campaigns.pane = p
+	p.setSize(80, 21)
+	check("pane")
+	p.failures = newFailuresView(app.c, board, 7, "Spring sale")
+	p.failures.Update(failuresLoadedMsg{id: 7, req: 0, rows: board.get(7).failures, failed: 50})
+	check("failures")
+	p.failures.openConfirm()
+	check("retry question")
+	app.campaigns.pane = nil
+
+	app.campaigns.flow = newSendFlow(app.c, 1, camp)
+	app.campaigns.flow.setSize(80, 21)
+	check("checking")
+	pf, err := campaign.New(st, nil).Preflight(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.campaigns.flow.Update(preflightDoneMsg{run: 1, pf: pf})
+	if !strings.Contains(ansi.Strip(app.View().Content), "Send 'Spring sale' to 3 recipients?") {
+		t.Fatalf("the confirmation is not shown:\n%s", ansi.Strip(app.View().Content))
+	}
+	check("confirm")
+	f := app.campaigns.flow
+	f.stage, f.queued, f.progress = sendQueueing, true, campaign.Progress{Total: 12430, Enqueued: 3200}
+	if v := ansi.Strip(app.View().Content); !strings.Contains(v, "Queueing Spring sale… 3,200/12,430") {
+		t.Errorf("the queueing counter is not shown:\n%s", v)
+	}
+	check("queueing")
+	pf.ErrorCount = 40
+	for i := 0; i < 40; i++ {
+		pf.Errors = append(pf.Errors, campaign.RecipientError{Address: fmt.Sprintf("u%03d@example.com", i),
+			Err: &store.FieldError{Field: "body", Line: 1, Col: 17, Msg: `the contact has no field "city"`}})
+	}
+	app.campaigns.flow = newSendFlow(app.c, 2, camp)
+	app.campaigns.flow.Update(preflightDoneMsg{run: 2, pf: pf})
+	check("blocked")
+	app.campaigns.flow.Update(tea.KeyPressMsg{Code: 'j', Text: "j"})
+	if v := ansi.Strip(app.View().Content); !strings.Contains(v, "j/k scroll") || strings.Contains(v, "u000@example.com") {
+		t.Errorf("j does not scroll the errors:\n%s", v)
+	}
+}

@@ -1,0 +1,313 @@
+package ui
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/internal/redistest"
+	"tui/queue"
+	"tui/store"
+)
+
+// The preflight's report: the count, an error that names the contact, the
+// estimate at the campaign's rate; errors block the send and offer only
+// Close and e. Nothing is dialled.
+func TestPreflightBlocksOnErrors(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, "email,name,city\nada@example.com,Ada,London\nbob@example.com,Bob,\ncy@example.com,Cy,Rome\n")
+	// Dee has no city field at all (Bob's is empty): her message cannot be rendered.
+	if _, _, err := st.AddContact("tester", store.Contact{Address: "dee@example.com", Name: "Dee"}); err != nil {
+		t.Fatal(err)
+	}
+	camp := seedSend(t, st, "Spring sale", 10)
+	ln := newConnListener(t, false)
+	rig := newSendRig(t, st, ln.url(), rigOptions{})
+	s := startAppWith(t, rig.common(), 100, 30)
+	s.waitFor("Spring sale")
+	s.press("s")
+	scr := s.waitFor("Cannot send 'Spring sale'")
+	for _, want := range []string{
+		"Recipients  4",
+		"Duration    0s at 10/s",
+		"Blocked: 1 of 4 messages cannot be rendered",
+		"Messages that cannot be rendered (1)",
+		"[ Close ]",
+		"e edit the campaign · esc close",
+	} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("the report lacks %q:\n%s", want, frame(scr))
+		}
+	}
+	if line := lineWith(scr, "dee@example.com"); !strings.Contains(line, `the contact has no field "city"`) {
+		t.Errorf("the error does not name the contact and the cause: %q\n%s", line, frame(scr))
+	}
+	if strings.Contains(scr, "Send  ") || strings.Contains(scr, "y send") {
+		t.Errorf("a blocked send offers to send:\n%s", frame(scr))
+	}
+	s.press("y", "enter") // y is not an answer here; enter closes
+	s.waitGone("Cannot send")
+	s.press("s")
+	s.waitFor("Cannot send 'Spring sale'")
+	s.press("e")
+	s.waitFor("Edit campaign")
+	if n := ln.count.Load(); n != 0 {
+		t.Errorf("%d connections during the preflight", n)
+	}
+	if got := campaignByID(t, st, camp.ID); got.Status != store.StatusDraft || got.Version != camp.Version {
+		t.Errorf("the campaign changed: %+v", got)
+	}
+}
+
+// The confirmation names the campaign and the count, shows the estimate and
+// the first message, and has Cancel focused: enter on it changes nothing
+// and dials nothing.
+func TestPreflightConfirmationCancelFocused(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(12), "spring")
+	seedContacts(t, st, "email,name,city\nout@example.com,Out,Oslo\n", "spring", "optout")
+	seedContacts(t, st, "email,name,city\nother@example.com,Other,Paris\n")
+	if _, err := st.Suppress("tester", "u003@example.com", "bounced"); err != nil {
+		t.Fatal(err)
+	}
+	camp, err := st.CreateCampaign("tester", store.Campaign{Name: "Spring sale", Channel: store.ChannelFile,
+		Subject: "Hello {{.name}}", Body: "Hi {{.name}} in {{.city}}.", Tags: []string{"spring"}, ExcludeTags: []string{"optout"}, Rate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := newConnListener(t, false)
+	rig := newSendRig(t, st, ln.url(), rigOptions{})
+	s := startAppWith(t, rig.common(), 100, 30)
+	s.waitFor("Spring sale")
+	s.press("s")
+	// Twelve tagged, minus the excluded and the suppressed one: eleven.
+	scr := s.waitFor("Send 'Spring sale' to 11 recipients?")
+	for _, want := range []string{"Recipients  11", "Duration    6s at 2/s", "First message, to u000@example.com",
+		"Subject  Hello User 0", "Hi User 0 in City 0.", "[ Cancel ]", "y send · n/esc cancel"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("the confirmation lacks %q:\n%s", want, frame(scr))
+		}
+	}
+	s.press("enter")
+	s.waitGone("Send 'Spring sale'")
+	s.press("s")
+	s.waitFor("Send 'Spring sale' to 11 recipients?")
+	s.press("tab", "shift+tab", "esc") // back to Cancel, then esc
+	s.waitGone("Send 'Spring sale'")
+	if n := ln.count.Load(); n != 0 {
+		t.Errorf("%d connections without a confirmed send", n)
+	}
+	got := campaignByID(t, st, camp.ID)
+	if got.Status != store.StatusDraft || got.Version != camp.Version || got.LastSend != nil {
+		t.Errorf("the campaign changed: %+v", got)
+	}
+	// A send the person confirms is the first to dial.
+	s.press("s")
+	s.waitFor("Send 'Spring sale' to 11 recipients?")
+	s.press("tab", "enter")
+	s.waitFor("✗ cannot reach Redis")
+	if n := ln.count.Load(); n == 0 {
+		t.Error("the confirmed send did not dial")
+	}
+}
+
+// A send through the TUI with a real worker and a real Redis: the pane's
+// counts reach the total, the rate shows, a failure shows with its reason,
+// a worker that stopped heartbeating shows as lost, completion shows and is
+// flashed; then the failures view lists who failed, and R queues them again
+// after a confirmation that names the count.
+func TestSendWatchFailuresRetry(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(60))
+	camp := seedSend(t, st, "Spring sale", 15) // about four seconds: the pane sees it going
+	rec := newRecorder()
+	rec.setFail("u007@example.com", "550 5.1.1 mailbox unavailable")
+	// A worker on another host that stopped heartbeating half a minute ago.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ghost := queue.WorkerInfo{ID: "ghost-7", Host: "elsewhere", LastSeen: time.Now().Add(-30 * time.Second), Processed: 12}
+	if err := queue.Heartbeat(context.Background(), rdb, ghost); err != nil {
+		t.Fatal(err)
+	}
+	rig := newSendRig(t, st, srv.URL(), rigOptions{worker: true, rec: rec})
+	s := startAppWith(t, rig.common(), 120, 40)
+	s.waitFor("Spring sale")
+	s.sendFromList("Spring sale", 60)
+
+	s.waitFor("Spring sale  sending")
+	s.waitUntil("a non-zero rate", func(scr string) bool {
+		return regexp.MustCompile(`Rate [1-9][0-9.]*/s`).MatchString(scr)
+	})
+	scr := s.waitFor("Workers (1 alive, 1 lost)")
+	if line := lineWith(scr, "ghost-7"); !strings.Contains(line, "elsewhere") || !strings.Contains(line, "lost (") {
+		t.Errorf("the lost worker's line: %q", line)
+	}
+	if line := lineWith(scr, "test-worker"); strings.Contains(line, "lost") {
+		t.Errorf("the live worker shows as lost: %q", line)
+	}
+
+	scr = s.waitFor("Completed with 1 failure")
+	for _, want := range []string{"60/60 done (100%)", "Sent 59", "Failed 1", "Latest failures (1)"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("the completed pane lacks %q:\n%s", want, frame(scr))
+		}
+	}
+	if line := lineWith(scr, "u007@example.com"); !strings.Contains(line, "550 5.1.1 mailbox unavailable") || !strings.Contains(line, "1 try") {
+		t.Errorf("the failure's line: %q", line)
+	}
+	s.waitFor("✗ 'Spring sale' completed with 1 failure: 59 sent")
+
+	s.press("f")
+	scr = s.waitFor("Failures of 'Spring sale'  1 failed recipient")
+	if line := lineWith(scr, "u007@example.com"); !regexp.MustCompile(`u007@example.com +1 +550 5.1.1 mailbox unavailable`).MatchString(line) {
+		t.Errorf("the failures view's line: %q", line)
+	}
+	s.press("R")
+	s.waitFor("Retry 1 failed recipient of 'Spring sale'?")
+	s.press("enter") // Cancel has the focus
+	s.waitGone("Retry 1 failed")
+	if ss, _ := st.SendState(camp.ID); ss.Round != 1 {
+		t.Fatalf("cancelling the retry started round %d", ss.Round)
+	}
+	rec.setFail("u007@example.com", "")
+	s.press("R")
+	s.waitFor("Retry 1 failed recipient of 'Spring sale'?")
+	s.press("y")
+	s.waitFor("Queued again 1 recipient of 'Spring sale' (round 2)")
+	s.waitFor("✓ Completed: 60 sent")
+	s.press("esc")
+	scr = s.waitFor("LAST SEND")
+	if !regexp.MustCompile(`▌ Spring sale +completed +60 +60 sent`).MatchString(scr) {
+		t.Errorf("the list row does not follow the send:\n%s", frame(scr))
+	}
+	if line := lineWith(scr, "✓ Spring sale"); !strings.Contains(line, "100%  60/60 · 60 sent") {
+		t.Errorf("the strip does not show the send that just finished: %q\n%s", line, frame(scr))
+	}
+	if total, distinct := rec.count(); total != 60 || distinct != 60 {
+		t.Errorf("delivered %d times to %d addresses, want 60 to 60", total, distinct)
+	}
+}
+
+// Two sends at once each get a line above the list and open with w; pause,
+// resume and cancel from the pane act on that send only; cancelling asks
+// for the name, and a wrong name does nothing.
+func TestPauseResumeCancelFromThePane(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(60))
+	other := seedSend(t, st, "Autumn", 5)
+	camp := seedSend(t, st, "Spring sale", 5) // twelve seconds: time to act
+	rig := newSendRig(t, st, srv.URL(), rigOptions{worker: true})
+	s := startAppWith(t, rig.common(), 120, 40)
+	s.waitFor("Spring sale")
+	s.sendFromList("Spring sale", 60) // the newest is selected first
+	s.waitFor("Spring sale  sending") // the pane; the breadcrumb gives way to the flash
+	s.press("esc", "j")
+	s.waitFor("▌ Autumn")
+	s.sendFromList("Autumn", 60)
+	s.waitFor("Autumn  sending")
+	s.press("esc")
+	s.waitUntil("a line for each send", func(scr string) bool {
+		return strings.Contains(lineWith(scr, "▶ Spring sale"), "/60") && strings.Contains(lineWith(scr, "▶ Autumn"), "/60")
+	})
+	s.press("k", "w")
+	s.waitFor("Spring sale  sending")
+	s.waitFor("Workers (1 alive)")
+	s.press("p")
+	s.waitFor("Paused: no new deliveries start — r resumes")
+	s.waitFor("✓ Paused 'Spring sale'")
+	waitStored(t, st, camp.ID, "paused", func(c store.Campaign, _ store.SendState) bool { return c.Status == store.StatusPaused })
+	s.press("r")
+	s.waitFor("✓ Resumed 'Spring sale'")
+	s.waitGone("Paused: no new")
+	waitStored(t, st, camp.ID, "sending again", func(c store.Campaign, _ store.SendState) bool { return c.Status == store.StatusSending })
+
+	s.press("x")
+	s.waitFor("Cancel the send of 'Spring sale'?")
+	s.typeText("spring sale") // the wrong case is the wrong name
+	s.press("enter")
+	s.waitFor("That is not the name.")
+	if c := campaignByID(t, st, camp.ID); c.Status != store.StatusSending {
+		t.Fatalf("a wrong name changed the campaign: %s", c.Status)
+	}
+	s.press("esc")
+	s.waitGone("Cancel the send of")
+	if c := campaignByID(t, st, camp.ID); c.Status != store.StatusSending {
+		t.Fatalf("esc changed the campaign: %s", c.Status)
+	}
+	s.press("x")
+	s.waitFor("Type the campaign's name to confirm")
+	s.typeText("q Spring sale") // q is typing here, not quitting
+	s.waitFor("> q Spring sale")
+	for range "q " {
+		s.press("home", "delete")
+	}
+	s.press("enter")
+	scr := s.waitFor("Cancelled: ")
+	waitStored(t, st, camp.ID, "cancelled", func(c store.Campaign, ss store.SendState) bool {
+		return c.Status == store.StatusCancelled && ss.Counts[store.RecipientCancelled] > 0
+	})
+	if !strings.Contains(scr, "cancelled") {
+		t.Errorf("the pane does not show the cancelled status:\n%s", frame(scr))
+	}
+	if c := campaignByID(t, st, other.ID); c.Status != store.StatusSending {
+		t.Errorf("the other send is %s, want sending", c.Status)
+	}
+}
+
+// R in the pane asks first, naming the count read from the ledger; the
+// pane and the failures view read the store, and nothing dials.
+func TestRetryFromThePaneAsksWithTheCount(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(3))
+	camp := seedSend(t, st, "Spring sale", 0)
+	_, ss, err := st.StartSend("tester", camp.ID, camp.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkEnqueued(camp.ID, ss.Round); err != nil {
+		t.Fatal(err)
+	}
+	var events []store.RecipientEvent
+	err = st.ForEachLedger(camp.ID, func(e store.LedgerEntry) error {
+		ev := store.RecipientEvent{ContactID: e.ContactID, Round: 1, State: store.RecipientFailed, Attempt: 5, Reason: "421 try again later", At: time.Now()}
+		if e.Address == "u000@example.com" {
+			ev.State, ev.Reason, ev.Attempt = store.RecipientSent, "", 1
+		}
+		events = append(events, ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ApplyEvents(camp.ID, "1-1", events); err != nil {
+		t.Fatal(err)
+	}
+	ln := newConnListener(t, false)
+	rig := newSendRig(t, st, ln.url(), rigOptions{})
+	s := startAppWith(t, rig.common(), 100, 30)
+	s.waitFor("Spring sale")
+	s.press("w")
+	scr := s.waitFor("Completed with 2 failures (1 sent)")
+	if line := lineWith(scr, "u001@example.com"); !strings.Contains(line, "5 tries") || !strings.Contains(line, "421 try again later") {
+		t.Errorf("the pane's failure line: %q\n%s", line, frame(scr))
+	}
+	s.press("R")
+	s.waitFor("Retry 2 failed recipients of 'Spring sale'?")
+	s.press("enter")
+	s.waitGone("Retry 2 failed")
+	s.waitFor("Failures of 'Spring sale'  2 failed recipients")
+	s.press("esc", "esc")
+	s.waitFor("LAST SEND")
+	if n := ln.count.Load(); n != 0 {
+		t.Errorf("%d connections without a retry", n)
+	}
+	if got, _ := st.SendState(camp.ID); got.Round != 1 {
+		t.Errorf("the send moved to round %d", got.Round)
+	}
+}
