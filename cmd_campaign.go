@@ -45,8 +45,10 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignStatus(e, g, args[1:])
 	case "export":
 		return campaignExport(e, g, args[1:])
+	case "set-rate":
+		return campaignSetRate(e, g, args[1:])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create, show, send, status, pause, resume, cancel, retry-failed or export", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, show, send, status, pause, resume, cancel, retry-failed, set-rate or export", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).
@@ -62,6 +64,7 @@ type campaignJSON struct {
 	Tags        []string                     `json:"tags"`
 	ExcludeTags []string                     `json:"exclude_tags"`
 	Rate        int                          `json:"rate"`
+	MaxAttempts int                          `json:"max_attempts"`
 	Audience    int                          `json:"audience"`
 	Version     uint64                       `json:"version"`
 	CreatedAt   time.Time                    `json:"created_at"`
@@ -80,7 +83,7 @@ func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
 		excl = []string{}
 	}
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, Channel: c.Channel, From: c.From,
-		URL: c.URL, Subject: c.Subject, Tags: tags, ExcludeTags: excl, Rate: c.Rate, Audience: audience,
+		URL: c.URL, Subject: c.Subject, Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
 		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy,
 		LastSend: c.LastSend}
 }
@@ -163,6 +166,7 @@ func campaignCreate(e *env, g *globals, args []string) error {
 	fs.Var(&tags, "tag", "audience tag (repeatable)")
 	fs.Var(&excl, "exclude-tag", "excluded tag (repeatable)")
 	fs.IntVar(&c.Rate, "rate", 0, "messages per second across all workers; 0 = no limit")
+	fs.IntVar(&c.MaxAttempts, "max-attempts", 0, "tries per recipient before it fails (default 5)")
 	fs.StringVar(&c.From, "from", "", "sender address (smtp)")
 	fs.StringVar(&c.URL, "url", "", "webhook URL, or the messenger API base URL")
 	pos, err := parseInterspersed(fs, args)
@@ -225,7 +229,7 @@ func flagFor(field string) string {
 	case "tags":
 		return "--tag"
 	}
-	return "--" + field
+	return "--" + strings.ReplaceAll(field, "_", "-")
 }
 
 const maxBodyBytes = 4 << 20
@@ -285,6 +289,9 @@ func campaignShow(e *env, g *globals, args []string) error {
 		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
 	}
 	if err != nil {
+		return err
+	}
+	if c, err = foldBeforeShowing(e, g, st, c); err != nil {
 		return err
 	}
 	n, err := st.AudienceSize(&c)

@@ -436,3 +436,60 @@ func csvSafe(s string) string {
 	}
 	return s
 }
+
+// foldBeforeShowing folds the events waiting in Redis for a campaign whose
+// send is followed, so that the numbers shown are exact; for any other
+// campaign it dials nothing.
+func foldBeforeShowing(e *env, g *globals, st *store.Store, c store.Campaign) (store.Campaign, error) {
+	conn, err := queue.NewConn(g.redis)
+	if err != nil {
+		return c, &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
+	}
+	defer conn.Close()
+	if _, err := foldIfSending(e.ctx, campaign.New(st, conn), c); err != nil {
+		return c, err
+	}
+	return st.Campaign(c.ID)
+}
+
+func campaignSetRate(e *env, g *globals, args []string) error {
+	fs := newFlagSet(e, "campaign set-rate")
+	g.register(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("campaign set-rate needs a campaign ID and messages per second (0: no limit)")
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	rate, err := strconv.Atoi(pos[1])
+	if err != nil || rate < 0 || rate > store.MaxRate {
+		return usagef("%q is not a rate: give messages per second from 0 (no limit) to %d", pos[1], store.MaxRate)
+	}
+	svc, closeAll, err := sendService(g)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	c, err := svc.SetRate(e.ctx, actor(), id, rate)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
+	}
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("%d/s", rate)
+	if rate == 0 {
+		what = "no limit"
+	}
+	if c.Status == store.StatusSending || c.Status == store.StatusPaused {
+		fmt.Fprintf(e.stderr, "%q now sends at %s; every worker follows within a second.\n", c.Name, what)
+	} else {
+		fmt.Fprintf(e.stderr, "%q will send at %s.\n", c.Name, what)
+	}
+	return nil
+}

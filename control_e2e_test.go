@@ -259,3 +259,42 @@ func TestCSVSafe(t *testing.T) {
 		}
 	}
 }
+
+func TestSetRateWhileSending(t *testing.T) {
+	srv := redistest.Start(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n = 600
+	db, id := seedCampaign(t, n)
+	env := []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	if code, _, e := runBinary(t, env, "campaign", "set-rate", fmt.Sprint(id), "20"); code != 0 || !strings.Contains(e, "will send at 20/s") {
+		t.Fatalf("set-rate on a draft: %d %s", code, e)
+	}
+	if code, _, e := runBinary(t, env, "campaign", "send", fmt.Sprint(id)); code != 0 {
+		t.Fatal(e)
+	}
+	startWorkerProc(t, srv.URL(), outbox)
+	waitLines(t, outbox, 20, 20*time.Second)
+	// At 20/s the rest would take half a minute; raised, it is done at once.
+	if code, _, e := runBinary(t, env, "campaign", "set-rate", fmt.Sprint(id), "0"); code != 0 || !strings.Contains(e, "now sends at no limit") {
+		t.Fatalf("set-rate while sending: %d %s", code, e)
+	}
+	waitLines(t, outbox, n, 15*time.Second)
+	code, out, _ := runBinary(t, env, "campaign", "show", fmt.Sprint(id), "--json")
+	if code != 0 || !strings.Contains(out, `"rate": 0`) || !strings.Contains(out, `"max_attempts": 5`) {
+		t.Fatalf("show after set-rate:\n%s", out)
+	}
+	// show folds what is waiting, like status: the counts are exact.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out, fmt.Sprintf(`"sent": %d`, n)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("show never reached %d sent:\n%s", n, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, out, _ = runBinary(t, env, "campaign", "show", fmt.Sprint(id), "--json")
+	}
+	for _, bad := range [][]string{{"set-rate", fmt.Sprint(id), "-1"}, {"set-rate", fmt.Sprint(id), "fast"}, {"set-rate", fmt.Sprint(id)}} {
+		if code, _, _ := runBinary(t, env, append([]string{"campaign"}, bad...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}

@@ -47,11 +47,15 @@ Usage:
   tui campaign list [--json]
   tui campaign create --name NAME --channel file|smtp|webhook|messenger --body-file FILE
                       [--subject TEXT] [--tag TAG]... [--exclude-tag TAG]... [--rate N]
-                      [--from ADDR] [--url URL]
+                      [--from ADDR] [--url URL] [--max-attempts N]
                                            prints the new campaign's ID on stdout
   tui campaign show ID [--json]
-  tui campaign send ID                     preflight, then queue every recipient (dials Redis)
-  tui campaign resume ID                   finish an interrupted send's queueing
+  tui campaign send ID [--wait]            preflight, then queue every recipient (dials Redis);
+                                           --wait follows it, exit 0 only if all were sent
+  tui campaign status ID [--json]          the send's numbers and workers
+  tui campaign pause|resume|cancel|retry-failed ID
+  tui campaign set-rate ID N               messages per second (0: no limit), also while sending
+  tui campaign export ID FILE.csv          the ledger as CSV (- for stdout)
   tui contacts import FILE.csv [--tag TAG]... [--json]
                                            a header row; an email, address or phone column;
                                            every other column is a template variable

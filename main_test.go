@@ -163,6 +163,10 @@ func TestCampaignCreateRejectsBadTemplateAndChangesNothing(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "--body-file: line 2") {
 		t.Fatalf("bad template: %+v", r)
 	}
+	r = cli(t, db, "", "campaign", "create", "--name", "x", "--channel", "file", "--max-attempts", "99", "--body-file", writeFile(t, dir, "ok.txt", "Hi"))
+	if r.code != 1 || !strings.Contains(r.stderr, "--max-attempts: attempts per recipient must be between 1 and 20") {
+		t.Fatalf("--max-attempts 99: %+v", r)
+	}
 	r = cli(t, db, "", "campaign", "create", "--name", "x", "--channel", "webhook", "--body-file", body)
 	if r.code != 1 || !strings.Contains(r.stderr, "--url") {
 		t.Fatalf("webhook without url: %+v", r)

@@ -92,7 +92,7 @@ func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, prog
 		return Result{}, err
 	}
 	s.wakeFollow()
-	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
+	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
 	if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
 		return Result{}, err
 	}
@@ -110,4 +110,23 @@ func clearMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 		fields[i] = strconv.FormatUint(j.ContactID, 10)
 	}
 	return rdb.HDel(ctx, queue.DoneKey(campaignID), fields...).Err()
+}
+
+// SetRate changes how fast a campaign sends; a send under way follows
+// within a second on every worker.
+func (s *Service) SetRate(ctx context.Context, actor string, id uint64, rate int) (store.Campaign, error) {
+	c, err := s.Store.Campaign(id)
+	if err != nil {
+		return c, err
+	}
+	if c.Status == store.StatusSending || c.Status == store.StatusPaused {
+		rdb, err := s.Conn.Client(ctx)
+		if err != nil {
+			return c, err
+		}
+		if err := queue.SetRate(ctx, rdb, id, rate); err != nil {
+			return c, err
+		}
+	}
+	return s.Store.SetRate(actor, id, rate)
 }

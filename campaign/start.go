@@ -48,7 +48,7 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 		return Result{}, err
 	}
 	s.wakeFollow()
-	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
+	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
 	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{Campaign: c, Round: st.Round, Total: st.Total}, fmt.Errorf("%w (the send is recorded; resume it with `tui campaign resume %d`)", err, c.ID)
 	}
@@ -85,7 +85,7 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 		if !lost {
 			return Result{Campaign: c, Round: st.Round, Total: st.Total}, ErrNothingToResume
 		}
-		ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
+		ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
 		if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
 			return Result{}, err
 		}
@@ -110,7 +110,7 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 		}
 		// Redis lost the send (restarted without persistence): queue again
 		// everyone the ledger has not seen delivered.
-		ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: queue.DefaultMaxAttempts}
+		ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
 		if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
 			return Result{}, err
 		}

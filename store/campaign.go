@@ -89,9 +89,10 @@ type Campaign struct {
 	URL         string    `json:"url,omitempty"`  // webhook URL, or messenger API base URL
 	Subject     string    `json:"subject,omitempty"`
 	Body        string    `json:"body"`
-	Tags        []string  `json:"tags"`         // audience: contacts with any of these; none means everyone
-	ExcludeTags []string  `json:"exclude_tags"` // minus contacts with any of these
-	Rate        int       `json:"rate"`         // messages per second across all workers; 0 is unlimited
+	Tags        []string  `json:"tags"`                   // audience: contacts with any of these; none means everyone
+	ExcludeTags []string  `json:"exclude_tags"`           // minus contacts with any of these
+	Rate        int       `json:"rate"`                   // messages per second across all workers; 0 is unlimited
+	MaxAttempts int       `json:"max_attempts,omitempty"` // tries per recipient before it fails; 0 is DefaultMaxAttempts
 	Status      Status    `json:"status"`
 	Version     uint64    `json:"version"`
 	CreatedAt   time.Time `json:"created_at"`
@@ -176,6 +177,21 @@ func (e *TransitionError) Error() string {
 // MaxRate bounds --rate; a higher value is almost certainly a typo.
 const MaxRate = 1_000_000
 
+// DefaultMaxAttempts is how often a recipient is tried before it fails,
+// unless the campaign says otherwise; MaxAttemptsLimit bounds what it may say.
+const (
+	DefaultMaxAttempts = 5
+	MaxAttemptsLimit   = 20
+)
+
+// Attempts is the campaign's tries per recipient.
+func (c *Campaign) Attempts() int {
+	if c.MaxAttempts > 0 {
+		return c.MaxAttempts
+	}
+	return DefaultMaxAttempts
+}
+
 // Normalize trims the campaign's fields and de-duplicates its tags.
 func (c *Campaign) Normalize() {
 	c.Name = strings.TrimSpace(c.Name)
@@ -225,6 +241,9 @@ func (c *Campaign) Validate() error {
 				add("url", err.Error())
 			}
 		}
+	}
+	if c.MaxAttempts < 0 || c.MaxAttempts > MaxAttemptsLimit {
+		add("max_attempts", fmt.Sprintf("attempts per recipient must be between 1 and %d (0: the default, %d)", MaxAttemptsLimit, DefaultMaxAttempts))
 	}
 	if c.Rate < 0 || c.Rate > MaxRate {
 		add("rate", fmt.Sprintf("messages per second must be between 0 (no limit) and %d", MaxRate))

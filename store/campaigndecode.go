@@ -91,6 +91,8 @@ func fastDecodeCampaign(raw []byte, c *Campaign) error {
 			c.ExcludeTags, err = s.stringList()
 		case "rate":
 			c.Rate, err = s.int()
+		case "max_attempts":
+			c.MaxAttempts, err = s.int()
 		case "status":
 			str, err = s.str()
 			c.Status = Status(str)

@@ -158,3 +158,29 @@ func (s *Store) FollowedCampaigns(window time.Duration) ([]Campaign, error) {
 	}
 	return out, nil
 }
+
+// SetRate changes a campaign's rate in any status — a send under way too:
+// rate is how fast, not what, so it needs no new preflight.
+func (s *Store) SetRate(actor string, id uint64, rate int) (Campaign, error) {
+	if rate < 0 || rate > MaxRate {
+		return Campaign{}, &ValidationError{Fields: []*FieldError{{Field: "rate",
+			Msg: fmt.Sprintf("messages per second must be between 0 (no limit) and %d", MaxRate)}}}
+	}
+	var c Campaign
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCampaigns)
+		if err := getJSON(b, itob(id), &c); err != nil {
+			return err
+		}
+		from := c.Rate
+		c.Rate, c.Version, c.UpdatedAt, c.UpdatedBy = rate, c.Version+1, s.now().UTC(), actor
+		if err := putJSON(b, itob(id), &c); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "campaign.rate", c.ref(), fmt.Sprintf("%d/s → %d/s", from, rate))
+	})
+	if err != nil {
+		return Campaign{}, fmt.Errorf("set the rate of campaign %d: %w", id, err)
+	}
+	return c, nil
+}
