@@ -47,32 +47,15 @@ func progressPrinter(e *env, name string) (func(campaign.Progress), func()) {
 }
 
 func campaignSend(e *env, g *globals, args []string) error {
-	fs := newFlagSet(e, "campaign send")
-	g.register(fs)
-	wait := fs.Bool("wait", false, "print progress until done")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("campaign send needs exactly one campaign ID")
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return err
-	}
-	svc, closeAll, err := sendService(g)
+	var wait *bool
+	svc, c, closeAll, err := oneCampaign(e, g, "send", args, func(fs flagSet) {
+		wait = fs.Bool("wait", false, "print progress until done")
+	})
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	c, err := svc.Store.Campaign(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
-	}
-	if err != nil {
-		return err
-	}
+	id := c.ID
 	if c.Status == store.StatusSending {
 		// A start that was interrupted resumes; one that finished is left alone.
 		if err := resume(e, svc, c); err != nil || !*wait {
@@ -110,31 +93,11 @@ func reportQueued(e *env, svc *campaign.Service, res campaign.Result) {
 }
 
 func campaignResume(e *env, g *globals, args []string) error {
-	fs := newFlagSet(e, "campaign resume")
-	g.register(fs)
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("campaign resume needs exactly one campaign ID")
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return err
-	}
-	svc, closeAll, err := sendService(g)
+	svc, c, closeAll, err := oneCampaign(e, g, "resume", args, nil)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	c, err := svc.Store.Campaign(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
-	}
-	if err != nil {
-		return err
-	}
 	return resume(e, svc, c)
 }
 

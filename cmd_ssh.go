@@ -144,17 +144,7 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// As in runInteractive: a failed read of the database ends a
-		// follow, and the next one may succeed.
-		for ctx.Err() == nil {
-			if err := hub.Run(ctx); err != nil {
-				log.Warn("following sends failed; trying again", "err", err.Error())
-				select {
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-				}
-			}
-		}
+		followSends(ctx, hub, func(err error) { log.Warn("following sends failed; trying again", "err", err.Error()) })
 	}()
 	if lw != nil {
 		wg.Add(1)

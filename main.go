@@ -291,16 +291,7 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// A failed read of the database ends a follow; the next one may
-		// succeed, so it starts again rather than leaving the panes still.
-		for ctx.Err() == nil {
-			if err := hub.Run(ctx); err != nil {
-				select {
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-				}
-			}
-		}
+		followSends(ctx, hub, func(error) {}) // the screen shows the state; nothing to log
 	}()
 	var lw *ui.LocalWorker
 	if withWorker {
@@ -346,4 +337,19 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 		return fmt.Errorf("run the terminal UI: %w", runErr)
 	}
 	return nil
+}
+
+// followSends runs the hub until ctx ends. A failed read of the database
+// ends a follow; the next one may succeed, so it starts again a second
+// later rather than leaving every pane still.
+func followSends(ctx context.Context, hub *campaign.Hub, onErr func(error)) {
+	for ctx.Err() == nil {
+		if err := hub.Run(ctx); err != nil {
+			onErr(err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+		}
+	}
 }
