@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -119,13 +120,17 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 }
 
 // queueLost reports whether Redis no longer holds a send that the ledger
-// says is queued: the job stream is gone while recipients wait (a Redis
-// restarted without persistence). Pending events are folded first, so that
-// only recipients still waiting count.
+// says is queued: the job stream is gone, or was made anew and empty (a
+// worker recreates its group), while recipients wait — a Redis restarted
+// without persistence. Pending events are folded first, so that only
+// recipients still waiting count.
 func (s *Service) queueLost(ctx context.Context, rdb redis.UniversalClient, id uint64, st store.SendState) (bool, error) {
-	n, err := rdb.Exists(ctx, queue.JobsKey(id)).Result()
-	if err != nil || n > 0 {
+	info, err := rdb.XInfoStream(ctx, queue.JobsKey(id)).Result()
+	switch {
+	case err != nil && !strings.Contains(err.Error(), "no such key"):
 		return false, err
+	case err == nil && info.EntriesAdded > 0:
+		return false, nil
 	}
 	if _, err := s.FoldPending(ctx, rdb, id); err != nil {
 		return false, err

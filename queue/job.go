@@ -23,12 +23,22 @@ type Job struct {
 
 // Key is the idempotency key: campaignID:contactID, the same on every
 // attempt and every re-delivery.
-func (j *Job) Key() string { return fmt.Sprintf("%d:%d", j.CampaignID, j.ContactID) }
+func (j *Job) Key() string {
+	b := make([]byte, 0, 24)
+	b = strconv.AppendUint(b, j.CampaignID, 10)
+	b = append(b, ':')
+	return string(strconv.AppendUint(b, j.ContactID, 10))
+}
 
 // StreamID is the job's entry ID in its campaign's stream: round-contactID.
 // Redis refuses an ID that is not above the stream's last one, so enqueueing
 // a recipient twice in a round is impossible, even after a crash.
-func (j *Job) StreamID() string { return fmt.Sprintf("%d-%d", j.Round, j.ContactID) }
+func (j *Job) StreamID() string {
+	b := make([]byte, 0, 24)
+	b = strconv.AppendInt(b, int64(j.Round), 10)
+	b = append(b, '-')
+	return string(strconv.AppendUint(b, j.ContactID, 10))
+}
 
 // values is the stream entry's field list.
 func (j *Job) values() []any {
