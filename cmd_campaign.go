@@ -265,33 +265,17 @@ func parseID(s string) (uint64, error) {
 }
 
 func campaignShow(e *env, g *globals, args []string) error {
-	fs := newFlagSet(e, "campaign show")
-	g.register(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
+	var asJSON *bool
+	svc, c, closeAll, err := oneCampaign(e, g, "show", args, func(fs flagSet) { asJSON = fs.Bool("json", false, "print JSON") })
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("campaign show needs exactly one campaign ID")
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
+	defer closeAll()
+	st, id := svc.Store, c.ID
+	if _, err := foldIfSending(e.ctx, svc, c); err != nil {
 		return err
 	}
-	st, err := openStore(g)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	c, err := st.Campaign(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
-	}
-	if err != nil {
-		return err
-	}
-	if c, err = foldBeforeShowing(e, g, st, c); err != nil {
+	if c, err = st.Campaign(id); err != nil {
 		return err
 	}
 	n, err := st.AudienceSize(&c)

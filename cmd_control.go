@@ -39,16 +39,22 @@ func oneCampaign(e *env, g *globals, name string, args []string, extra func(fs f
 	if err != nil {
 		return nil, store.Campaign{}, nil, err
 	}
-	c, err := svc.Store.Campaign(id)
-	if errors.Is(err, store.ErrNotFound) {
-		closeAll()
-		return nil, c, nil, fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
-	}
+	c, err := findCampaign(svc.Store, id)
 	if err != nil {
 		closeAll()
 		return nil, c, nil, err
 	}
 	return svc, c, closeAll, nil
+}
+
+// findCampaign reads a campaign, saying how to find the right ID when there
+// is no such campaign.
+func findCampaign(st *store.Store, id uint64) (store.Campaign, error) {
+	c, err := st.Campaign(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
+	}
+	return c, err
 }
 
 type flagSet = interface {
@@ -367,10 +373,7 @@ func campaignExport(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer st.Close()
-	c, err := st.Campaign(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
-	}
+	c, err := findCampaign(st, id)
 	if err != nil {
 		return err
 	}
@@ -437,21 +440,6 @@ func csvSafe(s string) string {
 	return s
 }
 
-// foldBeforeShowing folds the events waiting in Redis for a campaign whose
-// send is followed, so that the numbers shown are exact; for any other
-// campaign it dials nothing.
-func foldBeforeShowing(e *env, g *globals, st *store.Store, c store.Campaign) (store.Campaign, error) {
-	conn, err := queue.NewConn(g.redis)
-	if err != nil {
-		return c, &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
-	}
-	defer conn.Close()
-	if _, err := foldIfSending(e.ctx, campaign.New(st, conn), c); err != nil {
-		return c, err
-	}
-	return st.Campaign(c.ID)
-}
-
 func campaignSetRate(e *env, g *globals, args []string) error {
 	fs := newFlagSet(e, "campaign set-rate")
 	g.register(fs)
@@ -475,10 +463,10 @@ func campaignSetRate(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer closeAll()
-	c, err := svc.SetRate(e.ctx, actor(), id, rate)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no campaign with ID %d; `tui campaign list` shows the IDs", id)
+	if _, err := findCampaign(svc.Store, id); err != nil {
+		return err
 	}
+	c, err := svc.SetRate(e.ctx, actor(), id, rate)
 	if err != nil {
 		return err
 	}
