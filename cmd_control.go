@@ -174,6 +174,17 @@ func foldIfSending(ctx context.Context, svc *campaign.Service, c store.Campaign)
 	return nil, nil
 }
 
+// foldOrWarn folds before numbers are shown; when Redis cannot be reached
+// the ledger's numbers are still shown, with a warning that they may be
+// behind.
+func foldOrWarn(e *env, svc *campaign.Service, c store.Campaign) []queue.WorkerInfo {
+	workers, err := foldIfSending(e.ctx, svc, c)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tui: warning: the numbers below may be behind: %v\n", err)
+	}
+	return workers
+}
+
 func campaignStatus(e *env, g *globals, args []string) error {
 	var asJSON *bool
 	svc, c, closeAll, err := oneCampaign(e, g, "status", args, func(fs flagSet) { asJSON = fs.Bool("json", false, "print JSON") })
@@ -181,10 +192,7 @@ func campaignStatus(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer closeAll()
-	workers, err := foldIfSending(e.ctx, svc, c)
-	if err != nil {
-		return err
-	}
+	workers := foldOrWarn(e, svc, c)
 	c, _ = svc.Store.Campaign(c.ID)
 	st, err := svc.Store.SendState(c.ID)
 	if errors.Is(err, store.ErrNotFound) {

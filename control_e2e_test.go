@@ -298,3 +298,29 @@ func TestSetRateWhileSending(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandsFoldOnlyWhileSendingAndSurviveRedisDown(t *testing.T) {
+	db, id := seedCampaign(t, 10)
+	counter := newConnCounter(t)
+	quiet := []string{"TUI_DB=" + db, "REDIS_URL=" + counter.url()}
+	for _, args := range [][]string{{"campaign", "list"}, {"campaign", "show", fmt.Sprint(id)}, {"campaign", "status", fmt.Sprint(id)}, {"contacts", "list"}} {
+		if code, _, e := runBinary(t, quiet, args...); code != 0 {
+			t.Fatalf("%v: %d %s", args, code, e)
+		}
+	}
+	if n := counter.count.Load(); n != 0 {
+		t.Fatalf("%d connections to Redis with nothing sending", n)
+	}
+	srv := redistest.Start(t)
+	env := []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	if code, _, e := runBinary(t, env, "campaign", "send", fmt.Sprint(id)); code != 0 {
+		t.Fatal(e)
+	}
+	srv.Stop()
+	for _, args := range [][]string{{"campaign", "list"}, {"campaign", "show", fmt.Sprint(id)}, {"campaign", "status", fmt.Sprint(id)}} {
+		code, out, e := runBinary(t, env, args...)
+		if code != 0 || !strings.Contains(e, "may be behind") || !strings.Contains(e, "cannot reach Redis") || !strings.Contains(out, "Kill me") {
+			t.Errorf("%v with Redis down: exit %d\nstdout %s\nstderr %s", args, code, out, e)
+		}
+	}
+}
