@@ -178,12 +178,19 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 // Redis connection up and stops only with the server. It logs on the
 // server's stderr, where no screen is drawn.
 func newServerWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger) *ui.LocalWorker {
+	return newLocalWorker(e, conn, wf, log.With("component", "worker"))
+}
+
+// newLocalWorker is a worker inside this process (--worker) that starts
+// only once the Redis connection is up — a send brought it up — so that it
+// never dials by itself.
+func newLocalWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger) *ui.LocalWorker {
 	return ui.NewLocalWorker(conn, wf.concurrency, wf.grace, func(ctx context.Context) (ui.WorkerProcess, error) {
 		rdb, err := conn.Client(ctx)
 		if err != nil {
 			return ui.WorkerProcess{}, err
 		}
-		cfg := wf.config(e, log.With("component", "worker"))
+		cfg := wf.config(e, log)
 		channels := cfg.Channels.(*worker.Channels)
 		w := worker.New(rdb, cfg)
 		return ui.WorkerProcess{

@@ -25,7 +25,6 @@ import (
 	"tui/queue"
 	"tui/store"
 	"tui/ui"
-	"tui/worker"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -295,25 +294,9 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	}()
 	var lw *ui.LocalWorker
 	if withWorker {
-		lw = ui.NewLocalWorker(conn, wf.concurrency, wf.grace, func(ctx context.Context) (ui.WorkerProcess, error) {
-			rdb, err := conn.Client(ctx)
-			if err != nil {
-				return ui.WorkerProcess{}, err
-			}
-			// The worker's log would write over the screen: its state shows
-			// in the status bar instead.
-			cfg := wf.config(e, slog.New(slog.DiscardHandler))
-			channels := cfg.Channels.(*worker.Channels)
-			w := worker.New(rdb, cfg)
-			return ui.WorkerProcess{
-				Run: func(ctx context.Context) error {
-					defer channels.Close()
-					return w.Run(ctx)
-				},
-				InFlight:  func() int64 { return w.Stats().InFlight },
-				Processed: func() int64 { return w.Stats().Processed },
-			}, nil
-		})
+		// The worker's log would write over the screen: its state shows in
+		// the status bar instead.
+		lw = newLocalWorker(e, conn, wf, slog.New(slog.DiscardHandler))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -255,7 +255,7 @@ func (v *failuresView) retry() tea.Cmd {
 	svc, actor, id, ctx := v.c.Sends, v.c.Actor, v.id, v.c.Ctx
 	work := func() tea.Msg {
 		defer close(ch)
-		res, err := svc.RetryFailed(ctx, actor, id, func(p campaign.Progress) { offerLatestProgress(ch, p) })
+		res, err := svc.RetryFailed(ctx, actor, id, func(p campaign.Progress) { offerLatest(ch, p) })
 		return retryDoneMsg{id: id, res: res, err: err}
 	}
 	return tea.Batch(work, waitRetryProgress(id, ch), v.spin.Tick)

@@ -278,8 +278,8 @@ func (m *importer) start(msg importOpenedMsg) tea.Cmd {
 }
 
 // offerLatest puts p in a one-slot channel, replacing figures the screen
-// has not read yet.
-func offerLatest(ch chan store.ImportProgress, p store.ImportProgress) {
+// has not read yet: progress of an import or of a send's queueing.
+func offerLatest[T any](ch chan T, p T) {
 	for {
 		select {
 		case ch <- p:

@@ -218,24 +218,10 @@ func (f *sendFlow) confirm() tea.Cmd {
 	id, version, ctx := f.campaign.ID, f.campaign.Version, f.c.Ctx
 	work := func() tea.Msg {
 		defer close(ch)
-		res, err := svc.Start(ctx, actor, id, version, func(p campaign.Progress) { offerLatestProgress(ch, p) })
+		res, err := svc.Start(ctx, actor, id, version, func(p campaign.Progress) { offerLatest(ch, p) })
 		return sendStartMsg{run: run, res: res, err: err}
 	}
 	return tea.Batch(work, waitQueueProgress(run, ch), f.spin.Tick)
-}
-
-func offerLatestProgress(ch chan campaign.Progress, p campaign.Progress) {
-	for {
-		select {
-		case ch <- p:
-			return
-		default:
-			select {
-			case <-ch:
-			default:
-			}
-		}
-	}
 }
 
 func waitQueueProgress(run int, ch <-chan campaign.Progress) tea.Cmd {
