@@ -172,5 +172,7 @@ func wrapText(s string, w int) []string {
 	if w <= 0 {
 		return nil
 	}
-	return strings.Split(ansi.Wordwrap(s, w, ""), "\n")
+	// Wrap breaks words longer than a line too (long paths), so nothing
+	// is cut off.
+	return strings.Split(ansi.Wrap(s, w, ""), "\n")
 }

@@ -284,3 +284,10 @@ func frame(scr string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// flat joins a screen's lines and collapses runs of spaces, so a message
+// that wraps (its length depends on where the tests run) can be matched
+// as one sentence.
+func flat(scr string) string {
+	return strings.Join(strings.Fields(scr), " ")
+}

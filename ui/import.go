@@ -245,7 +245,7 @@ func describeOpenError(raw, path, cwd string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if !filepath.IsAbs(strings.TrimSpace(raw)) && !strings.HasPrefix(strings.TrimSpace(raw), "~") {
-			return fmt.Errorf("no file at %s (relative paths start in %s); check the path", path, cwd)
+			return fmt.Errorf("no file %s in %s, where relative paths start; check the path", strings.TrimSpace(raw), cwd)
 		}
 		return fmt.Errorf("no file at %s; check the path", path)
 	case errors.Is(err, fs.ErrPermission):

@@ -126,8 +126,8 @@ func TestImportBadPathChangesNothing(t *testing.T) {
 	s.press("2", "i")
 	s.waitFor("Import contacts from a CSV file")
 	s.typeText("no/such/file.csv\n\n")
-	scr := s.waitFor("no file at ")
-	if !strings.Contains(scr, "relative paths start in") {
+	scr := s.waitFor("no file no/such/file.csv")
+	if !strings.Contains(flat(scr), "where relative paths start") {
 		t.Errorf("the error does not say where relative paths start:\n%s", frame(scr))
 	}
 
