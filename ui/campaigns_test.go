@@ -191,6 +191,48 @@ func TestEditorValidationErrorsInline(t *testing.T) {
 	}
 }
 
+// The tries per recipient are set in the editor: a value out of range is
+// refused under its field with nothing saved; a good one is stored and
+// shown in the detail pane.
+func TestEditorMaxAttempts(t *testing.T) {
+	st := newTestStore(t)
+	orig := seedCampaign(t, st, "Spring sale")
+	s := startApp(t, st, 80, 24)
+	s.waitFor("Spring sale")
+	s.press("enter") // the detail pane
+	s.waitFor(fmt.Sprintf("%d tries per recipient", store.DefaultMaxAttempts))
+	s.press("esc")
+	s.waitGone("tries per recipient")
+
+	s.press("e")
+	s.waitFor("Edit campaign")
+	s.press("shift+tab") // from the name, backwards to the last field
+	s.typeText("99")
+	s.press("ctrl+s")
+	scr := s.waitFor("must be between 1 and 20")
+	if !strings.Contains(lineWith(scr, "Attempts"), "›") {
+		t.Errorf("the focus is not on the attempts field:\n%s", frame(scr))
+	}
+	if c, _ := campaignNamed(t, st, "Spring sale"); c.Version != orig.Version || c.MaxAttempts != 0 {
+		t.Errorf("a refused save changed the campaign: %+v", c)
+	}
+
+	s.press("backspace", "backspace")
+	s.typeText("x")
+	s.press("ctrl+s")
+	s.waitFor(`"x" is not a whole number`)
+
+	s.press("backspace")
+	s.typeText("3")
+	s.press("ctrl+s")
+	scr = s.waitFor("Saved 'Spring sale'")
+	if c, _ := campaignNamed(t, st, "Spring sale"); c.MaxAttempts != 3 || c.Version != orig.Version+1 {
+		t.Errorf("stored campaign = %+v, want 3 tries at version %d", c, orig.Version+1)
+	}
+	s.press("enter")
+	s.waitFor("3 tries per recipient")
+}
+
 func TestEditorTemplateErrorsShowLineAndColumn(t *testing.T) {
 	st := newTestStore(t)
 	seedContacts(t, st, "email,name\nada@example.com,Ada\n")

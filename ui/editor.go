@@ -33,13 +33,14 @@ const (
 	fTags
 	fExclude
 	fRate
+	fAttempts
 	numFields
 )
 
 // fieldKeys are store.FieldError.Field values, in form order.
-var fieldKeys = [numFields]string{"name", "channel", "from", "url", "subject", "body", "tags", "exclude_tags", "rate"}
+var fieldKeys = [numFields]string{"name", "channel", "from", "url", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts"}
 
-var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Subject", "Body", "Tags", "Exclude", "Rate"}
+var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts"}
 
 func fieldByKey(k string) (fieldID, bool) {
 	for i, fk := range fieldKeys {
@@ -85,8 +86,8 @@ type (
 
 // editorValues is the form's content, compared to tell unsaved changes.
 type editorValues struct {
-	name, from, url, subject, body, tags, exclude, rate string
-	channel                                             store.Channel
+	name, from, url, subject, body, tags, exclude, rate, attempts string
+	channel                                                       store.Channel
 }
 
 // Editor creates or edits one campaign.
@@ -98,7 +99,7 @@ type Editor struct {
 	isNew    bool
 	readOnly bool
 
-	inputs  [numFields]textinput.Model // name, from, url, subject, tags, exclude, rate
+	inputs  [numFields]textinput.Model // name, from, url, subject, tags, exclude, rate, attempts
 	body    textarea.Model
 	channel int
 	focus   fieldID
@@ -144,7 +145,7 @@ func NewEditor(c *Common, id int, camp store.Campaign) *Editor {
 	tiStyles.Cursor.Blink = false
 	tiStyles.Focused.Placeholder = c.Styles.Dim
 	tiStyles.Blurred.Placeholder = c.Styles.Dim
-	for _, f := range []fieldID{fName, fFrom, fURL, fSubject, fTags, fExclude, fRate} {
+	for _, f := range []fieldID{fName, fFrom, fURL, fSubject, fTags, fExclude, fRate, fAttempts} {
 		ti := textinput.New()
 		ti.Prompt = ""
 		ti.SetStyles(tiStyles)
@@ -158,6 +159,8 @@ func NewEditor(c *Common, id int, camp store.Campaign) *Editor {
 	e.inputs[fExclude].Placeholder = "none"
 	e.inputs[fRate].Placeholder = "0"
 	e.inputs[fRate].CharLimit = 8
+	e.inputs[fAttempts].Placeholder = strconv.Itoa(store.DefaultMaxAttempts)
+	e.inputs[fAttempts].CharLimit = 3
 
 	ta := textarea.New()
 	ta.Prompt = "│ "
@@ -193,6 +196,11 @@ func (e *Editor) setValues(camp store.Campaign) {
 		rate = strconv.Itoa(camp.Rate)
 	}
 	e.inputs[fRate].SetValue(rate)
+	attempts := ""
+	if camp.MaxAttempts > 0 {
+		attempts = strconv.Itoa(camp.MaxAttempts)
+	}
+	e.inputs[fAttempts].SetValue(attempts)
 	e.body.SetValue(camp.Body)
 	e.body.MoveToBegin()
 	e.channel = 0
@@ -205,15 +213,16 @@ func (e *Editor) setValues(camp store.Campaign) {
 
 func (e *Editor) values() editorValues {
 	return editorValues{
-		name:    e.inputs[fName].Value(),
-		from:    e.inputs[fFrom].Value(),
-		url:     e.inputs[fURL].Value(),
-		subject: e.inputs[fSubject].Value(),
-		body:    e.body.Value(),
-		tags:    e.inputs[fTags].Value(),
-		exclude: e.inputs[fExclude].Value(),
-		rate:    e.inputs[fRate].Value(),
-		channel: store.Channels[e.channel],
+		name:     e.inputs[fName].Value(),
+		from:     e.inputs[fFrom].Value(),
+		url:      e.inputs[fURL].Value(),
+		subject:  e.inputs[fSubject].Value(),
+		body:     e.body.Value(),
+		tags:     e.inputs[fTags].Value(),
+		exclude:  e.inputs[fExclude].Value(),
+		rate:     e.inputs[fRate].Value(),
+		attempts: e.inputs[fAttempts].Value(),
+		channel:  store.Channels[e.channel],
 	}
 }
 
@@ -252,6 +261,16 @@ func (e *Editor) campaign() (store.Campaign, *store.FieldError) {
 			return c, &store.FieldError{Field: "rate", Msg: fmt.Sprintf("%q is not a whole number: enter messages per second, 0 for no limit", rate)}
 		}
 		c.Rate = n
+	}
+	attempts := strings.TrimSpace(v.attempts)
+	c.MaxAttempts = 0
+	if attempts != "" {
+		n, err := strconv.Atoi(attempts)
+		if err != nil {
+			return c, &store.FieldError{Field: "max_attempts", Msg: fmt.Sprintf("%q is not a whole number: enter tries per recipient from 1 to %d, or leave it empty for %d",
+				attempts, store.MaxAttemptsLimit, store.DefaultMaxAttempts)}
+		}
+		c.MaxAttempts = n
 	}
 	return c, nil
 }
@@ -585,8 +604,9 @@ func (e *Editor) save() tea.Cmd {
 	}
 	camp, fe := e.campaign()
 	if fe != nil {
-		e.errs[fRate] = fe.Msg
-		return e.focusField(fRate)
+		f, _ := fieldByKey(fe.Field)
+		e.errs[f] = fe.Msg
+		return e.focusField(f)
 	}
 	if e.conflict != nil {
 		// Saving again after a conflict is a deliberate overwrite.
@@ -690,6 +710,7 @@ func (e *Editor) layout() {
 		e.inputs[f].SetWidth(inputW)
 	}
 	e.inputs[fRate].SetWidth(min(inputW, 10))
+	e.inputs[fAttempts].SetWidth(min(inputW, 10))
 	e.body.SetWidth(inputW)
 	e.body.SetHeight(e.bodyHeight())
 }
@@ -852,6 +873,8 @@ func (e *Editor) fieldView(f fieldID, w int) string {
 		value = strings.Join(lines, "\n")
 	case fRate:
 		value = e.inputs[f].View() + st.Dim.Render("  messages/second, 0 = no limit")
+	case fAttempts:
+		value = e.inputs[f].View() + st.Dim.Render(fmt.Sprintf("  tries per recipient before it fails, up to %d", store.MaxAttemptsLimit))
 	default:
 		value = e.inputs[f].View()
 	}

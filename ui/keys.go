@@ -177,6 +177,7 @@ type ProgressKeyMap struct {
 	Pause    key.Binding
 	Resume   key.Binding
 	Cancel   key.Binding
+	Rate     key.Binding
 	Failures key.Binding
 	Retry    key.Binding
 	Up       key.Binding
@@ -190,11 +191,27 @@ func DefaultProgressKeyMap() ProgressKeyMap {
 		Pause:    key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause")),
 		Resume:   key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "resume")),
 		Cancel:   key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel send")),
+		Rate:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "set rate")),
 		Failures: key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "failures")),
 		Retry:    key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "retry failed")),
 		Up:       key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "scroll failures")),
 		Down:     key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "scroll failures")),
 		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+	}
+}
+
+// RateKeyMap holds the keys of the dialog that changes a running send's
+// rate; every other key is typing.
+type RateKeyMap struct {
+	Apply key.Binding
+	Keep  key.Binding
+}
+
+// DefaultRateKeyMap returns the rate dialog keys.
+func DefaultRateKeyMap() RateKeyMap {
+	return RateKeyMap{
+		Apply: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "set the rate")),
+		Keep:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "keep the rate")),
 	}
 }
 

@@ -38,6 +38,8 @@ type progressPane struct {
 	busy    string // what a control in flight is doing: "Pausing…"
 
 	cancelDlg *cancelSendDialog
+	rateDlg   *rateDialog
+	newRate   int // what a rate change in flight sets
 	failures  *failuresView
 	closed    bool
 }
@@ -69,6 +71,7 @@ const (
 	actionPause sendAction = iota
 	actionResume
 	actionCancel
+	actionRate
 )
 
 // clockEvery is how often the elapsed time and the rate move on without
@@ -140,7 +143,7 @@ func (p *progressPane) setSize(w, h int) {
 
 // capturing is true while the pane's dialog or the failures' has the keys.
 func (p *progressPane) capturing() bool {
-	return p.cancelDlg != nil || (p.failures != nil && p.failures.capturing())
+	return p.cancelDlg != nil || p.rateDlg != nil || (p.failures != nil && p.failures.capturing())
 }
 
 func (p *progressPane) live() *sendLive { return p.board.get(p.id) }
@@ -171,6 +174,9 @@ func (p *progressPane) Update(msg tea.Msg) tea.Cmd {
 		if p.cancelDlg != nil {
 			return p.cancelDlg.Update(msg)
 		}
+		if p.rateDlg != nil {
+			return p.rateDlg.Update(msg)
+		}
 	}
 	if p.failures != nil {
 		return p.failures.Update(msg)
@@ -190,6 +196,22 @@ func (p *progressPane) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			p.cancelDlg = nil
 		}
 		return cmd
+	}
+	if p.rateDlg != nil {
+		cmd := p.rateDlg.Update(k)
+		if !p.rateDlg.done {
+			return cmd
+		}
+		d := p.rateDlg
+		p.rateDlg = nil
+		if !d.set {
+			return cmd
+		}
+		if l := p.live(); l == nil || (l.c.Status != store.StatusSending && l.c.Status != store.StatusPaused) {
+			return ReportError(fmt.Errorf("the send of '%s' ended while the rate was typed; nothing changed", p.name))
+		}
+		p.busy, p.newRate = "Changing the rate…", d.rate
+		return tea.Batch(cmd, p.control(actionRate))
 	}
 	if p.failures != nil {
 		cmd := p.failures.Update(k)
@@ -244,6 +266,12 @@ func (p *progressPane) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		p.cancelDlg = newCancelSendDialog(p.c, l)
 		return p.cancelDlg.focus()
+	case key.Matches(k, p.keys.Rate):
+		if status != store.StatusSending && status != store.StatusPaused {
+			return ReportError(fmt.Errorf("'%s' is %s: only a running send's rate changes here (e edits a draft's)", p.name, status))
+		}
+		p.rateDlg = newRateDialog(p.c, l)
+		return p.rateDlg.focus()
 	}
 	return nil
 }
@@ -251,7 +279,7 @@ func (p *progressPane) handleKey(k tea.KeyPressMsg) tea.Cmd {
 // control pauses, resumes or cancels the send in a command. Each reaches
 // Redis first, so when Redis is away nothing changes and the error says so.
 func (p *progressPane) control(a sendAction) tea.Cmd {
-	svc, actor, id, ctx := p.c.Sends, p.c.Actor, p.id, p.c.Ctx
+	svc, actor, id, ctx, rate := p.c.Sends, p.c.Actor, p.id, p.c.Ctx, p.newRate
 	if svc == nil {
 		p.busy = ""
 		return ReportError(errors.New("this session cannot control sends"))
@@ -268,6 +296,8 @@ func (p *progressPane) control(a sendAction) tea.Cmd {
 			c = res.Campaign
 		case actionCancel:
 			c, err = svc.Cancel(ctx, actor, id)
+		case actionRate:
+			c, err = svc.SetRate(ctx, actor, id, rate)
 		}
 		msg := sendControlMsg{id: id, action: a, c: c, err: err}
 		if ss, serr := svc.Store.SendState(id); serr == nil {
@@ -284,7 +314,7 @@ func controlNews(msg sendControlMsg) tea.Cmd {
 	case msg.action == actionResume && errors.Is(msg.err, campaign.ErrNothingToResume):
 		return Flash(name + " is sending already: every recipient is queued")
 	case msg.err != nil:
-		verb := map[sendAction]string{actionPause: "pause", actionResume: "resume", actionCancel: "cancel"}[msg.action]
+		verb := map[sendAction]string{actionPause: "pause", actionResume: "resume", actionCancel: "cancel", actionRate: "change the rate of"}[msg.action]
 		return ReportError(fmt.Errorf("could not %s the send: %w", verb, msg.err))
 	}
 	switch msg.action {
@@ -292,6 +322,11 @@ func controlNews(msg sendControlMsg) tea.Cmd {
 		return Flash("Paused " + name + ": no new deliveries start (those under way finish); r resumes")
 	case actionResume:
 		return Flash("Resumed " + name)
+	case actionRate:
+		if msg.c.Rate == 0 {
+			return Flash(name + " now sends as fast as the workers can; every worker follows within a second")
+		}
+		return Flash(fmt.Sprintf("%s now sends at %s/s; every worker follows within a second", name, thousands(msg.c.Rate)))
 	}
 	text := "Cancelled " + name
 	if msg.send != nil {
@@ -326,6 +361,8 @@ func (p *progressPane) ShortHelp() []key.Binding {
 	switch {
 	case p.cancelDlg != nil:
 		return []key.Binding{p.cancelDlg.keys.Confirm, p.cancelDlg.keys.Keep}
+	case p.rateDlg != nil:
+		return []key.Binding{p.rateDlg.keys.Apply, p.rateDlg.keys.Keep}
 	case p.failures != nil:
 		return p.failures.ShortHelp()
 	}
@@ -334,9 +371,9 @@ func (p *progressPane) ShortHelp() []key.Binding {
 	if l != nil {
 		switch l.c.Status {
 		case store.StatusSending:
-			h = append(h, p.keys.Pause, p.keys.Cancel)
+			h = append(h, p.keys.Pause, p.keys.Cancel, p.keys.Rate)
 		case store.StatusPaused:
-			h = append(h, p.keys.Resume, p.keys.Cancel)
+			h = append(h, p.keys.Resume, p.keys.Cancel, p.keys.Rate)
 		}
 		if l.count(store.RecipientFailed)+l.count(store.RecipientSkipped) > 0 && l.c.Status != store.StatusCancelled {
 			h = append(h, p.keys.Retry)
@@ -355,7 +392,7 @@ func (p *progressPane) FullHelp() [][]key.Binding {
 		return p.failures.FullHelp()
 	}
 	k := p.keys
-	return [][]key.Binding{{k.Pause, k.Resume, k.Cancel}, {k.Failures, k.Retry, k.Down, k.Up, k.Back}}
+	return [][]key.Binding{{k.Pause, k.Resume, k.Cancel, k.Rate}, {k.Failures, k.Retry, k.Down, k.Up, k.Back}}
 }
 
 // headLines is how many lines the pane uses above the failures list.
@@ -392,8 +429,11 @@ func (p *progressPane) View() string {
 		lines[i] = ansi.Truncate(line, w, "…")
 	}
 	out := strings.Join(lines, "\n")
-	if p.cancelDlg != nil {
+	switch {
+	case p.cancelDlg != nil:
 		out = Overlay(w, h, fitLines(out, w, h), p.cancelDlg.View(w))
+	case p.rateDlg != nil:
+		out = Overlay(w, h, fitLines(out, w, h), p.rateDlg.View(w))
 	}
 	return out
 }

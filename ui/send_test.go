@@ -311,3 +311,67 @@ func TestRetryFromThePaneAsksWithTheCount(t *testing.T) {
 		t.Errorf("the send moved to round %d", got.Round)
 	}
 }
+
+// t in the pane changes a running send's rate: a bad number is refused in
+// the dialog with nothing changed; a good one is stored, audited, written
+// where the workers read it, and the send speeds up to finish (at the old
+// 2/s the 60 recipients would take half a minute).
+func TestSetRateFromThePane(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(60))
+	camp := seedSend(t, st, "Spring sale", 2)
+	rig := newSendRig(t, st, srv.URL(), rigOptions{worker: true})
+	s := startAppWith(t, rig.common(), 100, 30)
+	s.waitFor("Spring sale")
+	s.sendFromList("Spring sale", 60)
+	s.waitFor("(limit 2/s)")
+	s.waitFor("t set rate")
+
+	s.press("t")
+	s.waitFor("Rate of 'Spring sale'")
+	s.waitFor("> 2")
+	s.press("backspace")
+	s.typeText("fast")
+	s.press("enter")
+	s.waitFor(`"fast" is not a rate`)
+	if c := campaignByID(t, st, camp.ID); c.Rate != 2 || c.Version != camp.Version+1 {
+		t.Fatalf("a refused rate changed the campaign: rate %d version %d", c.Rate, c.Version)
+	}
+	for range "fast" {
+		s.press("backspace")
+	}
+	s.typeText("600")
+	s.press("enter")
+	s.waitFor("'Spring sale' now sends at 600/s")
+	waitStored(t, st, camp.ID, "the new rate", func(c store.Campaign, _ store.SendState) bool { return c.Rate == 600 })
+
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	if got, err := rdb.HGet(context.Background(), queue.ControlKey(camp.ID), "rate").Result(); err != nil || got != "600" {
+		t.Errorf("the workers read rate %q (%v), want 600", got, err)
+	}
+	audit, err := st.Audit(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range audit {
+		if e.Action == "campaign.rate" && e.Actor == "tester" && e.Detail == "2/s → 600/s" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the change is not in the audit log: %+v", audit)
+	}
+	waitStored(t, st, camp.ID, "the send to finish at the new rate", func(c store.Campaign, ss store.SendState) bool {
+		return c.Status == store.StatusCompleted && ss.Counts[store.RecipientSent] == 60
+	})
+
+	// A finished send has no rate to change.
+	s.waitFor("✓ Completed: 60 sent")
+	s.press("t")
+	s.waitFor("'Spring sale' is completed")
+	s.press("!") // the error list holds the whole sentence
+	s.waitFor("only a running send's rate changes here")
+}

@@ -1,0 +1,108 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/store"
+)
+
+// rateDialog asks for a running send's new rate. Every worker follows
+// within a second, so a send that floods a provider can be slowed down, and
+// one that crawls sped up, without stopping it.
+type rateDialog struct {
+	c     *Common
+	keys  RateKeyMap
+	name  string
+	from  int
+	input textinput.Model
+	err   string
+
+	done bool // closed; rate is the answer when set is true
+	set  bool
+	rate int
+}
+
+func newRateDialog(c *Common, l *sendLive) *rateDialog {
+	in := textinput.New()
+	in.Prompt = "> "
+	st := textinput.DefaultStyles(true)
+	st.Cursor.Blink = false
+	st.Focused.Prompt = c.Styles.Key
+	st.Focused.Placeholder = c.Styles.Dim
+	in.SetStyles(st)
+	in.CharLimit = 8
+	in.Placeholder = "0"
+	if l.c.Rate > 0 {
+		in.SetValue(strconv.Itoa(l.c.Rate))
+		in.CursorEnd()
+	}
+	return &rateDialog{c: c, keys: DefaultRateKeyMap(), name: l.c.Name, from: l.c.Rate, input: in}
+}
+
+func (d *rateDialog) focus() tea.Cmd { return d.input.Focus() }
+
+// Update takes every key: only enter and esc are not typing.
+func (d *rateDialog) Update(msg tea.Msg) tea.Cmd {
+	if k, ok := msg.(tea.KeyPressMsg); ok {
+		switch {
+		case key.Matches(k, d.keys.Keep):
+			d.done = true
+			return nil
+		case key.Matches(k, d.keys.Apply):
+			rate, err := parseRate(d.input.Value())
+			if err != nil {
+				d.err = err.Error()
+				return nil
+			}
+			d.done, d.set, d.rate = true, rate != d.from, rate
+			return nil
+		}
+	}
+	var cmd tea.Cmd
+	d.input, cmd = d.input.Update(msg)
+	d.err = ""
+	return cmd
+}
+
+// parseRate reads messages per second; empty is no limit.
+func parseRate(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > store.MaxRate {
+		return 0, fmt.Errorf("%q is not a rate: type messages per second from 0 (no limit) to %s", s, thousands(store.MaxRate))
+	}
+	return n, nil
+}
+
+// View renders the dialog box for a pane of width w.
+func (d *rateDialog) View(w int) string {
+	st := d.c.Styles
+	inner := max(min(w-10, 60), 20)
+	d.input.SetWidth(inner - 3)
+	now := "no limit"
+	if d.from > 0 {
+		now = thousands(d.from) + " messages/second"
+	}
+	parts := []string{
+		st.Title.Render(ansi.Truncate(fmt.Sprintf("Rate of '%s'", d.name), inner, "…")), "",
+		lipgloss.NewStyle().Width(inner).Render("Now " + now + ", shared by every worker. A new rate reaches them all within a second; 0 or empty sends as fast as they can."), "",
+		"Messages per second:",
+		d.input.View(),
+	}
+	if d.err != "" {
+		parts = append(parts, st.Error.Render(lipgloss.NewStyle().Width(inner).Render(d.err)))
+	}
+	parts = append(parts, "", lipgloss.PlaceHorizontal(inner, lipgloss.Right, st.Dim.Render("enter sets it · esc keeps it")))
+	return st.Dialog.Render(strings.Join(parts, "\n"))
+}
