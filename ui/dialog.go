@@ -128,3 +128,23 @@ func Overlay(w, h int, bg, fg string) string {
 
 // SetTitle replaces the question, e.g. once a count it names is known.
 func (d *Confirm) SetTitle(title string) { d.title = title }
+
+// compactDialog drops a dialog's blank separator lines when the area is
+// too short for them, so the box, its input and its keys still fit.
+func compactDialog(parts []string, boxHeight int) []string {
+	const frame = 4 // border and padding, top and bottom
+	lines := frame
+	for _, p := range parts {
+		lines += strings.Count(p, "\n") + 1
+	}
+	if lines <= boxHeight {
+		return parts
+	}
+	out := parts[:0:0]
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

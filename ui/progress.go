@@ -431,9 +431,9 @@ func (p *progressPane) View() string {
 	out := strings.Join(lines, "\n")
 	switch {
 	case p.cancelDlg != nil:
-		out = Overlay(w, h, fitLines(out, w, h), p.cancelDlg.View(w))
+		out = Overlay(w, h, fitLines(out, w, h), p.cancelDlg.View(w, h))
 	case p.rateDlg != nil:
-		out = Overlay(w, h, fitLines(out, w, h), p.rateDlg.View(w))
+		out = Overlay(w, h, fitLines(out, w, h), p.rateDlg.View(w, h))
 	}
 	return out
 }

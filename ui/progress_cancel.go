@@ -72,7 +72,7 @@ func (d *cancelSendDialog) Update(msg tea.Msg) tea.Cmd {
 }
 
 // View renders the dialog box for a pane of width w.
-func (d *cancelSendDialog) View(w int) string {
+func (d *cancelSendDialog) View(w, h int) string {
 	st := d.c.Styles
 	inner := max(min(w-10, 60), 20)
 	d.input.SetWidth(inner - 3)
@@ -86,5 +86,5 @@ func (d *cancelSendDialog) View(w int) string {
 		parts = append(parts, st.Error.Render(lipgloss.NewStyle().Width(inner).Render(d.err)))
 	}
 	parts = append(parts, "", lipgloss.PlaceHorizontal(inner, lipgloss.Right, st.Dim.Render("enter cancels the send · esc keeps it going")))
-	return st.Dialog.Render(strings.Join(parts, "\n"))
+	return st.Dialog.Render(strings.Join(compactDialog(parts, h), "\n"))
 }

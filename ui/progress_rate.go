@@ -86,17 +86,17 @@ func parseRate(s string) (int, error) {
 }
 
 // View renders the dialog box for a pane of width w.
-func (d *rateDialog) View(w int) string {
+func (d *rateDialog) View(w, h int) string {
 	st := d.c.Styles
 	inner := max(min(w-10, 60), 20)
 	d.input.SetWidth(inner - 3)
 	now := "no limit"
 	if d.from > 0 {
-		now = thousands(d.from) + " messages/second"
+		now = thousands(d.from) + "/s"
 	}
 	parts := []string{
 		st.Title.Render(ansi.Truncate(fmt.Sprintf("Rate of '%s'", d.name), inner, "…")), "",
-		lipgloss.NewStyle().Width(inner).Render("Now " + now + ", shared by every worker. A new rate reaches them all within a second; 0 or empty sends as fast as they can."), "",
+		lipgloss.NewStyle().Width(inner).Render("Now " + now + ", shared by every worker; a new rate reaches them all within a second. 0 or empty: no limit."), "",
 		"Messages per second:",
 		d.input.View(),
 	}
@@ -104,5 +104,5 @@ func (d *rateDialog) View(w int) string {
 		parts = append(parts, st.Error.Render(lipgloss.NewStyle().Width(inner).Render(d.err)))
 	}
 	parts = append(parts, "", lipgloss.PlaceHorizontal(inner, lipgloss.Right, st.Dim.Render("enter sets it · esc keeps it")))
-	return st.Dialog.Render(strings.Join(parts, "\n"))
+	return st.Dialog.Render(strings.Join(compactDialog(parts, h), "\n"))
 }
