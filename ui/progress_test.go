@@ -253,6 +253,29 @@ func TestSendScreensFitEverySize(t *testing.T) {
 	check("failures")
 	p.failures.openConfirm()
 	check("retry question")
+	p.failures = nil
+
+	// The pane's dialogs keep their input, keys and border at the
+	// smallest size.
+	dialogs := []struct {
+		name, keys string
+		open       func()
+	}{
+		{"rate dialog", "enter sets it", func() { p.rateDlg = newRateDialog(app.c, board.get(7)) }},
+		{"cancel dialog", "enter cancels the send", func() { p.cancelDlg = newCancelSendDialog(app.c, board.get(7)) }},
+	}
+	for _, d := range dialogs {
+		p.rateDlg, p.cancelDlg = nil, nil
+		d.open()
+		check(d.name)
+		app.Update(tea.WindowSizeMsg{Width: 60, Height: 15})
+		v := ansi.Strip(app.View().Content)
+		if !strings.Contains(v, d.keys) || !strings.Contains(v, "> ") || !strings.Contains(v, "╰") {
+			t.Errorf("the %s is cut at 60x15:\n%s", d.name, v)
+		}
+		app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	}
+	p.rateDlg, p.cancelDlg = nil, nil
 	app.campaigns.pane = nil
 
 	app.campaigns.flow = newSendFlow(app.c, 1, camp)
