@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -438,6 +439,11 @@ func (s *CampaignsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
 		return s.send()
 	case key.Matches(k, s.keys.Watch):
 		return s.watch()
+	case key.Matches(k, s.keys.Copy):
+		if r := s.selected(); r != nil {
+			return copyToClipboard(strconv.FormatUint(r.c.ID, 10), fmt.Sprintf("ID %d ('%s')", r.c.ID, r.c.Name))
+		}
+		return nil
 	default:
 		return nil
 	}
@@ -719,7 +725,7 @@ func (s *CampaignsScreen) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 		{k.Open, k.Back, k.Filter, s.fkeys.Apply, s.fkeys.Clear, k.Reload},
-		{k.New, k.Edit, k.Duplicate, k.Delete, k.Send, k.Watch},
+		{k.New, k.Edit, k.Duplicate, k.Delete, k.Send, k.Watch, k.Copy},
 	}
 }
 

@@ -183,3 +183,10 @@ const (
 	MinWidth  = 60
 	MinHeight = 15
 )
+
+// copyToClipboard puts text on the clipboard of the terminal the person
+// sits at (OSC 52, which also crosses SSH) and says what was copied.
+// Terminals that refuse OSC 52 (tmux without set-clipboard) ignore it.
+func copyToClipboard(text, what string) tea.Cmd {
+	return tea.Batch(tea.SetClipboard(text), Flash("Copied "+what))
+}

@@ -222,6 +222,14 @@ func (v *failuresView) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		v.cursor = len(v.rows) - 1
 	case key.Matches(k, v.keys.Retry):
 		return v.openConfirm()
+	case key.Matches(k, v.keys.Copy):
+		if v.cursor < 0 || v.cursor >= len(v.rows) {
+			return nil
+		}
+		e := v.rows[v.cursor]
+		// Tab-separated, so it pastes into a spreadsheet as three cells;
+		// the screen cuts long reasons, the copy keeps all of it.
+		return copyToClipboard(fmt.Sprintf("%s\t%d\t%s", e.Address, e.Attempts, e.LastError), e.Address+" and its reason")
 	}
 	v.clamp()
 	return nil
@@ -296,13 +304,16 @@ func (v *failuresView) ShortHelp() []key.Binding {
 	if v.failed+v.skipped > 0 {
 		h = append(h, v.keys.Retry)
 	}
+	if len(v.rows) > 0 {
+		h = append(h, v.keys.Copy)
+	}
 	return append(h, v.keys.Back, v.keys.Down, v.keys.Up, v.keys.PageDown)
 }
 
 // FullHelp lists every key of the view.
 func (v *failuresView) FullHelp() [][]key.Binding {
 	k := v.keys
-	return [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}, {k.Retry, k.Back}}
+	return [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}, {k.Retry, k.Copy, k.Back}}
 }
 
 // View draws the list.

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"bytes"
+	"encoding/base64"
 	"io"
 	"path/filepath"
 	"strings"
@@ -40,6 +42,9 @@ type testScreen struct {
 	// lastCR remembers whether the previous chunk ended in \r so a \r\n
 	// split across two reads is not doubled.
 	lastCR bool
+	// osc52 holds the tail of the raw output, for what the emulator does
+	// not keep: the clipboard writes (OSC 52) the program sent.
+	osc52 []byte
 
 	stop     chan struct{}
 	copied   chan struct{}
@@ -123,6 +128,32 @@ func (s *testScreen) write(p []byte) {
 	}
 	s.lastCR = prevCR
 	_, _ = s.emu.Write(conv)
+	s.osc52 = append(s.osc52, p...)
+	if len(s.osc52) > 1<<20 {
+		// Only the recent output matters to a test waiting for a copy.
+		s.osc52 = append(s.osc52[:0], s.osc52[len(s.osc52)-64<<10:]...)
+	}
+}
+
+// waitClipboard waits until the program has put text on the terminal's
+// clipboard with OSC 52.
+func (s *testScreen) waitClipboard(text string) {
+	s.t.Helper()
+	want := []byte("\x1b]52;c;" + base64.StdEncoding.EncodeToString([]byte(text)))
+	deadline := time.Now().Add(waitDeadline)
+	for {
+		s.mu.Lock()
+		ok := bytes.Contains(s.osc52, want)
+		got := string(s.osc52)
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %q on the clipboard; the clipboard writes seen: %q", text, got)
+		}
+		time.Sleep(pollEvery)
+	}
 }
 
 // keyNames maps the names tests use to key codes.

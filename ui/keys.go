@@ -76,6 +76,7 @@ type CampaignListKeyMap struct {
 	Reload    key.Binding
 	Send      key.Binding
 	Watch     key.Binding
+	Copy      key.Binding
 }
 
 // DefaultCampaignListKeyMap returns the campaign list keys.
@@ -97,6 +98,7 @@ func DefaultCampaignListKeyMap() CampaignListKeyMap {
 		Reload:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reload")),
 		Send:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "send")),
 		Watch:     key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "watch send")),
+		Copy:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy ID")),
 	}
 }
 
@@ -239,6 +241,7 @@ type FailuresKeyMap struct {
 	PageUp   key.Binding
 	PageDown key.Binding
 	Retry    key.Binding
+	Copy     key.Binding
 	Back     key.Binding
 }
 
@@ -252,6 +255,7 @@ func DefaultFailuresKeyMap() FailuresKeyMap {
 		PageUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
 		PageDown: key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
 		Retry:    key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "retry failed")),
+		Copy:     key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy row")),
 		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 	}
 }

@@ -2,7 +2,9 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +266,61 @@ func TestPauseResumeCancelFromThePane(t *testing.T) {
 // pane and the failures view read the store, and nothing dials.
 func TestRetryFromThePaneAsksWithTheCount(t *testing.T) {
 	st := newTestStore(t)
+	camp := seedFailedSend(t, st)
+	ln := newConnListener(t, false)
+	rig := newSendRig(t, st, ln.url(), rigOptions{})
+	s := startAppWith(t, rig.common(), 100, 30)
+	s.waitFor("Spring sale")
+	s.press("w")
+	scr := s.waitFor("Completed with 2 failures (1 sent)")
+	if line := lineWith(scr, "u001@example.com"); !strings.Contains(line, "5 tries") || !strings.Contains(line, "421 try again later") {
+		t.Errorf("the pane's failure line: %q\n%s", line, frame(scr))
+	}
+	s.press("R")
+	s.waitFor("Retry 2 failed recipients of 'Spring sale'?")
+	s.press("enter")
+	s.waitGone("Retry 2 failed")
+	s.waitFor("Failures of 'Spring sale'  2 failed recipients")
+	s.press("esc", "esc")
+	s.waitFor("LAST SEND")
+	if n := ln.count.Load(); n != 0 {
+		t.Errorf("%d connections without a retry", n)
+	}
+	if got, _ := st.SendState(camp.ID); got.Round != 1 {
+		t.Errorf("the send moved to round %d", got.Round)
+	}
+}
+
+// y copies with OSC 52: in the failures view the selected row whole
+// (address, tries, the reason the screen may cut), in the list the
+// campaign's ID for the command line.
+func TestCopyFailureAndCampaignID(t *testing.T) {
+	st := newTestStore(t)
+	camp := seedFailedSend(t, st)
+	s := startApp(t, st, 80, 24)
+	s.waitFor("Spring sale")
+	s.press("w")
+	s.waitFor("Completed with 2 failures")
+	s.press("f")
+	scr := s.waitFor("Failures of 'Spring sale'")
+	selected := strings.Fields(strings.TrimPrefix(strings.TrimSpace(lineWith(scr, "▌")), "▌"))
+	if len(selected) == 0 || !strings.HasSuffix(selected[0], "@example.com") {
+		t.Fatalf("no selected failure:\n%s", frame(scr))
+	}
+	s.press("y")
+	s.waitClipboard(selected[0] + "\t5\t421 try again later")
+	s.waitFor("Copied " + selected[0])
+	s.press("esc", "esc")
+	s.waitFor("LAST SEND")
+	s.press("y")
+	s.waitClipboard(strconv.FormatUint(camp.ID, 10))
+	s.waitFor(fmt.Sprintf("Copied ID %d", camp.ID))
+}
+
+// seedFailedSend stores a finished send of 'Spring sale' to three
+// contacts: one sent, two failed after 5 tries with "421 try again later".
+func seedFailedSend(t *testing.T, st *store.Store) store.Campaign {
+	t.Helper()
 	seedContacts(t, st, sendContactsCSV(3))
 	camp := seedSend(t, st, "Spring sale", 0)
 	_, ss, err := st.StartSend("tester", camp.ID, camp.Version)
@@ -288,28 +345,7 @@ func TestRetryFromThePaneAsksWithTheCount(t *testing.T) {
 	if _, err := st.ApplyEvents(camp.ID, "1-1", events); err != nil {
 		t.Fatal(err)
 	}
-	ln := newConnListener(t, false)
-	rig := newSendRig(t, st, ln.url(), rigOptions{})
-	s := startAppWith(t, rig.common(), 100, 30)
-	s.waitFor("Spring sale")
-	s.press("w")
-	scr := s.waitFor("Completed with 2 failures (1 sent)")
-	if line := lineWith(scr, "u001@example.com"); !strings.Contains(line, "5 tries") || !strings.Contains(line, "421 try again later") {
-		t.Errorf("the pane's failure line: %q\n%s", line, frame(scr))
-	}
-	s.press("R")
-	s.waitFor("Retry 2 failed recipients of 'Spring sale'?")
-	s.press("enter")
-	s.waitGone("Retry 2 failed")
-	s.waitFor("Failures of 'Spring sale'  2 failed recipients")
-	s.press("esc", "esc")
-	s.waitFor("LAST SEND")
-	if n := ln.count.Load(); n != 0 {
-		t.Errorf("%d connections without a retry", n)
-	}
-	if got, _ := st.SendState(camp.ID); got.Round != 1 {
-		t.Errorf("the send moved to round %d", got.Round)
-	}
+	return camp
 }
 
 // t in the pane changes a running send's rate: a bad number is refused in

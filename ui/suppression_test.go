@@ -27,11 +27,12 @@ func TestSuppressionAddAndRemoveWithConfirmation(t *testing.T) {
 	s.press("a")
 	s.waitFor("Suppress an address")
 	s.typeText("Gone@Example.com\nhard bounce\n")
-	// The flash names the address too: wait for the row's reason.
-	scr := s.waitFor("hard bounce")
-	if !strings.Contains(scr, "gone@example.com") || !strings.Contains(scr, "tester") {
-		t.Errorf("the new row lacks its reason or author:\n%s", frame(scr))
-	}
+	// The form shows the reason while typing and the flash names the
+	// address: wait for the list's row, with its reason and author.
+	s.waitUntil("the new row with its reason and author", func(scr string) bool {
+		row := lineWith(scr, "gone@example.com")
+		return strings.Contains(row, "hard bounce") && strings.Contains(row, "tester")
+	})
 	s.waitFor("3 Suppression (1)")
 	sups, err := st.Suppressions()
 	if err != nil {
@@ -43,7 +44,7 @@ func TestSuppressionAddAndRemoveWithConfirmation(t *testing.T) {
 
 	// d asks first, naming the address; n cancels and keeps it.
 	s.press("d")
-	scr = s.waitFor("Remove gone@example.com from the suppression list?")
+	scr := s.waitFor("Remove gone@example.com from the suppression list?")
 	if !strings.Contains(scr, "hard bounce") {
 		t.Errorf("the confirmation does not say why it was suppressed:\n%s", frame(scr))
 	}
