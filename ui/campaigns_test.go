@@ -233,6 +233,28 @@ func TestEditorMaxAttempts(t *testing.T) {
 	s.waitFor("3 tries per recipient")
 }
 
+// On a short terminal the form scrolls to the focused field and says
+// that more lie above or below, so every error can be reached.
+func TestEditorScrollsToTheFocusedField(t *testing.T) {
+	st := newTestStore(t)
+	s := startApp(t, st, 60, 15)
+	s.waitFor("No campaigns yet")
+	s.press("n")
+	s.waitFor("New campaign")
+	s.press("shift+tab")
+	s.typeText("30")
+	s.press("ctrl+s")
+	scr := s.waitFor("3 problems to fix")
+	if !strings.Contains(scr, "a name is required") || !strings.Contains(scr, "↓ more fields below") {
+		t.Errorf("the first error and the hint below are not shown:\n%s", frame(scr))
+	}
+	s.press("shift+tab") // from the name back round to the attempts
+	scr = s.waitFor("must be between 1 and 20")
+	if !strings.Contains(lineWith(scr, "Attempts"), "›") || !strings.Contains(scr, "↑ more fields above") {
+		t.Errorf("the focused field is not scrolled into view:\n%s", frame(scr))
+	}
+}
+
 func TestEditorTemplateErrorsShowLineAndColumn(t *testing.T) {
 	st := newTestStore(t)
 	seedContacts(t, st, "email,name\nada@example.com,Ada\n")

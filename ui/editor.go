@@ -770,16 +770,16 @@ func (e *Editor) View() string {
 		pw := e.width - fw - 1
 		sep := e.c.Styles.Dim.Render(strings.TrimRight(strings.Repeat("│\n", max(e.height, 1)), "\n"))
 		out = lipgloss.JoinHorizontal(lipgloss.Top,
-			fitLines(e.formView(fw), fw, e.height), sep, " ",
+			fitLines(e.formView(fw, e.height), fw, e.height), sep, " ",
 			fitLines(e.previewView(pw-1, e.height), pw-1, e.height))
 	case e.showPreview:
 		out = e.previewView(e.width, e.height)
 	case e.height >= tallEditor:
 		fh := e.formHeight()
-		out = fitLines(e.formView(e.width), e.width, fh) + "\n" +
+		out = fitLines(e.formView(e.width, fh), e.width, fh) + "\n" +
 			e.previewView(e.width, e.height-fh)
 	default:
-		out = e.formView(e.width)
+		out = e.formView(e.width, e.height)
 	}
 	if e.confirm != nil {
 		out = Overlay(e.width, e.height, fitLines(out, e.width, e.height), e.confirm.View())
@@ -787,7 +787,10 @@ func (e *Editor) View() string {
 	return out
 }
 
-func (e *Editor) formView(w int) string {
+// formView draws the form in w×h. When the fields do not all fit (a short
+// terminal, or errors under several fields) they scroll so that the
+// focused one, with its error, is always in view.
+func (e *Editor) formView(w, h int) string {
 	st := e.c.Styles
 	var b strings.Builder
 	title := "Edit campaign"
@@ -824,14 +827,43 @@ func (e *Editor) formView(w int) string {
 	default:
 		b.WriteString("\n")
 	}
+	top := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	var fields []string
+	from, to := 0, 0 // the focused field's lines
 	for _, f := range e.visibleFields() {
-		b.WriteString(e.fieldView(f, w))
-		b.WriteByte('\n')
+		if f == e.focus {
+			from = len(fields)
+		}
+		fields = append(fields, strings.Split(e.fieldView(f, w), "\n")...)
 		if block := e.errorBlock(f, w); block != "" {
-			b.WriteString(block + "\n")
+			fields = append(fields, strings.Split(block, "\n")...)
+		}
+		if f == e.focus {
+			to = len(fields)
 		}
 	}
-	return strings.TrimRight(b.String(), "\n")
+	room := h - len(top)
+	if room > 0 && len(fields) > room {
+		// Two lines say that more fields lie above or below.
+		inner := room - 2
+		if inner < 1 {
+			inner = room
+		}
+		skip := 0
+		if to > inner {
+			skip = min(to-inner, from)
+		}
+		end := min(skip+inner, len(fields))
+		window := fields[skip:end]
+		if inner < room && skip > 0 {
+			window = append([]string{st.Dim.Render("  ↑ more fields above (shift+tab)")}, window...)
+		}
+		if inner < room && end < len(fields) {
+			window = append(window, st.Dim.Render("  ↓ more fields below (tab)"))
+		}
+		fields = window
+	}
+	return strings.Join(append(top, fields...), "\n")
 }
 
 func (e *Editor) fieldView(f fieldID, w int) string {
