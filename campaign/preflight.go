@@ -118,6 +118,11 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 			defer wg.Done()
 			for batch := range work {
 				for _, it := range batch {
+					// Most records pass without building their message;
+					// the sample and any error take the full path.
+					if it.seq > 0 && r.CheckRaw(it.raw) == nil {
+						continue
+					}
 					ct, err := it.raw.DecodeForMessage()
 					var msg store.Message
 					if err == nil {

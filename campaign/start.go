@@ -167,11 +167,7 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int) {
 			b.failed = append(b.failed, e)
 			continue
 		}
-		ct, err := rc.contact.DecodeForMessage()
-		var msg store.Message
-		if err == nil {
-			msg, err = r.Render(&ct)
-		}
+		msg, err := r.RenderRaw(rc.contact)
 		if err != nil {
 			e.State, e.LastError = store.RecipientFailed, err.Error()
 			b.failed = append(b.failed, e)

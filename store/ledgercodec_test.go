@@ -30,3 +30,38 @@ func TestLedgerCodecRoundTrip(t *testing.T) {
 		t.Fatal("an unknown state encoded")
 	}
 }
+
+// A start reads each recipient's address straight from the record; where it
+// can, it must read what contactAddress does, and the row it writes must be
+// the row appendLedgerEntry would.
+func TestRawContactAddressMatchesContactAddress(t *testing.T) {
+	records := append([]string{
+		`{"id":1,"address":"plain@example.com","name":"x"}`,
+		`{ "id" : 2 , "address" : "spaced@example.com" }`,
+		`{"id":3,"address":"esc\"aped@example.com"}`,
+		`{"address":"first@example.com","id":4}`,
+		`{"id":12345678901234567890123,"address":"long@example.com"}`,
+		`{"id":5,"address":"ünï@example.com"}`,
+	}, rawRecords...)
+	fast := 0
+	for _, rec := range records {
+		addr, ok := rawContactAddress([]byte(rec))
+		want, err := contactAddress([]byte(rec))
+		if !ok {
+			continue
+		}
+		fast++
+		if err != nil || string(addr) != want {
+			t.Errorf("record %s: raw address %q, contactAddress %q %v", rec, addr, want, err)
+		}
+		e := LedgerEntry{CampaignID: 3, ContactID: 9, Address: want, State: RecipientQueued, Round: 2, UpdatedAt: time.Unix(5, 6)}
+		row, err1 := appendLedgerRow(nil, &e, addr)
+		full, err2 := appendLedgerEntry(nil, &e)
+		if err1 != nil || err2 != nil || string(row) != string(full) {
+			t.Errorf("record %s: row %x (%v), want %x (%v)", rec, row, err1, full, err2)
+		}
+	}
+	if fast < 10 {
+		t.Fatalf("only %d records took the raw path", fast)
+	}
+}

@@ -75,17 +75,18 @@ func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState
 		var arena []byte // bbolt keeps the value slices until commit: never reuse them
 		n := 0
 		err = newAudienceTx(tx, &c).each(func(key, raw []byte) (bool, error) {
-			addr, err := contactAddress(raw)
-			if err != nil {
-				return false, err
-			}
-			entry.ContactID, entry.Address = btoi(key), addr
+			entry.ContactID = btoi(key)
 			n++
-			if cap(arena)-len(arena) < 256 {
-				arena = make([]byte, 0, 64<<10)
+			if cap(arena)-len(arena) < 256+len(raw) {
+				arena = make([]byte, 0, max(64<<10, 256+len(raw)))
 			}
 			start := len(arena)
-			arena, err = appendLedgerEntry(arena, &entry)
+			var err error
+			if addr, ok := rawContactAddress(raw); ok {
+				arena, err = appendLedgerRow(arena, &entry, addr)
+			} else if entry.Address, err = contactAddress(raw); err == nil {
+				arena, err = appendLedgerEntry(arena, &entry)
+			}
 			if err != nil {
 				return false, err
 			}
@@ -176,7 +177,11 @@ func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawCon
 		if ledger == nil {
 			return nil
 		}
-		contacts := tx.Bucket(bucketContacts)
+		// Both buckets are keyed by contact ID, so one forward cursor over
+		// the contacts follows the ledger without a seek from the root per
+		// row; the records are copied into shared chunks, not one by one.
+		contacts := &forwardCursor{c: tx.Bucket(bucketContacts).Cursor()}
+		var arena []byte
 		cur := ledger.Cursor()
 		for k, v := cur.Seek(itob(after + 1)); k != nil; k, v = cur.Next() {
 			if len(v) > 1 && v[0] <= ledgerCodecVersion && v[1] != stateCode(RecipientQueued) && v[1] != stateCode(RecipientRetrying) {
@@ -190,8 +195,8 @@ func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawCon
 				continue
 			}
 			var raw RawContact
-			if v := contacts.Get(k); v != nil {
-				raw = append(RawContact(nil), v...)
+			if v, ok := contacts.find(k); ok {
+				raw = arenaCopy(&arena, v)
 			}
 			if !fn(&e, raw) {
 				return nil
@@ -205,12 +210,28 @@ func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawCon
 	return nil
 }
 
+// arenaCopy copies a record out of a transaction into a shared chunk: one
+// allocation for hundreds of records instead of one each. Empty is nil, as a
+// plain copy would be.
+func arenaCopy(arena *[]byte, v []byte) RawContact {
+	if len(v) == 0 {
+		return nil
+	}
+	if cap(*arena)-len(*arena) < len(v) {
+		*arena = make([]byte, 0, max(64<<10, len(v)))
+	}
+	start := len(*arena)
+	*arena = append(*arena, v...)
+	return RawContact((*arena)[start:len(*arena):len(*arena)])
+}
+
 // ForEachRecipientRaw is ForEachRecipient without decoding: fn gets a copy
 // of each recipient's record.
 func (s *Store) ForEachRecipientRaw(c *Campaign, fn func(RawContact) bool) error {
 	err := s.db.View(func(tx *bolt.Tx) error {
+		var arena []byte
 		return newAudienceTx(tx, c).each(func(_, raw []byte) (bool, error) {
-			return fn(append(RawContact(nil), raw...)), nil
+			return fn(arenaCopy(&arena, raw)), nil
 		})
 	})
 	if err != nil {
