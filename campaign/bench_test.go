@@ -27,25 +27,34 @@ func BenchmarkEnqueue100k(b *testing.B) {
 	defer rdb.Close()
 	ctx := context.Background()
 
-	// One sample job, to size the ceiling's entries like the real ones.
-	sample := queue.Job{CampaignID: 1, ContactID: 1, Round: 1, To: "c12345@example.com", Channel: "file",
+	// One sample job, to size the ceiling's entries like the real ones:
+	// the same eight fields a job entry has, with values of the same length.
+	sample := queue.Job{CampaignID: 1, ContactID: 12345, Round: 1, Attempt: 1, To: "c12345@example.com", Channel: "file",
 		Subject: "Hi Name 12345", Body: "Hello Name 12345 from City 42"}
-	values := []any{"key", sample.Key(), "to", sample.To, "channel", sample.Channel, "subject", sample.Subject, "body", sample.Body}
-
-	var ceiling, ours, startOnly time.Duration
-	for i := 0; i < b.N; i++ {
-		rdb.FlushAll(ctx)
+	values := []any{"key", sample.Key(), "contact", sample.ContactID, "round", sample.Round, "attempt", sample.Attempt,
+		"to", sample.To, "channel", sample.Channel, "subject", sample.Subject, "body", sample.Body}
+	// The ceiling as first measured, with five of those fields: a stricter
+	// yardstick, reported beside the first.
+	short := []any{"key", sample.Key(), "to", sample.To, "channel", sample.Channel, "subject", sample.Subject, "body", sample.Body}
+	xadds := func(stream string, values []any) time.Duration {
 		start := time.Now()
 		for off := 0; off < n; off += EnqueueBatchSize {
 			pipe := rdb.Pipeline()
 			for j := off; j < off+EnqueueBatchSize && j < n; j++ {
-				pipe.XAdd(ctx, &redis.XAddArgs{Stream: "ceiling", ID: fmt.Sprintf("1-%d", j+1), Values: values})
+				pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: fmt.Sprintf("1-%d", j+1), Values: values})
 			}
 			if _, err := pipe.Exec(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}
-		ceiling += time.Since(start)
+		return time.Since(start)
+	}
+
+	var ceiling, shortCeiling, ours, startOnly time.Duration
+	for i := 0; i < b.N; i++ {
+		rdb.FlushAll(ctx)
+		ceiling += xadds("ceiling", values)
+		shortCeiling += xadds("ceiling-short", short)
 
 		c, err := st.CreateCampaign("bench", store.Campaign{Name: "Bench", Channel: store.ChannelFile,
 			Tags: []string{"all"}, Subject: "Hi {{.name}}", Body: "Hello {{.name}} from {{.city}}"})
@@ -56,7 +65,7 @@ func BenchmarkEnqueue100k(b *testing.B) {
 		if _, err := svc.Conn.Client(ctx); err != nil { // the dial is not the enqueue
 			b.Fatal(err)
 		}
-		start = time.Now()
+		start := time.Now()
 		p, err := svc.Preflight(ctx, c.ID)
 		if err != nil || !p.OK() {
 			b.Fatal(err)
@@ -71,6 +80,7 @@ func BenchmarkEnqueue100k(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/ceiling.Seconds(), "ceiling-entries/s")
 	b.ReportMetric(float64(n)*float64(b.N)/ours.Seconds(), "start-recipients/s")
 	b.ReportMetric(ceiling.Seconds()/ours.Seconds(), "ratio-vs-ceiling")
+	b.ReportMetric(shortCeiling.Seconds()/ours.Seconds(), "ratio-vs-5-field-ceiling")
 	// The start alone: ledger writes, rendering and enqueue, without the
 	// preflight's own rendering pass.
 	b.ReportMetric(ceiling.Seconds()/startOnly.Seconds(), "start-only-ratio")
