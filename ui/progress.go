@@ -454,12 +454,28 @@ func (p *progressPane) head(l *sendLive, now time.Time) []string {
 	if l.send.StartedBy != "" {
 		info += " by " + l.send.StartedBy
 	}
-	if gap := w - lipgloss.Width(title) - len(info) - 1; gap >= 2 {
+	infoRoom := w - lipgloss.Width(title) - 3
+	if ansi.StringWidth(info) > infoRoom {
+		// An SSH user's key fingerprint goes first; the name stays.
+		if i := strings.Index(info, " (SHA256:"); i > 0 {
+			info = info[:i]
+		}
+		if ansi.StringWidth(info) > infoRoom {
+			info = ansi.Truncate(info, max(infoRoom, 0), "…")
+		}
+	}
+	if gap := w - lipgloss.Width(title) - ansi.StringWidth(info) - 1; gap >= 2 && infoRoom >= 12 {
 		title += strings.Repeat(" ", gap) + st.Dim.Render(info)
 	}
 	lines := []string{title}
 	if s := p.stateLine(l, now); s != "" {
-		lines = append(lines, " "+s)
+		// It says what to do (start a worker, where): wrapped, not cut.
+		for i, part := range wrapText(s, max(w-2, 10)) {
+			if i == 3 {
+				break
+			}
+			lines = append(lines, " "+part)
+		}
 	}
 
 	pct := 0

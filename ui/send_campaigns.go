@@ -70,7 +70,12 @@ func (s *CampaignsScreen) updateSending(msg tea.Msg) (tea.Cmd, bool) {
 				}
 			}
 		}
-		return tea.Batch(controlNews(msg), s.ensureClock()), true
+		if msg.err != nil {
+			return tea.Batch(controlNews(msg), s.ensureClock()), true
+		}
+		// Other sessions (over SSH) reload too: a paused send has no events
+		// to bring them its new state or rate.
+		return tea.Batch(controlNews(msg), s.ensureClock(), DataChanged("campaigns")), true
 	case clockMsg:
 		if msg.seq != s.clockSeq {
 			return nil, true

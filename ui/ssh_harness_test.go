@@ -52,6 +52,7 @@ type rigConfig struct {
 	maxSessions int
 	onMsg       func(user string, msg tea.Msg)
 	dir         string // reuse a directory (host key, authorized keys, database) across restarts
+	redisURL    string // where sends go; nothing listens there when empty
 }
 
 // syncBuffer is a log sink that tests read while the server writes.
@@ -117,9 +118,13 @@ func startSSH(t testing.TB, rc rigConfig, keys ...gossh.Signer) *sshRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Nothing listens at this Redis URL: these sessions never send, and the
-	// hub dials only while a campaign is sending.
-	conn, err := queue.NewConn(closedRedisURL(t))
+	// By default nothing listens at the Redis URL: those sessions never
+	// send, and the hub dials only while a campaign is sending.
+	url := rc.redisURL
+	if url == "" {
+		url = closedRedisURL(t)
+	}
+	conn, err := queue.NewConn(url)
 	if err != nil {
 		t.Fatal(err)
 	}

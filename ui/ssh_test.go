@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"tui/internal/redistest"
 
 	tea "charm.land/bubbletea/v2"
 	gossh "golang.org/x/crypto/ssh"
@@ -183,6 +184,44 @@ func TestSSHSessionsSeeEachOthersChanges(t *testing.T) {
 	a.press("right", "enter")
 	a.waitFor("Deleted 'Summer sale'")
 	b.waitFor("No campaigns yet")
+}
+
+// A send started, paused and re-paced in one session shows in the other
+// within the wait, with who started it; no worker runs, so no delivery
+// event carries the news.
+func TestSSHSessionsSeeEachOthersSends(t *testing.T) {
+	srv := redistest.Start(t)
+	alice, bob := newClientKey(t), newClientKey(t)
+	r := startSSH(t, rigConfig{redisURL: srv.URL()}, alice, bob)
+	seedContacts(t, r.st, sendContactsCSV(5))
+	seedSend(t, r.st, "Spring sale", 10)
+	a := r.connect("alice", alice, "xterm-256color", 100, 30)
+	b := r.connect("bob", bob, "xterm-256color", 100, 30)
+	a.waitFor("Spring sale")
+	b.waitFor("Spring sale")
+
+	a.press("s")
+	a.waitFor("Send 'Spring sale' to 5 recipients?")
+	a.press("y")
+	a.waitFor("Spring sale  sending")
+	b.waitUntil("the send in bob's list", func(scr string) bool { return strings.Contains(lineWith(scr, "▌"), "sending") })
+	b.press("w")
+	b.waitFor("by alice")
+
+	a.press("p")
+	a.waitFor("Paused 'Spring sale'")
+	b.waitFor("Spring sale  paused")
+
+	a.press("t")
+	a.waitFor("Rate of 'Spring sale'")
+	a.press("backspace", "backspace")
+	a.typeText("40")
+	a.press("enter")
+	a.waitFor("now sends at 40/s")
+	b.press("esc")
+	b.waitFor("LAST SEND")
+	b.press("enter")
+	b.waitFor("40 messages/second")
 }
 
 func TestSSHEditConflictNamesWhoChangedIt(t *testing.T) {
