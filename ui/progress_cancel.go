@@ -28,16 +28,42 @@ type cancelSendDialog struct {
 	confirmed bool // the name was typed: cancel the send
 }
 
-func newCancelSendDialog(c *Common, l *sendLive) *cancelSendDialog {
+// newPromptInput is the one-line input of the pane's dialogs.
+func newPromptInput(c *Common, placeholder string, limit int) textinput.Model {
 	in := textinput.New()
 	in.Prompt = "> "
-	in.Placeholder = l.c.Name
+	in.Placeholder = placeholder
 	st := textinput.DefaultStyles(true)
 	st.Cursor.Blink = false
 	st.Focused.Prompt = c.Styles.Key
 	st.Focused.Placeholder = c.Styles.Dim
 	in.SetStyles(st)
-	in.CharLimit = 200
+	in.CharLimit = limit
+	return in
+}
+
+// promptView draws a pane dialog that asks for one line: a title, what it
+// does, the label and input, an error, and its keys, in a box for a w×h
+// pane.
+func promptView(c *Common, w, h int, in *textinput.Model, title, body, label, err, keys string) string {
+	st := c.Styles
+	inner := max(min(w-10, 60), 20)
+	in.SetWidth(inner - 3)
+	parts := []string{
+		st.Title.Render(ansi.Truncate(title, inner, "…")), "",
+		lipgloss.NewStyle().Width(inner).Render(body), "",
+		label,
+		in.View(),
+	}
+	if err != "" {
+		parts = append(parts, st.Error.Render(lipgloss.NewStyle().Width(inner).Render(err)))
+	}
+	parts = append(parts, "", lipgloss.PlaceHorizontal(inner, lipgloss.Right, st.Dim.Render(keys)))
+	return st.Dialog.Render(strings.Join(compactDialog(parts, h), "\n"))
+}
+
+func newCancelSendDialog(c *Common, l *sendLive) *cancelSendDialog {
+	in := newPromptInput(c, l.c.Name, 200)
 	left := l.send.Total - l.final()
 	body := fmt.Sprintf("%s of %s are done. The %s not sent yet become cancelled, and this cannot be undone. Deliveries under way finish.",
 		thousands(l.final()), thousands(l.send.Total), countNoun(left, "recipient", "recipients"))
@@ -73,18 +99,6 @@ func (d *cancelSendDialog) Update(msg tea.Msg) tea.Cmd {
 
 // View renders the dialog box for a pane of width w.
 func (d *cancelSendDialog) View(w, h int) string {
-	st := d.c.Styles
-	inner := max(min(w-10, 60), 20)
-	d.input.SetWidth(inner - 3)
-	parts := []string{
-		st.Title.Render(ansi.Truncate(fmt.Sprintf("Cancel the send of '%s'?", d.name), inner, "…")), "",
-		lipgloss.NewStyle().Width(inner).Render(d.body), "",
-		"Type the campaign's name to confirm:",
-		d.input.View(),
-	}
-	if d.err != "" {
-		parts = append(parts, st.Error.Render(lipgloss.NewStyle().Width(inner).Render(d.err)))
-	}
-	parts = append(parts, "", lipgloss.PlaceHorizontal(inner, lipgloss.Right, st.Dim.Render("enter cancels the send · esc keeps it going")))
-	return st.Dialog.Render(strings.Join(compactDialog(parts, h), "\n"))
+	return promptView(d.c, w, h, &d.input, fmt.Sprintf("Cancel the send of '%s'?", d.name), d.body,
+		"Type the campaign's name to confirm:", d.err, "enter cancels the send · esc keeps it going")
 }

@@ -8,8 +8,6 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
-	"github.com/charmbracelet/x/ansi"
 
 	"tui/store"
 )
@@ -31,15 +29,7 @@ type rateDialog struct {
 }
 
 func newRateDialog(c *Common, l *sendLive) *rateDialog {
-	in := textinput.New()
-	in.Prompt = "> "
-	st := textinput.DefaultStyles(true)
-	st.Cursor.Blink = false
-	st.Focused.Prompt = c.Styles.Key
-	st.Focused.Placeholder = c.Styles.Dim
-	in.SetStyles(st)
-	in.CharLimit = 8
-	in.Placeholder = "0"
+	in := newPromptInput(c, "0", 8)
 	if l.c.Rate > 0 {
 		in.SetValue(strconv.Itoa(l.c.Rate))
 		in.CursorEnd()
@@ -87,22 +77,11 @@ func parseRate(s string) (int, error) {
 
 // View renders the dialog box for a pane of width w.
 func (d *rateDialog) View(w, h int) string {
-	st := d.c.Styles
-	inner := max(min(w-10, 60), 20)
-	d.input.SetWidth(inner - 3)
 	now := "no limit"
 	if d.from > 0 {
 		now = thousands(d.from) + "/s"
 	}
-	parts := []string{
-		st.Title.Render(ansi.Truncate(fmt.Sprintf("Rate of '%s'", d.name), inner, "…")), "",
-		lipgloss.NewStyle().Width(inner).Render("Now " + now + ", shared by every worker; a new rate reaches them all within a second. 0 or empty: no limit."), "",
-		"Messages per second:",
-		d.input.View(),
-	}
-	if d.err != "" {
-		parts = append(parts, st.Error.Render(lipgloss.NewStyle().Width(inner).Render(d.err)))
-	}
-	parts = append(parts, "", lipgloss.PlaceHorizontal(inner, lipgloss.Right, st.Dim.Render("enter sets it · esc keeps it")))
-	return st.Dialog.Render(strings.Join(compactDialog(parts, h), "\n"))
+	return promptView(d.c, w, h, &d.input, fmt.Sprintf("Rate of '%s'", d.name),
+		"Now "+now+", shared by every worker; a new rate reaches them all within a second. 0 or empty: no limit.",
+		"Messages per second:", d.err, "enter sets it · esc keeps it")
 }
