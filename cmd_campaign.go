@@ -23,9 +23,11 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func campaignCmd(e *env, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usagef("campaign needs a subcommand: list, create or show")
+		return usagef("campaign needs a subcommand: list, create, show, send, status, pause, resume, cancel, retry-failed, set-rate or export")
 	}
 	switch args[0] {
+	case "help", "--help", "-help", "-h":
+		return &helpRequest{command: "campaign"}
 	case "list", "ls":
 		return campaignList(e, g, args[1:])
 	case "create", "new":

@@ -22,6 +22,8 @@ func contactsCmd(e *env, g *globals, args []string) error {
 		return usagef("contacts needs a subcommand: import or list")
 	}
 	switch args[0] {
+	case "help", "--help", "-help", "-h":
+		return &helpRequest{command: "contacts"}
 	case "import":
 		return contactsImport(e, g, args[1:])
 	case "list", "ls":

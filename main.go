@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,7 +60,7 @@ Usage:
                                            a header row; an email, address or phone column;
                                            every other column is a template variable
   tui contacts list [--json]
-  tui --help, tui --version
+  tui --help, tui --version               tui COMMAND --help shows that command alone
 
 Global flags (anywhere on the line):
   --db PATH     the database file (default $XDG_DATA_HOME/tui/tui.db; env TUI_DB)
@@ -113,6 +114,13 @@ func run(e *env, args []string) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
+		var h *helpRequest
+		if errors.As(err, &h) {
+			if lines := commandUsage(h.command); lines != "" {
+				fmt.Fprintf(e.stdout, "Usage:\n%s\nGlobal flags: --db PATH, --redis URL. Run 'tui --help' for every command.\n", lines)
+				return 0
+			}
+		}
 		fmt.Fprint(e.stdout, usageText)
 		return 0
 	case errors.As(err, &ue):
@@ -176,6 +184,36 @@ func dispatch(e *env, args []string) error {
 	return usagef("unknown command %q", rest[0])
 }
 
+// helpRequest is --help given to a command ("campaign send"): its own
+// usage lines answer it.
+type helpRequest struct{ command string }
+
+func (h *helpRequest) Error() string { return "help requested for " + h.command }
+func (h *helpRequest) Unwrap() error { return flag.ErrHelp }
+
+// commandUsage returns the lines of usageText that describe command, or ""
+// if none does. "campaign pause" matches "tui campaign pause|resume|…".
+func commandUsage(command string) string {
+	want := strings.Fields(command)
+	var out []string
+	in := false
+	for _, line := range strings.Split(usageText, "\n") {
+		if rest, ok := strings.CutPrefix(line, "  tui "); ok {
+			words := strings.Fields(rest)
+			in = len(words) >= len(want)
+			for i := 0; in && i < len(want); i++ {
+				in = slices.Contains(strings.Split(words[i], "|"), want[i])
+			}
+		} else if !strings.HasPrefix(line, "   ") {
+			in = false
+		}
+		if in {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // newFlagSet returns a flag set that reports errors instead of exiting and
 // prints nothing itself: run prints one clear line.
 func newFlagSet(e *env, name string) *flag.FlagSet {
@@ -191,7 +229,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, &helpRequest{command: fs.Name()}
 			}
 			return nil, &usageError{msg: err.Error()}
 		}

@@ -57,8 +57,23 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Fatalf("--help: %+v", r)
 	}
 	r = cli(t, db, "", "campaign", "create", "--help")
-	if r.code != 0 || !strings.Contains(r.stdout, "--body-file") {
-		t.Fatalf("campaign create --help: %+v", r)
+	if r.code != 0 || !strings.Contains(r.stdout, "--body-file") || strings.Contains(r.stdout, "contacts import") {
+		t.Fatalf("campaign create --help should show that command only: %+v", r)
+	}
+	// A command's --help shows its own lines; the group's shows the group.
+	for _, c := range []struct {
+		args     []string
+		has, not string
+	}{
+		{[]string{"campaign", "pause", "-h"}, "tui campaign pause|resume|cancel|retry-failed ID", "campaign send"},
+		{[]string{"campaign", "send", "--help"}, "--wait follows it", "campaign create"},
+		{[]string{"campaign", "--help"}, "tui campaign set-rate ID N", "contacts import"},
+		{[]string{"contacts", "help"}, "tui contacts import FILE.csv", "campaign"},
+	} {
+		r = cli(t, db, "", c.args...)
+		if r.code != 0 || !strings.Contains(r.stdout, c.has) || strings.Contains(r.stdout, c.not) || !strings.Contains(r.stdout, "tui --help") {
+			t.Errorf("%v: %+v", c.args, r)
+		}
 	}
 	if _, err := os.Stat(db); !os.IsNotExist(err) {
 		t.Fatalf("--help and --version created the database: %v", err)
