@@ -61,7 +61,11 @@ func ReadJobs(ctx context.Context, rdb redis.UniversalClient, consumer string, c
 	if err != nil {
 		return nil, err
 	}
-	var out []Fetched
+	n := 0
+	for _, s := range res {
+		n += len(s.Messages)
+	}
+	out := make([]Fetched, 0, n)
 	for i, s := range res {
 		id := campaignOf(s.Stream, campaigns, i)
 		for _, m := range s.Messages {
@@ -126,6 +130,14 @@ func Release(ctx context.Context, rdb redis.UniversalClient, consumer string, ca
 	return releaseScript.Run(ctx, rdb, []string{JobsKey(campaignID)}, args...).Int()
 }
 
+// TrimAcked removes the acknowledged entries at the head of a campaign's
+// job stream (all below the oldest pending one) and returns how many went.
+// Workers call it periodically, so the stream shrinks as the send proceeds
+// and is empty once every job is acknowledged.
+func TrimAcked(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) (int64, error) {
+	return trimScript.Run(ctx, rdb, []string{JobsKey(campaignID)}, Group).Int64()
+}
+
 // PromoteDue moves up to limit due retries back into the job stream.
 func PromoteDue(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, now time.Time, limit int) (int, error) {
 	return promoteScript.Run(ctx, rdb, []string{DelayedKey(campaignID), JobsKey(campaignID)},
@@ -160,7 +172,7 @@ func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campa
 		return nil
 	}
 	batch := EventBatch{Worker: worker, Events: make([]Event, 0, len(outcomes))}
-	var marks []any
+	marks := make([]any, 0, 2*len(outcomes))
 	var retries []redis.Z
 	ids := make([]string, 0, len(outcomes))
 	for i := range outcomes {
@@ -172,7 +184,9 @@ func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campa
 			ids = append(ids, o.EntryID)
 		}
 		if o.Final != "" {
-			marks = append(marks, strconv.FormatUint(o.Job.ContactID, 10), o.Final)
+			// go-redis writes a uint64 as its decimal digits: the same field
+			// as FormatUint, without a string per mark.
+			marks = append(marks, o.Job.ContactID, boxedFinal(o.Final))
 			continue
 		}
 		if o.Event.Type == EventRetry {
@@ -199,8 +213,9 @@ func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campa
 			p.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(campaignID), Values: values})
 		}
 		if len(ids) > 0 {
+			// Acknowledged entries leave the stream with TrimAcked: an XDEL
+			// of every ID here cost Redis more than the read and the ack.
 			p.XAck(ctx, JobsKey(campaignID), Group, ids...)
-			p.XDel(ctx, JobsKey(campaignID), ids...)
 		}
 		return nil
 	})
@@ -208,6 +223,21 @@ func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campa
 		return fmt.Errorf("commit %d outcomes of campaign %d: %w", len(outcomes), campaignID, err)
 	}
 	return nil
+}
+
+// The final marks, boxed once instead of once per outcome.
+var boxedSent, boxedFailed, boxedSkipped any = "sent", "failed", "skipped"
+
+func boxedFinal(final string) any {
+	switch final {
+	case "sent":
+		return boxedSent
+	case "failed":
+		return boxedFailed
+	case "skipped":
+		return boxedSkipped
+	}
+	return final
 }
 
 // DoneMarks returns the final outcomes already recorded for the given

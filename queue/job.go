@@ -76,7 +76,10 @@ func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) 
 	if j.To == "" || j.Channel == "" {
 		return j, errors.New("job " + id + ": missing to or channel")
 	}
-	if k := str("key"); k != j.Key() {
+	// The expected key is built on the stack: this runs for every job read.
+	var kb [48]byte
+	want := strconv.AppendUint(append(strconv.AppendUint(kb[:0], campaignID, 10), ':'), contact, 10)
+	if k := str("key"); k != string(want) {
 		return j, fmt.Errorf("job %s: key %q does not match %d:%d", id, k, campaignID, contact)
 	}
 	return j, nil

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"tui/queue"
@@ -14,11 +15,13 @@ import (
 func (w *Worker) commitLoop() {
 	const maxBatch = 500
 	pending := make([]outcome, 0, maxBatch)
+	var buf []queue.Outcome
 	flush := func() {
 		if len(pending) == 0 {
 			return
 		}
-		w.commit(pending)
+		buf = w.commit(pending, buf)
+		clear(pending)
 		pending = pending[:0]
 	}
 	for {
@@ -27,7 +30,8 @@ func (w *Worker) commitLoop() {
 			flush()
 			return
 		}
-		pending = append(pending, o...)
+		pending = append(pending, o.outs...)
+		putOutBuf(o)
 		// Take whatever else is ready, without waiting for more: while one
 		// commit is on the wire the next batch gathers by itself.
 	collect:
@@ -38,7 +42,8 @@ func (w *Worker) commitLoop() {
 					flush()
 					return
 				}
-				pending = append(pending, o...)
+				pending = append(pending, o.outs...)
+				putOutBuf(o)
 			default:
 				break collect
 			}
@@ -47,12 +52,24 @@ func (w *Worker) commitLoop() {
 	}
 }
 
-func (w *Worker) commit(batch []outcome) {
-	byCampaign := map[uint64][]queue.Outcome{}
-	for _, o := range batch {
-		byCampaign[o.t.f.CampaignID] = append(byCampaign[o.t.f.CampaignID], o.out)
+// commit records a batch of outcomes; buf is the caller's to reuse.
+func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
+	// A batch nearly always holds one campaign: group with a scan, into a
+	// buffer the committer keeps, rather than with a map of fresh slices.
+	var ids []uint64
+	for i := range batch {
+		if id := batch[i].t.f.CampaignID; !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
-	for id, outs := range byCampaign {
+	for _, id := range ids {
+		outs := buf[:0]
+		for i := range batch {
+			if batch[i].t.f.CampaignID == id {
+				outs = append(outs, batch[i].out)
+			}
+		}
+		buf = outs
 		var giveUp time.Time
 		for attempt := 1; ; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -76,6 +93,7 @@ func (w *Worker) commit(batch []outcome) {
 			time.Sleep(queue.Backoff(attempt))
 		}
 	}
+	clear(buf[:cap(buf)]) // hold on to no message
 	w.mu.Lock()
 	for _, o := range batch {
 		delete(w.tasks, o.t.key())
@@ -96,6 +114,7 @@ func (w *Worker) commit(batch []outcome) {
 		}
 	}
 	w.releaseSlots(len(batch))
+	return buf
 }
 
 // releaseUnstarted gives back, at shutdown, every job that was fetched but

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"tui/queue"
@@ -13,117 +14,143 @@ import (
 // each outcome at once (an unrecorded delivery is one a crash repeats).
 func (w *Worker) deliverChunks() {
 	for chunk := range w.todo {
-		var outs []outcome
-		var first time.Time
+		// A channel slower than this, or not timed yet, hands over every
+		// outcome as it comes: the next delivery may take seconds.
+		slowest, known := w.slowestChannel(chunk)
+		eager := !known || slowest > int64(200*time.Microsecond)
+		buf := getOutBuf()
+		// One clock reading per delivery serves the lease check, the
+		// delivery time, the event and the flush: at file-channel speed
+		// reading the clock cost more than the rest of the bookkeeping.
+		now := time.Now()
+		var flushAt time.Time
 		for _, t := range chunk {
-			w.handle(t, &outs)
-			if len(outs) == 1 && first.IsZero() {
-				first = time.Now()
+			before, start := len(buf.outs), now
+			now = w.handle(t, &buf.outs, now)
+			if len(buf.outs) == before {
+				continue
 			}
-			if len(outs) > 0 && time.Since(first) > 2*time.Millisecond {
-				w.outcomes <- outs
-				outs, first = nil, time.Time{}
+			if flushAt.IsZero() {
+				flushAt = start.Add(2 * time.Millisecond)
+			}
+			// A delivery that took longer than that goes at once.
+			if eager || now.After(flushAt) {
+				w.outcomes <- buf
+				buf, flushAt = getOutBuf(), time.Time{}
 			}
 		}
-		if len(outs) > 0 {
-			w.outcomes <- outs
+		if len(buf.outs) > 0 {
+			w.outcomes <- buf
+		} else {
+			putOutBuf(buf)
 		}
 	}
 }
 
-// handle takes one job from fetch to an outcome for the committer.
-func (w *Worker) handle(t *task, outs *[]outcome) {
+// handle takes one job from fetch to an outcome for the committer. now is
+// the time when it starts; it returns the time when it is done.
+func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	f := &t.f
 	if f.Err != nil {
-		w.finish(outs, t, queue.EventFailed, "failed", "the job is malformed: "+f.Err.Error(), time.Time{})
-		return
+		w.finish(outs, t, queue.EventFailed, "failed", "the job is malformed: "+f.Err.Error(), time.Time{}, now)
+		return now
 	}
 	if t.duplicate != "" {
 		// Delivered (or failed) before a crash kept it from being acked.
 		*outs = append(*outs, outcome{t: t, ack: true, out: queue.Outcome{EntryID: f.EntryID, Job: f.Job}})
-		return
+		return now
 	}
-	ctl, ok := w.waitWhilePaused(t)
+	ctl, ok, waited := w.waitWhilePaused(t)
+	if waited {
+		now = time.Now()
+	}
 	switch {
 	case w.stopping.Load():
 		w.forget(t, false) // given back by releaseUnstarted
-		return
+		return now
 	case !ok || ctl.State == queue.StateCancelled:
-		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{})
-		return
-	case !w.owns(t):
+		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{}, now)
+		return now
+	case !w.owns(t, now):
 		w.log.Info("job reclaimed by another worker; not delivering it", "campaign", f.CampaignID, "key", f.Job.Key())
 		w.forget(t, true)
-		return
+		return now
 	}
 	ch, err := w.cfg.Channels.Get(f.Job.Channel)
 	if err != nil {
-		w.finish(outs, t, queue.EventFailed, "failed", Classify(err).Reason, time.Time{})
-		return
+		w.finish(outs, t, queue.EventFailed, "failed", Classify(err).Reason, time.Time{}, now)
+		return now
 	}
-	if err := w.limiter.take(w.hardStop, f.CampaignID, ctl.Rate, &w.stopping); err != nil {
+	waited, err = w.limiter.take(w.hardStop, f.CampaignID, ctl.Rate, &w.stopping, now)
+	if err != nil {
 		w.forget(t, false)
-		return
+		return time.Now()
 	}
-	if !w.owns(t) { // the wait for a token may have outlived the lease
-		w.forget(t, true)
-		return
+	if waited {
+		now = time.Now()
+		if !w.owns(t, now) { // the wait for a token may have outlived the lease
+			w.forget(t, true)
+			return now
+		}
 	}
 	if !t.start() {
-		return // released at shutdown
+		return now // released at shutdown
 	}
 	w.inFlight.Add(1)
 	// Channels bound their own network waits (SMTP and HTTP timeouts); a
 	// timer per delivery would cost more than a file delivery itself.
-	began := time.Now()
 	err = ch.Deliver(w.hardStop, Delivery{Job: f.Job, Attempt: f.Job.Attempt, Worker: w.cfg.ID})
-	w.noteDeliveryTime(time.Since(began))
+	end := time.Now()
+	w.noteDeliveryTime(f.Job.Channel, end.Sub(now))
 	w.inFlight.Add(-1)
 	if err == nil {
-		w.finish(outs, t, queue.EventDelivered, "sent", "", time.Time{})
-		return
+		w.finish(outs, t, queue.EventDelivered, "sent", "", time.Time{}, end)
+		return end
 	}
 	de := Classify(err)
 	if de.Throttled {
 		w.limiter.throttled(f.CampaignID, de.RetryAfter)
 	}
 	if !de.Transient || f.Job.Attempt >= ctl.MaxAttempts {
-		w.finish(outs, t, queue.EventFailed, "failed", de.Reason, time.Time{})
-		return
+		w.finish(outs, t, queue.EventFailed, "failed", de.Reason, time.Time{}, end)
+		return end
 	}
-	w.finish(outs, t, queue.EventRetry, "", de.Reason, time.Now().Add(retryDelay(f.Job.Attempt, de.RetryAfter)))
+	w.finish(outs, t, queue.EventRetry, "", de.Reason, end.Add(retryDelay(f.Job.Attempt, de.RetryAfter)), end)
+	return end
 }
 
 // waitWhilePaused holds a job while its campaign is paused; it returns the
-// campaign's settings once it is not, or false if the campaign is gone.
-func (w *Worker) waitWhilePaused(t *task) (queue.Control, bool) {
+// campaign's settings once it is not, or false if the campaign is gone, and
+// whether it waited at all.
+func (w *Worker) waitWhilePaused(t *task) (ctl queue.Control, ok, waited bool) {
 	for {
 		ctl, ok := w.control(t.f.CampaignID)
 		if !ok || ctl.State != queue.StatePaused || w.stopping.Load() {
 			if !ok && w.health.isDown() {
 				// Redis trouble emptied nothing: keep the last known settings.
-				return queue.Control{State: queue.StateSending, MaxAttempts: queue.DefaultMaxAttempts}, true
+				return queue.Control{State: queue.StateSending, MaxAttempts: queue.DefaultMaxAttempts}, true, waited
 			}
-			return ctl, ok
+			return ctl, ok, waited
 		}
 		time.Sleep(50 * time.Millisecond)
+		waited = true
 	}
 }
 
-// owns reports whether the job's lease is still ours: renewed recently
-// enough that no other worker can have reclaimed it.
-func (w *Worker) owns(t *task) bool {
+// owns reports whether the job's lease is still ours at now: renewed
+// recently enough that no other worker can have reclaimed it.
+func (w *Worker) owns(t *task, now time.Time) bool {
 	if t.lost.Load() {
 		return false
 	}
-	age := time.Since(time.Unix(0, t.renewedAt.Load()))
-	return age < w.cfg.Lease-w.cfg.Lease/10
+	age := now.UnixNano() - t.renewedAt.Load()
+	return age < int64(w.cfg.Lease-w.cfg.Lease/10)
 }
 
 // finish sends a job's outcome to the committer.
-func (w *Worker) finish(outs *[]outcome, t *task, typ queue.EventType, final, reason string, retryAt time.Time) {
+func (w *Worker) finish(outs *[]outcome, t *task, typ queue.EventType, final, reason string, retryAt, now time.Time) {
 	j := t.f.Job
-	ev := queue.Event{Contact: j.ContactID, Round: j.Round, Type: typ, Attempt: j.Attempt, Reason: reason, At: time.Now().UTC()}
+	ev := queue.Event{Contact: j.ContactID, Round: j.Round, Type: typ, Attempt: j.Attempt, Reason: reason, At: now.UTC()}
 	out := queue.Outcome{EntryID: t.f.EntryID, Job: j, Event: ev, Final: final, RetryAt: retryAt}
 	if typ == queue.EventRetry {
 		out.Job.Attempt = j.Attempt + 1
@@ -156,14 +183,57 @@ func retryDelay(attempt int, retryAfter time.Duration) time.Duration {
 	return d + jitter
 }
 
-// noteDeliveryTime keeps a moving average of how long deliveries take.
-func (w *Worker) noteDeliveryTime(d time.Duration) {
-	avg := w.avgDelivery.Load()
-	if avg == 0 {
-		w.avgDelivery.Store(int64(d))
+// noteDeliveryTime keeps moving averages of how long deliveries take: over
+// all channels, and per channel.
+func (w *Worker) noteDeliveryTime(channel string, d time.Duration) {
+	movingAverage(&w.avgDelivery, d)
+	a, ok := w.channelAvg.Load(channel)
+	if !ok {
+		a, _ = w.channelAvg.LoadOrStore(channel, new(atomic.Int64))
+	}
+	movingAverage(a.(*atomic.Int64), d)
+}
+
+func movingAverage(avg *atomic.Int64, d time.Duration) {
+	a := avg.Load()
+	if a == 0 {
+		avg.Store(max(int64(d), 1))
 		return
 	}
-	w.avgDelivery.Store(avg - avg/16 + int64(d)/16)
+	avg.Store(max(a-a/16+int64(d)/16, 1))
+}
+
+// chunkSize is how many of these jobs one deliverer takes at a time. A
+// batch is spread over the deliverers; but when every channel among the
+// jobs delivers in microseconds (the file channel), a chunk holds about a
+// millisecond of deliveries, since a hand-off costs more than a delivery.
+// A channel not timed yet, or a slow one (smtp) in the batch, spreads it.
+func (w *Worker) chunkSize(tasks []*task) int {
+	spread := min(max(1, (len(tasks)+w.cfg.Concurrency-1)/w.cfg.Concurrency), 64)
+	slowest, known := w.slowestChannel(tasks)
+	if !known {
+		return spread
+	}
+	return max(spread, min(int(int64(time.Millisecond)/slowest), 128))
+}
+
+// slowestChannel returns the longest average delivery time (ns, at least 1)
+// among the channels of the jobs, and false if one has none yet.
+func (w *Worker) slowestChannel(tasks []*task) (int64, bool) {
+	slowest := int64(0)
+	last := "\x00" // no channel has this name
+	for _, t := range tasks {
+		if t.f.Job.Channel == last {
+			continue
+		}
+		last = t.f.Job.Channel
+		a, ok := w.channelAvg.Load(last)
+		if !ok || a.(*atomic.Int64).Load() == 0 {
+			return 0, false
+		}
+		slowest = max(slowest, a.(*atomic.Int64).Load())
+	}
+	return slowest, true
 }
 
 // prefetchTarget is how many jobs the worker holds at once: enough to keep

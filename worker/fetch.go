@@ -21,9 +21,15 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 			}
 			continue
 		}
-		want := w.prefetchTarget() - len(w.slots)
-		if want <= 0 {
-			if !sleepCtx(ctx, 2*time.Millisecond) {
+		target := w.prefetchTarget()
+		want := target - len(w.slots)
+		if want < min(w.cfg.BatchSize, max(target/2, 1)) {
+			// Wait for a commit to free a good share of the slots: reads of
+			// a few jobs each would cost a round trip apiece.
+			select {
+			case <-w.released:
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
 				return
 			}
 			continue
@@ -100,8 +106,7 @@ func (w *Worker) enqueueLocal(fetched []queue.Fetched, reclaimed bool) {
 		w.tasks[t.key()] = t
 	}
 	w.mu.Unlock()
-	// Chunks spread a batch over the deliverers with few hand-offs.
-	size := min(max(1, (len(tasks)+w.cfg.Concurrency-1)/w.cfg.Concurrency), 64)
+	size := w.chunkSize(tasks)
 	for len(tasks) > 0 {
 		n := min(size, len(tasks))
 		w.todo <- tasks[:n:n]
@@ -153,6 +158,10 @@ func (w *Worker) acquireSlots(ctx context.Context, max int) int {
 func (w *Worker) releaseSlots(n int) {
 	for i := 0; i < n; i++ {
 		<-w.slots
+	}
+	select {
+	case w.released <- struct{}{}:
+	default:
 	}
 }
 

@@ -24,6 +24,7 @@ func (w *Worker) housekeeping(stop <-chan struct{}) {
 		now := time.Now()
 		w.refreshControls(context.Background())
 		w.promoteDue(now)
+		w.trimAcked()
 		if now.Sub(lastRenew) >= w.cfg.Lease/3 {
 			w.renewLeases()
 			lastRenew = now
@@ -47,6 +48,20 @@ func (w *Worker) promoteDue(now time.Time) {
 	for _, id := range w.sendingCampaigns() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := queue.PromoteDue(ctx, w.rdb, id, now, 500)
+		cancel()
+		if err != nil {
+			w.health.fail(w.log, err)
+			return
+		}
+	}
+}
+
+// trimAcked lets the job streams shrink as jobs are acknowledged (commits
+// only acknowledge; see queue.TrimAcked).
+func (w *Worker) trimAcked() {
+	for id := range *w.controls.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := queue.TrimAcked(ctx, w.rdb, id)
 		cancel()
 		if err != nil {
 			w.health.fail(w.log, err)

@@ -21,6 +21,10 @@ type limiter struct {
 
 	mu        sync.Mutex
 	campaigns map[uint64]*campaignRate
+
+	// holdsUntil is the latest holdUntil of any campaign (unix nanos): an
+	// unlimited campaign skips the mutex while no provider asked to wait.
+	holdsUntil atomic.Int64
 }
 
 type campaignRate struct {
@@ -43,16 +47,23 @@ func (l *limiter) get(id uint64) *campaignRate {
 	return c
 }
 
-// take waits for one token of the campaign's rate (0: no limit).
-func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomic.Bool) error {
-	for {
+// take waits for one token of the campaign's rate (0: no limit); waited
+// says whether it had to wait for Redis or the clock.
+func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomic.Bool, now time.Time) (waited bool, err error) {
+	if rate == 0 && now.UnixNano() >= l.holdsUntil.Load() {
+		return false, nil
+	}
+	for ; ; waited = true {
 		if stopping.Load() {
-			return errStopping
+			return waited, errStopping
+		}
+		if waited {
+			now = time.Now()
 		}
 		l.mu.Lock()
 		c := l.get(id)
 		c.recover()
-		wait := time.Until(c.holdUntil)
+		wait := c.holdUntil.Sub(now)
 		effective := int(float64(rate) * c.factor)
 		if rate > 0 && effective < 1 {
 			effective = 1
@@ -62,7 +73,7 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 				c.tokens--
 			}
 			l.mu.Unlock()
-			return nil
+			return waited, nil
 		}
 		l.mu.Unlock()
 		if wait <= 0 {
@@ -73,7 +84,7 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 			res, err := l.rl.AllowAtMost(ctx, queue.RateKey(id), limit, batch)
 			if err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return waited, ctx.Err()
 				}
 				wait = 250 * time.Millisecond
 			} else if res.Allowed > 0 {
@@ -90,7 +101,7 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 			wait = 250 * time.Millisecond // look at stopping and new settings often
 		}
 		if !sleepCtx(ctx, wait) {
-			return ctx.Err()
+			return waited, ctx.Err()
 		}
 	}
 }
@@ -113,6 +124,9 @@ func (l *limiter) throttled(id uint64, retryAfter time.Duration) {
 	}
 	if until := now.Add(hold); until.After(c.holdUntil) {
 		c.holdUntil = until
+		if u := until.UnixNano(); u > l.holdsUntil.Load() {
+			l.holdsUntil.Store(u) // under l.mu: no lost update
+		}
 	}
 }
 

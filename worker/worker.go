@@ -80,8 +80,9 @@ type Worker struct {
 	tasks map[taskKey]*task // from fetch to commit
 
 	slots    chan struct{} // bounds fetched + in-flight jobs
+	released chan struct{} // a token after slots are given back
 	todo     chan []*task
-	outcomes chan []outcome
+	outcomes chan *outBuf
 
 	stopping   atomic.Bool
 	started    time.Time
@@ -90,6 +91,7 @@ type Worker struct {
 
 	delivered, failed, retried, processed, inFlight atomic.Int64
 	avgDelivery                                     atomic.Int64 // nanoseconds, moving average
+	channelAvg                                      sync.Map     // channel name → *atomic.Int64, as avgDelivery
 
 	handoffMu     sync.Mutex
 	handoff       sync.WaitGroup // reclaimed jobs on their way to the deliverers
@@ -130,12 +132,30 @@ type outcome struct {
 	ack bool // false: only the event is recorded
 }
 
+// outBuf carries a deliverer's outcomes to the committer, which gives it
+// back to outBufs: at full speed fresh slices of outcomes were a good part
+// of what the garbage collector had to do.
+type outBuf struct{ outs []outcome }
+
+var outBufs = sync.Pool{New: func() any { return &outBuf{outs: make([]outcome, 0, 64)} }}
+
+func getOutBuf() *outBuf { return outBufs.Get().(*outBuf) }
+
+func putOutBuf(b *outBuf) {
+	clear(b.outs) // hold on to no task or message
+	b.outs = b.outs[:0]
+	outBufs.Put(b)
+}
+
 // New makes a worker on a connected client.
 func New(rdb redis.UniversalClient, cfg Config) *Worker {
 	cfg.defaults()
 	w := &Worker{cfg: cfg, rdb: rdb, log: cfg.Logger.With("worker", cfg.ID), tasks: map[taskKey]*task{},
-		slots: make(chan struct{}, max(cfg.Concurrency*2, 1000)), todo: make(chan []*task, cfg.Concurrency*2),
-		outcomes: make(chan []outcome, cfg.Concurrency*4)}
+		// Four reads ahead: with fewer, the next read waited for a commit
+		// to free its slots, and a fast channel idled (0.62 → 0.70 of the
+		// ceiling in the benchmark, from 1000 to 2000).
+		slots: make(chan struct{}, max(cfg.Concurrency*2, 4*cfg.BatchSize)), todo: make(chan []*task, cfg.Concurrency*2),
+		outcomes: make(chan *outBuf, cfg.Concurrency*4), released: make(chan struct{}, 1)}
 	w.limiter = newLimiter(rdb)
 	w.hardStop, w.hardCancel = context.WithCancel(context.Background())
 	empty := map[uint64]queue.Control{}

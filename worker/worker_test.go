@@ -183,11 +183,72 @@ func TestThreeWorkersDeliverEveryRecipientOnce(t *testing.T) {
 	if total != n || distinct != n || most != 1 {
 		t.Fatalf("deliveries %d, distinct %d, most per key %d; want %d once each", total, distinct, most, n)
 	}
-	if l, _ := f.rdb.XLen(context.Background(), queue.JobsKey(1)).Result(); l != 0 {
-		t.Errorf("%d jobs left in the stream", l)
-	}
+	// Acknowledged jobs leave the stream at the workers' next trim.
+	eventually(t, 5*time.Second, "an empty job stream", func() bool {
+		l, _ := f.rdb.XLen(context.Background(), queue.JobsKey(1)).Result()
+		return l == 0
+	})
 	if marks, _ := f.rdb.HLen(context.Background(), queue.DoneKey(1)).Result(); marks != n {
 		t.Errorf("%d idempotency marks, want %d", marks, n)
+	}
+}
+
+// TestTrimKeepsUnacknowledgedJobs: trimming removes only what the group has
+// read and acknowledged, never a pending or unread job.
+func TestTrimKeepsUnacknowledgedJobs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.enqueue(3, 10, queue.Control{})
+	key := queue.JobsKey(3)
+	trim := func() int64 {
+		t.Helper()
+		n, err := queue.TrimAcked(ctx, f.rdb, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := trim(); n != 0 { // no group yet
+		t.Fatalf("trimmed %d before anything was read", n)
+	}
+	if err := queue.EnsureGroup(ctx, f.rdb, 3); err != nil {
+		t.Fatal(err)
+	}
+	got, err := queue.ReadJobs(ctx, f.rdb, "c", []uint64{3}, 6, time.Millisecond)
+	if err != nil || len(got) != 6 {
+		t.Fatalf("read %d jobs, err %v", len(got), err)
+	}
+	ack := func(ids ...string) {
+		t.Helper()
+		if err := f.rdb.XAck(ctx, key, queue.Group, ids...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 1-1 still pending holds everything behind it.
+	ack(got[1].EntryID, got[2].EntryID)
+	if n := trim(); n != 0 {
+		t.Fatalf("trimmed %d behind a pending job", n)
+	}
+	// Pending from 1-4 on: 1-1 to 1-3 go.
+	ack(got[0].EntryID)
+	if n := trim(); n != 3 {
+		t.Fatalf("trimmed %d, want 3", n)
+	}
+	// Nothing pending: what was read goes, the unread 1-7 to 1-10 stay.
+	ack(got[3].EntryID, got[4].EntryID, got[5].EntryID)
+	if n := trim(); n != 3 {
+		t.Fatalf("trimmed %d, want 3", n)
+	}
+	entries, err := f.rdb.XRange(ctx, key, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 4 || entries[0].ID != "1-7" {
+		t.Fatalf("left %d entries starting at %v; want the 4 unread from 1-7", len(entries), entries)
+	}
+	rest, err := queue.ReadJobs(ctx, f.rdb, "c", []uint64{3}, 10, time.Millisecond)
+	if err != nil || len(rest) != 4 {
+		t.Fatalf("read %d of the unread jobs after the trim, err %v", len(rest), err)
 	}
 }
 
@@ -400,4 +461,54 @@ func TestSurvivesARedisRestart(t *testing.T) {
 		p, _ := f.rdb.XPending(context.Background(), queue.JobsKey(8), queue.Group).Result()
 		return l == 0 && (p == nil || p.Count == 0)
 	})
+}
+
+// TestChunkSizeFollowsTheSlowestChannel: fast deliveries go to a deliverer
+// in big chunks; a channel not timed yet, or a slow one in the batch,
+// spreads the batch over every deliverer.
+func TestChunkSizeFollowsTheSlowestChannel(t *testing.T) {
+	w := New(nil, Config{Concurrency: 32})
+	batch := func(channels ...string) []*task {
+		var ts []*task
+		for i := 0; i < 500; i++ {
+			ts = append(ts, &task{f: queue.Fetched{Job: queue.Job{Channel: channels[i%len(channels)]}}})
+		}
+		return ts
+	}
+	if got := w.chunkSize(batch("file")); got != 16 {
+		t.Fatalf("untimed channel: chunks of %d, want 16 (500 over 32 deliverers)", got)
+	}
+	w.noteDeliveryTime("file", 2*time.Microsecond)
+	if got := w.chunkSize(batch("file")); got != 128 {
+		t.Fatalf("file channel at 2µs: chunks of %d, want 128", got)
+	}
+	if got := w.chunkSize(batch("file", "smtp")); got != 16 {
+		t.Fatalf("with an untimed smtp: chunks of %d, want 16", got)
+	}
+	w.noteDeliveryTime("smtp", 80*time.Millisecond)
+	if got := w.chunkSize(batch("file", "smtp")); got != 16 {
+		t.Fatalf("with a slow smtp: chunks of %d, want 16", got)
+	}
+	if got := w.chunkSize(batch("file")); got != 128 {
+		t.Fatalf("file alone after smtp: chunks of %d, want 128", got)
+	}
+}
+
+// TestSlowDeliveryRecordedBeforeTheNext: a delivery's outcome reaches Redis
+// while the same deliverer is still busy with the next job (a crash then
+// repeats only that one).
+func TestSlowDeliveryRecordedBeforeTheNext(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(4, 2, queue.Control{})
+	rec := newRecorder()
+	rec.block = make(chan struct{})
+	f.startWorker("w", rec, Config{Concurrency: 1})
+	t.Cleanup(func() { close(rec.block) }) // runs before the worker's stop
+	rec.block <- struct{}{}                // the first delivery ends; the second waits
+	eventually(t, 5*time.Second, "the first outcome recorded", func() bool {
+		return f.events(4)[queue.EventDelivered] == 1
+	})
+	if total, _, _ := rec.count(); total != 1 {
+		t.Fatalf("%d deliveries done, want 1 (the second still waiting)", total)
+	}
 }
