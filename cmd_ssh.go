@@ -121,7 +121,7 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 
 	var lw *ui.LocalWorker
 	if withWorker {
-		lw = newServerWorker(e, conn, wf, log)
+		lw = newServerWorker(e, conn, wf, log, st.Path())
 	}
 	srv, err := ui.NewSSHServer(ui.SSHConfig{
 		Store: st, Sends: svc, Hub: hub, Conn: conn, Worker: lw,
@@ -177,20 +177,20 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 // the server's, not a session's: it starts once a send has brought the
 // Redis connection up and stops only with the server. It logs on the
 // server's stderr, where no screen is drawn.
-func newServerWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger) *ui.LocalWorker {
-	return newLocalWorker(e, conn, wf, log.With("component", "worker"))
+func newServerWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger, dbPath string) *ui.LocalWorker {
+	return newLocalWorker(e, conn, wf, log.With("component", "worker"), outboxBeside(dbPath))
 }
 
 // newLocalWorker is a worker inside this process (--worker) that starts
 // only once the Redis connection is up — a send brought it up — so that it
 // never dials by itself.
-func newLocalWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger) *ui.LocalWorker {
+func newLocalWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger, defaultOutbox string) *ui.LocalWorker {
 	return ui.NewLocalWorker(conn, wf.concurrency, wf.grace, func(ctx context.Context) (ui.WorkerProcess, error) {
 		rdb, err := conn.Client(ctx)
 		if err != nil {
 			return ui.WorkerProcess{}, err
 		}
-		cfg := wf.config(e, log)
+		cfg := wf.config(e, log, defaultOutbox)
 		channels := cfg.Channels.(*worker.Channels)
 		w := worker.New(rdb, cfg)
 		return ui.WorkerProcess{

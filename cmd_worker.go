@@ -5,12 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
 	"golang.org/x/term"
 
 	"tui/queue"
+	"tui/store"
 	"tui/worker"
 )
 
@@ -52,13 +54,34 @@ func (w *workerFlags) logger(out io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(out, nil))
 }
 
-func (w *workerFlags) config(e *env, log *slog.Logger) worker.Config {
+// config builds a worker's settings. File jobs go to --outbox, else
+// TUI_OUTBOX, else defaultOutbox (none when empty).
+func (w *workerFlags) config(e *env, log *slog.Logger, defaultOutbox string) worker.Config {
 	outbox := w.outbox
 	if outbox == "" {
 		outbox = e.getenv("TUI_OUTBOX")
 	}
 	return worker.Config{Concurrency: w.concurrency, ShutdownGrace: w.grace, Lease: w.lease, Logger: log,
-		Channels: worker.NewChannels(e.getenv, outbox)}
+		Channels: worker.NewChannels(e.getenv, outbox).WithDefaultOutbox(defaultOutbox)}
+}
+
+// OutboxName is the file channel's outbox beside the database (--worker,
+// --ssh --worker) or in the data directory (--headless-worker) when
+// neither --outbox nor TUI_OUTBOX names one.
+const OutboxName = "outbox.jsonl"
+
+// outboxBeside is the in-process worker's default outbox, beside the
+// database at dbPath.
+func outboxBeside(dbPath string) string { return filepath.Join(filepath.Dir(dbPath), OutboxName) }
+
+// dataDirOutbox is the headless worker's default outbox, or "" when there
+// is no data directory.
+func dataDirOutbox() string {
+	p, err := store.DefaultPath()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(p), OutboxName)
 }
 
 // WorkerGCPercent is the garbage collector's setting in a headless worker
@@ -88,8 +111,12 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 	for attempt := 1; ; attempt++ {
 		rdb, err := conn.Client(e.ctx)
 		if err == nil {
-			cfg := wf.config(e, log)
-			defer cfg.Channels.(*worker.Channels).Close()
+			cfg := wf.config(e, log, dataDirOutbox())
+			channels := cfg.Channels.(*worker.Channels)
+			defer channels.Close()
+			if p := channels.OutboxPath(); p != "" {
+				log.Info("file-channel jobs append to the outbox", "path", p)
+			}
 			return worker.New(rdb, cfg).Run(e.ctx)
 		}
 		if e.ctx.Err() != nil {

@@ -66,6 +66,9 @@ Global flags (anywhere on the line):
   --db PATH     the database file (default $XDG_DATA_HOME/tui/tui.db; env TUI_DB)
   --redis URL   Redis, dialled only when a send starts (default redis://localhost:6379/0;
                 env REDIS_URL). redis:// and rediss:// (TLS) URLs.
+  --outbox PATH where workers append file-channel deliveries (env TUI_OUTBOX; default
+                outbox.jsonl beside the database, or in $XDG_DATA_HOME/tui for
+                --headless-worker)
 
 Exit codes: 0 success; 1 the operation failed (stderr says why and what to do); 2 bad usage.
 `
@@ -334,7 +337,7 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	if withWorker {
 		// The worker's log would write over the screen: its state shows in
 		// the status bar instead.
-		lw = newLocalWorker(e, conn, wf, slog.New(slog.DiscardHandler))
+		lw = newLocalWorker(e, conn, wf, slog.New(slog.DiscardHandler), outboxBeside(st.Path()))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

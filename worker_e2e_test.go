@@ -320,3 +320,33 @@ func reclaimedEvents(t *testing.T, rdb *redis.Client, id uint64) int {
 	}
 	return n
 }
+
+// Without --outbox or TUI_OUTBOX, a headless worker delivers file jobs to
+// outbox.jsonl in the data directory, making it on first use, and says
+// where in its log; a newcomer's first send is not a list of failures.
+func TestHeadlessWorkerHasADefaultOutbox(t *testing.T) {
+	srv := redistest.Start(t)
+	home := t.TempDir()
+	cmd := exec.Command(tuiBinary(t), "--headless-worker")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "REDIS_URL=" + srv.URL()}
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("worker log:\n%s", logs.String())
+		}
+	})
+	sendCampaign(t, srv, 20, 0)
+	outbox := filepath.Join(home, ".local", "share", "tui", "outbox.jsonl")
+	keysOnce(t, waitLines(t, outbox, 20, 30*time.Second), 20)
+	if !strings.Contains(logs.String(), "path="+outbox) {
+		t.Errorf("the log does not name the outbox %s:\n%s", outbox, logs.String())
+	}
+}

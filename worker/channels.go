@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -15,8 +17,9 @@ import (
 // Channels is itself a Channel that routes each delivery by its job's
 // channel name, so a worker can hold just one.
 type Channels struct {
-	env    func(string) string
-	outbox string
+	env           func(string) string
+	outbox        string
+	defaultOutbox string // when neither --outbox nor TUI_OUTBOX says
 
 	mu     sync.Mutex
 	built  map[string]builtChannel
@@ -33,6 +36,27 @@ type builtChannel struct {
 // empty, TUI_OUTBOX is used.
 func NewChannels(env func(string) string, outbox string) *Channels {
 	return &Channels{env: env, outbox: outbox, built: map[string]builtChannel{}}
+}
+
+// WithDefaultOutbox sets the outbox the file channel uses when neither
+// --outbox nor TUI_OUTBOX names one; its directory is made (0700) when the
+// channel is first used, so a worker that never sends file jobs writes
+// nothing.
+func (cs *Channels) WithDefaultOutbox(path string) *Channels {
+	cs.defaultOutbox = path
+	return cs
+}
+
+// OutboxPath is where file jobs go: --outbox, TUI_OUTBOX or the default;
+// "" when none is set.
+func (cs *Channels) OutboxPath() string {
+	switch {
+	case cs.outbox != "":
+		return cs.outbox
+	case cs.env("TUI_OUTBOX") != "":
+		return cs.env("TUI_OUTBOX")
+	}
+	return cs.defaultOutbox
 }
 
 // Get returns the named channel, building it on first use. A channel that
@@ -61,9 +85,11 @@ func (cs *Channels) Get(name string) (Channel, error) {
 func (cs *Channels) build(name string) (Channel, error) {
 	switch name {
 	case "file":
-		path := cs.outbox
-		if path == "" {
-			path = cs.env("TUI_OUTBOX")
+		path := cs.OutboxPath()
+		if path != "" && path == cs.defaultOutbox && cs.outbox == "" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return nil, fmt.Errorf("make the outbox's directory: %w (pass --outbox PATH to the worker or set TUI_OUTBOX)", err)
+			}
 		}
 		return NewFileChannel(path)
 	case "smtp":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -116,8 +117,30 @@ func TestChannelsOutboxFlagWinsOverEnv(t *testing.T) {
 	}
 	// Without either, the file channel fails and says how to fix it.
 	cs = NewChannels(func(string) string { return "" }, "")
-	defer cs.Close()
 	if _, err := cs.Get("file"); err == nil || !strings.Contains(err.Error(), "--outbox") {
 		t.Fatalf("no outbox: %v, want a failure naming --outbox", err)
+	}
+	cs.Close()
+
+	// With a default, the file channel makes its directory on first use,
+	// and only then; the flag and the environment still win over it.
+	def := filepath.Join(dir, "data", "tui", "outbox.jsonl")
+	cs = NewChannels(func(string) string { return "" }, "").WithDefaultOutbox(def)
+	defer cs.Close()
+	if _, err := os.Stat(filepath.Dir(def)); !os.IsNotExist(err) {
+		t.Fatalf("the default outbox's directory exists before any file job: %v", err)
+	}
+	ch, err = cs.Get("file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := ch.(*FileChannel).Path(); p != def || cs.OutboxPath() != def {
+		t.Fatalf("outbox %s (%s), want the default %s", p, cs.OutboxPath(), def)
+	}
+	if fi, err := os.Stat(filepath.Dir(def)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the default outbox's directory: %v %v, want mode 0700", fi, err)
+	}
+	if p := NewChannels(env.get, "").WithDefaultOutbox(def).OutboxPath(); p != filepath.Join(dir, "env.jsonl") {
+		t.Fatalf("TUI_OUTBOX lost to the default: %s", p)
 	}
 }
