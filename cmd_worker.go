@@ -95,7 +95,7 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 	if err := wf.validate(); err != nil {
 		return err
 	}
-	// A worker holds little (at most about a thousand jobs), and collecting
+	// A worker holds little (a few thousand jobs at most), and collecting
 	// garbage a quarter as often buys a tenth more deliveries per second.
 	if e.getenv("GOGC") == "" {
 		debug.SetGCPercent(WorkerGCPercent)
