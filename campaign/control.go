@@ -96,7 +96,7 @@ func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, prog
 	if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
 		return Result{}, err
 	}
-	return s.enqueue(ctx, rdb, c, st, progress)
+	return s.enqueue(ctx, rdb, c, st, progress, false)
 }
 
 // clearMarks removes the idempotency marks of recipients queued again in a

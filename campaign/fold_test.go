@@ -323,3 +323,70 @@ func TestResumeRequeuesWhatARedisWithoutPersistenceLost(t *testing.T) {
 		t.Fatalf("counts %v", counts)
 	}
 }
+
+// retry-failed while the send is still under way, after workers have put
+// due retries back into the stream: the new round queues exactly the failed
+// recipients, and everyone is delivered once.
+func TestRetryFailedWhileRetriesAreUnderWay(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := openStore(t)
+	svc := New(st, newConn(t, srv.URL()))
+	const n = 40
+	const slow = 3 // contact whose first try asks for a long wait: the send stays open
+	c := startSend(t, st, svc, n, store.Campaign{Name: "Busy", MaxAttempts: 2})
+	var mu sync.Mutex
+	failing := true
+	delivered := map[uint64]int{}
+	retried := 0 // deliveries on a second try, put back into the stream by a worker
+	runWorker(t, srv, channelFunc(func(d worker.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		id := d.Job.ContactID
+		switch {
+		case failing && id%4 == 0:
+			return worker.Permanent("550 mailbox full")
+		case id == slow && d.Attempt == 1:
+			return &worker.DeliveryError{Transient: true, Reason: "451 come back later", RetryAfter: 4 * time.Second}
+		case id%4 == 1 && d.Attempt == 1:
+			return worker.Transient("451 greylisted")
+		}
+		if d.Attempt > 1 {
+			retried++
+		}
+		delivered[id]++
+		return nil
+	}))
+	rdb := rdbFor(t, srv)
+	foldUntil(t, svc, rdb, c.ID, func(r store.FoldResult) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return r.Send.Counts[store.RecipientFailed] == n/4 && retried >= n/4
+	})
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	if cur, _ := st.Campaign(c.ID); cur.Status != store.StatusSending {
+		t.Fatalf("the send ended before the retry: %s", cur.Status)
+	}
+	res, err := svc.RetryFailed(context.Background(), "t", c.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != n/4 || res.Round != 2 {
+		t.Fatalf("retry result %+v, want %d added in round 2", res, n/4)
+	}
+	foldUntil(t, svc, rdb, c.ID, func(r store.FoldResult) bool { return r.Campaign.Status == store.StatusCompleted })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(delivered) != n {
+		t.Fatalf("%d delivered, want %d", len(delivered), n)
+	}
+	for id, k := range delivered {
+		if k != 1 {
+			t.Fatalf("contact %d delivered %d times", id, k)
+		}
+	}
+	if counts, _ := st.LedgerCounts(c.ID); counts[store.RecipientSent] != n {
+		t.Fatalf("counts %v", counts)
+	}
+}

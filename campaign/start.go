@@ -53,7 +53,7 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{Campaign: c, Round: st.Round, Total: st.Total}, fmt.Errorf("%w (the send is recorded; resume it with `tui campaign resume %d`)", err, c.ID)
 	}
-	return s.enqueue(ctx, rdb, c, st, progress)
+	return s.enqueue(ctx, rdb, c, st, progress, false)
 }
 
 // ErrNothingToResume means the campaign's enqueue already finished.
@@ -90,7 +90,7 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 		if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
 			return Result{}, err
 		}
-		return s.enqueue(ctx, rdb, c, st, progress)
+		return s.enqueue(ctx, rdb, c, st, progress, true)
 	}
 	if c.Status == store.StatusPaused {
 		if err := queue.SetState(ctx, rdb, id, queue.StateSending); err != nil {
@@ -116,7 +116,7 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 			return Result{}, err
 		}
 	}
-	return s.enqueue(ctx, rdb, c, st, progress)
+	return s.enqueue(ctx, rdb, c, st, progress, st.Enqueued) // a lost queue: everyone not done
 }
 
 // queueLost reports whether Redis no longer holds a send that the ledger
@@ -179,13 +179,22 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int) {
 	b.recipients = nil
 }
 
-// enqueue renders and enqueues every queued recipient after the last one the
-// stream already holds. Rendering runs in parallel with the pipelines;
-// batches still reach Redis in contact order, as the stream IDs require.
-func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c store.Campaign, st store.SendState, progress func(Progress)) (Result, error) {
+// enqueue renders and enqueues the queued recipients of the send's round
+// after the last one the stream already holds; with everyone, those of
+// earlier rounds still waiting too (Redis lost the queue). Recipients of an
+// earlier round that are still queued or retrying are otherwise in the
+// stream already. Rendering runs in parallel with the pipelines; batches
+// still reach Redis in contact order, as the stream IDs require.
+func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c store.Campaign, st store.SendState, progress func(Progress), everyone bool) (Result, error) {
 	res := Result{Campaign: c, Round: st.Round, Total: st.Total}
 	r, err := store.NewRenderer(&c)
 	if err != nil {
+		return res, err
+	}
+	// From here until the enqueue is done, workers put nothing back into
+	// the stream (retries, jobs given back), so that its newest entry says
+	// how far the enqueue got.
+	if err := queue.SetEnqueuing(parent, rdb, c.ID, true); err != nil {
 		return res, err
 	}
 	after, err := queue.LastEnqueued(parent, rdb, c.ID, st.Round)
@@ -228,6 +237,9 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		}
 		cur := &batch{ready: make(chan struct{})}
 		readErr = s.Store.ForEachQueued(c.ID, after, func(e *store.LedgerEntry, ct store.RawContact) bool {
+			if e.Round != st.Round && !everyone {
+				return true
+			}
 			cur.recipients = append(cur.recipients, recipient{entry: *e, contact: ct})
 			if len(cur.recipients) < EnqueueBatchSize {
 				return true
@@ -295,6 +307,9 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	}
 	if err := s.Store.MarkEnqueued(c.ID, st.Round); err != nil {
 		return res, err
+	}
+	if err := queue.SetEnqueuing(parent, rdb, c.ID, false); err != nil {
+		return res, fmt.Errorf("%w (everyone is queued; retries wait until `tui campaign resume %d` succeeds)", err, c.ID)
 	}
 	return res, nil
 }

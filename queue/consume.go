@@ -127,7 +127,7 @@ func Release(ctx context.Context, rdb redis.UniversalClient, consumer string, ca
 		return 0, nil
 	}
 	args := append([]any{Group, consumer}, toAny(entryIDs)...)
-	return releaseScript.Run(ctx, rdb, []string{JobsKey(campaignID)}, args...).Int()
+	return releaseScript.Run(ctx, rdb, []string{JobsKey(campaignID), ControlKey(campaignID)}, args...).Int()
 }
 
 // TrimAcked removes the acknowledged entries at the head of a campaign's
@@ -140,7 +140,7 @@ func TrimAcked(ctx context.Context, rdb redis.UniversalClient, campaignID uint64
 
 // PromoteDue moves up to limit due retries back into the job stream.
 func PromoteDue(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, now time.Time, limit int) (int, error) {
-	return promoteScript.Run(ctx, rdb, []string{DelayedKey(campaignID), JobsKey(campaignID)},
+	return promoteScript.Run(ctx, rdb, []string{DelayedKey(campaignID), JobsKey(campaignID), ControlKey(campaignID)},
 		now.UnixMilli(), limit).Int()
 }
 

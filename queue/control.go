@@ -49,6 +49,21 @@ func SetState(ctx context.Context, rdb redis.UniversalClient, campaignID uint64,
 	return nil
 }
 
+// SetEnqueuing records that an enqueue of the campaign is under way (true,
+// also while it is interrupted) or finished (false). Meanwhile workers put
+// nothing back into the job stream: a resumed enqueue starts after the
+// stream's newest entry.
+func SetEnqueuing(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	if err := rdb.HSet(ctx, ControlKey(campaignID), "enqueuing", v).Err(); err != nil {
+		return fmt.Errorf("record the enqueue of campaign %d: %w", campaignID, err)
+	}
+	return nil
+}
+
 // SetRate changes a running send's rate.
 func SetRate(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, rate int) error {
 	if err := rdb.HSet(ctx, ControlKey(campaignID), "rate", rate).Err(); err != nil {

@@ -512,3 +512,76 @@ func TestSlowDeliveryRecordedBeforeTheNext(t *testing.T) {
 		t.Fatalf("%d deliveries done, want 1 (the second still waiting)", total)
 	}
 }
+
+// What workers put back into a job stream (due retries, jobs given back at
+// shutdown) stays within the stream's round, so the next round's jobs still
+// go in; and while an enqueue is under way nothing is put back, so that a
+// resumed enqueue starts where it stopped: given-back jobs are only marked
+// idle, for any worker's next reclaim.
+func TestPutBackStaysInTheRoundAndWaitsForTheEnqueue(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const id = 4
+	f.enqueue(id, 5, queue.Control{})
+	if err := queue.EnsureGroup(ctx, f.rdb, id); err != nil {
+		t.Fatal(err)
+	}
+	got, err := queue.ReadJobs(ctx, f.rdb, "a", []uint64{id}, 2, time.Millisecond)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("read %d jobs, err %v", len(got), err)
+	}
+	last := func() string {
+		t.Helper()
+		info, err := f.rdb.XInfoStream(ctx, queue.JobsKey(id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.LastGeneratedID
+	}
+
+	// An enqueue under way: a due retry waits, a given-back job stays put.
+	if err := queue.SetEnqueuing(ctx, f.rdb, id, true); err != nil {
+		t.Fatal(err)
+	}
+	retry := queue.Outcome{EntryID: got[0].EntryID, Job: got[0].Job, RetryAt: time.Now().Add(-time.Second),
+		Event: queue.Event{Contact: got[0].Job.ContactID, Round: 1, Type: queue.EventRetry, Attempt: 1}}
+	retry.Job.Attempt = 2
+	if err := queue.Commit(ctx, f.rdb, "a", id, []queue.Outcome{retry}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := queue.PromoteDue(ctx, f.rdb, id, time.Now(), 10); err != nil || n != 0 {
+		t.Fatalf("promoted %d (%v) during an enqueue, want 0", n, err)
+	}
+	if n, err := queue.Release(ctx, f.rdb, "a", id, []string{got[1].EntryID}); err != nil || n != 1 {
+		t.Fatalf("released %d (%v), want 1", n, err)
+	}
+	if l := last(); l != "1-5" {
+		t.Fatalf("the stream moved to %s during an enqueue; a resume would start after it", l)
+	}
+	if after, err := queue.LastEnqueued(ctx, f.rdb, id, 1); err != nil || after != 5 {
+		t.Fatalf("LastEnqueued = %d, %v; want 5", after, err)
+	}
+	reclaimed, err := queue.Reclaim(ctx, f.rdb, "b", id, 30*time.Second, 10)
+	if err != nil || len(reclaimed) != 1 || reclaimed[0].EntryID != got[1].EntryID {
+		t.Fatalf("the given-back job is not reclaimable at once: %+v, %v", reclaimed, err)
+	}
+
+	// Enqueue done: the retry and a given-back job come back in round 1.
+	if err := queue.SetEnqueuing(ctx, f.rdb, id, false); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := queue.PromoteDue(ctx, f.rdb, id, time.Now(), 10); err != nil || n != 1 {
+		t.Fatalf("promoted %d (%v), want 1", n, err)
+	}
+	if n, err := queue.Release(ctx, f.rdb, "b", id, []string{got[1].EntryID}); err != nil || n != 1 {
+		t.Fatalf("released %d (%v), want 1", n, err)
+	}
+	if l := last(); l != "1-7" {
+		t.Fatalf("put-back entries end at %s, want 1-7 (round 1)", l)
+	}
+	// Round 2 still goes in after them.
+	added, skipped, err := queue.EnqueueBatch(ctx, f.rdb, []queue.Job{{CampaignID: id, ContactID: 1, Round: 2, To: "c1@example.com", Channel: "test", Body: "b"}})
+	if err != nil || added != 1 || skipped != 0 {
+		t.Fatalf("round 2: added %d, skipped %d, %v", added, skipped, err)
+	}
+}
