@@ -97,6 +97,16 @@ var rawRecords = []string{
 	``,
 }
 
+// decodeAndRender is the path RenderRaw must match: decode the record,
+// then render it.
+func decodeAndRender(r *Renderer, raw RawContact) (Message, error) {
+	ct, err := raw.DecodeForMessage()
+	if err != nil {
+		return Message{}, err
+	}
+	return r.Render(&ct)
+}
+
 // RenderRaw and CheckRaw must be indistinguishable from decoding the record
 // and rendering it: the same message, the same error.
 func TestRenderRawMatchesDecodeAndRender(t *testing.T) {
@@ -111,11 +121,7 @@ func TestRenderRawMatchesDecodeAndRender(t *testing.T) {
 			}
 			for _, rec := range rawRecords {
 				raw := RawContact(rec)
-				var want Message
-				ct, wantErr := raw.DecodeForMessage()
-				if wantErr == nil {
-					want, wantErr = r.Render(&ct)
-				}
+				want, wantErr := decodeAndRender(r, raw)
 				got, err := r.RenderRaw(raw)
 				if got != want || !reflect.DeepEqual(err, wantErr) {
 					t.Fatalf("subject %q body %q record %s:\nraw     %q %#v\ndecoded %q %#v", subject, body, rec, got, err, want, wantErr)
@@ -145,11 +151,7 @@ func FuzzRenderRaw(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		raw := RawContact(rec)
-		var want Message
-		ct, wantErr := raw.DecodeForMessage()
-		if wantErr == nil {
-			want, wantErr = r.Render(&ct)
-		}
+		want, wantErr := decodeAndRender(r, raw)
 		got, err := r.RenderRaw(raw)
 		if got != want || (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
 			t.Fatalf("record %q:\nraw     %q %v\ndecoded %q %v", rec, got, err, want, wantErr)
