@@ -275,7 +275,7 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 	var mu sync.Mutex
 	var last campaign.Update
 	var lastPrint time.Time
-	var warned bool
+	var warned, warnedCannot bool
 	noWorkerSince := time.Now()
 	rate := newRateMeter()
 	err := svc.Follow(ctx, func(u campaign.Update) {
@@ -302,6 +302,13 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 			}
 			fmt.Fprintf(e.stderr, "No worker has been seen for %s: nothing is being delivered. Start one with `tui --headless-worker` (with REDIS_URL=%s), or run `tui --worker`.\n",
 				NoWorkerWarning, svc.Conn.URL())
+		}
+		if reason, none := queue.NoneCanDeliver(u.Workers, c.ID, time.Now(), LostAfter); none && !warnedCannot {
+			warnedCannot = true
+			if tty {
+				fmt.Fprint(e.stderr, "\r\033[K")
+			}
+			fmt.Fprintf(e.stderr, "No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", reason)
 		}
 		over := u.Campaign.Status != store.StatusSending && u.Campaign.Status != store.StatusPaused
 		switch {

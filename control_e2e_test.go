@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,14 +53,19 @@ func TestWaitExitsZeroWhenAllDelivered(t *testing.T) {
 
 func TestWaitExitsOneWhenSomeFailed(t *testing.T) {
 	srv := redistest.Start(t)
-	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl")) // no SMTP_URL
+	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl"))
+	// A provider that refuses every recipient for good.
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no such recipient", http.StatusUnprocessableEntity)
+	}))
+	defer hook.Close()
 	db, id := seedCampaign(t, 20)
 	st, err := store.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ := st.Campaign(id)
-	c.Channel, c.From = store.ChannelSMTP, "news@example.com"
+	c.Channel, c.URL = store.ChannelWebhook, hook.URL+"/notify"
 	if _, err := st.UpdateCampaign("t", c); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +85,7 @@ func TestWaitExitsOneWhenSomeFailed(t *testing.T) {
 	}
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) != 21 || rows[0][2] != "state" || rows[1][2] != "failed" || !strings.Contains(rows[1][4], "SMTP_URL") {
+	if err != nil || len(rows) != 21 || rows[0][2] != "state" || rows[1][2] != "failed" || !strings.Contains(rows[1][4], "422") {
 		t.Fatalf("export rows %v %v", rows[:2], err)
 	}
 }
@@ -114,6 +121,49 @@ func TestWaitSaysWhenNoWorkerIsRunning(t *testing.T) {
 	}
 	if !strings.Contains(stderrText(&stderr), "the send goes on") {
 		t.Errorf("stopping the wait does not say the send goes on:\n%s", stderrText(&stderr))
+	}
+}
+
+// A worker that lacks the campaign's channel settings fails nobody: --wait
+// says no running worker can deliver the send, and why; the recipients
+// wait in the queue.
+func TestWaitSaysWhenNoWorkerCanDeliver(t *testing.T) {
+	srv := redistest.Start(t)
+	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl")) // no SMTP_URL
+	db, id := seedCampaign(t, 20)
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := st.Campaign(id)
+	c.Channel, c.From = store.ChannelSMTP, "news@example.com"
+	if _, err := st.UpdateCampaign("t", c); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderrText(&stderr), "No running worker can deliver this send") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no warning:\n%s", stderrText(&stderr))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(stderrText(&stderr), "SMTP_URL") {
+		t.Errorf("the warning does not say why:\n%s", stderrText(&stderr))
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	s := statusOf(t, db, srv.URL(), id)
+	if s.Counts[store.RecipientFailed] != 0 || s.Counts[store.RecipientSent] != 0 || s.Status != store.StatusSending {
+		t.Fatalf("a worker that cannot deliver changed the send: %+v", s)
 	}
 }
 

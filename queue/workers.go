@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +22,33 @@ type WorkerInfo struct {
 	Failed      int64
 	InFlight    int64
 	Stopping    bool
+	// Cannot holds, by campaign, why this worker cannot deliver that
+	// campaign's channel (its environment lacks a setting): it leaves
+	// those jobs to other workers.
+	Cannot map[uint64]string
 }
+
+// NoneCanDeliver reports whether workers are alive (seen within lostAfter)
+// and none of them can deliver the campaign, with one worker's reason.
+func NoneCanDeliver(workers []WorkerInfo, campaignID uint64, now time.Time, lostAfter time.Duration) (string, bool) {
+	reason, alive := "", 0
+	for _, w := range workers {
+		if now.Sub(w.LastSeen) > lostAfter {
+			continue
+		}
+		alive++
+		r := w.Cannot[campaignID]
+		if r == "" {
+			return "", false
+		}
+		reason = r
+	}
+	return reason, alive > 0
+}
+
+// cannotPrefix prefixes a heartbeat field holding a campaign the worker
+// cannot deliver: "cannot:<campaign id>" → the reason.
+const cannotPrefix = "cannot:"
 
 // HeartbeatTTL is how long a heartbeat stays after the worker stops
 // reporting; the app calls a worker lost well before it expires.
@@ -34,6 +61,9 @@ func Heartbeat(ctx context.Context, rdb redis.UniversalClient, w WorkerInfo) err
 		p.HSet(ctx, key, "host", w.Host, "pid", w.PID, "concurrency", w.Concurrency,
 			"started", w.Started.UnixMilli(), "last_seen", w.LastSeen.UnixMilli(),
 			"processed", w.Processed, "failed", w.Failed, "in_flight", w.InFlight, "stopping", boolInt(w.Stopping))
+		for id, reason := range w.Cannot {
+			p.HSet(ctx, key, cannotPrefix+strconv.FormatUint(id, 10), reason)
+		}
 		p.PExpire(ctx, key, HeartbeatTTL)
 		p.SAdd(ctx, WorkersKey(), w.ID)
 		return nil
@@ -84,9 +114,20 @@ func Workers(ctx context.Context, rdb redis.UniversalClient) ([]WorkerInfo, erro
 			continue
 		}
 		num := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
-		out = append(out, WorkerInfo{ID: ids[i], Host: m["host"], PID: int(num("pid")), Concurrency: int(num("concurrency")),
+		wi := WorkerInfo{ID: ids[i], Host: m["host"], PID: int(num("pid")), Concurrency: int(num("concurrency")),
 			Started: time.UnixMilli(num("started")), LastSeen: time.UnixMilli(num("last_seen")),
-			Processed: num("processed"), Failed: num("failed"), InFlight: num("in_flight"), Stopping: num("stopping") == 1})
+			Processed: num("processed"), Failed: num("failed"), InFlight: num("in_flight"), Stopping: num("stopping") == 1}
+		for k, v := range m {
+			if rest, ok := strings.CutPrefix(k, cannotPrefix); ok {
+				if id, err := strconv.ParseUint(rest, 10, 64); err == nil {
+					if wi.Cannot == nil {
+						wi.Cannot = map[uint64]string{}
+					}
+					wi.Cannot[id] = v
+				}
+			}
+		}
+		out = append(out, wi)
 	}
 	if len(gone) > 0 {
 		rdb.SRem(ctx, WorkersKey(), gone...)

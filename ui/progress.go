@@ -574,8 +574,16 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 			hint = "the in-process worker starts in a moment"
 		}
 		return warn.Render("No worker is running, so nothing is delivered: " + hint)
+	case l.live && l.c.Status == store.StatusSending && noneCanDeliver(l, now):
+		reason, _ := queue.NoneCanDeliver(l.workers, l.c.ID, now, lostAfter)
+		return warn.Render("No running worker can deliver this send: " + reason + " — fix that where the workers run and restart them; the recipients wait")
 	}
 	return ""
+}
+
+func noneCanDeliver(l *sendLive, now time.Time) bool {
+	_, none := queue.NoneCanDeliver(l.workers, l.c.ID, now, lostAfter)
+	return none
 }
 
 func (l *sendLive) aliveWorkers(now time.Time) int {
@@ -660,6 +668,13 @@ func (p *progressPane) workerLines(l *sendLive, now time.Time, rows int) []strin
 	if showHost {
 		idW -= 14
 	}
+	// No wider than the longest ID: what is left of the line says why a
+	// worker cannot deliver this send.
+	longest := 0
+	for _, wk := range workers {
+		longest = max(longest, ansi.StringWidth(wk.ID))
+	}
+	idW = max(min(idW, longest), 10)
 	hdr := "   " + pad("ID", idW, false)
 	if showHost {
 		hdr += "  " + pad("HOST", 12, false)
@@ -686,7 +701,11 @@ func (p *progressPane) workerLines(l *sendLive, now time.Time, rows int) []strin
 			row += "  " + pad(wk.Host, 12, false)
 		}
 		row += "  " + pad(thousands(int(wk.InFlight)), 10, true) + "  " + pad(thousands(int(wk.Processed)), 10, true) + "  " + pad(seen, 15, false)
-		if lost {
+		cannot := wk.Cannot[l.c.ID]
+		if cannot != "" {
+			row += "  cannot deliver: " + cannot
+		}
+		if lost || cannot != "" {
 			row = warn.Render(row)
 		}
 		lines = append(lines, row)

@@ -80,6 +80,33 @@ func TestPaneShowsTheSend(t *testing.T) {
 	}
 }
 
+// Workers that cannot deliver the campaign's channel are marked in the
+// list; when none alive can, the pane says why and what to do.
+func TestPaneSaysWhenNoWorkerCanDeliver(t *testing.T) {
+	p, board, now := paneFixture(nil, 0, 3)
+	l := board.get(7)
+	reason := "the smtp channel needs SMTP_URL in the worker's environment"
+	l.workers[0].Cannot = map[uint64]string{7: reason}
+	p.setSize(160, 37)
+	v := ansi.Strip(p.View())
+	if !strings.Contains(lineWith(v, l.workers[0].ID), "cannot deliver: "+reason) {
+		t.Errorf("the worker that cannot deliver is not marked:\n%s", v)
+	}
+	if strings.Contains(v, "No running worker can deliver") {
+		t.Errorf("one worker can deliver, yet the pane says none can:\n%s", v)
+	}
+	// The third worker is lost (45 s); once the second cannot deliver
+	// either, no worker alive can.
+	if now.Sub(l.workers[2].LastSeen) <= lostAfter {
+		t.Fatalf("the fixture's last worker should be lost")
+	}
+	l.workers[1].Cannot = map[uint64]string{7: reason}
+	v = ansi.Strip(p.View())
+	if !strings.Contains(flat(v), "No running worker can deliver this send: "+reason) {
+		t.Errorf("the pane does not say that no worker can deliver:\n%s", v)
+	}
+}
+
 // The pane fits every usable size and stays readable at the smallest.
 func TestPaneFitsEverySize(t *testing.T) {
 	p, board, now := paneFixture(nil, 50, 10)

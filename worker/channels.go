@@ -12,7 +12,7 @@ import (
 // Channels builds each channel the first time a job needs it, from the
 // worker's environment, and keeps it for the worker's life. A worker serves
 // the campaigns of every channel: one without SMTP_URL still delivers file
-// and webhook jobs, and fails only the smtp ones, each with the reason.
+// and webhook jobs, and leaves the smtp ones to workers that have it.
 //
 // Channels is itself a Channel that routes each delivery by its job's
 // channel name, so a worker can hold just one.

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,11 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	}
 	ch, err := w.cfg.Channels.Get(f.Job.Channel)
 	if err != nil {
-		w.finish(outs, t, queue.EventFailed, "failed", Classify(err).Reason, time.Time{}, now)
+		if de := Classify(err); de.Transient {
+			w.forget(t, false) // the channels are closed: shutting down
+		} else {
+			w.cannotDeliver(t, de.Reason)
+		}
 		return now
 	}
 	waited, err = w.limiter.take(w.hardStop, f.CampaignID, ctl.Rate, &w.stopping, now)
@@ -156,6 +161,46 @@ func (w *Worker) finish(outs *[]outcome, t *task, typ queue.EventType, final, re
 		out.Job.Attempt = j.Attempt + 1
 	}
 	*outs = append(*outs, outcome{t: t, out: out, ack: true})
+}
+
+// cannotDeliver leaves a campaign whose channel this worker cannot build
+// (a setting missing from its environment) to other workers: it stops
+// reading the campaign, gives the job back at the next tick, says so once
+// in its log and in its heartbeat, where the app shows it. Failing the
+// recipients instead would burn a whole send on one misconfigured worker.
+func (w *Worker) cannotDeliver(t *task, reason string) {
+	id := t.f.CampaignID
+	if _, known := w.cannot.LoadOrStore(id, reason); !known {
+		w.log.Warn("cannot deliver this campaign here; leaving its jobs to other workers",
+			"campaign", id, "channel", t.f.Job.Channel, "reason", reason)
+	}
+	if t.state.CompareAndSwap(taskWaiting, taskReleased) {
+		w.giveMu.Lock()
+		w.giveBack[id] = append(w.giveBack[id], t.f.EntryID)
+		w.giveMu.Unlock()
+	}
+	w.mu.Lock()
+	delete(w.tasks, t.key())
+	w.mu.Unlock()
+	w.releaseSlots(1)
+}
+
+// flushGiveBack releases the jobs of campaigns this worker cannot deliver,
+// so that other workers take them at once rather than after the lease.
+func (w *Worker) flushGiveBack() {
+	w.giveMu.Lock()
+	pending := w.giveBack
+	w.giveBack = map[uint64][]string{}
+	w.giveMu.Unlock()
+	for id, ids := range pending {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := queue.Release(ctx, w.rdb, w.cfg.ID, id, ids)
+		cancel()
+		if err != nil {
+			w.log.Warn("could not give jobs back; other workers reclaim them after the lease",
+				"campaign", id, "jobs", len(ids), "err", err.Error())
+		}
+	}
 }
 
 // forget drops a job without an outcome: it stays pending in Redis for its

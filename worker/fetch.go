@@ -117,7 +117,7 @@ func (w *Worker) enqueueLocal(fetched []queue.Fetched, reclaimed bool) {
 func (w *Worker) sendingCampaigns() []uint64 {
 	var ids []uint64
 	for id, c := range *w.controls.Load() {
-		if c.State == queue.StateSending {
+		if _, cannot := w.cannot.Load(id); c.State == queue.StateSending && !cannot {
 			ids = append(ids, id)
 		}
 	}

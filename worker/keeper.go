@@ -25,6 +25,7 @@ func (w *Worker) housekeeping(stop <-chan struct{}) {
 		w.refreshControls(context.Background())
 		w.promoteDue(now)
 		w.trimAcked()
+		w.flushGiveBack()
 		if now.Sub(lastRenew) >= w.cfg.Lease/3 {
 			w.renewLeases()
 			lastRenew = now
@@ -37,7 +38,7 @@ func (w *Worker) housekeeping(stop <-chan struct{}) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = queue.Heartbeat(ctx, w.rdb, queue.WorkerInfo{ID: w.cfg.ID, Host: host, PID: os.Getpid(),
 				Concurrency: w.cfg.Concurrency, Started: w.started, LastSeen: now, Processed: w.processed.Load(),
-				Failed: w.failed.Load(), InFlight: w.inFlight.Load(), Stopping: w.stopping.Load()})
+				Failed: w.failed.Load(), InFlight: w.inFlight.Load(), Stopping: w.stopping.Load(), Cannot: w.cannotReasons()})
 			cancel()
 			lastBeat = now
 		}
@@ -168,4 +169,18 @@ func (w *Worker) reclaim() {
 			w.enqueueLocal(fetched, true)
 		}()
 	}
+}
+
+// cannotReasons lists the campaigns this worker leaves to others, for its
+// heartbeat.
+func (w *Worker) cannotReasons() map[uint64]string {
+	var m map[uint64]string
+	w.cannot.Range(func(k, v any) bool {
+		if m == nil {
+			m = map[uint64]string{}
+		}
+		m[k.(uint64)] = v.(string)
+		return true
+	})
+	return m
 }

@@ -16,8 +16,8 @@ import (
 )
 
 // ChannelSource hands out the channel for a channel name ("file", "smtp",
-// ...). A channel that cannot be built (a missing SMTP_URL) is an error that
-// fails its jobs with that reason.
+// ...). A channel that cannot be built (a missing SMTP_URL) is an error: the
+// worker leaves that campaign to other workers and says why.
 type ChannelSource interface {
 	Get(name string) (Channel, error)
 }
@@ -98,6 +98,12 @@ type Worker struct {
 	handoffClosed bool           // shutdown: no more hand-offs
 
 	health health
+
+	// cannot holds the campaigns whose channel this worker cannot build
+	// (uint64 → reason): it stops reading them and gives their jobs back.
+	cannot   sync.Map
+	giveMu   sync.Mutex
+	giveBack map[uint64][]string // entry IDs to give back at the next tick
 }
 
 type task struct {
@@ -150,7 +156,7 @@ func putOutBuf(b *outBuf) {
 // New makes a worker on a connected client.
 func New(rdb redis.UniversalClient, cfg Config) *Worker {
 	cfg.defaults()
-	w := &Worker{cfg: cfg, rdb: rdb, log: cfg.Logger.With("worker", cfg.ID), tasks: map[taskKey]*task{},
+	w := &Worker{cfg: cfg, rdb: rdb, log: cfg.Logger.With("worker", cfg.ID), tasks: map[taskKey]*task{}, giveBack: map[uint64][]string{},
 		// Four reads ahead: with fewer, the next read waited for a commit
 		// to free its slots, and a fast channel idled (0.62 → 0.70 of the
 		// ceiling in the benchmark, from 1000 to 2000).
@@ -229,6 +235,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(keeperStop) // leases were renewed until every delivery ended
 	keeper.Wait()
 	w.releaseUnstarted()
+	w.flushGiveBack()
 	gctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = queue.Goodbye(gctx, w.rdb, w.cfg.ID)
 	cancel()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -584,4 +585,45 @@ func TestPutBackStaysInTheRoundAndWaitsForTheEnqueue(t *testing.T) {
 	if err != nil || added != 1 || skipped != 0 {
 		t.Fatalf("round 2: added %d, skipped %d, %v", added, skipped, err)
 	}
+}
+
+// cannotBuild is a worker environment that lacks every channel's settings.
+type cannotBuild struct{}
+
+func (cannotBuild) Get(name string) (Channel, error) {
+	return nil, &DeliveryError{Reason: "the " + name + " channel needs SMTP_URL in the worker's environment"}
+}
+
+// A worker that cannot build a campaign's channel fails nobody: it gives
+// the jobs back, stops reading the campaign, and says why in its heartbeat;
+// a worker that can delivers every recipient once.
+func TestAWorkerThatCannotDeliverLeavesTheJobsToOthers(t *testing.T) {
+	f := newFixture(t)
+	const n = 2_000
+	f.enqueue(5, n, queue.Control{})
+	bad, _ := f.startWorker("bad", cannotBuild{}, Config{Concurrency: 4})
+	eventually(t, 10*time.Second, "the heartbeat to say why", func() bool {
+		ws, _ := queue.Workers(context.Background(), f.rdb)
+		reason, none := queue.NoneCanDeliver(ws, 5, time.Now(), 10*time.Second)
+		return none && strings.Contains(reason, "needs SMTP_URL")
+	})
+	if got := f.events(5); got[queue.EventFailed] != 0 || got[queue.EventDelivered] != 0 {
+		t.Fatalf("events %v before any capable worker, want none", got)
+	}
+	rec := newRecorder()
+	f.startWorker("good", rec, Config{Concurrency: 8})
+	eventually(t, 60*time.Second, "every delivery", func() bool { total, _, _ := rec.count(); return total >= n })
+	eventually(t, 10*time.Second, "every event", func() bool { return f.events(5)[queue.EventDelivered] == n })
+	total, distinct, most := rec.count()
+	if total != n || distinct != n || most != 1 {
+		t.Fatalf("deliveries %d, distinct %d, most per key %d; want %d once each", total, distinct, most, n)
+	}
+	if got := f.events(5)[queue.EventFailed]; got != 0 || bad.Stats().Failed != 0 {
+		t.Fatalf("%d failures recorded (%d by the worker that cannot deliver), want none", got, bad.Stats().Failed)
+	}
+	eventually(t, 10*time.Second, "the capable worker's heartbeat to count", func() bool {
+		ws, _ := queue.Workers(context.Background(), f.rdb)
+		_, none := queue.NoneCanDeliver(ws, 5, time.Now(), 10*time.Second)
+		return len(ws) == 2 && !none
+	})
 }
