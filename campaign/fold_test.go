@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -388,5 +389,28 @@ func TestRetryFailedWhileRetriesAreUnderWay(t *testing.T) {
 	}
 	if counts, _ := st.LedgerCounts(c.ID); counts[store.RecipientSent] != n {
 		t.Fatalf("counts %v", counts)
+	}
+}
+
+// An enqueue that finished but could not tell Redis so (the flag that holds
+// back put-backs stayed set) is cleared by resume, so retries flow again.
+func TestResumeClearsAStuckEnqueueFlag(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := openStore(t)
+	svc := New(st, newConn(t, srv.URL()))
+	c := startSend(t, st, svc, 10, store.Campaign{Name: "Stuck"})
+	rdb := rdbFor(t, srv)
+	ctx := context.Background()
+	if v, _ := rdb.HGet(ctx, queue.ControlKey(c.ID), "enqueuing").Result(); v != "0" {
+		t.Fatalf("after a finished enqueue the flag is %q, want 0", v)
+	}
+	if err := queue.SetEnqueuing(ctx, rdb, c.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Resume(ctx, "t", c.ID, nil); !errors.Is(err, ErrNothingToResume) {
+		t.Fatalf("resume: %v, want ErrNothingToResume", err)
+	}
+	if v, _ := rdb.HGet(ctx, queue.ControlKey(c.ID), "enqueuing").Result(); v != "0" {
+		t.Fatalf("resume left the flag at %q", v)
 	}
 }

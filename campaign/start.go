@@ -78,6 +78,13 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 	if err != nil {
 		return Result{}, err
 	}
+	if st.Enqueued {
+		// An enqueue that finished may not have said so to Redis (a blip
+		// between the two): retries would wait for ever.
+		if err := queue.SetEnqueuing(ctx, rdb, id, false); err != nil {
+			return Result{}, err
+		}
+	}
 	if st.Enqueued && c.Status == store.StatusSending {
 		lost, err := s.queueLost(ctx, rdb, id, st)
 		if err != nil {
@@ -264,6 +271,7 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	}
 
 	var sendErr error
+	var failed []store.LedgerEntry
 	for b := range ordered {
 		select {
 		case <-b.ready:
@@ -279,22 +287,34 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		added, skipped, err := queue.EnqueueBatch(ctx, rdb, b.jobs)
 		res.Added += added
 		res.Already += skipped
-		if err == nil && len(b.failed) > 0 {
-			err = s.Store.PutLedger(b.failed)
-			res.Failed += len(b.failed)
+		if err == nil {
+			// Written once the ledger is no longer being read: a write
+			// that must grow the file would wait for that read, which
+			// waits for this loop.
+			failed = append(failed, b.failed...)
 		}
 		if err != nil {
 			sendErr = err
 			break
 		}
 		if progress != nil {
-			progress(Progress{Total: st.Total, Enqueued: prior + res.Added + res.Already, Failed: res.Failed})
+			progress(Progress{Total: st.Total, Enqueued: prior + res.Added + res.Already, Failed: len(failed)})
 		}
 	}
 	cancel()
 	for range ordered { // drain, so the reader can stop
 	}
 	wg.Wait()
+	// The recipients whose message could not be rendered, from the batches
+	// that went out, even when the enqueue stopped: a resume starts after
+	// the last job queued and would not see them again.
+	if len(failed) > 0 {
+		if err := s.Store.PutLedger(failed); err != nil && sendErr == nil {
+			sendErr = err
+		} else if err == nil {
+			res.Failed += len(failed)
+		}
+	}
 	if sendErr == nil {
 		sendErr = parent.Err()
 	}
@@ -305,11 +325,14 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	if readErr != nil {
 		return res, readErr
 	}
+	// Every job is in: workers may put jobs back again. This goes first, so
+	// that a ledger saying "enqueued" never leaves the flag set (a resume
+	// that runs again finds nobody left to queue).
+	if err := queue.SetEnqueuing(parent, rdb, c.ID, false); err != nil {
+		return res, fmt.Errorf("%w (everyone is queued; resume it with `tui campaign resume %d`)", err, c.ID)
+	}
 	if err := s.Store.MarkEnqueued(c.ID, st.Round); err != nil {
 		return res, err
-	}
-	if err := queue.SetEnqueuing(parent, rdb, c.ID, false); err != nil {
-		return res, fmt.Errorf("%w (everyone is queued; retries wait until `tui campaign resume %d` succeeds)", err, c.ID)
 	}
 	return res, nil
 }

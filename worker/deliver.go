@@ -34,9 +34,15 @@ func (w *Worker) deliverChunks() {
 			if flushAt.IsZero() {
 				flushAt = start.Add(2 * time.Millisecond)
 			}
-			// A delivery that took longer than that goes at once.
-			if eager || now.After(flushAt) {
-				w.outcomes <- buf
+			// A delivery that took longer than that goes at once, and so
+			// does one of a rate-limited campaign: the next job may wait
+			// for a token, and an unrecorded delivery is one a crash repeats.
+			if eager || now.After(flushAt) || w.rateLimited(t.f.CampaignID, now) {
+				if !w.handOver(buf) {
+					// The committer was busy (Redis away?): the clock moved,
+					// and the next lease check must see it.
+					now = time.Now()
+				}
 				buf, flushAt = getOutBuf(), time.Time{}
 			}
 		}
@@ -46,6 +52,25 @@ func (w *Worker) deliverChunks() {
 			putOutBuf(buf)
 		}
 	}
+}
+
+// handOver passes outcomes to the committer and reports whether that was
+// immediate; a hand-over that had to wait may have waited long.
+func (w *Worker) handOver(buf *outBuf) bool {
+	select {
+	case w.outcomes <- buf:
+		return true
+	default:
+	}
+	w.outcomes <- buf
+	return false
+}
+
+// rateLimited reports whether the campaign has a rate, or a provider has
+// asked some campaign to wait beyond now.
+func (w *Worker) rateLimited(campaignID uint64, now time.Time) bool {
+	ctl, _ := w.control(campaignID)
+	return ctl.Rate > 0 || w.limiter.holdsUntil.Load() > now.UnixNano()
 }
 
 // handle takes one job from fetch to an outcome for the committer. now is

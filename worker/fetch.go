@@ -64,12 +64,18 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 	}
 }
 
-// enqueueLocal registers fetched jobs, checks their idempotency marks in one
-// round trip per campaign, and hands them to the deliverers. Their slots are
-// already held.
+// enqueueLocal registers fetched jobs and hands them to the deliverers.
+// Their slots are already held.
 func (w *Worker) enqueueLocal(fetched []queue.Fetched, reclaimed bool) {
+	w.dispatch(w.register(fetched, reclaimed))
+}
+
+// register makes tasks of fetched jobs, checks their idempotency marks in
+// one round trip per campaign, and records them, so that their leases are
+// renewed from now on.
+func (w *Worker) register(fetched []queue.Fetched, reclaimed bool) []*task {
 	if len(fetched) == 0 {
-		return
+		return nil
 	}
 	now := time.Now()
 	byCampaign := map[uint64][]*task{}
@@ -106,6 +112,14 @@ func (w *Worker) enqueueLocal(fetched []queue.Fetched, reclaimed bool) {
 		w.tasks[t.key()] = t
 	}
 	w.mu.Unlock()
+	return tasks
+}
+
+// dispatch hands registered tasks to the deliverers in chunks.
+func (w *Worker) dispatch(tasks []*task) {
+	if len(tasks) == 0 {
+		return
+	}
 	size := w.chunkSize(tasks)
 	for len(tasks) > 0 {
 		n := min(size, len(tasks))

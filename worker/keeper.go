@@ -161,12 +161,25 @@ func (w *Worker) reclaim() {
 		}
 		w.handoff.Add(1)
 		w.handoffMu.Unlock()
+		// Registered now, the jobs' leases are renewed while they wait for
+		// room; at shutdown, releaseUnstarted gives back those still waiting.
+		tasks := w.register(fetched, true)
 		go func() {
 			defer w.handoff.Done()
-			for range fetched {
-				w.slots <- struct{}{}
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for got := 0; got < len(tasks); {
+				select {
+				case w.slots <- struct{}{}:
+					got++
+				case <-tick.C:
+					if w.stopping.Load() {
+						w.releaseSlots(got)
+						return
+					}
+				}
 			}
-			w.enqueueLocal(fetched, true)
+			w.dispatch(tasks)
 		}()
 	}
 }

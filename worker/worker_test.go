@@ -627,3 +627,20 @@ func TestAWorkerThatCannotDeliverLeavesTheJobsToOthers(t *testing.T) {
 		return len(ws) == 2 && !none
 	})
 }
+
+// A rate-limited send records each outcome before the next job waits for
+// its token, even on a channel that delivers in microseconds.
+func TestRateLimitedDeliveryRecordedBeforeTheNextToken(t *testing.T) {
+	f := newFixture(t)
+	rec := newRecorder()
+	f.startWorker("w", rec, Config{Concurrency: 1})
+	// Unlimited first, so the worker knows the channel is fast.
+	f.enqueue(6, 50, queue.Control{})
+	eventually(t, 10*time.Second, "the unlimited send", func() bool { return f.events(6)[queue.EventDelivered] == 50 })
+	// One a second: two tokens at once (the burst), the third a second on.
+	f.enqueue(7, 3, queue.Control{Rate: 1})
+	eventually(t, 10*time.Second, "two outcomes recorded while the third job waits for its token", func() bool {
+		return f.events(7)[queue.EventDelivered] == 2
+	})
+	eventually(t, 10*time.Second, "the third", func() bool { return f.events(7)[queue.EventDelivered] == 3 })
+}
