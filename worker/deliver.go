@@ -66,11 +66,14 @@ func (w *Worker) handOver(buf *outBuf) bool {
 	return false
 }
 
-// rateLimited reports whether the campaign has a rate, or a provider has
-// asked some campaign to wait beyond now.
+// rateLimited reports whether the next job of the campaign may wait long
+// for a token: a rate below a thousand a second (above it, a wait lasts a
+// few milliseconds, as the 2 ms flush already allows, and an outcome per
+// hand-over would cost more than the delivery), or a provider asked some
+// campaign to wait beyond now.
 func (w *Worker) rateLimited(campaignID uint64, now time.Time) bool {
 	ctl, _ := w.control(campaignID)
-	return ctl.Rate > 0 || w.limiter.holdsUntil.Load() > now.UnixNano()
+	return (ctl.Rate > 0 && ctl.Rate < 1000) || w.limiter.holdsUntil.Load() > now.UnixNano()
 }
 
 // handle takes one job from fetch to an outcome for the committer. now is
