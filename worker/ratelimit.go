@@ -21,6 +21,9 @@ type limiter struct {
 
 	mu        sync.Mutex
 	campaigns map[uint64]*campaignRate
+	// byID is campaigns for the lock-free path: a token taken at full speed
+	// is one atomic decrement, not a mutex that every deliverer contends.
+	byID sync.Map // uint64 → *campaignRate
 
 	// holdsUntil is the latest holdUntil of any campaign (unix nanos): an
 	// unlimited campaign skips the mutex while no provider asked to wait.
@@ -28,10 +31,16 @@ type limiter struct {
 }
 
 type campaignRate struct {
-	tokens    int
+	tokens    atomic.Int64
 	factor    float64   // < 1 after the provider asked us to slow down
 	holdUntil time.Time // no deliveries before this (a Retry-After)
 	lastSlow  time.Time
+	// One deliverer at a time asks Redis for tokens; the others wait for
+	// its answer (asking is closed then). Were they all to ask at once,
+	// the first would take the burst and the rest, refused, would sleep
+	// while it delivered alone.
+	asking  chan struct{}
+	nextAsk time.Time // refused: nobody asks again before this
 }
 
 func newLimiter(rdb redis.UniversalClient) *limiter {
@@ -43,6 +52,7 @@ func (l *limiter) get(id uint64) *campaignRate {
 	if c == nil {
 		c = &campaignRate{factor: 1}
 		l.campaigns[id] = c
+		l.byID.Store(id, c)
 	}
 	return c
 }
@@ -50,8 +60,17 @@ func (l *limiter) get(id uint64) *campaignRate {
 // take waits for one token of the campaign's rate (0: no limit); waited
 // says whether it had to wait for Redis or the clock.
 func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomic.Bool, now time.Time) (waited bool, err error) {
-	if rate == 0 && now.UnixNano() >= l.holdsUntil.Load() {
-		return false, nil
+	if now.UnixNano() >= l.holdsUntil.Load() {
+		if rate == 0 {
+			return false, nil
+		}
+		if v, ok := l.byID.Load(id); ok {
+			c := v.(*campaignRate)
+			if c.tokens.Add(-1) >= 0 {
+				return false, nil
+			}
+			c.tokens.Add(1)
+		}
 	}
 	for ; ; waited = true {
 		if stopping.Load() {
@@ -64,16 +83,34 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 		c := l.get(id)
 		c.recover()
 		wait := c.holdUntil.Sub(now)
+		if rate > 0 {
+			wait = max(wait, c.nextAsk.Sub(now))
+		}
 		effective := int(float64(rate) * c.factor)
 		if rate > 0 && effective < 1 {
 			effective = 1
 		}
-		if wait <= 0 && (rate == 0 || c.tokens > 0) {
-			if rate > 0 {
-				c.tokens--
+		if wait <= 0 {
+			if rate == 0 || c.tokens.Add(-1) >= 0 {
+				l.mu.Unlock()
+				return waited, nil
 			}
+			c.tokens.Add(1)
+		}
+		if wait <= 0 && c.asking != nil {
+			asking := c.asking
 			l.mu.Unlock()
-			return waited, nil
+			select {
+			case <-asking:
+			case <-ctx.Done():
+				return waited, ctx.Err()
+			}
+			continue
+		}
+		var asking chan struct{}
+		if wait <= 0 {
+			asking = make(chan struct{})
+			c.asking = asking
 		}
 		l.mu.Unlock()
 		if wait <= 0 {
@@ -82,20 +119,24 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 			batch := max(1, effective/40)
 			limit := redis_rate.Limit{Rate: effective, Burst: batch + 1, Period: time.Second}
 			res, err := l.rl.AllowAtMost(ctx, queue.RateKey(id), limit, batch)
-			if err != nil {
-				if ctx.Err() != nil {
-					return waited, ctx.Err()
-				}
-				wait = 250 * time.Millisecond
-			} else if res.Allowed > 0 {
-				l.mu.Lock()
-				l.get(id).tokens += res.Allowed
-				l.mu.Unlock()
-				continue
-			} else {
+			l.mu.Lock()
+			c = l.get(id)
+			c.asking = nil
+			switch {
+			case err != nil:
+				c.nextAsk = time.Now().Add(250 * time.Millisecond)
+			case res.Allowed > 0:
+				c.tokens.Add(int64(res.Allowed))
+			default:
 				// Never spin: at least a few milliseconds between asks.
-				wait = max(res.RetryAfter, 5*time.Millisecond)
+				c.nextAsk = time.Now().Add(max(res.RetryAfter, 5*time.Millisecond))
 			}
+			l.mu.Unlock()
+			close(asking)
+			if err != nil && ctx.Err() != nil {
+				return waited, ctx.Err()
+			}
+			continue
 		}
 		if wait > 250*time.Millisecond {
 			wait = 250 * time.Millisecond // look at stopping and new settings often
