@@ -364,3 +364,56 @@ func TestStartRefusesAChangedCampaign(t *testing.T) {
 		t.Fatalf("status %s", got.Status)
 	}
 }
+
+// Redis loses everything while a retry round's enqueue is interrupted: the
+// resume queues again every recipient not done, of this round and earlier.
+func TestResumeAfterALostQueueMidRetryQueuesEveryoneNotDone(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := openStore(t)
+	const n = 3000
+	importContacts(t, st, n, "all")
+	c := create(t, st, store.Campaign{Name: "Twice", Tags: []string{"all"}})
+	svc := New(st, newConn(t, srv.URL()))
+	ctx := context.Background()
+	if _, err := svc.Start(ctx, "t", c.ID, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A third failed in round 1; the rest are still queued (no worker).
+	var events []store.RecipientEvent
+	if err := st.ForEachLedger(c.ID, func(e store.LedgerEntry) error {
+		if e.ContactID%3 == 0 {
+			events = append(events, store.RecipientEvent{ContactID: e.ContactID, Round: 1, State: store.RecipientFailed, Attempt: 5, Reason: "550", At: time.Now()})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ApplyEvents(c.ID, "1-1", events); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	_, err := svc.RetryFailed(cctx, "t", c.ID, func(p Progress) {
+		if p.Enqueued > 0 {
+			cancel()
+		}
+	})
+	if err == nil {
+		t.Fatal("the retry round was not interrupted")
+	}
+	rdb := rdbFor(t, srv)
+	if err := rdb.FlushAll(ctx).Err(); err != nil { // Redis restarted without its data
+		t.Fatal(err)
+	}
+	if _, err := svc.Resume(ctx, "t", c.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	keys := streamKeys(t, rdb, c.ID)
+	if len(keys) != n {
+		t.Fatalf("after resume the stream holds %d recipients, want all %d (none was done)", len(keys), n)
+	}
+	for k, count := range keys {
+		if count != 1 {
+			t.Fatalf("%s queued %d times", k, count)
+		}
+	}
+}

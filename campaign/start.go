@@ -123,7 +123,15 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 			return Result{}, err
 		}
 	}
-	return s.enqueue(ctx, rdb, c, st, progress, st.Enqueued) // a lost queue: everyone not done
+	everyone := st.Enqueued // here only when Redis lost the queue
+	if !st.Enqueued && st.Round > 1 {
+		// An interrupted retry round: if Redis lost the queue meanwhile,
+		// the earlier rounds' waiting recipients lost their jobs too.
+		if everyone, err = s.queueLost(ctx, rdb, id, st); err != nil {
+			return Result{}, err
+		}
+	}
+	return s.enqueue(ctx, rdb, c, st, progress, everyone)
 }
 
 // queueLost reports whether Redis no longer holds a send that the ledger
