@@ -89,13 +89,20 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 		*outs = append(*outs, outcome{t: t, ack: true, out: queue.Outcome{EntryID: f.EntryID, Job: f.Job}})
 		return now
 	}
-	ctl, ok, waited := w.waitWhilePaused(t)
-	if waited {
-		now = time.Now()
+	ctl, ok := w.control(f.CampaignID)
+	if !ok && w.health.isDown() {
+		// Redis trouble emptied nothing: keep the last known settings.
+		ctl, ok = queue.Control{State: queue.StateSending, MaxAttempts: queue.DefaultMaxAttempts}, true
 	}
 	switch {
 	case w.stopping.Load():
 		w.forget(t, false) // given back by releaseUnstarted
+		return now
+	case ok && ctl.State == queue.StatePaused:
+		// Held here, the jobs of a paused send would keep the deliverers
+		// from every other campaign: they go back to the stream, to be
+		// read again on resume.
+		w.giveBackTask(t)
 		return now
 	case !ok || ctl.State == queue.StateCancelled:
 		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{}, now)
@@ -114,7 +121,7 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 		}
 		return now
 	}
-	waited, err = w.limiter.take(w.hardStop, f.CampaignID, ctl.Rate, &w.stopping, now)
+	waited, err := w.limiter.take(w.hardStop, f.CampaignID, ctl.Rate, &w.stopping, now)
 	if err != nil {
 		w.forget(t, false)
 		return time.Now()
@@ -152,24 +159,6 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	return end
 }
 
-// waitWhilePaused holds a job while its campaign is paused; it returns the
-// campaign's settings once it is not, or false if the campaign is gone, and
-// whether it waited at all.
-func (w *Worker) waitWhilePaused(t *task) (ctl queue.Control, ok, waited bool) {
-	for {
-		ctl, ok := w.control(t.f.CampaignID)
-		if !ok || ctl.State != queue.StatePaused || w.stopping.Load() {
-			if !ok && w.health.isDown() {
-				// Redis trouble emptied nothing: keep the last known settings.
-				return queue.Control{State: queue.StateSending, MaxAttempts: queue.DefaultMaxAttempts}, true, waited
-			}
-			return ctl, ok, waited
-		}
-		time.Sleep(50 * time.Millisecond)
-		waited = true
-	}
-}
-
 // owns reports whether the job's lease is still ours at now: renewed
 // recently enough that no other worker can have reclaimed it.
 func (w *Worker) owns(t *task, now time.Time) bool {
@@ -202,6 +191,13 @@ func (w *Worker) cannotDeliver(t *task, reason string) {
 		w.log.Warn("cannot deliver this campaign here; leaving its jobs to other workers",
 			"campaign", id, "channel", t.f.Job.Channel, "reason", reason)
 	}
+	w.giveBackTask(t)
+}
+
+// giveBackTask returns a job that never started to the stream at the next
+// tick (flushGiveBack), and frees its slot.
+func (w *Worker) giveBackTask(t *task) {
+	id := t.f.CampaignID
 	if t.state.CompareAndSwap(taskWaiting, taskReleased) {
 		w.giveMu.Lock()
 		w.giveBack[id] = append(w.giveBack[id], t.f.EntryID)
@@ -213,8 +209,9 @@ func (w *Worker) cannotDeliver(t *task, reason string) {
 	w.releaseSlots(1)
 }
 
-// flushGiveBack releases the jobs of campaigns this worker cannot deliver,
-// so that other workers take them at once rather than after the lease.
+// flushGiveBack releases the jobs given back (a paused send's, or those of
+// a campaign this worker cannot deliver), so that they are read again at
+// once rather than reclaimed after the lease.
 func (w *Worker) flushGiveBack() {
 	w.giveMu.Lock()
 	pending := w.giveBack

@@ -38,10 +38,21 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 		if n == 0 {
 			return
 		}
+		// COUNT applies to each stream: share the slots among the sending
+		// campaigns, so that one read holds no more jobs than slots taken.
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		fetched, err := queue.ReadJobs(rctx, w.rdb, w.cfg.ID, ids, n, 500*time.Millisecond)
+		fetched, err := queue.ReadJobs(rctx, w.rdb, w.cfg.ID, ids, max(1, n/len(ids)), 500*time.Millisecond)
 		cancel()
-		w.releaseSlots(n - len(fetched))
+		switch got := len(fetched); {
+		case got < n:
+			w.releaseSlots(n - got)
+		case got > n:
+			// More campaigns than slots taken (one job each): the rest of
+			// the slots, as commits free them.
+			for range got - n {
+				w.slots <- struct{}{}
+			}
+		}
 		if queue.IsNoGroup(err) {
 			w.ensureGroups(ids)
 			continue

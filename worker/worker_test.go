@@ -644,3 +644,48 @@ func TestRateLimitedDeliveryRecordedBeforeTheNextToken(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "the third", func() bool { return f.events(7)[queue.EventDelivered] == 3 })
 }
+
+// slowRecorder is a recorder whose deliveries take a little while, so that
+// a worker holds jobs of every campaign when one is paused.
+type slowRecorder struct{ *recorder }
+
+func (s slowRecorder) Get(string) (Channel, error) { return s, nil }
+func (s slowRecorder) Deliver(ctx context.Context, d Delivery) error {
+	time.Sleep(2 * time.Millisecond)
+	return s.recorder.Deliver(ctx, d)
+}
+
+// Pausing one send does not stall another on the same worker: the paused
+// send's fetched jobs go back to its stream instead of holding deliverers,
+// and on resume every recipient is delivered once.
+func TestPausingOneSendLeavesTheOtherRunning(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const n = 400
+	f.enqueue(8, n, queue.Control{})
+	f.enqueue(9, n, queue.Control{})
+	rec := newRecorder()
+	f.startWorker("w", slowRecorder{rec}, Config{Concurrency: 4})
+	eventually(t, 10*time.Second, "both sends under way", func() bool {
+		e8, e9 := f.events(8)[queue.EventDelivered], f.events(9)[queue.EventDelivered]
+		return e8 > 0 && e9 > 0
+	})
+	if err := queue.SetState(ctx, f.rdb, 8, queue.StatePaused); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the other send to finish while the first is paused", func() bool {
+		return f.events(9)[queue.EventDelivered] == n
+	})
+	paused := f.events(8)[queue.EventDelivered]
+	if paused >= n {
+		t.Fatalf("the paused send finished anyway (%d)", paused)
+	}
+	if err := queue.SetState(ctx, f.rdb, 8, queue.StateSending); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the resumed send to finish", func() bool { return f.events(8)[queue.EventDelivered] == n })
+	total, distinct, most := rec.count()
+	if total != 2*n || distinct != 2*n || most != 1 {
+		t.Fatalf("deliveries %d, distinct %d, most per key %d; want %d once each", total, distinct, most, 2*n)
+	}
+}
