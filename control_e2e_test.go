@@ -60,16 +60,7 @@ func TestWaitExitsOneWhenSomeFailed(t *testing.T) {
 	}))
 	defer hook.Close()
 	db, id := seedCampaign(t, 20)
-	st, err := store.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := st.Campaign(id)
-	c.Channel, c.URL = store.ChannelWebhook, hook.URL+"/notify"
-	if _, err := st.UpdateCampaign("t", c); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	editCampaign(t, db, id, func(c *store.Campaign) { c.Channel, c.URL = store.ChannelWebhook, hook.URL+"/notify" })
 	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id), "--wait")
 	if code != 1 || !strings.Contains(stderr, "0 of 20 sent, 20 failed") || !strings.Contains(stderr, "campaign export") {
 		t.Fatalf("send --wait with failures: exit %d\n%s", code, stderr)
@@ -96,32 +87,59 @@ func TestWaitSaysWhenNoWorkerIsRunning(t *testing.T) {
 	}
 	srv := redistest.Start(t)
 	db, id := seedCampaign(t, 5)
-	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(NoWorkerWarning + 15*time.Second)
-	for !strings.Contains(stderrText(&stderr), "No worker has been seen") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no warning:\n%s", stderrText(&stderr))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !strings.Contains(stderrText(&stderr), "tui --headless-worker") {
-		t.Errorf("the warning does not say how to start a worker:\n%s", stderrText(&stderr))
+	cmd, stderr := startWait(t, db, srv.URL(), id, "No worker has been seen", NoWorkerWarning+15*time.Second)
+	if !strings.Contains(stderrText(stderr), "tui --headless-worker") {
+		t.Errorf("the warning does not say how to start a worker:\n%s", stderrText(stderr))
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-		t.Fatalf("exit after SIGINT: %v\n%s", err, stderrText(&stderr))
+		t.Fatalf("exit after SIGINT: %v\n%s", err, stderrText(stderr))
 	}
-	if !strings.Contains(stderrText(&stderr), "the send goes on") {
-		t.Errorf("stopping the wait does not say the send goes on:\n%s", stderrText(&stderr))
+	if !strings.Contains(stderrText(stderr), "the send goes on") {
+		t.Errorf("stopping the wait does not say the send goes on:\n%s", stderrText(stderr))
 	}
+}
+
+// editCampaign changes a stored campaign before it is sent.
+func editCampaign(t *testing.T, db string, id uint64, edit func(*store.Campaign)) {
+	t.Helper()
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.Campaign(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&c)
+	if _, err := st.UpdateCampaign("t", c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startWait runs `campaign send ID --wait` and waits until its stderr says
+// want; the caller ends it.
+func startWait(t *testing.T, db, redisURL string, id uint64, want string, within time.Duration) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db, "REDIS_URL=" + redisURL}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(within)
+	for !strings.Contains(stderrText(stderr), want) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no %q:\n%s", want, stderrText(stderr))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cmd, stderr
 }
 
 // A worker that lacks the campaign's channel settings fails nobody: --wait
@@ -131,33 +149,10 @@ func TestWaitSaysWhenNoWorkerCanDeliver(t *testing.T) {
 	srv := redistest.Start(t)
 	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl")) // no SMTP_URL
 	db, id := seedCampaign(t, 20)
-	st, err := store.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := st.Campaign(id)
-	c.Channel, c.From = store.ChannelSMTP, "news@example.com"
-	if _, err := st.UpdateCampaign("t", c); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderrText(&stderr), "No running worker can deliver this send") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no warning:\n%s", stderrText(&stderr))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !strings.Contains(stderrText(&stderr), "SMTP_URL") {
-		t.Errorf("the warning does not say why:\n%s", stderrText(&stderr))
+	editCampaign(t, db, id, func(c *store.Campaign) { c.Channel, c.From = store.ChannelSMTP, "news@example.com" })
+	cmd, stderr := startWait(t, db, srv.URL(), id, "No running worker can deliver this send", 30*time.Second)
+	if !strings.Contains(stderrText(stderr), "SMTP_URL") {
+		t.Errorf("the warning does not say why:\n%s", stderrText(stderr))
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	cmd.Wait()
