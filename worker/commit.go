@@ -129,19 +129,26 @@ func (w *Worker) releaseUnstarted() {
 		}
 	}
 	w.mu.Unlock()
+	if total := w.release(byCampaign); total > 0 {
+		w.log.Info("gave back jobs that never started", "jobs", total)
+	}
+}
+
+// release returns jobs this worker fetched but never started to their
+// streams, and says how many went back; those it could not give back are
+// reclaimed by other workers after the lease.
+func (w *Worker) release(byCampaign map[uint64][]string) int {
 	total := 0
 	for id, ids := range byCampaign {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		n, err := queue.Release(ctx, w.rdb, w.cfg.ID, id, ids)
 		cancel()
 		if err != nil {
-			w.log.Warn("could not give back unstarted jobs; others will reclaim them after the lease",
+			w.log.Warn("could not give jobs back; other workers reclaim them after the lease",
 				"campaign", id, "jobs", len(ids), "err", err.Error())
 			continue
 		}
 		total += n
 	}
-	if total > 0 {
-		w.log.Info("gave back jobs that never started", "jobs", total)
-	}
+	return total
 }

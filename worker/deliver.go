@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -217,15 +216,7 @@ func (w *Worker) flushGiveBack() {
 	pending := w.giveBack
 	w.giveBack = map[uint64][]string{}
 	w.giveMu.Unlock()
-	for id, ids := range pending {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := queue.Release(ctx, w.rdb, w.cfg.ID, id, ids)
-		cancel()
-		if err != nil {
-			w.log.Warn("could not give jobs back; other workers reclaim them after the lease",
-				"campaign", id, "jobs", len(ids), "err", err.Error())
-		}
-	}
+	w.release(pending)
 }
 
 // forget drops a job without an outcome: it stays pending in Redis for its
