@@ -51,11 +51,15 @@ func (s *Service) Cancel(ctx context.Context, actor string, id uint64) (store.Ca
 	if err != nil {
 		return c, err
 	}
-	if err := queue.SetState(ctx, rdb, id, queue.StateCancelled); err != nil {
+	// Fold what already happened first. Once the state says cancelled,
+	// workers report the jobs they hold as skipped; folded before the
+	// ledger says cancelled, those would count as skipped, not cancelled.
+	// Folded after, they change nothing, and a delivery that was under way
+	// still counts as sent (a delivery is never undone).
+	if _, err := s.FoldPending(ctx, rdb, id); err != nil {
 		return c, err
 	}
-	// Fold what already happened, so that sent stays sent.
-	if _, err := s.FoldPending(ctx, rdb, id); err != nil {
+	if err := queue.SetState(ctx, rdb, id, queue.StateCancelled); err != nil {
 		return c, err
 	}
 	c, _, err = s.Store.CancelSend(actor, id)
