@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"tui/queue"
@@ -17,7 +16,7 @@ import (
 // taken in small batches (rate/40); the burst is one more, which keeps any
 // one-second window within rate + rate/40 + 1.
 type limiter struct {
-	rl *redis_rate.Limiter
+	rdb redis.UniversalClient
 
 	mu        sync.Mutex
 	campaigns map[uint64]*campaignRate
@@ -44,7 +43,7 @@ type campaignRate struct {
 }
 
 func newLimiter(rdb redis.UniversalClient) *limiter {
-	return &limiter{rl: redis_rate.NewLimiter(rdb), campaigns: map[uint64]*campaignRate{}}
+	return &limiter{rdb: rdb, campaigns: map[uint64]*campaignRate{}}
 }
 
 func (l *limiter) get(id uint64) *campaignRate {
@@ -114,22 +113,21 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 		}
 		l.mu.Unlock()
 		if wait <= 0 {
-			// The GCRA script grants nothing at all with a burst of 1, so the
-			// burst is one above the batch.
+			// The burst is one above the batch: a worker that asks a little
+			// late still gets a whole batch.
 			batch := max(1, effective/40)
-			limit := redis_rate.Limit{Rate: effective, Burst: batch + 1, Period: time.Second}
-			res, err := l.rl.AllowAtMost(ctx, queue.RateKey(id), limit, batch)
+			granted, retryAfter, err := queue.TakeTokens(ctx, l.rdb, id, effective, batch+1, batch)
 			l.mu.Lock()
 			c = l.get(id)
 			c.asking = nil
 			switch {
 			case err != nil:
 				c.nextAsk = time.Now().Add(250 * time.Millisecond)
-			case res.Allowed > 0:
-				c.tokens.Add(int64(res.Allowed))
+			case granted > 0:
+				c.tokens.Add(int64(granted))
 			default:
 				// Never spin: at least a few milliseconds between asks.
-				c.nextAsk = time.Now().Add(max(res.RetryAfter, 5*time.Millisecond))
+				c.nextAsk = time.Now().Add(max(retryAfter, 5*time.Millisecond))
 			}
 			l.mu.Unlock()
 			close(asking)
