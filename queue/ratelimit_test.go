@@ -55,7 +55,7 @@ func TestTakeTokensGrantsTheRateAskedExactly(t *testing.T) {
 	// milliseconds; the last ask may land a little past the span. Below,
 	// 3 % is what a stall of all three askers longer than the burst could
 	// cost on a loaded machine; the fractional loss this replaced was 15 %.
-	lo := int(float64(rate)*span.Seconds()*0.97)
+	lo := int(float64(rate) * span.Seconds() * 0.97)
 	hi := int(float64(rate)*elapsed.Seconds()) + burst + 2
 	if total < lo || total > hi {
 		t.Fatalf("granted %d over %s at %d/s, want %d…%d", total, elapsed, rate, lo, hi)
