@@ -117,7 +117,11 @@ type statusJSON struct {
 	Queued     bool                         `json:"fully_queued"`
 	StartedAt  *time.Time                   `json:"started_at"`
 	FinishedAt *time.Time                   `json:"finished_at"`
-	Workers    []workerJSON                 `json:"workers"`
+	// PossiblyTwice counts recipients delivered in an attempt that may have
+	// repeated an earlier delivery (see README, Redis).
+	PossiblyTwice int               `json:"possibly_delivered_twice"`
+	QueueLosses   []store.QueueLoss `json:"queue_losses"`
+	Workers       []workerJSON      `json:"workers"`
 }
 
 type workerJSON struct {
@@ -127,6 +131,8 @@ type workerJSON struct {
 	Processed int64     `json:"processed"`
 	LastSeen  time.Time `json:"last_seen"`
 	Lost      bool      `json:"lost"`
+	// RedisError is what Redis refuses this worker now, or "".
+	RedisError string `json:"redis_error,omitempty"`
 }
 
 // LostAfter is how long a worker may go without a heartbeat before it is
@@ -135,7 +141,11 @@ const LostAfter = 10 * time.Second
 
 func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerInfo) statusJSON {
 	out := statusJSON{ID: c.ID, Name: c.Name, Status: c.Status, Round: st.Round, Total: st.Total,
-		Counts: map[store.RecipientState]int{}, Queued: st.Enqueued, FinishedAt: st.FinishedAt, Workers: []workerJSON{}}
+		Counts: map[store.RecipientState]int{}, Queued: st.Enqueued, FinishedAt: st.FinishedAt, Workers: []workerJSON{},
+		PossiblyTwice: st.Redelivered, QueueLosses: st.Losses}
+	if out.QueueLosses == nil {
+		out.QueueLosses = []store.QueueLoss{}
+	}
 	for _, s := range []store.RecipientState{store.RecipientQueued, store.RecipientRetrying, store.RecipientSent,
 		store.RecipientFailed, store.RecipientSkipped, store.RecipientCancelled} {
 		out.Counts[s] = st.Counts[s]
@@ -146,7 +156,7 @@ func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerIn
 	}
 	for _, w := range workers {
 		out.Workers = append(out.Workers, workerJSON{ID: w.ID, Host: w.Host, InFlight: w.InFlight, Processed: w.Processed,
-			LastSeen: w.LastSeen.UTC(), Lost: time.Since(w.LastSeen) > LostAfter})
+			LastSeen: w.LastSeen.UTC(), Lost: time.Since(w.LastSeen) > LostAfter, RedisError: w.RedisErr})
 	}
 	return out
 }
@@ -226,6 +236,9 @@ func progressLine(c store.Campaign, st store.SendState, rate float64, workers []
 	if k := n[store.RecipientCancelled]; k > 0 {
 		fmt.Fprintf(&b, ", %s cancelled", thousands(k))
 	}
+	if st.Redelivered > 0 {
+		fmt.Fprintf(&b, ", %s possibly twice", thousands(st.Redelivered))
+	}
 	if rate > 0 {
 		fmt.Fprintf(&b, " · %.0f/s", rate)
 		if left := st.Total - final; left > 0 {
@@ -276,6 +289,8 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 	var last campaign.Update
 	var lastPrint time.Time
 	var warned, warnedCannot bool
+	var problem string
+	lossesSeen := 0 // losses before --wait began are news too, once
 	noWorkerSince := time.Now()
 	rate := newRateMeter()
 	err := svc.Follow(ctx, func(u campaign.Update) {
@@ -310,6 +325,22 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 			}
 			fmt.Fprintf(e.stderr, "No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", reason)
 		}
+		for _, l := range u.Send.Losses[min(lossesSeen, len(u.Send.Losses)):] {
+			if tty {
+				fmt.Fprint(e.stderr, "\r\033[K")
+			}
+			fmt.Fprintln(e.stderr, LossNotice(l))
+		}
+		lossesSeen = max(lossesSeen, len(u.Send.Losses))
+		if p := sendProblem(u, time.Now()); p != problem {
+			problem = p
+			if p != "" {
+				if tty {
+					fmt.Fprint(e.stderr, "\r\033[K")
+				}
+				fmt.Fprintf(e.stderr, "The send cannot progress: %s\n", p)
+			}
+		}
 		over := u.Campaign.Status != store.StatusSending && u.Campaign.Status != store.StatusPaused
 		switch {
 		case tty && (time.Since(lastPrint) > 100*time.Millisecond || over):
@@ -337,11 +368,35 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 	n := last.Send.Counts
 	if last.Campaign.Status == store.StatusCompleted && n[store.RecipientSent] == last.Send.Total {
 		fmt.Fprintf(e.stderr, "Done: all %s recipients of %q were sent.\n", thousands(last.Send.Total), c.Name)
+		if k := last.Send.Redelivered; k > 0 {
+			fmt.Fprintf(e.stderr, "%s of them possibly twice (delivered again after a fault; marked as redeliveries): `tui campaign export %d FILE.csv` names them.\n",
+				thousands(k), c.ID)
+		}
 		return nil
 	}
 	return fmt.Errorf("%q ended %s: %s of %s sent, %s failed, %s skipped, %s cancelled; see `tui campaign export %d FILE.csv` for who and why",
 		c.Name, last.Campaign.Status, thousands(n[store.RecipientSent]), thousands(last.Send.Total), thousands(n[store.RecipientFailed]),
 		thousands(n[store.RecipientSkipped]), thousands(n[store.RecipientCancelled]), c.ID)
+}
+
+// LossNotice says that Redis lost a send's queue and what was done.
+func LossNotice(l store.QueueLoss) string {
+	return fmt.Sprintf("Redis lost the queue at %s; %s re-queued from the ledger (each marked as a possible redelivery).",
+		l.At.Local().Format("15:04:05"), thousands(l.Requeued))
+}
+
+// sendProblem is why a send cannot progress now, as Redis said it: what
+// the owner's own writes met, else what a live worker reports.
+func sendProblem(u campaign.Update, now time.Time) string {
+	if u.RedisErr != "" {
+		return u.RedisErr
+	}
+	for _, w := range u.Workers {
+		if w.RedisErr != "" && now.Sub(w.LastSeen) <= LostAfter {
+			return "worker " + w.ID + ": " + w.RedisErr
+		}
+	}
+	return ""
 }
 
 // rateMeter turns a growing count into a rate over the last few seconds.
@@ -431,14 +486,15 @@ func dirOf(path string) string {
 
 func writeLedgerCSV(w io.Writer, st *store.Store, id uint64) (int, error) {
 	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"contact_id", "address", "state", "attempts", "last_error", "round", "updated_at"}); err != nil {
+	if err := cw.Write([]string{"contact_id", "address", "state", "attempts", "last_error", "round", "updated_at", "possibly_twice"}); err != nil {
 		return 0, err
 	}
 	n := 0
 	err := st.ForEachLedger(id, func(le store.LedgerEntry) error {
 		n++
 		return cw.Write([]string{strconv.FormatUint(le.ContactID, 10), csvSafe(le.Address), string(le.State),
-			strconv.Itoa(le.Attempts), csvSafe(le.LastError), strconv.Itoa(le.Round), le.UpdatedAt.UTC().Format(time.RFC3339)})
+			strconv.Itoa(le.Attempts), csvSafe(le.LastError), strconv.Itoa(le.Round), le.UpdatedAt.UTC().Format(time.RFC3339),
+			strconv.FormatBool(le.Redelivered)})
 	})
 	if err != nil {
 		return n, err

@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
@@ -68,11 +67,7 @@ func (s *Service) Cancel(ctx context.Context, actor string, id uint64) (store.Ca
 	}
 	// The jobs will never be delivered; events still in flight are folded
 	// by whoever follows the campaign for a while.
-	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SRem(ctx, queue.ActiveKey(), id)
-		p.Del(ctx, queue.JobsKey(id), queue.DelayedKey(id), queue.DoneKey(id), queue.RateKey(id))
-		return nil
-	})
+	_ = queue.Deactivate(ctx, rdb, id, false)
 	return c, nil
 }
 
@@ -109,11 +104,11 @@ func clearMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	if len(jobs) == 0 || jobs[0].Round <= 1 {
 		return nil
 	}
-	fields := make([]string, len(jobs))
+	contacts := make([]uint64, len(jobs))
 	for i, j := range jobs {
-		fields[i] = strconv.FormatUint(j.ContactID, 10)
+		contacts[i] = j.ContactID
 	}
-	return rdb.HDel(ctx, queue.DoneKey(campaignID), fields...).Err()
+	return queue.ClearMarks(ctx, rdb, campaignID, contacts)
 }
 
 // SetRate changes how fast a campaign sends; a send under way follows

@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,7 +13,8 @@ import (
 
 // toRecipientEvent translates a worker's event for the ledger.
 func toRecipientEvent(e queue.Event) store.RecipientEvent {
-	re := store.RecipientEvent{ContactID: e.Contact, Round: e.Round, Attempt: e.Attempt, Reason: e.Reason, At: e.At}
+	re := store.RecipientEvent{ContactID: e.Contact, Round: e.Round, Attempt: e.Attempt, Reason: e.Reason,
+		Redelivery: e.Redelivery, At: e.At}
 	switch e.Type {
 	case queue.EventDelivered:
 		re.State = store.RecipientSent
@@ -42,13 +42,9 @@ func (s *Service) FoldPending(ctx context.Context, rdb redis.UniversalClient, id
 	}
 	cursor := st.EventCursor
 	for {
-		start := "-"
-		if cursor != "" {
-			start = "(" + cursor
-		}
-		msgs, err := rdb.XRangeN(ctx, queue.EventsKey(id), start, "+", foldBatch).Result()
+		msgs, err := queue.EventsAfter(ctx, rdb, id, cursor, foldBatch)
 		if err != nil {
-			return last, fmt.Errorf("read the events of campaign %d: %w", id, err)
+			return last, err
 		}
 		if len(msgs) == 0 {
 			if last.Campaign.ID == 0 {
@@ -86,31 +82,14 @@ func (s *Service) fold(ctx context.Context, rdb redis.UniversalClient, id uint64
 	if err != nil {
 		return res, err
 	}
-	if err := rdb.XTrimMinID(ctx, queue.EventsKey(id), nextStreamID(cursor)).Err(); err != nil {
-		return res, fmt.Errorf("trim folded events of campaign %d: %w", id, err)
+	if err := queue.TrimEvents(ctx, rdb, id, cursor); err != nil {
+		return res, err
 	}
 	if res.Completed {
-		s.finish(ctx, rdb, id)
+		// The send is over: its working keys go, the control hash too.
+		_ = queue.Deactivate(ctx, rdb, id, true)
 	}
 	return res, nil
-}
-
-// finish removes a completed send's working keys from Redis.
-func (s *Service) finish(ctx context.Context, rdb redis.UniversalClient, id uint64) {
-	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SRem(ctx, queue.ActiveKey(), id)
-		p.Del(ctx, queue.JobsKey(id), queue.DelayedKey(id), queue.ControlKey(id), queue.DoneKey(id), queue.RateKey(id))
-		return nil
-	})
-}
-
-// nextStreamID is the smallest ID after id, for XTRIM MINID.
-func nextStreamID(id string) string {
-	var ms, seq uint64
-	if _, err := fmt.Sscanf(id, "%d-%d", &ms, &seq); err != nil {
-		return id
-	}
-	return fmt.Sprintf("%d-%d", ms, seq+1)
 }
 
 // Update is pushed to followers of a send: the latest numbers.
@@ -119,6 +98,9 @@ type Update struct {
 	Send     store.SendState
 	Failed   []store.LedgerEntry // new failures since the last update
 	Workers  []queue.WorkerInfo
+	// RedisErr is what Redis refuses this send now (Explain's sentence:
+	// out of memory, a read-only replica), or "".
+	RedisErr string
 	At       time.Time
 }
 

@@ -2,7 +2,7 @@ package campaign
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +23,7 @@ const FollowCancelledFor = time.Minute
 func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 	var lastWorkers time.Time
 	var workers []queue.WorkerInfo
+	problems := map[uint64]string{}
 	attempt := 0
 	for ctx.Err() == nil {
 		sending, err := s.Store.FollowedCampaigns(FollowCancelledFor)
@@ -57,15 +58,18 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 			cancel()
 			lastWorkers = time.Now()
 			for _, c := range sending {
+				problem := s.watchQueue(ctx, rdb, c)
+				problems[c.ID] = problem
 				// A fold with no events refreshes the numbers and finishes a
 				// send whose last events were folded before its enqueue ended.
 				res, err := s.FoldPending(ctx, rdb, c.ID)
 				if err == nil {
-					onUpdate(Update{Campaign: res.Campaign, Send: res.Send, Failed: res.Failed, Workers: workers, At: time.Now()})
+					onUpdate(Update{Campaign: res.Campaign, Send: res.Send, Failed: res.Failed, Workers: workers,
+						RedisErr: problem, At: time.Now()})
 				}
 			}
 		}
-		if err := s.followOnce(ctx, rdb, sending, workers, onUpdate); err != nil {
+		if err := s.followOnce(ctx, rdb, sending, workers, problems, onUpdate); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
@@ -82,8 +86,7 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 
 // followOnce waits up to a quarter second for new events of the given
 // campaigns and folds whatever arrives.
-func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sending []store.Campaign, workers []queue.WorkerInfo, onUpdate func(Update)) error {
-	streams := make([]string, 0, 2*len(sending))
+func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sending []store.Campaign, workers []queue.WorkerInfo, problems map[uint64]string, onUpdate func(Update)) error {
 	ids := make([]uint64, 0, len(sending))
 	cursors := make([]string, 0, len(sending))
 	for _, c := range sending {
@@ -91,41 +94,77 @@ func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sen
 		if err != nil {
 			continue
 		}
-		cur := st.EventCursor
-		if cur == "" {
-			cur = "0"
-		}
 		ids = append(ids, c.ID)
-		streams = append(streams, queue.EventsKey(c.ID))
-		cursors = append(cursors, cur)
+		cursors = append(cursors, st.EventCursor)
 	}
 	if len(ids) == 0 {
 		sleep(ctx, 250*time.Millisecond)
 		return nil
 	}
-	streams = append(streams, cursors...)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	res, err := rdb.XRead(rctx, &redis.XReadArgs{Streams: streams, Count: foldBatch, Block: 250 * time.Millisecond}).Result()
+	res, err := queue.ReadEvents(rctx, rdb, ids, cursors, foldBatch, 250*time.Millisecond)
 	cancel()
-	if errors.Is(err, redis.Nil) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
-	for _, stream := range res {
-		for i, id := range ids {
-			if queue.EventsKey(id) != stream.Stream || len(stream.Messages) == 0 {
-				continue
-			}
-			fr, err := s.fold(ctx, rdb, ids[i], stream.Messages)
-			if err != nil {
-				return err
-			}
-			onUpdate(Update{Campaign: fr.Campaign, Send: fr.Send, Failed: fr.Failed, Workers: workers, At: time.Now()})
+	for _, id := range ids {
+		msgs := res[id]
+		if len(msgs) == 0 {
+			continue
 		}
+		fr, err := s.fold(ctx, rdb, id, msgs)
+		if err != nil {
+			return err
+		}
+		onUpdate(Update{Campaign: fr.Campaign, Send: fr.Send, Failed: fr.Failed, Workers: workers,
+			RedisErr: problems[id], At: time.Now()})
 	}
 	return nil
+}
+
+// watchQueue looks after a followed send once a second: it queues again
+// from the ledger a send whose queue Redis lost (restarted empty, flushed),
+// without waiting for a person, and it returns what Redis refuses the send
+// now (out of memory, a read-only replica: Explain's sentence), or "".
+func (s *Service) watchQueue(ctx context.Context, rdb redis.UniversalClient, c store.Campaign) string {
+	if c.Status != store.StatusSending && c.Status != store.StatusPaused {
+		return ""
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := queue.Probe(wctx, rdb, c.ID); err != nil {
+		if queue.IsUnreachable(err) {
+			return ""
+		}
+		return queue.Explain(err)
+	}
+	st, err := s.Store.SendState(c.ID)
+	if err != nil || !st.Enqueued || st.Remaining() == 0 {
+		// An enqueue still under way (or interrupted: resume finishes it)
+		// has no control hash to miss yet.
+		return ""
+	}
+	q, err := queue.InspectQueue(wctx, rdb, c.ID)
+	if err != nil || !q.Lost() {
+		return ""
+	}
+	// What workers recorded since the loss is folded first: those
+	// recipients are done and are not queued again.
+	if _, err := s.FoldPending(ctx, rdb, c.ID); err != nil {
+		return ""
+	}
+	if c, err = s.Store.Campaign(c.ID); err != nil {
+		return ""
+	}
+	if st, err = s.Store.SendState(c.ID); err != nil || st.Remaining() == 0 ||
+		(c.Status != store.StatusSending && c.Status != store.StatusPaused) {
+		return ""
+	}
+	if _, err := s.requeueLost(ctx, rdb, "tui", c, st, nil); err != nil {
+		return "Redis lost the queue of this send and queueing it again from the ledger failed: " + err.Error() +
+			fmt.Sprintf(" — run `tui campaign resume %d`", c.ID)
+	}
+	return ""
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

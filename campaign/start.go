@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -32,6 +32,9 @@ type Result struct {
 	Added    int // jobs added by this run
 	Already  int // jobs a previous, interrupted run had added
 	Failed   int // recipients failed at enqueue (template or deleted contact)
+	// Loss is set when Redis had lost the queue and this run queued again
+	// from the ledger.
+	Loss *store.QueueLoss
 }
 
 // Start begins a send: it dials Redis first — if Redis cannot be reached,
@@ -93,11 +96,7 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 		if !lost {
 			return Result{Campaign: c, Round: st.Round, Total: st.Total}, ErrNothingToResume
 		}
-		ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
-		if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
-			return Result{}, err
-		}
-		return s.enqueue(ctx, rdb, c, st, progress, true)
+		return s.requeueLost(ctx, rdb, actor, c, st, progress)
 	}
 	if c.Status == store.StatusPaused {
 		if err := queue.SetState(ctx, rdb, id, queue.StateSending); err != nil {
@@ -116,22 +115,44 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 		if !lost {
 			return Result{Campaign: c, Round: st.Round, Total: st.Total, Already: st.Total}, nil
 		}
-		// Redis lost the send (restarted without persistence): queue again
-		// everyone the ledger has not seen delivered.
-		ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
-		if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
-			return Result{}, err
-		}
+		return s.requeueLost(ctx, rdb, actor, c, st, progress)
 	}
-	everyone := st.Enqueued // here only when Redis lost the queue
-	if !st.Enqueued && st.Round > 1 {
+	if st.Round > 1 {
 		// An interrupted retry round: if Redis lost the queue meanwhile,
 		// the earlier rounds' waiting recipients lost their jobs too.
-		if everyone, err = s.queueLost(ctx, rdb, id, st); err != nil {
+		lost, err := s.queueLost(ctx, rdb, id, st)
+		if err != nil {
 			return Result{}, err
 		}
+		if lost {
+			return s.requeueLost(ctx, rdb, actor, c, st, progress)
+		}
 	}
-	return s.enqueue(ctx, rdb, c, st, progress, everyone)
+	return s.enqueue(ctx, rdb, c, st, progress, false)
+}
+
+// requeueLost queues again, from the ledger, everyone not done of a send
+// whose queue Redis lost (restarted without persistence, flushed): the
+// ledger is the truth. Each job is marked as a possible redelivery with a
+// higher attempt, since a delivery whose record Redis lost cannot be told
+// from one that never happened; the loss is recorded with the send.
+func (s *Service) requeueLost(ctx context.Context, rdb redis.UniversalClient, actor string, c store.Campaign, st store.SendState, progress func(Progress)) (Result, error) {
+	state := queue.StateSending
+	if c.Status == store.StatusPaused {
+		state = queue.StatePaused
+	}
+	ctl := queue.Control{State: state, Rate: c.Rate, MaxAttempts: c.Attempts()}
+	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
+		return Result{}, err
+	}
+	at := time.Now()
+	res, err := s.enqueue(ctx, rdb, c, st, progress, true)
+	if res.Added > 0 || err == nil {
+		if st, rerr := s.Store.RecordQueueLoss(actor, c.ID, at, res.Added); rerr == nil {
+			res.Loss = &st.Losses[len(st.Losses)-1]
+		}
+	}
+	return res, err
 }
 
 // queueLost reports whether Redis no longer holds a send that the ledger
@@ -140,11 +161,11 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 // without persistence. Pending events are folded first, so that only
 // recipients still waiting count.
 func (s *Service) queueLost(ctx context.Context, rdb redis.UniversalClient, id uint64, st store.SendState) (bool, error) {
-	info, err := rdb.XInfoStream(ctx, queue.JobsKey(id)).Result()
-	switch {
-	case err != nil && !strings.Contains(err.Error(), "no such key"):
+	q, err := queue.InspectQueue(ctx, rdb, id)
+	if err != nil {
 		return false, err
-	case err == nil && info.EntriesAdded > 0:
+	}
+	if !q.Lost() && q.JobsAdded > 0 {
 		return false, nil
 	}
 	if _, err := s.FoldPending(ctx, rdb, id); err != nil {
@@ -172,7 +193,7 @@ type batch struct {
 // render turns the batch's recipients into jobs, or into failed ledger rows
 // when a message cannot be rendered (a contact edited or imported after the
 // preflight) or the contact is gone.
-func (b *batch) render(r *store.Renderer, c *store.Campaign, round int) {
+func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, redeliver bool) {
 	b.jobs = make([]queue.Job, 0, len(b.recipients))
 	for i := range b.recipients {
 		rc := &b.recipients[i]
@@ -188,8 +209,14 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int) {
 			b.failed = append(b.failed, e)
 			continue
 		}
-		b.jobs = append(b.jobs, queue.Job{CampaignID: c.ID, ContactID: e.ContactID, Round: round, To: e.Address,
-			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body})
+		j := queue.Job{CampaignID: c.ID, ContactID: e.ContactID, Round: round, To: e.Address,
+			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body}
+		if redeliver {
+			// The attempt Redis forgot may have happened: this is the one
+			// after it.
+			j.Redelivery, j.Attempt = true, e.Attempts+2
+		}
+		b.jobs = append(b.jobs, j)
 	}
 	b.recipients = nil
 }
@@ -272,7 +299,7 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		go func() { // renderers
 			defer wg.Done()
 			for b := range toRender {
-				b.render(r, &c, st.Round)
+				b.render(r, &c, st.Round, everyone)
 				close(b.ready)
 			}
 		}()
@@ -288,9 +315,13 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		if ctx.Err() != nil {
 			break
 		}
-		if err := clearMarks(ctx, rdb, c.ID, b.jobs); err != nil {
-			sendErr = err
-			break
+		// Marks Redis holds after losing a queue were written since, by
+		// deliveries that did happen: they stay, and stop a second copy.
+		if !everyone {
+			if err := clearMarks(ctx, rdb, c.ID, b.jobs); err != nil {
+				sendErr = err
+				break
+			}
 		}
 		added, skipped, err := queue.EnqueueBatch(ctx, rdb, b.jobs)
 		res.Added += added

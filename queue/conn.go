@@ -2,9 +2,12 @@ package queue
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -49,7 +52,12 @@ type Conn struct {
 // ParseURL turns a Redis URL into client options without dialling.
 // redis:// and rediss:// (TLS) URLs with ACL user, password and database
 // number; ?addr=host:port (repeatable) adds Cluster nodes, and
-// ?master_name=NAME makes the host list Sentinels.
+// ?master_name=NAME makes the host list Sentinels. TLS takes
+// ?tls_ca=FILE (the CA that signed the server's certificate), ?tls_cert=
+// and ?tls_key= (a client certificate, for a server with tls-auth-clients),
+// and ?insecure_skip_verify=1 (skip_verify=true is go-redis's spelling,
+// accepted too); REDIS_TLS_CA, REDIS_TLS_CERT and REDIS_TLS_KEY fill in
+// what the URL leaves out.
 func ParseURL(raw string) (*redis.UniversalOptions, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -58,13 +66,22 @@ func ParseURL(raw string) (*redis.UniversalOptions, error) {
 	q := u.Query()
 	extra, master := q["addr"], q.Get("master_name")
 	sentinelPass := q.Get("sentinel_password")
-	q.Del("addr")
-	q.Del("master_name")
-	q.Del("sentinel_password")
+	files := tlsFiles{ca: q.Get("tls_ca"), cert: q.Get("tls_cert"), key: q.Get("tls_key")}
+	skip := q.Get("insecure_skip_verify")
+	if skip == "" {
+		skip = q.Get("skip_verify")
+	}
+	for _, k := range []string{"addr", "master_name", "sentinel_password", "tls_ca", "tls_cert", "tls_key",
+		"insecure_skip_verify", "skip_verify"} {
+		q.Del(k)
+	}
 	u.RawQuery = q.Encode()
 	o, err := redis.ParseURL(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", RedactURL(raw), strings.TrimPrefix(err.Error(), "redis: "))
+	}
+	if o.Network == "unix" {
+		return nil, errors.New("unix socket URLs are not supported: use redis://host:port")
 	}
 	uo := &redis.UniversalOptions{
 		Addrs:            append([]string{o.Addr}, extra...),
@@ -78,10 +95,72 @@ func ParseURL(raw string) (*redis.UniversalOptions, error) {
 		WriteTimeout:     o.WriteTimeout,
 		PoolSize:         o.PoolSize,
 	}
-	if o.Network == "unix" {
-		return nil, errors.New("unix socket URLs are not supported: use redis://host:port")
+	if master == "" && len(uo.Addrs) > 1 && uo.DB != 0 {
+		return nil, fmt.Errorf("%s: Redis Cluster has only database 0: drop /%d from the URL", RedactURL(raw), uo.DB)
+	}
+	files.fillFromEnv()
+	if u.Scheme != "rediss" {
+		if files.any() || skip != "" {
+			return nil, fmt.Errorf("%s: tls_ca, tls_cert, tls_key and insecure_skip_verify need a rediss:// URL (TLS)", RedactURL(raw))
+		}
+		return uo, nil
+	}
+	if uo.TLSConfig == nil {
+		uo.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	switch strings.ToLower(skip) {
+	case "", "0", "false", "no":
+	case "1", "true", "yes":
+		uo.TLSConfig.InsecureSkipVerify = true
+	default:
+		return nil, fmt.Errorf("%s: insecure_skip_verify must be 1 or 0, not %q", RedactURL(raw), skip)
+	}
+	if err := files.apply(uo.TLSConfig); err != nil {
+		return nil, fmt.Errorf("%s: %w", RedactURL(raw), err)
 	}
 	return uo, nil
+}
+
+// tlsFiles are the PEM files of a TLS connection to Redis.
+type tlsFiles struct{ ca, cert, key string }
+
+func (f *tlsFiles) any() bool { return f.ca != "" || f.cert != "" || f.key != "" }
+
+func (f *tlsFiles) fillFromEnv() {
+	for _, v := range []struct {
+		dst *string
+		env string
+	}{{&f.ca, "REDIS_TLS_CA"}, {&f.cert, "REDIS_TLS_CERT"}, {&f.key, "REDIS_TLS_KEY"}} {
+		if *v.dst == "" {
+			*v.dst = os.Getenv(v.env)
+		}
+	}
+}
+
+func (f *tlsFiles) apply(c *tls.Config) error {
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
+		if err != nil {
+			return fmt.Errorf("read the CA file (tls_ca or REDIS_TLS_CA): %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("the CA file %s (tls_ca or REDIS_TLS_CA) holds no PEM certificate", f.ca)
+		}
+		c.RootCAs = pool
+	}
+	switch {
+	case f.cert == "" && f.key == "":
+	case f.cert == "" || f.key == "":
+		return errors.New("a client certificate needs both tls_cert and tls_key (or REDIS_TLS_CERT and REDIS_TLS_KEY)")
+	default:
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return fmt.Errorf("load the client certificate (tls_cert, tls_key): %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return nil
 }
 
 // NewConn prepares a connection to raw (DefaultURL when empty) without
@@ -172,8 +251,12 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("cannot reach Redis at %s: %s. Start it (redis-server, or systemctl start redis-server) or point tui at yours with REDIS_URL or --redis",
-		e.URL, e.Cause)
+	if !strings.HasPrefix(e.Cause, "TLS:") && !strings.Contains(e.Cause, "Cluster") {
+		return fmt.Sprintf("cannot reach Redis at %s: %s. Start it (redis-server, or systemctl start redis-server) or point tui at yours with REDIS_URL or --redis",
+			e.URL, e.Cause)
+	}
+	// Redis answered; starting it is not the advice.
+	return fmt.Sprintf("cannot use Redis at %s: %s", e.URL, e.Cause)
 }
 
 // Client returns the connected client, dialling on the first call. A failed
@@ -211,10 +294,9 @@ func (c *Conn) Client(ctx context.Context) (redis.UniversalClient, error) {
 }
 
 func (c *Conn) firstDial(ctx context.Context) (redis.UniversalClient, error) {
-	cl := redis.NewUniversalClient(c.opts)
 	dctx, cancel := context.WithTimeout(ctx, FirstDialBudget)
 	start := time.Now()
-	err := cl.Ping(dctx).Err()
+	cl, err := dialTopology(dctx, c.opts)
 	rtt := time.Since(start)
 	cancel()
 
@@ -223,7 +305,6 @@ func (c *Conn) firstDial(ctx context.Context) (redis.UniversalClient, error) {
 	close(c.dialing)
 	c.dialing = nil
 	if err != nil {
-		cl.Close()
 		cause := c.redactErr(describeDialError(err))
 		c.setStatusLocked(Status{State: Unavailable, Err: cause})
 		return nil, &UnavailableError{URL: c.redacted, Cause: cause}
@@ -235,9 +316,52 @@ func (c *Conn) firstDial(ctx context.Context) (redis.UniversalClient, error) {
 	return cl, nil
 }
 
+// dialTopology connects and pings. A single address that turns out to be a
+// Cluster node (the URL people paste) becomes a Cluster client that finds
+// the other nodes by itself; a Cluster has only database 0.
+func dialTopology(ctx context.Context, opts *redis.UniversalOptions) (redis.UniversalClient, error) {
+	cl := redis.NewUniversalClient(opts)
+	if err := cl.Ping(ctx).Err(); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	single, ok := cl.(*redis.Client)
+	if !ok || opts.MasterName != "" {
+		return cl, nil
+	}
+	info, err := single.Info(ctx, "cluster").Result()
+	if err != nil || !strings.Contains(info, "cluster_enabled:1") {
+		return cl, nil
+	}
+	cl.Close()
+	if opts.DB != 0 {
+		return nil, &topologyError{fmt.Sprintf("%s is a Redis Cluster node, and a Cluster has only database 0: drop /%d from the URL", opts.Addrs[0], opts.DB)}
+	}
+	co := *opts
+	co.IsClusterMode = true
+	cc := redis.NewUniversalClient(&co)
+	if err := cc.Ping(ctx).Err(); err != nil {
+		cc.Close()
+		return nil, err
+	}
+	return cc, nil
+}
+
+// topologyError is a URL that reaches Redis but cannot work as given.
+type topologyError struct{ msg string }
+
+func (e *topologyError) Error() string { return e.msg }
+
 // describeDialError turns go-redis and net errors into a short cause.
 func describeDialError(err error) string {
 	msg := err.Error()
+	var te *topologyError
+	if errors.As(err, &te) {
+		return te.msg
+	}
+	if s := explainTLS(err); s != "" {
+		return s
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "i/o timeout"):
 		return fmt.Sprintf("no answer within %s", FirstDialBudget)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,7 +39,13 @@ func IsNoGroup(err error) bool { return err != nil && strings.Contains(err.Error
 
 // ReadJobs reads up to count new jobs across the given campaigns, waiting up
 // to block for some to arrive (block must be positive: zero would make Redis
-// wait forever).
+// wait forever). A Cluster keeps each campaign in its own slot, and one read
+// may not span slots, so there each campaign is read on its own: first
+// without waiting, and only when none has jobs, all at once with the wait.
+//
+// Where the server has a replica, the read counts once a replica confirms
+// it; when none does in time, the jobs come back with ErrNotReplicated and
+// must not be delivered (Release gives them back).
 func ReadJobs(ctx context.Context, rdb redis.UniversalClient, consumer string, campaigns []uint64, count int, block time.Duration) ([]Fetched, error) {
 	if len(campaigns) == 0 || count <= 0 {
 		return nil, nil
@@ -46,6 +53,42 @@ func ReadJobs(ctx context.Context, rdb redis.UniversalClient, consumer string, c
 	if block <= 0 {
 		block = time.Millisecond
 	}
+	if _, cluster := rdb.(*redis.ClusterClient); !cluster || len(campaigns) == 1 {
+		return readStreams(ctx, rdb, consumer, campaigns, count, block)
+	}
+	per := max(1, count/len(campaigns))
+	out, err := readEach(ctx, rdb, consumer, campaigns, per, -1)
+	if len(out) > 0 || err != nil {
+		return out, err
+	}
+	return readEach(ctx, rdb, consumer, campaigns, per, block)
+}
+
+// readEach reads each campaign on its own, at once, and gathers what came.
+func readEach(ctx context.Context, rdb redis.UniversalClient, consumer string, campaigns []uint64, count int, block time.Duration) ([]Fetched, error) {
+	results := make([][]Fetched, len(campaigns))
+	errs := make([]error, len(campaigns))
+	var wg sync.WaitGroup
+	for i, id := range campaigns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = readStreams(ctx, rdb, consumer, []uint64{id}, count, block)
+		}()
+	}
+	wg.Wait()
+	var out []Fetched
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	// Jobs read are returned even beside an error: they are held now, and
+	// the caller gives back what it cannot deliver.
+	return out, errors.Join(errs...)
+}
+
+// readStreams is one XREADGROUP over campaigns that share a server (all of
+// them, but in a Cluster).
+func readStreams(ctx context.Context, rdb redis.UniversalClient, consumer string, campaigns []uint64, count int, block time.Duration) ([]Fetched, error) {
 	streams := make([]string, 0, 2*len(campaigns))
 	for _, id := range campaigns {
 		streams = append(streams, JobsKey(id))
@@ -53,12 +96,17 @@ func ReadJobs(ctx context.Context, rdb redis.UniversalClient, consumer string, c
 	for range campaigns {
 		streams = append(streams, ">")
 	}
-	res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: Group, Consumer: consumer, Streams: streams,
-		Count: int64(count), Block: block}).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
+	var res []redis.XStream
+	err := onNode(ctx, rdb, streams[0], func(c *redis.Conn) error {
+		var err error
+		res, err = cmdable(rdb, c).XReadGroup(ctx, &redis.XReadGroupArgs{Group: Group, Consumer: consumer, Streams: streams,
+			Count: int64(count), Block: block}).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotReplicated) {
 		return nil, err
 	}
 	n := 0
@@ -72,7 +120,7 @@ func ReadJobs(ctx context.Context, rdb redis.UniversalClient, consumer string, c
 			out = append(out, fetched(id, m))
 		}
 	}
-	return out, nil
+	return out, err
 }
 
 func campaignOf(stream string, campaigns []uint64, i int) uint64 {
@@ -93,16 +141,40 @@ func fetched(campaignID uint64, m redis.XMessage) Fetched {
 }
 
 // Reclaim takes over jobs of a campaign that another consumer fetched and
-// has not touched for minIdle: that worker died or hangs.
+// has not touched for minIdle: that worker died or hangs. Each comes back
+// as a possible redelivery (its holder may have delivered it before it
+// stopped answering), its attempt raised by the deliveries Redis counted.
 func Reclaim(ctx context.Context, rdb redis.UniversalClient, consumer string, campaignID uint64, minIdle time.Duration, count int) ([]Fetched, error) {
-	msgs, _, err := rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: JobsKey(campaignID), Group: Group,
-		Consumer: consumer, MinIdle: minIdle, Start: "0-0", Count: int64(count)}).Result()
+	key := JobsKey(campaignID)
+	var msgs []redis.XMessage
+	var pending []redis.XPendingExt
+	err := onNode(ctx, rdb, key, func(c *redis.Conn) error {
+		var err error
+		r := cmdable(rdb, c)
+		msgs, _, err = r.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: key, Group: Group,
+			Consumer: consumer, MinIdle: minIdle, Start: "0-0", Count: int64(count)}).Result()
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		pending, err = r.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: Group,
+			Start: msgs[0].ID, End: msgs[len(msgs)-1].ID, Count: int64(len(msgs)) + 100, Consumer: consumer}).Result()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	deliveries := make(map[string]int64, len(pending))
+	for _, p := range pending {
+		deliveries[p.ID] = p.RetryCount
+	}
 	out := make([]Fetched, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, fetched(campaignID, m))
+		f := fetched(campaignID, m)
+		f.Job.Redelivery = true
+		// XAUTOCLAIM counted this claim: the deliveries before it are the
+		// ones that may have reached the recipient.
+		f.Job.Attempt += int(max(1, deliveries[m.ID]-1))
+		out = append(out, f)
 	}
 	return out, nil
 }
@@ -202,25 +274,32 @@ func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campa
 	if err != nil {
 		return err
 	}
-	_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		if len(marks) > 0 {
-			p.HSet(ctx, DoneKey(campaignID), marks...)
-		}
-		if len(retries) > 0 {
-			p.ZAdd(ctx, DelayedKey(campaignID), retries...)
-		}
-		if len(batch.Events) > 0 {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(campaignID), Values: values})
-		}
-		if len(ids) > 0 {
-			// Acknowledged entries leave the stream with TrimAcked: an XDEL
-			// of every ID here cost Redis more than the read and the ack.
-			p.XAck(ctx, JobsKey(campaignID), Group, ids...)
-		}
-		return nil
+	err = onNode(ctx, rdb, JobsKey(campaignID), func(c *redis.Conn) error {
+		_, err := cmdable(rdb, c).TxPipelined(ctx, func(p redis.Pipeliner) error {
+			return commitCommands(ctx, p, campaignID, marks, retries, &batch, values, ids)
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("commit %d outcomes of campaign %d: %w", len(outcomes), campaignID, err)
+	}
+	return nil
+}
+
+func commitCommands(ctx context.Context, p redis.Pipeliner, campaignID uint64, marks []any, retries []redis.Z, batch *EventBatch, values []any, ids []string) error {
+	if len(marks) > 0 {
+		p.HSet(ctx, DoneKey(campaignID), marks...)
+	}
+	if len(retries) > 0 {
+		p.ZAdd(ctx, DelayedKey(campaignID), retries...)
+	}
+	if len(batch.Events) > 0 {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(campaignID), Values: values})
+	}
+	if len(ids) > 0 {
+		// Acknowledged entries leave the stream with TrimAcked: an XDEL
+		// of every ID here cost Redis more than the read and the ack.
+		p.XAck(ctx, JobsKey(campaignID), Group, ids...)
 	}
 	return nil
 }

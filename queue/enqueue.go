@@ -19,16 +19,25 @@ func EnqueueBatch(ctx context.Context, rdb redis.UniversalClient, jobs []Job) (a
 		return 0, 0, nil
 	}
 	key := JobsKey(jobs[0].CampaignID)
-	pipe := rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(jobs))
 	var enc xaddEncoder
 	enc.prepare(jobs)
-	for i := range jobs {
-		cmds[i] = pipe.Do(ctx, enc.args(key, jobs, i)...)
+	// Where the server has a replica, the batch counts once one confirms
+	// it: a failover would otherwise lose jobs the ledger calls queued.
+	// Sent again, the batch adds only what the new master lacks.
+	err = onNode(ctx, rdb, key, func(c *redis.Conn) error {
+		pipe := cmdable(rdb, c).Pipeline()
+		for i := range jobs {
+			cmds[i] = pipe.Do(ctx, enc.args(key, jobs, i)...)
+		}
+		// Exec reports the first failed command; each command carries its
+		// own result, and a lost connection fails them all.
+		_, _ = pipe.Exec(ctx)
+		return nil
+	})
+	if cmds[0] == nil {
+		return 0, 0, fmt.Errorf("enqueue jobs: %w", err)
 	}
-	// Exec reports the first failed command; each command carries its own
-	// result, and a lost connection fails them all.
-	_, _ = pipe.Exec(ctx)
 	for _, c := range cmds {
 		switch err := c.Err(); {
 		case err == nil:
@@ -38,6 +47,9 @@ func EnqueueBatch(ctx context.Context, rdb redis.UniversalClient, jobs []Job) (a
 		default:
 			return added, skipped, fmt.Errorf("enqueue jobs: %w", err)
 		}
+	}
+	if err != nil {
+		return added, skipped, fmt.Errorf("enqueue jobs: %w", err)
 	}
 	return added, skipped, nil
 }
@@ -53,8 +65,8 @@ type xaddEncoder struct {
 	contacts []uint64
 }
 
-// maxXAddArgs is "xadd", the stream, the ID, and eight or ten fields.
-const maxXAddArgs = 3 + 2*10
+// maxXAddArgs is "xadd", the stream, the ID, and eight to eleven fields.
+const maxXAddArgs = 3 + 2*11
 
 func (e *xaddEncoder) prepare(jobs []Job) {
 	var sb strings.Builder
@@ -103,6 +115,9 @@ func (e *xaddEncoder) args(stream string, jobs []Job, i int) []any {
 	}
 	if j.URL != "" {
 		e.slab = append(e.slab, "url", &j.URL)
+	}
+	if j.Redelivery {
+		e.slab = append(e.slab, "redelivery", "1")
 	}
 	return e.slab[start:len(e.slab):len(e.slab)]
 }

@@ -26,7 +26,9 @@ type Event struct {
 	Type    EventType `json:"t"`
 	Attempt int       `json:"a,omitempty"`
 	Reason  string    `json:"r,omitempty"`
-	At      time.Time `json:"at"`
+	// Redelivery: the attempt may have repeated an earlier delivery.
+	Redelivery bool      `json:"re,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // EventBatch is one entry of a campaign's events stream: every outcome a
@@ -65,6 +67,9 @@ func appendEvents(dst []byte, events []Event) []byte {
 			reason, _ := json.Marshal(e.Reason)
 			dst = append(dst, `,"r":`...)
 			dst = append(dst, reason...)
+		}
+		if e.Redelivery {
+			dst = append(dst, `,"re":true`...)
 		}
 		dst = append(dst, `,"at":"`...)
 		dst = e.At.UTC().AppendFormat(dst, time.RFC3339Nano)

@@ -19,6 +19,11 @@ type Job struct {
 	Subject    string
 	Body       string
 	Attempt    int // 1 for the first try; a retry is re-queued with the next number
+	// Redelivery marks a job that may have reached the recipient before: it
+	// was taken over from a worker that stopped answering, or queued again
+	// after Redis lost the queue. Channels pass the mark on, and the ledger
+	// counts the recipient as possibly delivered twice.
+	Redelivery bool
 }
 
 // Key is the idempotency key: campaignID:contactID, the same on every
@@ -54,6 +59,9 @@ func (j *Job) values() []any {
 	if j.URL != "" {
 		v = append(v, "url", j.URL)
 	}
+	if j.Redelivery {
+		v = append(v, "redelivery", "1")
+	}
 	return v
 }
 
@@ -73,6 +81,7 @@ func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) 
 	}
 	j.To, j.Channel, j.From, j.URL = str("to"), str("channel"), str("from"), str("url")
 	j.Subject, j.Body = str("subject"), str("body")
+	j.Redelivery = str("redelivery") == "1"
 	if j.To == "" || j.Channel == "" {
 		return j, errors.New("job " + id + ": missing to or channel")
 	}

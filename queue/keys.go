@@ -44,3 +44,14 @@ func WorkersKey() string { return KeyPrefix + "workers" }
 // WorkerKey is one worker's heartbeat hash; it expires when the worker stops
 // reporting.
 func WorkerKey(id string) string { return KeyPrefix + "worker:" + id }
+
+// campaignKeys are every key of a campaign's send but its control hash and
+// its events (which the owner still folds after a send ends).
+func campaignKeys(campaignID uint64) []string {
+	return []string{JobsKey(campaignID), DelayedKey(campaignID), DoneKey(campaignID), RateKey(campaignID), ProbeKey(campaignID)}
+}
+
+// ProbeKey is a short-lived key the owner writes to learn whether the
+// server holding a campaign takes writes (it may refuse: out of memory, a
+// read-only replica).
+func ProbeKey(campaignID uint64) string { return campaignKey(campaignID, "probe") }

@@ -26,6 +26,9 @@ type WorkerInfo struct {
 	// campaign's channel (its environment lacks a setting): it leaves
 	// those jobs to other workers.
 	Cannot map[uint64]string
+	// RedisErr is what Redis refuses this worker now (Explain's sentence:
+	// out of memory, a read-only replica, a Cluster error), or "".
+	RedisErr string
 }
 
 // NoneCanDeliver reports whether workers are alive (seen within lostAfter)
@@ -60,7 +63,7 @@ func Heartbeat(ctx context.Context, rdb redis.UniversalClient, w WorkerInfo) err
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, "host", w.Host, "pid", w.PID, "concurrency", w.Concurrency,
 			"started", w.Started.UnixMilli(), "last_seen", w.LastSeen.UnixMilli(),
-			"processed", w.Processed, "failed", w.Failed, "in_flight", w.InFlight, "stopping", boolInt(w.Stopping))
+			"processed", w.Processed, "failed", w.Failed, "in_flight", w.InFlight, "stopping", boolInt(w.Stopping), "redis_err", w.RedisErr)
 		for id, reason := range w.Cannot {
 			p.HSet(ctx, key, cannotPrefix+strconv.FormatUint(id, 10), reason)
 		}
@@ -116,7 +119,8 @@ func Workers(ctx context.Context, rdb redis.UniversalClient) ([]WorkerInfo, erro
 		num := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
 		wi := WorkerInfo{ID: ids[i], Host: m["host"], PID: int(num("pid")), Concurrency: int(num("concurrency")),
 			Started: time.UnixMilli(num("started")), LastSeen: time.UnixMilli(num("last_seen")),
-			Processed: num("processed"), Failed: num("failed"), InFlight: num("in_flight"), Stopping: num("stopping") == 1}
+			Processed: num("processed"), Failed: num("failed"), InFlight: num("in_flight"), Stopping: num("stopping") == 1,
+			RedisErr: m["redis_err"]}
 		for k, v := range m {
 			if rest, ok := strings.CutPrefix(k, cannotPrefix); ok {
 				if id, err := strconv.ParseUint(rest, 10, 64); err == nil {

@@ -18,7 +18,9 @@ type RecipientEvent struct {
 	State     RecipientState
 	Attempt   int
 	Reason    string
-	At        time.Time
+	// Redelivery: the attempt may have repeated an earlier delivery.
+	Redelivery bool
+	At         time.Time
 }
 
 // merge folds one event into a ledger entry. It is idempotent and
@@ -32,6 +34,9 @@ func merge(e *LedgerEntry, ev *RecipientEvent) bool {
 	changed := false
 	if ev.Attempt > e.Attempts {
 		e.Attempts, changed = ev.Attempt, true
+	}
+	if ev.Redelivery && ev.State == RecipientSent && !e.Redelivered {
+		e.Redelivered, changed = true, true
 	}
 	switch {
 	case ev.State == "":
@@ -91,11 +96,14 @@ func (s *Store) ApplyEvents(campaignID uint64, cursor string, events []Recipient
 			if err := decodeLedgerEntry(raw, &e); err != nil {
 				return err
 			}
-			before := e.State
+			before, wasRedelivered := e.State, e.Redelivered
 			if !merge(&e, ev) {
 				continue
 			}
 			res.Changed++
+			if e.Redelivered && !wasRedelivered {
+				st.Redelivered++
+			}
 			if before != e.State {
 				st.Counts[before]--
 				st.Counts[e.State]++

@@ -36,6 +36,10 @@ type LedgerEntry struct {
 	Attempts   int            `json:"attempts"`
 	LastError  string         `json:"last_error,omitempty"`
 	UpdatedAt  time.Time      `json:"updated_at"`
+	// Redelivered: the recipient was delivered in an attempt that may have
+	// repeated an earlier delivery (a job taken over from a worker that
+	// stopped answering, or queued again after Redis lost the queue).
+	Redelivered bool `json:"redelivered,omitempty"`
 }
 
 // Key is the idempotency key of the delivery: campaignID:contactID.

@@ -14,6 +14,8 @@ import (
 //	uvarint(round) uvarint(len) address  uvarint(len) last error
 //	varint(updated, unix ns)
 //
+// The state byte's top bit says the recipient was possibly delivered twice.
+//
 // Version 1 lacked the round (it was 1). A record starting with '{' is JSON.
 
 const ledgerCodecVersion = 2
@@ -41,6 +43,9 @@ func appendLedgerRow[A string | []byte](dst []byte, e *LedgerEntry, addr A) ([]b
 	if code == 255 {
 		return nil, errors.New("unknown recipient state " + string(e.State))
 	}
+	if e.Redelivered {
+		code |= redeliveredBit
+	}
 	dst = append(dst, ledgerCodecVersion, code)
 	dst = binary.AppendUvarint(dst, uint64(e.Attempts))
 	dst = binary.AppendUvarint(dst, e.CampaignID)
@@ -55,15 +60,18 @@ func appendLedgerRow[A string | []byte](dst []byte, e *LedgerEntry, addr A) ([]b
 
 var errLedgerRecord = errors.New("corrupt ledger record")
 
+const redeliveredBit = 0x80
+
 func decodeLedgerEntry(raw []byte, e *LedgerEntry) error {
 	if len(raw) > 0 && raw[0] == '{' {
 		return json.Unmarshal(raw, e)
 	}
-	if len(raw) < 2 || (raw[0] != 1 && raw[0] != ledgerCodecVersion) || int(raw[1]) >= len(recipientStates) {
+	if len(raw) < 2 || (raw[0] != 1 && raw[0] != ledgerCodecVersion) || int(raw[1]&^redeliveredBit) >= len(recipientStates) {
 		return errLedgerRecord
 	}
 	version := raw[0]
-	e.State = recipientStates[raw[1]]
+	e.State = recipientStates[raw[1]&^redeliveredBit]
+	e.Redelivered = raw[1]&redeliveredBit != 0
 	p := raw[2:]
 	next := func() uint64 {
 		v, n := binary.Uvarint(p)

@@ -25,6 +25,18 @@ type SendState struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// CancelledAt is when the send was cancelled.
 	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+	// Redelivered counts recipients possibly delivered twice: delivered in
+	// an attempt that may have repeated an earlier one (see LedgerEntry).
+	Redelivered int `json:"redelivered"`
+	// Losses are the times Redis lost this send's queue (restarted empty,
+	// flushed) and the owner queued again from the ledger.
+	Losses []QueueLoss `json:"losses,omitempty"`
+}
+
+// QueueLoss is one time Redis lost a send's queue.
+type QueueLoss struct {
+	At       time.Time `json:"at"`
+	Requeued int       `json:"requeued"` // recipients queued again from the ledger
 }
 
 // Remaining is how many recipients are not final yet.
@@ -145,6 +157,33 @@ func (s *Store) MarkEnqueued(id uint64, round int) error {
 		return fmt.Errorf("record the enqueue of campaign %d: %w", id, err)
 	}
 	return nil
+}
+
+// RecordQueueLoss notes that Redis lost the send's queue at `at` and that
+// requeued recipients were queued again from the ledger, in the send's
+// bookkeeping and the audit log.
+func (s *Store) RecordQueueLoss(actor string, id uint64, at time.Time, requeued int) (SendState, error) {
+	var st SendState
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSends)
+		if err := getJSON(b, itob(id), &st); err != nil {
+			return err
+		}
+		st.Losses = append(st.Losses, QueueLoss{At: at.UTC(), Requeued: requeued})
+		if err := putJSON(b, itob(id), &st); err != nil {
+			return err
+		}
+		var c Campaign
+		if err := getJSON(tx.Bucket(bucketCampaigns), itob(id), &c); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "campaign.requeue", c.ref(),
+			fmt.Sprintf("Redis lost the queue; %d recipients queued again from the ledger, each marked as a possible redelivery", requeued))
+	})
+	if err != nil {
+		return st, fmt.Errorf("record the lost queue of campaign %d: %w", id, err)
+	}
+	return st, nil
 }
 
 // RawContact is a contact record copied out of the database, decoded later

@@ -499,6 +499,10 @@ func (p *progressPane) head(l *sendLive, now time.Time) []string {
 		label("Queued")+" "+thousands(n[store.RecipientQueued]),
 		label("Skipped")+" "+thousands(n[store.RecipientSkipped]),
 		label("Cancelled")+" "+thousands(n[store.RecipientCancelled]))
+	if k := l.send.Redelivered; k > 0 {
+		// Delivered again after a fault: each carried a redelivery mark.
+		segs = append(segs, label("Possibly twice")+" "+lipgloss.NewStyle().Foreground(st.Warn).Render(thousands(k)))
+	}
 	lines = append(lines, wrapSegments(segs, "   ", w-1, " ")...)
 
 	lines = append(lines, " "+p.paceLine(l, now))
@@ -548,12 +552,19 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 	case p.busy != "":
 		return warn.Render(p.busy)
 	case l.c.Status == store.StatusCompleted:
-		failed := n[store.RecipientFailed] + n[store.RecipientSkipped]
-		if failed == 0 {
+		failed, skipped := n[store.RecipientFailed], n[store.RecipientSkipped]
+		if failed+skipped == 0 {
 			return st.Success.Render("✓ Completed: " + thousands(n[store.RecipientSent]) + " sent")
 		}
+		var parts []string
+		if failed > 0 {
+			parts = append(parts, countNoun(failed, "failure", "failures"))
+		}
+		if skipped > 0 {
+			parts = append(parts, thousands(skipped)+" skipped")
+		}
 		return st.Error.Render(fmt.Sprintf("✗ Completed with %s (%s sent) — f lists them, R retries them",
-			countNoun(failed, "failure", "failures"), thousands(n[store.RecipientSent])))
+			strings.Join(parts, " and "), thousands(n[store.RecipientSent])))
 	case l.c.Status == store.StatusCancelled:
 		return st.Dim.Render(fmt.Sprintf("Cancelled: %s sent, %s cancelled", thousands(n[store.RecipientSent]), thousands(n[store.RecipientCancelled])))
 	case l.c.Status == store.StatusFailed:
@@ -564,6 +575,8 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 			since = l.at.Local().Format("15:04:05")
 		}
 		return warn.Render(fmt.Sprintf("Redis is unreachable: these numbers are from %s and move again when it is back", since))
+	case l.redisErr != "" && l.active():
+		return st.Error.Render("✗ " + l.redisErr)
 	case l.c.Status == store.StatusPaused:
 		return warn.Render("Paused: no new deliveries start — r resumes")
 	case !l.send.Enqueued && l.c.Status == store.StatusSending:
@@ -577,6 +590,22 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 	case l.live && l.c.Status == store.StatusSending && noneCanDeliver(l, now):
 		reason, _ := queue.NoneCanDeliver(l.workers, l.c.ID, now, lostAfter)
 		return warn.Render("No running worker can deliver this send: " + reason + " — fix that where the workers run and restart them; the recipients wait")
+	case l.live && l.active() && workerRefusal(l, now) != "":
+		return st.Error.Render("✗ " + workerRefusal(l, now))
+	case len(l.send.Losses) > 0 && l.active():
+		last := l.send.Losses[len(l.send.Losses)-1]
+		return warn.Render(fmt.Sprintf("Redis lost the queue at %s; %s re-queued from the ledger (each marked as a possible redelivery)",
+			last.At.Local().Format("15:04:05"), thousands(last.Requeued)))
+	}
+	return ""
+}
+
+// workerRefusal is what Redis refuses a live worker, or "".
+func workerRefusal(l *sendLive, now time.Time) string {
+	for _, w := range l.workers {
+		if w.RedisErr != "" && now.Sub(w.LastSeen) <= lostAfter {
+			return "Worker " + w.ID + ": " + w.RedisErr
+		}
 	}
 	return ""
 }

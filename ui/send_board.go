@@ -66,6 +66,7 @@ type sendLive struct {
 	firstAt  time.Time // the first sample: where the first bucket's count starts
 	failures []store.LedgerEntry
 	seen     map[failureKey]bool
+	redisErr string // what Redis refuses this send now, or ""
 	// watched is set once the session saw the send in progress: only then
 	// is its end news worth a flash.
 	watched bool
@@ -253,6 +254,7 @@ func (b *sendBoard) apply(u campaign.Update) (ended bool) {
 		l.samples, l.buckets, l.firstAt = nil, nil, time.Time{}
 	}
 	l.send, l.hasSend, l.live, l.at = u.Send, true, true, at
+	l.redisErr = u.RedisErr
 	if u.Workers != nil {
 		l.workers = u.Workers
 	}

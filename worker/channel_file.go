@@ -118,6 +118,9 @@ func appendOutboxLine(b []byte, d *Delivery, now time.Time) []byte {
 	b = appendJSONString(b, j.Body)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
+	if j.Redelivery {
+		b = append(b, `,"redelivery":true`...)
+	}
 	b = append(b, `,"worker":`...)
 	b = appendJSONString(b, d.Worker)
 	b = append(b, `,"at":"`...)

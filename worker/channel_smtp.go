@@ -284,6 +284,11 @@ func (c *SMTPChannel) compose(d Delivery) (msg *mail.Msg, from, to string, err e
 	m.SetMessageIDWithValue(MessageID(d.Job.Key(), d.Job.From))
 	m.SetDate()
 	m.SetUserAgent("tui")
+	if d.Job.Redelivery {
+		// The same Message-ID lets the receiving side drop a second copy;
+		// the header says why there may be one.
+		m.SetGenHeader("X-Tui-Redelivery", "1")
+	}
 	from, err = m.GetSender(false)
 	if err != nil {
 		return nil, "", "", Permanent("the campaign's from address %q: %v", d.Job.From, err)

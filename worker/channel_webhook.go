@@ -101,6 +101,10 @@ type webhookPayload struct {
 	Body     string `json:"body"`
 	Key      string `json:"key"`
 	Attempt  int    `json:"attempt"`
+	// Redelivery: this recipient may have been delivered before (the job
+	// was taken over from a worker that stopped answering, or queued again
+	// after Redis lost the queue); receivers deduplicate by Key.
+	Redelivery bool `json:"redelivery,omitempty"`
 }
 
 // WebhookSignature returns the X-Tui-Signature value for a body sent at timestamp (the
@@ -123,6 +127,7 @@ func (c *WebhookChannel) Deliver(ctx context.Context, d Delivery) error {
 	body, err := json.Marshal(webhookPayload{
 		Campaign: d.Job.CampaignID, Contact: d.Job.ContactID, To: d.Job.To,
 		Subject: d.Job.Subject, Body: d.Job.Body, Key: key, Attempt: d.Attempt,
+		Redelivery: d.Job.Redelivery,
 	})
 	if err != nil {
 		return Permanent("encode the webhook body: %v", err)
@@ -136,6 +141,10 @@ func (c *WebhookChannel) Deliver(ctx context.Context, d Delivery) error {
 	req.Header.Set("User-Agent", "tui-worker")
 	req.Header.Set("Idempotency-Key", key)
 	req.Header.Set("X-Tui-Timestamp", ts)
+	req.Header.Set("X-Tui-Attempt", strconv.Itoa(d.Attempt))
+	if d.Job.Redelivery {
+		req.Header.Set("X-Tui-Redelivery", "1")
+	}
 	if len(c.secret) > 0 {
 		req.Header.Set("X-Tui-Signature", WebhookSignature(c.secret, ts, body))
 	}

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"tui/queue"
@@ -77,8 +79,10 @@ func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
 			cancel()
 			if err == nil {
 				w.health.ok(w.log)
+				w.commits.set(false)
 				break
 			}
+			w.commits.set(true)
 			w.health.fail(w.log, err)
 			if w.stopping.Load() {
 				if giveUp.IsZero() {
@@ -151,4 +155,55 @@ func (w *Worker) release(byCampaign map[uint64][]string) int {
 		total += n
 	}
 	return total
+}
+
+// commitGate tells deliverers when outcomes cannot be recorded, so that
+// they stop delivering until they can.
+type commitGate struct {
+	mu      sync.Mutex
+	failing bool
+	healthy chan struct{} // closed when commits succeed again
+}
+
+func (g *commitGate) stalled() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.failing
+}
+
+func (g *commitGate) set(failing bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case failing && !g.failing:
+		g.failing, g.healthy = true, make(chan struct{})
+	case !failing && g.failing:
+		g.failing = false
+		close(g.healthy)
+	}
+}
+
+// waitHealthy waits until commits succeed again; false if the worker is
+// stopping meanwhile.
+func (g *commitGate) waitHealthy(ctx context.Context, stopping *atomic.Bool) bool {
+	g.mu.Lock()
+	healthy, failing := g.healthy, g.failing
+	g.mu.Unlock()
+	if !failing {
+		return true
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-healthy:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+			if stopping.Load() {
+				return false
+			}
+		}
+	}
 }

@@ -103,7 +103,14 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 		// read again on resume.
 		w.giveBackTask(t)
 		return now
-	case !ok || ctl.State == queue.StateCancelled:
+	case !ok:
+		// No live settings: the send ended (its jobs are gone with it), or
+		// Redis lost them (restarted empty, flushed). Never a cancel: the
+		// job goes back, and the owner queues again from the ledger
+		// whatever Redis forgot.
+		w.giveBackTask(t)
+		return now
+	case ctl.State == queue.StateCancelled:
 		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{}, now)
 		return now
 	case !w.owns(t, now):
@@ -124,6 +131,16 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	if err != nil {
 		w.forget(t, false)
 		return time.Now()
+	}
+	// While outcomes cannot be recorded (Redis away, or no replica
+	// confirming them), deliver nothing more: every unrecorded delivery is
+	// one that a crash or a failover repeats.
+	if w.commits.stalled() {
+		if !w.commits.waitHealthy(w.hardStop, &w.stopping) {
+			w.forget(t, false)
+			return time.Now()
+		}
+		waited = true
 	}
 	if waited {
 		now = time.Now()
@@ -171,7 +188,8 @@ func (w *Worker) owns(t *task, now time.Time) bool {
 // finish sends a job's outcome to the committer.
 func (w *Worker) finish(outs *[]outcome, t *task, typ queue.EventType, final, reason string, retryAt, now time.Time) {
 	j := t.f.Job
-	ev := queue.Event{Contact: j.ContactID, Round: j.Round, Type: typ, Attempt: j.Attempt, Reason: reason, At: now.UTC()}
+	ev := queue.Event{Contact: j.ContactID, Round: j.Round, Type: typ, Attempt: j.Attempt, Reason: reason,
+		Redelivery: j.Redelivery, At: now.UTC()}
 	out := queue.Outcome{EntryID: t.f.EntryID, Job: j, Event: ev, Final: final, RetryAt: retryAt}
 	if typ == queue.EventRetry {
 		out.Job.Attempt = j.Attempt + 1

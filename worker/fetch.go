@@ -53,6 +53,14 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 				w.slots <- struct{}{}
 			}
 		}
+		if len(fetched) > 0 && err != nil {
+			// Read, but not confirmed by a replica (or one campaign's read
+			// failed beside another's): a failover could hand these jobs
+			// to another worker as new, so they are not delivered; back
+			// they go.
+			w.giveBackFetched(fetched)
+			fetched = nil
+		}
 		if queue.IsNoGroup(err) {
 			w.ensureGroups(ids)
 			continue
@@ -73,6 +81,17 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 		w.health.ok(w.log)
 		w.enqueueLocal(fetched, false)
 	}
+}
+
+// giveBackFetched returns jobs read but not to be delivered to their
+// streams, and frees their slots.
+func (w *Worker) giveBackFetched(fetched []queue.Fetched) {
+	byCampaign := map[uint64][]string{}
+	for _, f := range fetched {
+		byCampaign[f.CampaignID] = append(byCampaign[f.CampaignID], f.EntryID)
+	}
+	w.release(byCampaign)
+	w.releaseSlots(len(fetched))
 }
 
 // enqueueLocal registers fetched jobs and hands them to the deliverers.
@@ -99,7 +118,7 @@ func (w *Worker) register(fetched []queue.Fetched, reclaimed bool) []*task {
 		// delivered: enqueueing refuses duplicates and an outcome is
 		// acknowledged in the transaction that marks it. Only reclaimed jobs
 		// and retries need the marks.
-		if f.Err == nil && (reclaimed || f.Job.Attempt > 1) {
+		if f.Err == nil && (reclaimed || f.Job.Attempt > 1 || f.Job.Redelivery) {
 			byCampaign[f.CampaignID] = append(byCampaign[f.CampaignID], t)
 		}
 	}

@@ -38,7 +38,8 @@ func (w *Worker) housekeeping(stop <-chan struct{}) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = queue.Heartbeat(ctx, w.rdb, queue.WorkerInfo{ID: w.cfg.ID, Host: host, PID: os.Getpid(),
 				Concurrency: w.cfg.Concurrency, Started: w.started, LastSeen: now, Processed: w.processed.Load(),
-				Failed: w.failed.Load(), InFlight: w.inFlight.Load(), Stopping: w.stopping.Load(), Cannot: w.cannotReasons()})
+				Failed: w.failed.Load(), InFlight: w.inFlight.Load(), Stopping: w.stopping.Load(), Cannot: w.cannotReasons(),
+				RedisErr: w.health.lastRefusal()})
 			cancel()
 			lastBeat = now
 		}

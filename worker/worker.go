@@ -97,7 +97,8 @@ type Worker struct {
 	handoff       sync.WaitGroup // reclaimed jobs on their way to the deliverers
 	handoffClosed bool           // shutdown: no more hand-offs
 
-	health health
+	health  health
+	commits commitGate
 
 	// cannot holds the campaigns whose channel this worker cannot build
 	// (uint64 → reason): it stops reading them and gives their jobs back.
@@ -268,22 +269,37 @@ func (w *Worker) refreshControls(ctx context.Context) {
 	w.controls.Store(&m)
 }
 
-// health logs Redis trouble once when it starts and once when it ends.
+// health logs Redis trouble once when it starts and once when it ends, and
+// keeps what Redis refused (as opposed to not answering) for the heartbeat:
+// an OOM or a READONLY does not pass by waiting, and people must see it.
 type health struct {
 	mu       sync.Mutex
 	down     bool
 	since    time.Time
 	attempts int
+	refusal  string // Explain of the last refusal while down; "" when unreachable
 }
 
 func (h *health) fail(log *slog.Logger, err error) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.attempts++
+	refusal := ""
+	if !queue.IsUnreachable(err) && !errors.Is(err, queue.ErrNotReplicated) {
+		refusal = queue.Explain(err)
+	}
+	switch {
+	case !h.down && refusal != "":
+		log.Error("redis refuses what this worker needs; retrying with backoff", "err", refusal)
+	case !h.down:
+		log.Warn("redis unavailable; retrying with backoff", "err", queue.Explain(err))
+	case refusal != "" && refusal != h.refusal:
+		log.Error("redis refuses what this worker needs", "err", refusal)
+	}
 	if !h.down {
 		h.down, h.since = true, time.Now()
-		log.Warn("redis unavailable; retrying with backoff", "err", err.Error())
 	}
+	h.refusal = refusal
 	return h.attempts
 }
 
@@ -293,13 +309,20 @@ func (h *health) ok(log *slog.Logger) {
 	if h.down {
 		log.Info("redis reachable again", "after", time.Since(h.since).Round(time.Millisecond))
 	}
-	h.down, h.attempts = false, 0
+	h.down, h.attempts, h.refusal = false, 0, ""
 }
 
 func (h *health) isDown() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.down
+}
+
+// lastRefusal is what Redis refuses now, or "".
+func (h *health) lastRefusal() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refusal
 }
 
 var errStopping = errors.New("worker stopping")

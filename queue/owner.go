@@ -1,0 +1,185 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The owner's side of the queue: follow and trim events, clear and drop a
+// send's keys, notice a queue Redis forgot.
+
+// EventsAfter returns up to count event entries of a campaign after cursor
+// ("" for the start).
+func EventsAfter(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, cursor string, count int) ([]redis.XMessage, error) {
+	start := "-"
+	if cursor != "" {
+		start = "(" + cursor
+	}
+	msgs, err := rdb.XRangeN(ctx, EventsKey(campaignID), start, "+", int64(count)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the events of campaign %d: %w", campaignID, err)
+	}
+	return msgs, nil
+}
+
+// TrimEvents drops a campaign's events up to and including cursor: the
+// ledger holds them.
+func TrimEvents(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, cursor string) error {
+	if err := rdb.XTrimMinID(ctx, EventsKey(campaignID), nextStreamID(cursor)).Err(); err != nil {
+		return fmt.Errorf("trim folded events of campaign %d: %w", campaignID, err)
+	}
+	return nil
+}
+
+// nextStreamID is the smallest ID after id, for XTRIM MINID.
+func nextStreamID(id string) string {
+	ms, seq, err := parseStreamID(id)
+	if err != nil {
+		return id
+	}
+	return strconv.FormatUint(ms, 10) + "-" + strconv.FormatUint(seq+1, 10)
+}
+
+// ReadEvents waits up to block for events of the given campaigns after
+// their cursors ("" for the start), up to count per campaign. A Cluster
+// keeps each campaign in its own slot, and one read may not span slots, so
+// there each campaign is read on its own: first without waiting, and only
+// when none has news, all at once with the wait.
+func ReadEvents(ctx context.Context, rdb redis.UniversalClient, campaigns []uint64, cursors []string, count int, block time.Duration) (map[uint64][]redis.XMessage, error) {
+	out := map[uint64][]redis.XMessage{}
+	if len(campaigns) == 0 {
+		return out, nil
+	}
+	if _, cluster := rdb.(*redis.ClusterClient); !cluster || len(campaigns) == 1 {
+		return out, readEventStreams(ctx, rdb, campaigns, cursors, count, block, out)
+	}
+	var mu sync.Mutex
+	each := func(block time.Duration) error {
+		errs := make([]error, len(campaigns))
+		var wg sync.WaitGroup
+		for i := range campaigns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got := map[uint64][]redis.XMessage{}
+				errs[i] = readEventStreams(ctx, rdb, campaigns[i:i+1], cursors[i:i+1], count, block, got)
+				mu.Lock()
+				for k, v := range got {
+					out[k] = v
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	if err := each(-1); err != nil || len(out) > 0 {
+		return out, err
+	}
+	return out, each(block)
+}
+
+func readEventStreams(ctx context.Context, rdb redis.UniversalClient, campaigns []uint64, cursors []string, count int, block time.Duration, out map[uint64][]redis.XMessage) error {
+	streams := make([]string, 0, 2*len(campaigns))
+	for _, id := range campaigns {
+		streams = append(streams, EventsKey(id))
+	}
+	for _, c := range cursors {
+		if c == "" {
+			c = "0"
+		}
+		streams = append(streams, c)
+	}
+	res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: streams, Count: int64(count), Block: block}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range res {
+		for _, id := range campaigns {
+			if EventsKey(id) == s.Stream && len(s.Messages) > 0 {
+				out[id] = s.Messages
+			}
+		}
+	}
+	return nil
+}
+
+// Deactivate tells workers a send is over and drops its working keys; the
+// control hash goes too when the send completed (a cancelled send keeps it
+// for a while, so that workers holding its jobs see "cancelled").
+func Deactivate(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, dropControl bool) error {
+	keys := campaignKeys(campaignID)
+	if dropControl {
+		keys = append(keys, ControlKey(campaignID))
+	}
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SRem(ctx, ActiveKey(), campaignID)
+		p.Del(ctx, keys...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("drop the queue of campaign %d: %w", campaignID, err)
+	}
+	return nil
+}
+
+// ClearMarks removes the idempotency marks of recipients queued again in a
+// new round; their old "failed" mark would make workers skip them.
+func ClearMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, contacts []uint64) error {
+	if len(contacts) == 0 {
+		return nil
+	}
+	fields := make([]string, len(contacts))
+	for i, c := range contacts {
+		fields[i] = strconv.FormatUint(c, 10)
+	}
+	if err := rdb.HDel(ctx, DoneKey(campaignID), fields...).Err(); err != nil {
+		return fmt.Errorf("clear the marks of campaign %d: %w", campaignID, err)
+	}
+	return nil
+}
+
+// QueueState is what Redis still holds of a send.
+type QueueState struct {
+	Control    bool  // the control hash exists: the send is known to Redis
+	JobsAdded  int64 // entries ever added to the job stream (0: none, or no stream)
+	JobsExists bool
+}
+
+// Lost reports a send Redis forgot: no control hash (it is written before
+// the first job and removed only when the send ends).
+func (q QueueState) Lost() bool { return !q.Control }
+
+// InspectQueue reads what Redis holds of a campaign's send.
+func InspectQueue(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) (QueueState, error) {
+	var q QueueState
+	n, err := rdb.Exists(ctx, ControlKey(campaignID)).Result()
+	if err != nil {
+		return q, fmt.Errorf("look for the queue of campaign %d: %w", campaignID, err)
+	}
+	q.Control = n > 0
+	info, err := rdb.XInfoStream(ctx, JobsKey(campaignID)).Result()
+	switch {
+	case err != nil && !strings.Contains(err.Error(), "no such key"):
+		return q, fmt.Errorf("read the job stream of campaign %d: %w", campaignID, err)
+	case err == nil:
+		q.JobsExists, q.JobsAdded = true, info.EntriesAdded
+	}
+	return q, nil
+}
+
+// Probe writes a short-lived key in a campaign's slot: an error says the
+// server holding the send refuses writes (Explain names why).
+func Probe(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) error {
+	return rdb.Set(ctx, ProbeKey(campaignID), "1", 5*time.Second).Err()
+}
