@@ -25,11 +25,12 @@ import (
 // terminated as a server's operator (or its kernel) would.
 
 type outboxLine struct {
-	Campaign uint64    `json:"campaign"`
-	Key      string    `json:"key"`
-	Attempt  int       `json:"attempt"`
-	Worker   string    `json:"worker"`
-	At       time.Time `json:"at"`
+	Campaign   uint64    `json:"campaign"`
+	Key        string    `json:"key"`
+	Attempt    int       `json:"attempt"`
+	Redelivery bool      `json:"redelivery"`
+	Worker     string    `json:"worker"`
+	At         time.Time `json:"at"`
 }
 
 func readOutbox(t *testing.T, path string) []outboxLine {
@@ -86,8 +87,14 @@ func (b *lockedBuffer) String() string {
 
 func startWorkerProc(t *testing.T, redisURL, outbox string, args ...string) *workerProc {
 	t.Helper()
+	return startWorkerProcEnv(t, []string{"REDIS_URL=" + redisURL}, outbox, args...)
+}
+
+// startWorkerProcEnv starts a headless worker with env added to a bare one.
+func startWorkerProcEnv(t *testing.T, env []string, outbox string, args ...string) *workerProc {
+	t.Helper()
 	cmd := exec.Command(tuiBinary(t), append([]string{"--headless-worker", "--outbox", outbox}, args...)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "REDIS_URL=" + redisURL}
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
 	p := &workerProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	lb := &lockedBuffer{}
 	cmd.Stderr = lb
