@@ -140,7 +140,7 @@ func parseClusterNodes(s string) []clusterNode {
 			continue
 		}
 		addr, _, _ := strings.Cut(f[1], "@") // drop the bus port
-		addr, _, _ = strings.Cut(addr, ",")   // and a hostname
+		addr, _, _ = strings.Cut(addr, ",")  // and a hostname
 		out = append(out, clusterNode{id: f[0], addr: addr, flags: strings.Split(f[2], ","),
 			master: f[3], link: f[7], slots: f[8:]})
 	}
@@ -359,6 +359,52 @@ func (c *Cluster) Restart() {
 	}
 }
 
+// Failover promotes the replica of master (CLUSTER FAILOVER, the
+// coordinated manual failover: no write is lost) and returns the new
+// master's address once every node agrees and the former master
+// replicates it.
+func (c *Cluster) Failover(master string) string {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, nodes, err := c.view(c.nodes[0])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var id, replica string
+	for _, cn := range nodes {
+		if cn.addr == master {
+			id = cn.id
+		}
+	}
+	for _, cn := range nodes {
+		if id != "" && cn.master == id {
+			replica = cn.addr
+		}
+	}
+	if replica == "" {
+		c.t.Fatalf("%s is not a master with a replica", master)
+	}
+	if _, err := query(replica, nil, c.password, "CLUSTER", "FAILOVER"); err != nil {
+		c.t.Fatalf("CLUSTER FAILOVER on %s: %v", replica, err)
+	}
+	if err := waitFor(replica+" to take over from "+master, startTimeout, func() error {
+		_, nodes, err := c.view(c.nodes[0])
+		if err != nil {
+			return err
+		}
+		for _, cn := range nodes {
+			if cn.addr == replica && !cn.is("master") {
+				return fmt.Errorf("%s is still a replica", replica)
+			}
+		}
+		return c.healthy()
+	}); err != nil {
+		c.t.Fatal(err)
+	}
+	return replica
+}
+
 // Stop kills every node and removes their directories.
 func (c *Cluster) Stop() { c.stop() }
 
@@ -385,4 +431,3 @@ func nodeURL(scheme, password, addr string) string {
 	}
 	return u.String()
 }
-

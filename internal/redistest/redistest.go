@@ -77,4 +77,3 @@ func (s *Server) Restart() {
 func (s *Server) Do(args ...string) (string, error) {
 	return doText(s.node.addr(), nil, s.node.password, args...)
 }
-

@@ -181,6 +181,36 @@ func TestClusterRestartKeepsShapeLosesData(t *testing.T) {
 	}
 }
 
+func TestClusterFailoverMovesSlotsToTheReplica(t *testing.T) {
+	c := SharedCluster(t)
+	c.FlushAll()
+	cl := clusterClient(t, c)
+	if err := cl.Set(ctx(t), "kept", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The master of the key's slot is the one to fail over.
+	slot, err := cl.ClusterKeySlot(ctx(t), "kept").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var master string
+	for _, m := range c.Masters() {
+		if out, err := c.Do(m, "CLUSTER", "COUNTKEYSINSLOT", fmt.Sprint(slot)); err == nil && out == "1" {
+			master = m
+		}
+	}
+	if master == "" {
+		t.Fatal("no master holds the key")
+	}
+	promoted := c.Failover(master)
+	if !slices.Contains(c.Masters(), promoted) || slices.Contains(c.Masters(), master) {
+		t.Fatalf("after Failover(%s): masters %v, want %s in place of it", master, c.Masters(), promoted)
+	}
+	if v, err := cl.Get(ctx(t), "kept").Result(); err != nil || v != "1" {
+		t.Errorf("GET kept after failover = %q, %v", v, err)
+	}
+}
+
 func TestSentinelFailoverKeepsWrites(t *testing.T) {
 	s := SharedSentinel(t)
 	s.FlushAll()
@@ -345,7 +375,8 @@ func TestNoServerOutlivesAKilledTestBinary(t *testing.T) {
 	}
 	requireRedis(t)
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestNoServerOutlivesAKilledTestBinary$", "-test.v")
-	cmd.Env = append(os.Environ(), "REDISTEST_ORPHAN_CHILD=1")
+	// The killed child cannot remove its directories; keep them in ours.
+	cmd.Env = append(os.Environ(), "REDISTEST_ORPHAN_CHILD=1", "TMPDIR="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -384,5 +415,43 @@ func TestNoServerOutlivesAKilledTestBinary(t *testing.T) {
 			}
 		}
 		return nil
+	})
+}
+
+// A password goes to every node, to replication (masterauth), to the
+// sentinels (auth-pass) and into the URLs.
+func TestPasswordProtectedTopologies(t *testing.T) {
+	t.Run("cluster", func(t *testing.T) {
+		c := StartCluster(t, "requirepass s3cret")
+		if _, err := doText(c.Addrs()[0], nil, "", "GET", "x"); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+			t.Fatalf("a node answered without the password: %v", err)
+		}
+		opts, err := queue.ParseURL(c.URLWithAddrs())
+		if err != nil || opts.Password != "s3cret" {
+			t.Fatalf("%s: password %q, %v", c.URLWithAddrs(), opts.Password, err)
+		}
+		cl := redis.NewUniversalClient(opts)
+		defer cl.Close()
+		for i := range 30 {
+			if err := cl.Set(ctx(t), fmt.Sprint("pw:", i), 1, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.FlushAll()
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		s := StartSentinel(t, "requirepass s3cret")
+		opts, err := queue.ParseURL(s.URL())
+		if err != nil || opts.Password != "s3cret" {
+			t.Fatalf("%s: password %q, %v", s.URL(), opts.Password, err)
+		}
+		cl := redis.NewUniversalClient(opts)
+		defer cl.Close()
+		if err := cl.Set(ctx(t), "k", "1", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		waitReplicaKeys(t, s, 1) // the replica authenticated to its master
+		s.Failover()             // the sentinels authenticated to both
+		eventually(t, "a write after the failover", func() error { return cl.Set(ctx(t), "k2", "1", 0).Err() })
 	})
 }
