@@ -139,19 +139,13 @@ func baseArgs(port int, dir string) []string {
 }
 
 // optionArgs turns options into command-line arguments; they come last so
-// they override the defaults.
+// they override the defaults. Each word is its own argument: redis-server
+// joins the words after an option into one configuration line, which
+// directives of several words (user, save) need.
 func optionArgs(opts []Option) []string {
 	var args []string
 	for _, o := range opts {
-		f := strings.Fields(string(o))
-		if len(f) == 0 {
-			continue
-		}
-		args = append(args, "--"+f[0])
-		if len(f) == 1 {
-			continue
-		}
-		args = append(args, strings.Join(f[1:], " "))
+		args = append(args, strings.Fields("--"+string(o))...)
 	}
 	return args
 }
