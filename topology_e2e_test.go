@@ -239,6 +239,13 @@ func scenarioTwoAtOnce(t *testing.T, tp topology) {
 // itself, queues again from the ledger whoever is not done, and the send
 // completes with nobody lost or skipped.
 func scenarioForgets(t *testing.T, tp topology, fault func(*testing.T), what string) {
+	scenarioFault(t, tp, fault, what, true)
+}
+
+// scenarioFault runs a send through a fault; lost says whether the fault
+// loses the queue (the owner then queues again from the ledger) or must
+// not (a failover keeps what was confirmed).
+func scenarioFault(t *testing.T, tp topology, fault func(*testing.T), what string, lost bool) {
 	env := tp.Env()
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	const n, rate, workers, concurrency = 1500, 400, 2, 4
@@ -252,14 +259,14 @@ func scenarioForgets(t *testing.T, tp topology, fault func(*testing.T), what str
 	fault(t)
 	faultAt := time.Now()
 	out := o.wait(t, 120*time.Second)
-	if !strings.Contains(out, "Redis lost the queue at") {
-		t.Errorf("`send --wait` did not say that Redis lost the queue:\n%s", out)
+	if said := strings.Contains(out, "Redis lost the queue at"); said != lost {
+		t.Errorf("`send --wait` said Redis lost the queue: %v, want %v:\n%s", said, lost, out)
 	}
 	lines := linesOf(readOutbox(t, outbox), id)
 	twice := checkDuplicatesFlagged(t, lines, n)
 	s := checkLedger(t, env, db, id, n, twice)
-	if len(s.QueueLosses) == 0 {
-		t.Errorf("the ledger records no lost queue: %+v", s)
+	if (len(s.QueueLosses) > 0) != lost {
+		t.Errorf("the ledger records %d lost queues after %s: %+v", len(s.QueueLosses), what, s)
 	}
 	// In flight at the fault: the deliveries under way, those whose
 	// outcome was on its way to Redis, and those recorded but not yet
@@ -349,4 +356,133 @@ func TestSingleRedisRestartedEmptyMidSendLosesNobody(t *testing.T) {
 
 func TestSingleRedisWorkerStoppedPastLease(t *testing.T) {
 	scenarioStopped(t, single{redistest.Start(t)})
+}
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// cluster is a 6-node Redis Cluster, reached by the URL of one node: the
+// form people paste, from which tui discovers the rest.
+type cluster struct{ c *redistest.Cluster }
+
+func (c cluster) Env() []string { return []string{"REDIS_URL=" + c.c.URL()} }
+
+func (c cluster) Client(t *testing.T) redis.UniversalClient {
+	cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.c.Addrs()})
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func (c cluster) FlushAll(*testing.T) { c.c.FlushAll() }
+func (c cluster) Restart(*testing.T)  { c.c.Restart() }
+
+// sentinel is a master, a replica and three sentinels.
+type sentinel struct{ s *redistest.Sentinel }
+
+func (s sentinel) Env() []string { return []string{"REDIS_URL=" + s.s.URL()} }
+
+func (s sentinel) Client(t *testing.T) redis.UniversalClient {
+	cl := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.s.MasterName(), SentinelAddrs: s.s.SentinelAddrs()})
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func (s sentinel) FlushAll(*testing.T) { s.s.FlushAll() }
+func (s sentinel) Restart(*testing.T)  { s.s.RestartMaster() }
+
+// tlsRedis is a redis-server that speaks only TLS and wants a client
+// certificate signed by its CA.
+type tlsRedis struct{ s *redistest.TLSServer }
+
+func (s tlsRedis) Env() []string {
+	return []string{"REDIS_URL=" + s.s.URL() + "?tls_ca=" + s.s.CAFile() + "&tls_cert=" + s.s.ClientCertFile() + "&tls_key=" + s.s.ClientKeyFile()}
+}
+
+func (s tlsRedis) Client(t *testing.T) redis.UniversalClient {
+	cl := redis.NewClient(&redis.Options{Addr: s.s.Addr(), TLSConfig: s.s.TLSConfig()})
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func (s tlsRedis) FlushAll(*testing.T) { s.s.FlushAll() }
+func (s tlsRedis) Restart(*testing.T)  { s.s.Restart() }
+
+// The shared servers carry over what the last test left: each test starts
+// them empty.
+func sharedCluster(t *testing.T) cluster {
+	c := cluster{redistest.SharedCluster(t)}
+	c.c.FlushAll()
+	return c
+}
+
+func sharedSentinel(t *testing.T) sentinel {
+	s := sentinel{redistest.SharedSentinel(t)}
+	s.s.FlushAll()
+	return s
+}
+
+func sharedTLS(t *testing.T) tlsRedis {
+	s := tlsRedis{redistest.SharedTLS(t)}
+	s.s.FlushAll()
+	return s
+}
+
+func TestClusterTwoSendsAtOnce(t *testing.T) { scenarioTwoAtOnce(t, sharedCluster(t)) }
+
+func TestClusterFlushedMidSendLosesNobody(t *testing.T) {
+	tp := sharedCluster(t)
+	scenarioForgets(t, tp, tp.FlushAll, "FLUSHALL")
+}
+
+func TestClusterRestartedEmptyMidSendLosesNobody(t *testing.T) {
+	tp := sharedCluster(t)
+	scenarioForgets(t, tp, tp.Restart, "a restart without persistence")
+}
+
+func TestClusterWorkerStoppedPastLease(t *testing.T) { scenarioStopped(t, sharedCluster(t)) }
+
+func TestSentinelTwoSendsAtOnce(t *testing.T) { scenarioTwoAtOnce(t, sharedSentinel(t)) }
+
+func TestSentinelFlushedMidSendLosesNobody(t *testing.T) {
+	tp := sharedSentinel(t)
+	scenarioForgets(t, tp, tp.FlushAll, "FLUSHALL")
+}
+
+func TestSentinelMasterRestartedEmptyMidSendLosesNobody(t *testing.T) {
+	tp := sharedSentinel(t)
+	scenarioForgets(t, tp, tp.Restart, "a restart without persistence")
+}
+
+func TestSentinelWorkerStoppedPastLease(t *testing.T) { scenarioStopped(t, sharedSentinel(t)) }
+
+func TestTLSTwoSendsAtOnce(t *testing.T) { scenarioTwoAtOnce(t, sharedTLS(t)) }
+
+func TestTLSFlushedMidSendLosesNobody(t *testing.T) {
+	tp := sharedTLS(t)
+	scenarioForgets(t, tp, tp.FlushAll, "FLUSHALL")
+}
+
+func TestTLSRestartedEmptyMidSendLosesNobody(t *testing.T) {
+	tp := sharedTLS(t)
+	scenarioForgets(t, tp, tp.Restart, "a restart without persistence")
+}
+
+func TestTLSWorkerStoppedPastLease(t *testing.T) { scenarioStopped(t, sharedTLS(t)) }
+
+// A forced failover mid-send costs at most the deliveries in flight: what
+// workers read and recorded counts only once the replica has it, so the
+// promoted replica holds it all, and nothing is queued again.
+func TestSentinelFailoverMidSend(t *testing.T) {
+	tp := sharedSentinel(t)
+	scenarioFault(t, tp, func(*testing.T) { tp.s.Failover() }, "a Sentinel failover", false)
+}
+
+func TestClusterFailoverMidSend(t *testing.T) {
+	tp := sharedCluster(t)
+	scenarioFault(t, tp, func(t *testing.T) {
+		// Every master hands over to its replica: whichever holds the
+		// campaign's slot fails over.
+		for _, m := range tp.c.Masters() {
+			tp.c.Failover(m)
+		}
+	}, "a Cluster failover", false)
 }

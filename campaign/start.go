@@ -52,7 +52,7 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 		return Result{}, err
 	}
 	s.wakeFollow()
-	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
+	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts(), Epoch: queue.NewEpoch()}
 	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{Campaign: c, Round: st.Round, Total: st.Total}, fmt.Errorf("%w (the send is recorded; resume it with `tui campaign resume %d`)", err, c.ID)
 	}
@@ -141,7 +141,9 @@ func (s *Service) requeueLost(ctx context.Context, rdb redis.UniversalClient, ac
 	if c.Status == store.StatusPaused {
 		state = queue.StatePaused
 	}
-	ctl := queue.Control{State: state, Rate: c.Rate, MaxAttempts: c.Attempts()}
+	// A new epoch: jobs workers still hold from before the loss are not
+	// delivered; the ones queued now are.
+	ctl := queue.Control{State: state, Rate: c.Rate, MaxAttempts: c.Attempts(), Epoch: queue.NewEpoch()}
 	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{}, err
 	}
@@ -193,7 +195,7 @@ type batch struct {
 // render turns the batch's recipients into jobs, or into failed ledger rows
 // when a message cannot be rendered (a contact edited or imported after the
 // preflight) or the contact is gone.
-func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, redeliver bool) {
+func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, epoch string, redeliver bool) {
 	b.jobs = make([]queue.Job, 0, len(b.recipients))
 	for i := range b.recipients {
 		rc := &b.recipients[i]
@@ -210,7 +212,7 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, redelive
 			continue
 		}
 		j := queue.Job{CampaignID: c.ID, ContactID: e.ContactID, Round: round, To: e.Address,
-			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body}
+			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body, Epoch: epoch}
 		if redeliver {
 			// The attempt Redis forgot may have happened: this is the one
 			// after it.
@@ -240,6 +242,10 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		return res, err
 	}
 	after, err := queue.LastEnqueued(parent, rdb, c.ID, st.Round)
+	if err != nil {
+		return res, err
+	}
+	epoch, err := queue.EpochOf(parent, rdb, c.ID)
 	if err != nil {
 		return res, err
 	}
@@ -299,7 +305,7 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		go func() { // renderers
 			defer wg.Done()
 			for b := range toRender {
-				b.render(r, &c, st.Round, everyone)
+				b.render(r, &c, st.Round, epoch, everyone)
 				close(b.ready)
 			}
 		}()

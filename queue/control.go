@@ -2,8 +2,10 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,7 +28,15 @@ type Control struct {
 	State       SendState
 	Rate        int // messages per second across all workers; 0 = no limit
 	MaxAttempts int
+	// Epoch names the queue: written when a send starts and when the
+	// owner queues it again after Redis lost it. Jobs carry the epoch they
+	// were queued in, and a worker never delivers one of another epoch:
+	// a job held from before a loss has been queued again.
+	Epoch string
 }
+
+// NewEpoch is a fresh queue epoch.
+func NewEpoch() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }
 
 // SetControl writes a campaign's live settings; workers pick them up within
 // a second.
@@ -34,7 +44,11 @@ func SetControl(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = DefaultMaxAttempts
 	}
-	err := rdb.HSet(ctx, ControlKey(campaignID), "state", string(c.State), "rate", c.Rate, "max_attempts", c.MaxAttempts).Err()
+	fields := []any{"state", string(c.State), "rate", c.Rate, "max_attempts", c.MaxAttempts}
+	if c.Epoch != "" {
+		fields = append(fields, "epoch", c.Epoch)
+	}
+	err := rdb.HSet(ctx, ControlKey(campaignID), fields...).Err()
 	if err != nil {
 		return fmt.Errorf("set the live state of campaign %d: %w", campaignID, err)
 	}
@@ -85,5 +99,18 @@ func ParseControl(m map[string]string) Control {
 	if a, err := strconv.Atoi(m["max_attempts"]); err == nil && a > 0 {
 		c.MaxAttempts = a
 	}
+	c.Epoch = m["epoch"]
 	return c
+}
+
+// EpochOf reads the epoch of a campaign's queue ("" when none is set).
+func EpochOf(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) (string, error) {
+	e, err := rdb.HGet(ctx, ControlKey(campaignID), "epoch").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the queue epoch of campaign %d: %w", campaignID, err)
+	}
+	return e, nil
 }

@@ -65,8 +65,8 @@ type xaddEncoder struct {
 	contacts []uint64
 }
 
-// maxXAddArgs is "xadd", the stream, the ID, and eight to eleven fields.
-const maxXAddArgs = 3 + 2*11
+// maxXAddArgs is "xadd", the stream, the ID, and eight to twelve fields.
+const maxXAddArgs = 3 + 2*12
 
 func (e *xaddEncoder) prepare(jobs []Job) {
 	var sb strings.Builder
@@ -118,6 +118,9 @@ func (e *xaddEncoder) args(stream string, jobs []Job, i int) []any {
 	}
 	if j.Redelivery {
 		e.slab = append(e.slab, "redelivery", "1")
+	}
+	if j.Epoch != "" {
+		e.slab = append(e.slab, "epoch", &j.Epoch)
 	}
 	return e.slab[start:len(e.slab):len(e.slab)]
 }

@@ -34,6 +34,7 @@ var encoderJobs = []Job{
 	{CampaignID: 7, ContactID: 300, Round: 2, To: "b@example.com", Channel: "smtp", From: "me@example.com", Subject: "", Body: "é\r\n", Attempt: 3},
 	{CampaignID: 7, ContactID: 18446744073709551615, Round: 400, To: "+4712", Channel: "webhook", URL: "https://h/x", Attempt: 999},
 	{CampaignID: 7, ContactID: 70000, Round: 1, To: "c", Channel: "messenger", From: "f", URL: "u", Attempt: -1},
+	{CampaignID: 7, ContactID: 70001, Round: 3, To: "d", Channel: "file", Attempt: 4, Redelivery: true, Epoch: "lq3x"},
 }
 
 // The batch encoder must write exactly the entry Job.values describes, which

@@ -24,6 +24,8 @@ type Job struct {
 	// after Redis lost the queue. Channels pass the mark on, and the ledger
 	// counts the recipient as possibly delivered twice.
 	Redelivery bool
+	// Epoch is the queue epoch the job was queued in (see Control.Epoch).
+	Epoch string
 }
 
 // Key is the idempotency key: campaignID:contactID, the same on every
@@ -62,6 +64,9 @@ func (j *Job) values() []any {
 	if j.Redelivery {
 		v = append(v, "redelivery", "1")
 	}
+	if j.Epoch != "" {
+		v = append(v, "epoch", j.Epoch)
+	}
 	return v
 }
 
@@ -82,6 +87,7 @@ func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) 
 	j.To, j.Channel, j.From, j.URL = str("to"), str("channel"), str("from"), str("url")
 	j.Subject, j.Body = str("subject"), str("body")
 	j.Redelivery = str("redelivery") == "1"
+	j.Epoch = str("epoch")
 	if j.To == "" || j.Channel == "" {
 		return j, errors.New("job " + id + ": missing to or channel")
 	}

@@ -79,11 +79,11 @@ func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
 			cancel()
 			if err == nil {
 				w.health.ok(w.log)
-				w.commits.set(false)
+				w.gate.commits(false)
 				break
 			}
-			w.commits.set(true)
-			w.health.fail(w.log, err)
+			w.gate.commits(true)
+			w.fail(err)
 			if w.stopping.Load() {
 				if giveUp.IsZero() {
 					giveUp = time.Now().Add(w.cfg.ShutdownGrace)
@@ -157,46 +157,56 @@ func (w *Worker) release(byCampaign map[uint64][]string) int {
 	return total
 }
 
-// commitGate tells deliverers when outcomes cannot be recorded, so that
-// they stop delivering until they can.
-type commitGate struct {
-	mu      sync.Mutex
-	failing bool
-	healthy chan struct{} // closed when commits succeed again
+// deliveryGate holds deliveries back while what they do could not be
+// recorded or might be stale: outcomes cannot be committed (Redis away, or
+// no replica confirming them), or Redis had trouble and the live settings
+// have not been read since (a Redis back from a restart may have lost the
+// send: the jobs held from before must not go out again before the worker
+// knows).
+type deliveryGate struct {
+	mu             sync.Mutex
+	commitsFailing bool
+	controlsStale  bool
+	open           chan struct{} // closed when both clear
 }
 
-func (g *commitGate) stalled() bool {
+func (g *deliveryGate) closed() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.failing
+	return g.commitsFailing || g.controlsStale
 }
 
-func (g *commitGate) set(failing bool) {
+func (g *deliveryGate) update(f func()) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	was := g.commitsFailing || g.controlsStale
+	f()
+	now := g.commitsFailing || g.controlsStale
 	switch {
-	case failing && !g.failing:
-		g.failing, g.healthy = true, make(chan struct{})
-	case !failing && g.failing:
-		g.failing = false
-		close(g.healthy)
+	case now && !was:
+		g.open = make(chan struct{})
+	case !now && was:
+		close(g.open)
 	}
 }
 
-// waitHealthy waits until commits succeed again; false if the worker is
-// stopping meanwhile.
-func (g *commitGate) waitHealthy(ctx context.Context, stopping *atomic.Bool) bool {
+func (g *deliveryGate) commits(failing bool) { g.update(func() { g.commitsFailing = failing }) }
+func (g *deliveryGate) controls(stale bool)  { g.update(func() { g.controlsStale = stale }) }
+
+// wait waits until deliveries may go on; false if the worker is stopping
+// meanwhile.
+func (g *deliveryGate) wait(ctx context.Context, stopping *atomic.Bool) bool {
 	g.mu.Lock()
-	healthy, failing := g.healthy, g.failing
+	open, closed := g.open, g.commitsFailing || g.controlsStale
 	g.mu.Unlock()
-	if !failing {
+	if !closed {
 		return true
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
-		case <-healthy:
+		case <-open:
 			return true
 		case <-ctx.Done():
 			return false

@@ -88,6 +88,18 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 		*outs = append(*outs, outcome{t: t, ack: true, out: queue.Outcome{EntryID: f.EntryID, Job: f.Job}})
 		return now
 	}
+	// While outcomes cannot be recorded (Redis away, or no replica
+	// confirming them), or after Redis trouble until the live settings are
+	// read again, deliver nothing: an unrecorded delivery is one that a
+	// crash or a failover repeats, and a Redis back from a restart may
+	// have lost the send.
+	if w.gate.closed() {
+		if !w.gate.wait(w.hardStop, &w.stopping) {
+			w.forget(t, false)
+			return time.Now()
+		}
+		now = time.Now()
+	}
 	ctl, ok := w.control(f.CampaignID)
 	if !ok && w.health.isDown() {
 		// Redis trouble emptied nothing: keep the last known settings.
@@ -113,6 +125,11 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	case ctl.State == queue.StateCancelled:
 		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{}, now)
 		return now
+	case staleEpoch(&f.Job, ctl):
+		// Queued before Redis lost the send; the owner has queued it
+		// again, and that job is the one to deliver.
+		w.forget(t, true)
+		return now
 	case !w.owns(t, now):
 		w.log.Info("job reclaimed by another worker; not delivering it", "campaign", f.CampaignID, "key", f.Job.Key())
 		w.forget(t, true)
@@ -131,16 +148,6 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	if err != nil {
 		w.forget(t, false)
 		return time.Now()
-	}
-	// While outcomes cannot be recorded (Redis away, or no replica
-	// confirming them), deliver nothing more: every unrecorded delivery is
-	// one that a crash or a failover repeats.
-	if w.commits.stalled() {
-		if !w.commits.waitHealthy(w.hardStop, &w.stopping) {
-			w.forget(t, false)
-			return time.Now()
-		}
-		waited = true
 	}
 	if waited {
 		now = time.Now()
@@ -334,4 +341,10 @@ func (w *Worker) prefetchTarget() int {
 		}
 	}
 	return min(max(n, lo), hi)
+}
+
+// staleEpoch reports a job queued before the send's queue was lost and
+// queued again: its epoch is not the send's.
+func staleEpoch(j *queue.Job, ctl queue.Control) bool {
+	return j.Epoch != "" && ctl.Epoch != "" && j.Epoch != ctl.Epoch
 }

@@ -72,7 +72,7 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 			continue
 		}
 		if err != nil {
-			attempt := w.health.fail(w.log, err)
+			attempt := w.fail(err)
 			if !sleepCtx(ctx, queue.Backoff(attempt)) {
 				return
 			}
@@ -174,7 +174,7 @@ func (w *Worker) ensureGroups(ids []uint64) {
 	defer cancel()
 	for _, id := range ids {
 		if err := queue.EnsureGroup(ctx, w.rdb, id); err != nil {
-			w.health.fail(w.log, err)
+			w.fail(err)
 			return
 		}
 	}

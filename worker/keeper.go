@@ -52,7 +52,7 @@ func (w *Worker) promoteDue(now time.Time) {
 		_, err := queue.PromoteDue(ctx, w.rdb, id, now, 500)
 		cancel()
 		if err != nil {
-			w.health.fail(w.log, err)
+			w.fail(err)
 			return
 		}
 	}
@@ -66,7 +66,7 @@ func (w *Worker) trimAcked() {
 		_, err := queue.TrimAcked(ctx, w.rdb, id)
 		cancel()
 		if err != nil {
-			w.health.fail(w.log, err)
+			w.fail(err)
 			return
 		}
 	}
@@ -94,7 +94,7 @@ func (w *Worker) renewLeases() {
 		owned, err := queue.Renew(ctx, w.rdb, w.cfg.ID, id, ids)
 		cancel()
 		if err != nil {
-			w.health.fail(w.log, err)
+			w.fail(err)
 			continue
 		}
 		mine := make(map[string]bool, len(owned))
@@ -131,7 +131,7 @@ func (w *Worker) reclaim() {
 			continue
 		}
 		if err != nil {
-			w.health.fail(w.log, err)
+			w.fail(err)
 			return
 		}
 		if len(fetched) == 0 {

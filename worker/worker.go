@@ -97,8 +97,8 @@ type Worker struct {
 	handoff       sync.WaitGroup // reclaimed jobs on their way to the deliverers
 	handoffClosed bool           // shutdown: no more hand-offs
 
-	health  health
-	commits commitGate
+	health health
+	gate   deliveryGate
 
 	// cannot holds the campaigns whose channel this worker cannot build
 	// (uint64 → reason): it stops reading them and gives their jobs back.
@@ -256,10 +256,11 @@ func (w *Worker) refreshControls(ctx context.Context) {
 	defer cancel()
 	m, err := queue.ActiveCampaigns(cctx, w.rdb)
 	if err != nil {
-		w.health.fail(w.log, err)
+		w.fail(err)
 		return
 	}
 	w.health.ok(w.log)
+	defer w.gate.controls(false)
 	old := *w.controls.Load()
 	for id, c := range m {
 		if o, ok := old[id]; !ok || o.State != c.State {
@@ -267,6 +268,13 @@ func (w *Worker) refreshControls(ctx context.Context) {
 		}
 	}
 	w.controls.Store(&m)
+}
+
+// fail notes Redis trouble: logged once, and deliveries wait until the
+// live settings have been read again.
+func (w *Worker) fail(err error) int {
+	w.gate.controls(true)
+	return w.health.fail(w.log, err)
 }
 
 // health logs Redis trouble once when it starts and once when it ends, and

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -301,8 +302,10 @@ func (c *Cluster) Do(addr string, args ...string) (string, error) {
 	return doText(addr, nil, c.password, args...)
 }
 
-// FlushAll empties every master and waits until every replica is empty
-// too.
+// FlushAll empties every master and waits until every replica has taken
+// the FLUSHALL (its replication offset reached the master's after it).
+// Clients writing meanwhile may have written again: the cluster holds
+// only what was written after the flush.
 func (c *Cluster) FlushAll() {
 	c.t.Helper()
 	c.mu.Lock()
@@ -318,24 +321,45 @@ func (c *cluster) flushAll() error {
 		return err
 	}
 	for _, cn := range nodes {
-		if cn.is("master") {
-			if _, err := query(cn.addr, nil, c.password, "FLUSHALL"); err != nil {
-				return fmt.Errorf("FLUSHALL on %s: %w", cn.addr, err)
-			}
+		if !cn.is("master") {
+			continue
+		}
+		if _, err := query(cn.addr, nil, c.password, "FLUSHALL"); err != nil {
+			return fmt.Errorf("FLUSHALL on %s: %w", cn.addr, err)
+		}
+		if err := replicasCaughtUp(cn.addr, c.password, nodes, cn.id); err != nil {
+			return err
 		}
 	}
-	return waitFor("every node to be empty", startTimeout, func() error {
-		for _, n := range c.nodes {
-			v, err := n.do("DBSIZE")
+	return nil
+}
+
+// replicasCaughtUp waits until every replica of the master at addr has
+// processed what the master had written when it was called.
+func replicasCaughtUp(addr, password string, nodes []clusterNode, masterID string) error {
+	info, err := doText(addr, nil, password, "INFO", "replication")
+	if err != nil {
+		return err
+	}
+	want, _ := strconv.ParseInt(infoField(info, "master_repl_offset"), 10, 64)
+	for _, r := range nodes {
+		if r.master != masterID {
+			continue
+		}
+		if err := waitFor("a replica to take the flush", startTimeout, func() error {
+			info, err := doText(r.addr, nil, password, "INFO", "replication")
 			if err != nil {
 				return err
 			}
-			if v != int64(0) {
-				return fmt.Errorf("%s still holds %v keys", n.addr(), v)
+			if got, _ := strconv.ParseInt(infoField(info, "slave_repl_offset"), 10, 64); got < want {
+				return fmt.Errorf("%s is at offset %d of %d", r.addr, got, want)
 			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Restart kills every node (SIGKILL, as a crash or a power cut would) and

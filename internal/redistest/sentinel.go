@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -387,12 +388,22 @@ func (s *Sentinel) FlushAll() {
 	if _, err := m.do("FLUSHALL"); err != nil {
 		s.t.Fatalf("FLUSHALL on %s: %v", m.addr(), err)
 	}
-	if err := waitFor("the replica to be empty", startTimeout, func() error {
-		v, err := r.do("DBSIZE")
-		if err == nil && v != int64(0) {
-			err = fmt.Errorf("%s still holds %v keys", r.addr(), v)
+	// Clients may write again at once: wait for the replica to have taken
+	// the flush (its offset reaches the master's), not for it to be empty.
+	info, err := m.do("INFO", "replication")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	want, _ := strconv.ParseInt(infoField(text(info), "master_repl_offset"), 10, 64)
+	if err := waitFor("the replica to take the flush", startTimeout, func() error {
+		v, err := r.do("INFO", "replication")
+		if err != nil {
+			return err
 		}
-		return err
+		if got, _ := strconv.ParseInt(infoField(text(v), "slave_repl_offset"), 10, 64); got < want {
+			return fmt.Errorf("%s is at offset %d of %d", r.addr(), got, want)
+		}
+		return nil
 	}); err != nil {
 		s.t.Fatal(err)
 	}
