@@ -486,3 +486,88 @@ func TestClusterFailoverMidSend(t *testing.T) {
 		}
 	}, "a Cluster failover", false)
 }
+
+// sendRefused runs `campaign send` and asserts that it fails with want in
+// its message and leaves the campaign a draft.
+func sendRefused(t *testing.T, env []string, want ...string) {
+	t.Helper()
+	db, id := seedCampaign(t, 5)
+	code, _, stderr := runBinary(t, append([]string{"TUI_DB=" + db}, env...), "campaign", "send", fmt.Sprint(id))
+	for _, w := range want {
+		if code != 1 || !strings.Contains(stderr, w) {
+			t.Fatalf("exit %d, want 1 and %q in:\n%s", code, w, stderr)
+		}
+	}
+	if strings.Contains(stderr, "Start it (redis-server") {
+		t.Errorf("the advice is to start a Redis that answered:\n%s", stderr)
+	}
+	_, out, _ := runBinary(t, []string{"TUI_DB=" + db}, "campaign", "show", fmt.Sprint(id), "--json")
+	if !strings.Contains(out, `"status": "draft"`) {
+		t.Fatalf("the refused send changed the campaign:\n%s", out)
+	}
+}
+
+// Certificate trouble is named as such, with the setting that fixes it.
+func TestTLSCertificateProblemsSayWhatToDo(t *testing.T) {
+	s := sharedTLS(t).s
+	// No CA: the server's certificate is not trusted.
+	sendRefused(t, []string{"REDIS_URL=" + s.URL()}, "certificate is not trusted", "tls_ca")
+	// The CA, but no client certificate, which the server requires.
+	sendRefused(t, []string{"REDIS_URL=" + s.URL() + "?tls_ca=" + s.CAFile()}, "client certificate", "tls_cert")
+	// The settings from the environment instead of the URL work.
+	db, id := seedCampaign(t, 5)
+	env := []string{"TUI_DB=" + db, "REDIS_URL=" + s.URL(), "REDIS_TLS_CA=" + s.CAFile(),
+		"REDIS_TLS_CERT=" + s.ClientCertFile(), "REDIS_TLS_KEY=" + s.ClientKeyFile()}
+	if code, _, stderr := runBinary(t, env, "campaign", "send", fmt.Sprint(id)); code != 0 {
+		t.Fatalf("with REDIS_TLS_*: exit %d\n%s", code, stderr)
+	}
+}
+
+// A Cluster has only database 0: a node's URL with another database is
+// refused, saying so, whether the URL lists the nodes or names only one.
+func TestClusterRefusesADatabaseOtherThanZero(t *testing.T) {
+	c := sharedCluster(t).c
+	one := strings.Replace(c.URL(), "/0", "/3", 1)
+	sendRefused(t, []string{"REDIS_URL=" + one}, "Cluster has only database 0")
+	code, _, stderr := runBinary(t, []string{"REDIS_URL=" + strings.Replace(c.URLWithAddrs(), "/0?", "/3?", 1)},
+		"--headless-worker")
+	if code != 2 || !strings.Contains(stderr, "only database 0") {
+		t.Fatalf("a worker given a Cluster URL with /3: exit %d\n%s", code, stderr)
+	}
+}
+
+// A Redis that refuses writes (out of memory) is named in `send --wait`,
+// and the send goes on once it has room again.
+func TestRedisOutOfMemoryIsNamedAndTheSendResumes(t *testing.T) {
+	srv := redistest.Start(t)
+	tp := single{srv}
+	env := tp.Env()
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	const n = 600
+	db, id := seedCampaign(t, n)
+	setRate(t, db, id, 200)
+	startWorkerProcEnv(t, env, outbox, "--concurrency", "4")
+	o := startOwner(t, env, db, id)
+	waitLines(t, outbox, 100, 60*time.Second)
+	rdb := tp.Client(t)
+	ctx := context.Background()
+	if err := rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(o.stderr.String(), "out of memory") {
+		if time.Now().After(deadline) {
+			t.Fatalf("`send --wait` did not name the out-of-memory refusal:\n%s", o.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	o.wait(t, 90*time.Second)
+	checkDuplicatesFlagged(t, linesOf(readOutbox(t, outbox), id), n)
+	checkLedger(t, env, db, id, n, 0)
+}

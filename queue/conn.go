@@ -323,6 +323,9 @@ func dialTopology(ctx context.Context, opts *redis.UniversalOptions) (redis.Univ
 	cl := redis.NewUniversalClient(opts)
 	if err := cl.Ping(ctx).Err(); err != nil {
 		cl.Close()
+		if strings.Contains(err.Error(), "SELECT is not allowed in cluster mode") {
+			return nil, clusterDBError(opts)
+		}
 		return nil, err
 	}
 	single, ok := cl.(*redis.Client)
@@ -335,7 +338,7 @@ func dialTopology(ctx context.Context, opts *redis.UniversalOptions) (redis.Univ
 	}
 	cl.Close()
 	if opts.DB != 0 {
-		return nil, &topologyError{fmt.Sprintf("%s is a Redis Cluster node, and a Cluster has only database 0: drop /%d from the URL", opts.Addrs[0], opts.DB)}
+		return nil, clusterDBError(opts)
 	}
 	co := *opts
 	co.IsClusterMode = true
@@ -345,6 +348,10 @@ func dialTopology(ctx context.Context, opts *redis.UniversalOptions) (redis.Univ
 		return nil, err
 	}
 	return cc, nil
+}
+
+func clusterDBError(opts *redis.UniversalOptions) error {
+	return &topologyError{fmt.Sprintf("%s is a Redis Cluster node, and a Cluster has only database 0: drop /%d from the URL", opts.Addrs[0], opts.DB)}
 }
 
 // topologyError is a URL that reaches Redis but cannot work as given.

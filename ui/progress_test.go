@@ -336,3 +336,52 @@ func TestSendScreensFitEverySize(t *testing.T) {
 		t.Errorf("j does not scroll the errors:\n%s", v)
 	}
 }
+
+// After a fault the pane says what happened: possible duplicates counted,
+// a queue Redis lost and queued again, and what Redis refuses now.
+func TestPaneShowsFaultsAndPossibleDuplicates(t *testing.T) {
+	p, board, now := paneFixture(nil, 0, 2)
+	l := board.get(7)
+	send := l.send
+	send.Redelivered = 176
+	send.Losses = []store.QueueLoss{{At: time.Date(2026, 3, 1, 12, 21, 46, 0, time.Local), Requeued: 176}}
+	board.apply(campaign.Update{Campaign: l.c, Send: send, Workers: l.workers, At: now})
+	p.setSize(80, 24)
+	v := ansi.Strip(p.View())
+	for _, want := range []string{"Possibly twice 176", "Redis lost the queue at 12:21:46; 176 re-queued from the ledger"} {
+		if !strings.Contains(strings.Join(strings.Fields(v), " "), want) {
+			t.Errorf("the pane lacks %q:\n%s", want, v)
+		}
+	}
+	board.apply(campaign.Update{Campaign: l.c, Send: send, Workers: l.workers, At: now,
+		RedisErr: queue.Explain(fmt.Errorf("OOM command not allowed when used memory > 'maxmemory'."))})
+	v = strings.Join(strings.Fields(ansi.Strip(p.View())), " ")
+	if !strings.Contains(v, "Redis is out of memory and refuses writes") {
+		t.Errorf("the pane does not name the refusal:\n%s", v)
+	}
+	// A worker's refusal shows too, when the owner's own writes pass.
+	workers := append([]queue.WorkerInfo(nil), l.workers...)
+	workers[0].RedisErr = queue.Explain(fmt.Errorf("READONLY You can't write against a read only replica."))
+	board.apply(campaign.Update{Campaign: l.c, Send: send, Workers: workers, At: now})
+	v = strings.Join(strings.Fields(ansi.Strip(p.View())), " ")
+	if !strings.Contains(v, "Worker host00-4000: Redis answered from a read-only replica") {
+		t.Errorf("the pane does not name the worker's refusal:\n%s", v)
+	}
+}
+
+// The end banner counts failures and skips apart.
+func TestCompletedBannerCountsSkippedApart(t *testing.T) {
+	p, board, now := paneFixture(nil, 0, 1)
+	l := board.get(7)
+	c := l.c
+	c.Status = store.StatusCompleted
+	c.Version++
+	send := l.send
+	send.Counts = map[store.RecipientState]int{store.RecipientSent: send.Total - 10, store.RecipientSkipped: 10}
+	board.apply(campaign.Update{Campaign: c, Send: send, At: now})
+	p.setSize(100, 30)
+	v := ansi.Strip(p.View())
+	if !strings.Contains(v, "Completed with 10 skipped") || strings.Contains(v, "failures") {
+		t.Errorf("the banner mixes skips and failures:\n%s", v)
+	}
+}
