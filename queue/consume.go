@@ -170,7 +170,7 @@ func Reclaim(ctx context.Context, rdb redis.UniversalClient, consumer string, ca
 	out := make([]Fetched, 0, len(msgs))
 	for _, m := range msgs {
 		f := fetched(campaignID, m)
-		f.Job.Redelivery = true
+		f.Job.Redelivery, f.Job.TakenOver = true, true
 		// XAUTOCLAIM counted this claim: the deliveries before it are the
 		// ones that may have reached the recipient.
 		f.Job.Attempt += int(max(1, deliveries[m.ID]-1))

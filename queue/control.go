@@ -35,8 +35,15 @@ type Control struct {
 	Epoch string
 }
 
-// NewEpoch is a fresh queue epoch.
+// NewEpoch is a fresh queue epoch: later epochs compare greater.
 func NewEpoch() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }
+
+// EpochAfter reports whether epoch a was made after b.
+func EpochAfter(a, b string) bool {
+	x, err1 := strconv.ParseInt(a, 36, 64)
+	y, err2 := strconv.ParseInt(b, 36, 64)
+	return err1 == nil && err2 == nil && x > y
+}
 
 // SetControl writes a campaign's live settings; workers pick them up within
 // a second.

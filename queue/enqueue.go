@@ -117,7 +117,7 @@ func (e *xaddEncoder) args(stream string, jobs []Job, i int) []any {
 		e.slab = append(e.slab, "url", &j.URL)
 	}
 	if j.Redelivery {
-		e.slab = append(e.slab, "redelivery", "1")
+		e.slab = append(e.slab, "redelivery", j.redeliveryField())
 	}
 	if j.Epoch != "" {
 		e.slab = append(e.slab, "epoch", &j.Epoch)

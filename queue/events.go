@@ -26,9 +26,10 @@ type Event struct {
 	Type    EventType `json:"t"`
 	Attempt int       `json:"a,omitempty"`
 	Reason  string    `json:"r,omitempty"`
-	// Redelivery: the attempt may have repeated an earlier delivery.
-	Redelivery bool      `json:"re,omitempty"`
-	At         time.Time `json:"at"`
+	// TakenOver: the job was taken over from a worker that stopped
+	// answering; that worker may have delivered it before.
+	TakenOver bool      `json:"re,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // EventBatch is one entry of a campaign's events stream: every outcome a
@@ -68,7 +69,7 @@ func appendEvents(dst []byte, events []Event) []byte {
 			dst = append(dst, `,"r":`...)
 			dst = append(dst, reason...)
 		}
-		if e.Redelivery {
+		if e.TakenOver {
 			dst = append(dst, `,"re":true`...)
 		}
 		dst = append(dst, `,"at":"`...)

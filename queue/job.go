@@ -24,6 +24,9 @@ type Job struct {
 	// after Redis lost the queue. Channels pass the mark on, and the ledger
 	// counts the recipient as possibly delivered twice.
 	Redelivery bool
+	// TakenOver: the job was taken over from a worker that stopped
+	// answering while holding it (a Redelivery too).
+	TakenOver bool
 	// Epoch is the queue epoch the job was queued in (see Control.Epoch).
 	Epoch string
 }
@@ -62,7 +65,7 @@ func (j *Job) values() []any {
 		v = append(v, "url", j.URL)
 	}
 	if j.Redelivery {
-		v = append(v, "redelivery", "1")
+		v = append(v, "redelivery", j.redeliveryField())
 	}
 	if j.Epoch != "" {
 		v = append(v, "epoch", j.Epoch)
@@ -86,7 +89,13 @@ func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) 
 	}
 	j.To, j.Channel, j.From, j.URL = str("to"), str("channel"), str("from"), str("url")
 	j.Subject, j.Body = str("subject"), str("body")
-	j.Redelivery = str("redelivery") == "1"
+	switch str("redelivery") {
+	case "":
+	case "takeover":
+		j.Redelivery, j.TakenOver = true, true
+	default:
+		j.Redelivery = true
+	}
 	j.Epoch = str("epoch")
 	if j.To == "" || j.Channel == "" {
 		return j, errors.New("job " + id + ": missing to or channel")
@@ -115,4 +124,12 @@ func parseStreamID(id string) (ms, seq uint64, err error) {
 		}
 	}
 	return 0, 0, fmt.Errorf("stream ID %q has no '-'", id)
+}
+
+// redeliveryField is the stream field of a possible redelivery: why.
+func (j *Job) redeliveryField() string {
+	if j.TakenOver {
+		return "takeover"
+	}
+	return "1"
 }

@@ -18,9 +18,10 @@ type RecipientEvent struct {
 	State     RecipientState
 	Attempt   int
 	Reason    string
-	// Redelivery: the attempt may have repeated an earlier delivery.
-	Redelivery bool
-	At         time.Time
+	// TakenOver: the job was taken over from a worker that stopped
+	// answering, which may have delivered it before.
+	TakenOver bool
+	At        time.Time
 }
 
 // merge folds one event into a ledger entry. It is idempotent and
@@ -32,11 +33,16 @@ func merge(e *LedgerEntry, ev *RecipientEvent) bool {
 		return false
 	}
 	changed := false
+	// Possibly delivered twice: sent in an attempt taken over from a
+	// worker that stopped answering (it may have delivered first), or sent
+	// in two attempts (a delivery whose record Redis lost, recorded again
+	// by its worker beside the one queued again after the loss).
+	if ev.State == RecipientSent && !e.Redelivered &&
+		(ev.TakenOver || (e.State == RecipientSent && ev.Attempt != e.Attempts)) {
+		e.Redelivered, changed = true, true
+	}
 	if ev.Attempt > e.Attempts {
 		e.Attempts, changed = ev.Attempt, true
-	}
-	if ev.Redelivery && ev.State == RecipientSent && !e.Redelivered {
-		e.Redelivered, changed = true, true
 	}
 	switch {
 	case ev.State == "":

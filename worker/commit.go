@@ -97,6 +97,7 @@ func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
 			time.Sleep(queue.Backoff(attempt))
 		}
 	}
+	w.recent.add(batch, time.Now())
 	clear(buf[:cap(buf)]) // hold on to no message
 	w.mu.Lock()
 	for _, o := range batch {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -125,7 +126,7 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	case ctl.State == queue.StateCancelled:
 		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{}, now)
 		return now
-	case staleEpoch(&f.Job, ctl):
+	case staleEpoch(&f.Job, ctl) && !w.settingsBehind(f, &ctl):
 		// Queued before Redis lost the send; the owner has queued it
 		// again, and that job is the one to deliver.
 		w.forget(t, true)
@@ -196,7 +197,7 @@ func (w *Worker) owns(t *task, now time.Time) bool {
 func (w *Worker) finish(outs *[]outcome, t *task, typ queue.EventType, final, reason string, retryAt, now time.Time) {
 	j := t.f.Job
 	ev := queue.Event{Contact: j.ContactID, Round: j.Round, Type: typ, Attempt: j.Attempt, Reason: reason,
-		Redelivery: j.Redelivery, At: now.UTC()}
+		TakenOver: j.TakenOver, At: now.UTC()}
 	out := queue.Outcome{EntryID: t.f.EntryID, Job: j, Event: ev, Final: final, RetryAt: retryAt}
 	if typ == queue.EventRetry {
 		out.Job.Attempt = j.Attempt + 1
@@ -347,4 +348,20 @@ func (w *Worker) prefetchTarget() int {
 // queued again: its epoch is not the send's.
 func staleEpoch(j *queue.Job, ctl queue.Control) bool {
 	return j.Epoch != "" && ctl.Epoch != "" && j.Epoch != ctl.Epoch
+}
+
+// settingsBehind handles a job newer than the live settings this worker
+// holds (the owner queued the send again a moment ago): it reads the
+// settings again, and reports whether the job's epoch is now the send's.
+func (w *Worker) settingsBehind(f *queue.Fetched, ctl *queue.Control) bool {
+	if !queue.EpochAfter(f.Job.Epoch, ctl.Epoch) {
+		return false
+	}
+	w.refreshControls(context.Background())
+	c, ok := w.control(f.CampaignID)
+	if !ok || c.Epoch != f.Job.Epoch {
+		return false
+	}
+	*ctl = c
+	return true
 }

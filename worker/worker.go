@@ -99,6 +99,7 @@ type Worker struct {
 
 	health health
 	gate   deliveryGate
+	recent recentOutcomes
 
 	// cannot holds the campaigns whose channel this worker cannot build
 	// (uint64 → reason): it stops reading them and gives their jobs back.
@@ -261,6 +262,11 @@ func (w *Worker) refreshControls(ctx context.Context) {
 	}
 	w.health.ok(w.log)
 	defer w.gate.controls(false)
+	// Before the campaign's new jobs are read: the outcomes a lost queue
+	// took with it are recorded again.
+	if lost := w.recent.epochChanged(m); lost != nil {
+		w.recordAgain(lost)
+	}
 	old := *w.controls.Load()
 	for id, c := range m {
 		if o, ok := old[id]; !ok || o.State != c.State {

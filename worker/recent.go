@@ -1,0 +1,121 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"tui/queue"
+)
+
+// recentOutcomes remembers the final outcomes this worker recorded in the
+// last seconds. When Redis loses a send (restarted without persistence,
+// flushed), the records of those not yet folded into the ledger are lost
+// with it; the owner queues again everyone not done, under a new epoch.
+// Seeing the new epoch, the worker records its recent outcomes of the old
+// one again, so that the ledger learns who did get the message and the
+// done-marks stop a second copy.
+type recentOutcomes struct {
+	mu     sync.Mutex
+	ring   []recentOutcome   // grows to recentMax, then the oldest is overwritten
+	next   int               // where the next entry goes once the ring is full
+	epochs map[uint64]string // the last epoch seen per campaign, kept when it vanishes
+}
+
+// recentOutcome is an outcome reduced to what recording it again needs:
+// at full speed the ring holds a hundred thousand of them.
+type recentOutcome struct {
+	campaign  uint64
+	contact   uint64
+	at        int64 // unix nanos
+	epoch     string
+	reason    string
+	round     int32
+	attempt   int32
+	typ       queue.EventType
+	final     string
+	takenOver bool
+}
+
+const (
+	recentFor = 10 * time.Second
+	recentMax = 100_000
+)
+
+// add keeps the final outcomes of a batch just recorded.
+func (r *recentOutcomes) add(batch []outcome, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := now.UnixNano()
+	for i := range batch {
+		o := &batch[i].out
+		if o.Final == "" {
+			continue
+		}
+		e := recentOutcome{campaign: o.Job.CampaignID, contact: o.Job.ContactID, at: at, epoch: o.Job.Epoch,
+			reason: o.Event.Reason, round: int32(o.Event.Round), attempt: int32(o.Event.Attempt), typ: o.Event.Type,
+			final: o.Final, takenOver: o.Event.TakenOver}
+		if len(r.ring) < recentMax {
+			r.ring = append(r.ring, e)
+			continue
+		}
+		r.ring[r.next] = e
+		r.next = (r.next + 1) % recentMax
+	}
+}
+
+func (e *recentOutcome) outcome() queue.Outcome {
+	at := time.Unix(0, e.at).UTC()
+	return queue.Outcome{Job: queue.Job{CampaignID: e.campaign, ContactID: e.contact, Round: int(e.round), Epoch: e.epoch},
+		Final: e.final, Event: queue.Event{Contact: e.contact, Round: int(e.round), Type: e.typ, Attempt: int(e.attempt),
+			Reason: e.reason, TakenOver: e.takenOver, At: at}}
+}
+
+// epochChanged notes the epochs of the live settings and returns, per
+// campaign whose epoch changed, the outcomes recorded under the old one.
+func (r *recentOutcomes) epochChanged(controls map[uint64]queue.Control) map[uint64][]queue.Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.epochs == nil {
+		r.epochs = map[uint64]string{}
+	}
+	var out map[uint64][]queue.Outcome
+	for id, c := range controls {
+		if c.Epoch == "" {
+			continue
+		}
+		old := r.epochs[id]
+		r.epochs[id] = c.Epoch
+		if old == "" || old == c.Epoch {
+			continue
+		}
+		since := time.Now().Add(-recentFor).UnixNano()
+		for i := range r.ring {
+			if e := &r.ring[i]; e.campaign == id && e.epoch == old && e.at >= since {
+				if out == nil {
+					out = map[uint64][]queue.Outcome{}
+				}
+				out[id] = append(out[id], e.outcome())
+			}
+		}
+	}
+	return out
+}
+
+// recordAgain writes the recent outcomes of a send whose queue Redis lost:
+// the events for the ledger and the done-marks, without acknowledgements
+// (the old entries are gone).
+func (w *Worker) recordAgain(lost map[uint64][]queue.Outcome) {
+	for id, outs := range lost {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs)
+		cancel()
+		if err != nil {
+			w.log.Warn("could not record again the outcomes Redis lost; those recipients may get a second copy (marked)",
+				"campaign", id, "outcomes", len(outs), "err", queue.Explain(err))
+			continue
+		}
+		w.log.Warn("Redis lost this send's queue; recorded again the outcomes of the last seconds",
+			"campaign", id, "outcomes", len(outs))
+	}
+}
