@@ -2,7 +2,7 @@ GO ?= go
 BIN ?= tui
 FUZZTIME ?= 5s
 
-.PHONY: all build test vet race fuzz bench deps run clean
+.PHONY: all build test vet race fuzz bench bench-processes deps run clean
 
 all: build
 
@@ -42,6 +42,11 @@ test: deps vet race fuzz
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# The binary as people run it (campaign send, --headless-worker), beside
+# the ceilings measured in the same run: three runs, ratios per run.
+bench-processes:
+	$(GO) test -run '^$$' -bench '^BenchmarkProcesses' -benchtime 1x -count 3 -timeout 30m .
 
 clean:
 	rm -f $(BIN)

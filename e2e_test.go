@@ -24,7 +24,7 @@ var (
 )
 
 // tuiBinary builds the binary once per test run.
-func tuiBinary(t *testing.T) string {
+func tuiBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "tui-e2e-bin")

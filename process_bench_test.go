@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/internal/redistest"
+	"tui/queue"
+	"tui/store"
+)
+
+// The processes people run, measured as they run them — the real binary,
+// `campaign send` and `--headless-worker`, each its own process — beside
+// the ceilings of the same run on the same redis-server:
+//
+//	C_add    pipelined XADD of 100,000 entries of a job's eight fields
+//	C_drain  XREADGROUP COUNT 500 + XACK of those 100,000 entries
+//
+// Figures are ratios to them (higher is better), so that they compare
+// across machines and loads. `make bench-processes` runs this alone.
+
+const benchN = 100_000
+
+// benchDB makes a database with n contacts tagged "all" and a draft file
+// campaign to them, at rate (0: none).
+func benchDB(b *testing.B, n, rate int) (db string, id uint64) {
+	b.Helper()
+	db = filepath.Join(b.TempDir(), "tui.db")
+	st, err := store.Open(db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		w := bufio.NewWriter(pw)
+		fmt.Fprintln(w, "email,name")
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(w, "c%d@example.com,Name %d\n", i, i)
+		}
+		w.Flush()
+		pw.Close()
+	}()
+	if _, err := st.ImportCSV(context.Background(), pr, store.ImportOptions{Tags: []string{"all"}}); err != nil {
+		b.Fatal(err)
+	}
+	c, err := st.CreateCampaign("bench", store.Campaign{Name: "Bench", Channel: store.ChannelFile, Rate: rate,
+		Tags: []string{"all"}, Subject: "Hello {{.name}}", Body: "A message body of a typical short length for {{.name}}."})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, c.ID
+}
+
+func benchCmd(b *testing.B, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(tuiBinary(b), args...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + b.TempDir()}, env...)
+	return cmd
+}
+
+func runCmd(b *testing.B, cmd *exec.Cmd) time.Duration {
+	b.Helper()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%v: %v\n%s", cmd.Args, err, stderr.String())
+	}
+	return time.Since(start)
+}
+
+// startWorkers starts n headless workers delivering to /dev/null.
+func startWorkers(b *testing.B, url string, n int, extra ...string) func() {
+	b.Helper()
+	var cmds []*exec.Cmd
+	for i := 0; i < n; i++ {
+		cmd := benchCmd(b, []string{"REDIS_URL=" + url},
+			append([]string{"--headless-worker", "--outbox", "/dev/null", "--concurrency", "32"}, extra...)...)
+		cmd.Stderr = io.Discard
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	return func() {
+		for _, c := range cmds {
+			_ = c.Process.Signal(syscall.SIGTERM)
+		}
+		for _, c := range cmds {
+			_ = c.Wait()
+		}
+	}
+}
+
+// drained waits until the workers' group has read and acknowledged n jobs
+// of the campaign's stream.
+func drained(b *testing.B, rdb *redis.Client, id uint64, n int) {
+	b.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		groups, err := rdb.XInfoGroups(ctx, queue.JobsKey(id)).Result()
+		if err == nil && len(groups) == 1 && groups[0].EntriesRead >= int64(n) && groups[0].Pending == 0 {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.Fatalf("campaign %d not drained within 5 minutes", id)
+}
+
+// ceilings measures C_add and C_drain in jobs per second.
+func ceilings(b *testing.B, rdb *redis.Client) (add, drain float64) {
+	b.Helper()
+	ctx := context.Background()
+	key := "ceiling:" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	// Entries of a job's eight fields with values of the same length (as
+	// BenchmarkEnqueue100k's ceiling).
+	values := []any{"key", "9:12345", "contact", 12345, "round", 1, "attempt", 1, "to", "c12345@example.com",
+		"channel", "file", "subject", "Hello Name 12345", "body", "A message body of a typical short length for Name 12345."}
+	start := time.Now()
+	for off := 1; off <= benchN; off += 1000 {
+		p := rdb.Pipeline()
+		for i := off; i < off+1000 && i <= benchN; i++ {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: key, ID: "1-" + strconv.Itoa(i), Values: values})
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	add = benchN / time.Since(start).Seconds()
+	if err := rdb.XGroupCreate(ctx, key, "g", "0").Err(); err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	for got := 0; got < benchN; {
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{key, ">"}, Count: 500, Block: 10 * time.Millisecond}).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids := make([]string, 0, 500)
+		for _, m := range res[0].Messages {
+			ids = append(ids, m.ID)
+		}
+		if err := rdb.XAck(ctx, key, "g", ids...).Err(); err != nil {
+			b.Fatal(err)
+		}
+		got += len(ids)
+	}
+	drain = benchN / time.Since(start).Seconds()
+	rdb.Del(ctx, key)
+	return add, drain
+}
+
+// BenchmarkProcesses100k: `campaign send` of 100,000 (preflight, ledger,
+// queue) against C_add; one `--headless-worker` draining them against
+// C_drain; end to end — `campaign send --wait` from its start to the
+// ledger completed — with one worker and with two, against C_drain.
+func BenchmarkProcesses100k(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 16})
+	defer rdb.Close()
+	ctx := context.Background()
+	url := srv.URL()
+	var sendR, drainR, e2e1R, e2e2R float64
+	for i := 0; i < b.N; i++ {
+		rdb.FlushAll(ctx)
+		cAdd, cDrain := ceilings(b, rdb)
+
+		// campaign send, no worker running: the enqueue alone.
+		db, id := benchDB(b, benchN, 0)
+		env := []string{"TUI_DB=" + db, "REDIS_URL=" + url}
+		took := runCmd(b, benchCmd(b, env, "campaign", "send", strconv.FormatUint(id, 10)))
+		sendR += benchN / took.Seconds() / cAdd
+
+		// One worker drains what is queued.
+		start := time.Now()
+		stop := startWorkers(b, url, 1)
+		drained(b, rdb, id, benchN)
+		drainR += benchN / time.Since(start).Seconds() / cDrain
+		stop()
+
+		// End to end with one worker, then two.
+		for workers := 1; workers <= 2; workers++ {
+			rdb.FlushAll(ctx)
+			db, id := benchDB(b, benchN, 0)
+			stop := startWorkers(b, url, workers)
+			took := runCmd(b, benchCmd(b, []string{"TUI_DB=" + db, "REDIS_URL=" + url}, "campaign", "send", strconv.FormatUint(id, 10), "--wait"))
+			stop()
+			r := benchN / took.Seconds() / cDrain
+			if workers == 1 {
+				e2e1R += r
+			} else {
+				e2e2R += r
+			}
+		}
+		b.ReportMetric(cAdd, "C_add-jobs/s")
+		b.ReportMetric(cDrain, "C_drain-jobs/s")
+	}
+	n := float64(b.N)
+	b.ReportMetric(sendR/n, "send/C_add")
+	b.ReportMetric(drainR/n, "worker/C_drain")
+	b.ReportMetric(e2e1R/n, "e2e-1worker/C_drain")
+	b.ReportMetric(e2e2R/n, "e2e-2workers/C_drain")
+}
+
+// BenchmarkProcessesRateLimit: three worker processes share a limit of
+// 1,000 a second; the figure is the rate they keep after the first second,
+// as a fraction of the limit (1.00 is exact).
+func BenchmarkProcessesRateLimit(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	const n, rate = 6000, 1000
+	var ratio float64
+	for i := 0; i < b.N; i++ {
+		rdb.FlushAll(context.Background())
+		db, id := benchDB(b, n, rate)
+		outbox := filepath.Join(b.TempDir(), "outbox.jsonl")
+		var cmds []*exec.Cmd
+		for w := 0; w < 3; w++ {
+			cmd := benchCmd(b, []string{"REDIS_URL=" + srv.URL()}, "--headless-worker", "--outbox", outbox, "--concurrency", "16")
+			cmd.Stderr = io.Discard
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			cmds = append(cmds, cmd)
+		}
+		runCmd(b, benchCmd(b, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", strconv.FormatUint(id, 10), "--wait"))
+		for _, c := range cmds {
+			_ = c.Process.Signal(syscall.SIGTERM)
+			_ = c.Wait()
+		}
+		times := outboxTimes(b, outbox)
+		span := times[len(times)-1].Sub(times[rate]).Seconds()
+		ratio += float64(len(times)-1-rate) / span / rate
+	}
+	b.ReportMetric(ratio/float64(b.N), "rate/limit")
+}
+
+func outboxTimes(b *testing.B, path string) []time.Time {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var out []time.Time
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.Index(line, `"at":"`)
+		if i < 0 {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, line[i+6:len(line)-2])
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, at)
+	}
+	slicesSortTimes(out)
+	return out
+}
+
+func slicesSortTimes(ts []time.Time) {
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+}
