@@ -74,9 +74,7 @@ func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
 		buf = outs
 		var giveUp time.Time
 		for attempt := 1; ; attempt++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs)
-			cancel()
+			err := call(5*time.Second, func(ctx context.Context) error { return queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs) })
 			if err == nil {
 				w.health.ok(w.log)
 				w.gate.commits(false)
@@ -99,11 +97,6 @@ func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
 	}
 	w.recent.add(batch, time.Now())
 	clear(buf[:cap(buf)]) // hold on to no message
-	w.mu.Lock()
-	for _, o := range batch {
-		delete(w.tasks, o.t.key())
-	}
-	w.mu.Unlock()
 	for _, o := range batch {
 		switch o.out.Event.Type {
 		case queue.EventDelivered:
@@ -118,23 +111,14 @@ func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
 			w.retried.Add(1)
 		}
 	}
-	w.releaseSlots(len(batch))
+	w.held.committed(batch)
 	return buf
 }
 
 // releaseUnstarted gives back, at shutdown, every job that was fetched but
 // never started, so other workers take it at once instead of after a lease.
 func (w *Worker) releaseUnstarted() {
-	w.mu.Lock()
-	byCampaign := map[uint64][]string{}
-	for k, t := range w.tasks {
-		if t.state.CompareAndSwap(taskWaiting, taskReleased) {
-			byCampaign[t.f.CampaignID] = append(byCampaign[t.f.CampaignID], t.f.EntryID)
-			delete(w.tasks, k)
-		}
-	}
-	w.mu.Unlock()
-	if total := w.release(byCampaign); total > 0 {
+	if total := w.release(w.held.takeUnstarted()); total > 0 {
 		w.log.Info("gave back jobs that never started", "jobs", total)
 	}
 }
@@ -145,9 +129,11 @@ func (w *Worker) releaseUnstarted() {
 func (w *Worker) release(byCampaign map[uint64][]string) int {
 	total := 0
 	for id, ids := range byCampaign {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		n, err := queue.Release(ctx, w.rdb, w.cfg.ID, id, ids)
-		cancel()
+		var n int
+		err := call(5*time.Second, func(ctx context.Context) (err error) {
+			n, err = queue.Release(ctx, w.rdb, w.cfg.ID, id, ids)
+			return err
+		})
 		if err != nil {
 			w.log.Warn("could not give jobs back; other workers reclaim them after the lease",
 				"campaign", id, "jobs", len(ids), "err", err.Error())

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -221,29 +220,12 @@ func (w *Worker) cannotDeliver(t *task, reason string) {
 
 // giveBackTask returns a job that never started to the stream at the next
 // tick (flushGiveBack), and frees its slot.
-func (w *Worker) giveBackTask(t *task) {
-	id := t.f.CampaignID
-	if t.state.CompareAndSwap(taskWaiting, taskReleased) {
-		w.giveMu.Lock()
-		w.giveBack[id] = append(w.giveBack[id], t.f.EntryID)
-		w.giveMu.Unlock()
-	}
-	w.mu.Lock()
-	delete(w.tasks, t.key())
-	w.mu.Unlock()
-	w.releaseSlots(1)
-}
+func (w *Worker) giveBackTask(t *task) { w.held.giveBackLater(t) }
 
 // flushGiveBack releases the jobs given back (a paused send's, or those of
 // a campaign this worker cannot deliver), so that they are read again at
 // once rather than reclaimed after the lease.
-func (w *Worker) flushGiveBack() {
-	w.giveMu.Lock()
-	pending := w.giveBack
-	w.giveBack = map[uint64][]string{}
-	w.giveMu.Unlock()
-	w.release(pending)
-}
+func (w *Worker) flushGiveBack() { w.release(w.held.takeGiveBack()) }
 
 // forget drops a job without an outcome: it stays pending in Redis for its
 // owner, or for whoever reclaims it.
@@ -252,12 +234,9 @@ func (w *Worker) forget(t *task, lost bool) {
 		t.lost.Store(true)
 	}
 	if w.stopping.Load() && !lost {
-		return // kept in w.tasks for releaseUnstarted
+		return // kept among the holdings for releaseUnstarted
 	}
-	w.mu.Lock()
-	delete(w.tasks, t.key())
-	w.mu.Unlock()
-	w.releaseSlots(1)
+	w.held.drop(t)
 }
 
 // retryDelay is exponential backoff with jitter, or the provider's wish.
@@ -328,7 +307,7 @@ func (w *Worker) slowestChannel(tasks []*task) (int64, bool) {
 // slow channel (SMTP) leaves jobs to the other workers while a fast one
 // (file) reads in big batches.
 func (w *Worker) prefetchTarget() int {
-	lo, hi := 2*w.cfg.Concurrency, cap(w.slots)
+	lo, hi := 2*w.cfg.Concurrency, w.held.capacity()
 	avg := time.Duration(w.avgDelivery.Load())
 	if avg <= 0 {
 		return lo
@@ -357,7 +336,7 @@ func (w *Worker) settingsBehind(f *queue.Fetched, ctl *queue.Control) bool {
 	if !queue.EpochAfter(f.Job.Epoch, ctl.Epoch) {
 		return false
 	}
-	w.refreshControls(context.Background())
+	w.refreshControls()
 	c, ok := w.control(f.CampaignID)
 	if !ok || c.Epoch != f.Job.Epoch {
 		return false

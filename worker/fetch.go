@@ -22,35 +22,37 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 			continue
 		}
 		target := w.prefetchTarget()
-		want := target - len(w.slots)
+		want := target - w.held.held()
 		if want < min(w.cfg.BatchSize, max(target/2, 1)) {
 			// Wait for a commit to free a good share of the slots: reads of
 			// a few jobs each would cost a round trip apiece.
 			select {
-			case <-w.released:
+			case <-w.held.released:
 			case <-time.After(50 * time.Millisecond):
 			case <-ctx.Done():
 				return
 			}
 			continue
 		}
-		n := w.acquireSlots(ctx, min(w.cfg.BatchSize, want))
+		n := w.held.acquire(ctx, min(w.cfg.BatchSize, want))
 		if n == 0 {
 			return
 		}
 		// COUNT applies to each stream: share the slots among the sending
 		// campaigns, so that one read holds no more jobs than slots taken.
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		fetched, err := queue.ReadJobs(rctx, w.rdb, w.cfg.ID, ids, max(1, n/len(ids)), 500*time.Millisecond)
-		cancel()
+		var fetched []queue.Fetched
+		err := call(5*time.Second, func(ctx context.Context) (err error) {
+			fetched, err = queue.ReadJobs(ctx, w.rdb, w.cfg.ID, ids, max(1, n/len(ids)), 500*time.Millisecond)
+			return err
+		})
 		switch got := len(fetched); {
 		case got < n:
-			w.releaseSlots(n - got)
+			w.held.free(n - got)
 		case got > n:
 			// More campaigns than slots taken (one job each): the rest of
 			// the slots, as commits free them.
 			for range got - n {
-				w.slots <- struct{}{}
+				w.held.take(context.Background())
 			}
 		}
 		if len(fetched) > 0 && err != nil {
@@ -68,7 +70,7 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 		if isUnblocked(err) {
 			// A stream was deleted under the read (a send completed or was
 			// cancelled): not trouble, just news.
-			w.refreshControls(context.Background())
+			w.refreshControls()
 			continue
 		}
 		if err != nil {
@@ -91,7 +93,7 @@ func (w *Worker) giveBackFetched(fetched []queue.Fetched) {
 		byCampaign[f.CampaignID] = append(byCampaign[f.CampaignID], f.EntryID)
 	}
 	w.release(byCampaign)
-	w.releaseSlots(len(fetched))
+	w.held.free(len(fetched))
 }
 
 // enqueueLocal registers fetched jobs and hands them to the deliverers.
@@ -127,9 +129,11 @@ func (w *Worker) register(fetched []queue.Fetched, reclaimed bool) []*task {
 		for i, t := range ts {
 			contacts[i] = t.f.Job.ContactID
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		marks, err := queue.DoneMarks(ctx, w.rdb, id, contacts)
-		cancel()
+		var marks map[uint64]string
+		err := call(5*time.Second, func(ctx context.Context) (err error) {
+			marks, err = queue.DoneMarks(ctx, w.rdb, id, contacts)
+			return err
+		})
 		if err != nil {
 			continue // the marks are checked again at commit time by the next reader
 		}
@@ -137,11 +141,7 @@ func (w *Worker) register(fetched []queue.Fetched, reclaimed bool) []*task {
 			t.duplicate = marks[t.f.Job.ContactID]
 		}
 	}
-	w.mu.Lock()
-	for _, t := range tasks {
-		w.tasks[t.key()] = t
-	}
-	w.mu.Unlock()
+	w.held.add(tasks)
 	return tasks
 }
 
@@ -170,42 +170,11 @@ func (w *Worker) sendingCampaigns() []uint64 {
 }
 
 func (w *Worker) ensureGroups(ids []uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for _, id := range ids {
-		if err := queue.EnsureGroup(ctx, w.rdb, id); err != nil {
+		if err := call(5*time.Second, func(ctx context.Context) error { return queue.EnsureGroup(ctx, w.rdb, id) }); err != nil {
 			w.fail(err)
 			return
 		}
-	}
-}
-
-// acquireSlots waits for at least one free slot and takes up to max.
-func (w *Worker) acquireSlots(ctx context.Context, max int) int {
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	n := 1
-	for n < max {
-		select {
-		case w.slots <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
-}
-
-func (w *Worker) releaseSlots(n int) {
-	for i := 0; i < n; i++ {
-		<-w.slots
-	}
-	select {
-	case w.released <- struct{}{}:
-	default:
 	}
 }
 

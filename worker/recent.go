@@ -107,9 +107,7 @@ func (r *recentOutcomes) epochChanged(controls map[uint64]queue.Control) map[uin
 // (the old entries are gone).
 func (w *Worker) recordAgain(lost map[uint64][]queue.Outcome) {
 	for id, outs := range lost {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs)
-		cancel()
+		err := call(5*time.Second, func(ctx context.Context) error { return queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs) })
 		if err != nil {
 			w.log.Warn("could not record again the outcomes Redis lost; those recipients may get a second copy (marked)",
 				"campaign", id, "outcomes", len(outs), "err", queue.Explain(err))

@@ -76,13 +76,9 @@ type Worker struct {
 
 	controls atomic.Pointer[map[uint64]queue.Control]
 
-	mu    sync.Mutex
-	tasks map[taskKey]*task // from fetch to commit
-
-	slots    chan struct{} // bounds fetched + in-flight jobs
-	released chan struct{} // a token after slots are given back
-	todo     chan []*task
-	outcomes chan *outBuf
+	held     *holdings    // tasks, slots, give-backs, hand-offs
+	todo     chan []*task // fetched → deliverers
+	outcomes chan *outBuf // deliverers → committer
 
 	stopping   atomic.Bool
 	started    time.Time
@@ -93,19 +89,13 @@ type Worker struct {
 	avgDelivery                                     atomic.Int64 // nanoseconds, moving average
 	channelAvg                                      sync.Map     // channel name → *atomic.Int64, as avgDelivery
 
-	handoffMu     sync.Mutex
-	handoff       sync.WaitGroup // reclaimed jobs on their way to the deliverers
-	handoffClosed bool           // shutdown: no more hand-offs
-
 	health health
 	gate   deliveryGate
 	recent recentOutcomes
 
 	// cannot holds the campaigns whose channel this worker cannot build
 	// (uint64 → reason): it stops reading them and gives their jobs back.
-	cannot   sync.Map
-	giveMu   sync.Mutex
-	giveBack map[uint64][]string // entry IDs to give back at the next tick
+	cannot sync.Map
 }
 
 type task struct {
@@ -158,12 +148,12 @@ func putOutBuf(b *outBuf) {
 // New makes a worker on a connected client.
 func New(rdb redis.UniversalClient, cfg Config) *Worker {
 	cfg.defaults()
-	w := &Worker{cfg: cfg, rdb: rdb, log: cfg.Logger.With("worker", cfg.ID), tasks: map[taskKey]*task{}, giveBack: map[uint64][]string{},
+	w := &Worker{cfg: cfg, rdb: rdb, log: cfg.Logger.With("worker", cfg.ID),
 		// Four reads ahead: with fewer, the next read waited for a commit
 		// to free its slots, and a fast channel idled (0.62 → 0.70 of the
 		// ceiling in the benchmark, from 1000 to 2000).
-		slots: make(chan struct{}, max(cfg.Concurrency*2, 4*cfg.BatchSize)), todo: make(chan []*task, cfg.Concurrency*2),
-		outcomes: make(chan *outBuf, cfg.Concurrency*4), released: make(chan struct{}, 1)}
+		held: newHoldings(max(cfg.Concurrency*2, 4*cfg.BatchSize)), todo: make(chan []*task, cfg.Concurrency*2),
+		outcomes: make(chan *outBuf, cfg.Concurrency*4)}
 	w.limiter = newLimiter(rdb)
 	w.hardStop, w.hardCancel = context.WithCancel(context.Background())
 	empty := map[uint64]queue.Control{}
@@ -186,61 +176,49 @@ func (w *Worker) Stats() Stats {
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "lease", w.cfg.Lease)
-	w.refreshControls(context.Background())
+	w.refreshControls()
 
-	var deliverers, fetcher, committer, keeper sync.WaitGroup
-	for i := 0; i < w.cfg.Concurrency; i++ {
-		deliverers.Add(1)
-		go func() {
-			defer deliverers.Done()
-			w.deliverChunks()
-		}()
+	heartbeat := newPeriodic(time.Second, w.heartbeat)
+	controls := newPeriodic(250*time.Millisecond, w.refreshControls)
+	janitor := newPeriodic(250*time.Millisecond, w.tidy)
+	leases := newPeriodic(w.cfg.Lease/3, w.renewLeases)
+	reclaimer := newPeriodic(w.cfg.Lease/2, w.reclaim)
+	committer := newGroup(1, w.commitLoop)
+	deliverers := newGroup(w.cfg.Concurrency, w.deliverChunks)
+	fetcher := newGroup(1, func() { w.fetchLoop(ctx) })
+	// Everything a job passes through is running before the first read.
+	for _, start := range []func(){heartbeat.start, controls.start, janitor.start, leases.start, reclaimer.start,
+		committer.start, deliverers.start, fetcher.start} {
+		start()
 	}
-	committer.Add(1)
-	go func() {
-		defer committer.Done()
-		w.commitLoop()
-	}()
-	keeperStop := make(chan struct{})
-	keeper.Add(1)
-	go func() {
-		defer keeper.Done()
-		w.housekeeping(keeperStop)
-	}()
-	fetcher.Add(1)
-	go func() {
-		defer fetcher.Done()
-		w.fetchLoop(ctx)
-	}()
 
 	<-ctx.Done()
 	w.stopping.Store(true)
 	w.log.Info("shutting down: no new jobs; finishing deliveries in flight", "grace", w.cfg.ShutdownGrace)
-	fetcher.Wait()
-	w.handoffMu.Lock()
-	w.handoffClosed = true
-	w.handoffMu.Unlock()
-	w.handoff.Wait()
+	// No new jobs: not read, not taken over, not handed to the deliverers.
+	fetcher.wait()
+	reclaimer.shutdown()
+	w.held.closeHandoffs()
 	close(w.todo)
-	finished := make(chan struct{})
-	go func() { deliverers.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(w.cfg.ShutdownGrace):
+	// Deliveries under way finish within the grace, else are cancelled
+	// (their jobs are retried).
+	if !deliverers.waitFor(w.cfg.ShutdownGrace) {
 		w.log.Warn("shutdown grace over; cancelling deliveries still running (they will be retried)", "in_flight", w.inFlight.Load())
 		w.hardCancel()
-		<-finished
+		deliverers.wait()
 	}
 	w.hardCancel()
+	// Every outcome is recorded; leases were renewed until then.
 	close(w.outcomes)
-	committer.Wait()
-	close(keeperStop) // leases were renewed until every delivery ended
-	keeper.Wait()
+	committer.wait()
+	leases.shutdown()
+	janitor.shutdown()
+	controls.shutdown()
+	// What never started goes back at once, for other workers.
 	w.releaseUnstarted()
 	w.flushGiveBack()
-	gctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = queue.Goodbye(gctx, w.rdb, w.cfg.ID)
-	cancel()
+	heartbeat.shutdown()
+	_ = call(2*time.Second, func(ctx context.Context) error { return queue.Goodbye(ctx, w.rdb, w.cfg.ID) })
 	s := w.Stats()
 	w.log.Info("worker stopped", "delivered", s.Delivered, "failed", s.Failed, "retried", s.Retried)
 	return nil
@@ -252,10 +230,13 @@ func (w *Worker) control(id uint64) (queue.Control, bool) {
 	return c, ok
 }
 
-func (w *Worker) refreshControls(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	m, err := queue.ActiveCampaigns(cctx, w.rdb)
+// refreshControls reads the live settings of every active campaign.
+func (w *Worker) refreshControls() {
+	var m map[uint64]queue.Control
+	err := call(2*time.Second, func(ctx context.Context) (err error) {
+		m, err = queue.ActiveCampaigns(ctx, w.rdb)
+		return err
+	})
 	if err != nil {
 		w.fail(err)
 		return
