@@ -74,7 +74,8 @@ type Worker struct {
 	log     *slog.Logger
 	limiter *limiter
 
-	controls atomic.Pointer[map[uint64]queue.Control]
+	controls     atomic.Pointer[map[uint64]queue.Control]
+	controlReads atomic.Int64 // successful reads of the live settings
 
 	held     *holdings    // tasks, slots, give-backs, hand-offs
 	todo     chan []*task // fetched → deliverers
@@ -242,6 +243,7 @@ func (w *Worker) refreshControls() {
 		return
 	}
 	w.health.ok(w.log)
+	w.controlReads.Add(1)
 	defer w.gate.controls(false)
 	// Before the campaign's new jobs are read: the outcomes a lost queue
 	// took with it are recorded again.

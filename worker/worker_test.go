@@ -338,23 +338,47 @@ func TestPauseStopsEveryWorkerAndResumeSendsNobodyTwice(t *testing.T) {
 	}
 }
 
+// A cancel stops deliveries: once the worker has let go of what it held,
+// every job it read is accounted for as delivered or skipped, deliveries
+// no longer grow, and the rest of the stream was never read.
 func TestCancelSkipsTheRest(t *testing.T) {
 	f := newFixture(t)
-	f.enqueue(4, 500, queue.Control{Rate: 200})
+	const n = 500
+	f.enqueue(4, n, queue.Control{Rate: 200})
 	rec := newRecorder()
-	f.startWorker("w", rec, Config{Concurrency: 4})
+	w, _ := f.startWorker("w", rec, Config{Concurrency: 4})
 	eventually(t, 20*time.Second, "some delivered", func() bool { total, _, _ := rec.count(); return total >= 50 })
 	if err := queue.SetState(context.Background(), f.rdb, 4, queue.StateCancelled); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // let any fetched jobs meet the cancel
-	total, _, _ := rec.count()
-	if total >= 500 {
-		t.Fatalf("all %d delivered despite the cancel", total)
+	eventually(t, 10*time.Second, "the worker to let go of every job", func() bool {
+		return w.held.held() == 0 && w.Stats().InFlight == 0
+	})
+	delivered, _, _ := rec.count()
+	read := func() int64 {
+		groups, err := f.rdb.XInfoGroups(context.Background(), queue.JobsKey(4)).Result()
+		if err != nil || len(groups) != 1 {
+			t.Fatalf("groups %v %v", groups, err)
+		}
+		return groups[0].EntriesRead
 	}
+	entriesRead := read()
 	ev := f.events(4)
-	if ev[queue.EventDelivered] != total {
-		t.Errorf("delivered events %d, deliveries %d", ev[queue.EventDelivered], total)
+	if ev[queue.EventDelivered] != delivered {
+		t.Errorf("delivered events %d, deliveries %d", ev[queue.EventDelivered], delivered)
+	}
+	if int64(ev[queue.EventDelivered]+ev[queue.EventSkipped]) != entriesRead {
+		t.Errorf("%d jobs read, %d delivered and %d skipped: every job read must be one or the other", entriesRead, ev[queue.EventDelivered], ev[queue.EventSkipped])
+	}
+	if delivered >= n || ev[queue.EventSkipped] == 0 {
+		t.Errorf("%d of %d delivered, %d skipped: the cancel changed nothing", delivered, n, ev[queue.EventSkipped])
+	}
+	// Two more reads of the live settings later, nothing more was read or
+	// delivered.
+	refreshed := w.controlReads.Load()
+	eventually(t, 10*time.Second, "two more reads of the settings", func() bool { return w.controlReads.Load() >= refreshed+2 })
+	if now, _, _ := rec.count(); now != delivered || read() != entriesRead {
+		t.Errorf("after the cancel, deliveries went from %d to %d and jobs read from %d to %d", delivered, now, entriesRead, read())
 	}
 }
 
