@@ -135,9 +135,6 @@ type workerJSON struct {
 	RedisError string `json:"redis_error,omitempty"`
 }
 
-// LostAfter is how long a worker may go without a heartbeat before it is
-// shown as lost.
-const LostAfter = 10 * time.Second
 
 func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerInfo) statusJSON {
 	out := statusJSON{ID: c.ID, Name: c.Name, Status: c.Status, Round: st.Round, Total: st.Total,
@@ -156,7 +153,7 @@ func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerIn
 	}
 	for _, w := range workers {
 		out.Workers = append(out.Workers, workerJSON{ID: w.ID, Host: w.Host, InFlight: w.InFlight, Processed: w.Processed,
-			LastSeen: w.LastSeen.UTC(), Lost: time.Since(w.LastSeen) > LostAfter, RedisError: w.RedisErr})
+			LastSeen: w.LastSeen.UTC(), Lost: !w.Alive(time.Now()), RedisError: w.RedisErr})
 	}
 	return out
 }
@@ -247,7 +244,7 @@ func progressLine(c store.Campaign, st store.SendState, rate float64, workers []
 	}
 	alive := 0
 	for _, w := range workers {
-		if time.Since(w.LastSeen) <= LostAfter {
+		if w.Alive(time.Now()) {
 			alive++
 		}
 	}
@@ -304,7 +301,7 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 		r := rate.add(time.Now(), final)
 		alive := 0
 		for _, w := range u.Workers {
-			if time.Since(w.LastSeen) <= LostAfter {
+			if w.Alive(time.Now()) {
 				alive++
 			}
 		}
@@ -318,7 +315,7 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 			fmt.Fprintf(e.stderr, "No worker has been seen for %s: nothing is being delivered. Start one with `tui --headless-worker` (with REDIS_URL=%s), or run `tui --worker`.\n",
 				NoWorkerWarning, svc.Conn.URL())
 		}
-		if reason, none := queue.NoneCanDeliver(u.Workers, c.ID, time.Now(), LostAfter); none && !warnedCannot {
+		if reason, none := queue.NoneCanDeliver(u.Workers, c.ID, time.Now()); none && !warnedCannot {
 			warnedCannot = true
 			if tty {
 				fmt.Fprint(e.stderr, "\r\033[K")
@@ -392,7 +389,7 @@ func sendProblem(u campaign.Update, now time.Time) string {
 		return u.RedisErr
 	}
 	for _, w := range u.Workers {
-		if w.RedisErr != "" && now.Sub(w.LastSeen) <= LostAfter {
+		if w.RedisErr != "" && w.Alive(now) {
 			return "worker " + w.ID + ": " + w.RedisErr
 		}
 	}

@@ -31,12 +31,19 @@ type WorkerInfo struct {
 	RedisErr string
 }
 
-// NoneCanDeliver reports whether workers are alive (seen within lostAfter)
-// and none of them can deliver the campaign, with one worker's reason.
-func NoneCanDeliver(workers []WorkerInfo, campaignID uint64, now time.Time, lostAfter time.Duration) (string, bool) {
+// LostAfter is how long a worker may go without a heartbeat before it is
+// shown as lost: well before its heartbeat expires (HeartbeatTTL).
+const LostAfter = 10 * time.Second
+
+// Alive reports whether the worker's heartbeat is recent at now.
+func (w *WorkerInfo) Alive(now time.Time) bool { return now.Sub(w.LastSeen) <= LostAfter }
+
+// NoneCanDeliver reports whether workers are alive and none of them can
+// deliver the campaign, with one worker's reason.
+func NoneCanDeliver(workers []WorkerInfo, campaignID uint64, now time.Time) (string, bool) {
 	reason, alive := "", 0
 	for _, w := range workers {
-		if now.Sub(w.LastSeen) > lostAfter {
+		if !w.Alive(now) {
 			continue
 		}
 		alive++

@@ -588,7 +588,7 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 		}
 		return warn.Render("No worker is running, so nothing is delivered: " + hint)
 	case l.live && l.c.Status == store.StatusSending && noneCanDeliver(l, now):
-		reason, _ := queue.NoneCanDeliver(l.workers, l.c.ID, now, lostAfter)
+		reason, _ := queue.NoneCanDeliver(l.workers, l.c.ID, now)
 		return warn.Render("No running worker can deliver this send: " + reason + " — fix that where the workers run and restart them; the recipients wait")
 	case l.live && l.active() && workerRefusal(l, now) != "":
 		return st.Error.Render("✗ " + workerRefusal(l, now))
@@ -603,7 +603,7 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 // workerRefusal is what Redis refuses a live worker, or "".
 func workerRefusal(l *sendLive, now time.Time) string {
 	for _, w := range l.workers {
-		if w.RedisErr != "" && now.Sub(w.LastSeen) <= lostAfter {
+		if w.RedisErr != "" && w.Alive(now) {
 			return "Worker " + w.ID + ": " + w.RedisErr
 		}
 	}
@@ -611,14 +611,14 @@ func workerRefusal(l *sendLive, now time.Time) string {
 }
 
 func noneCanDeliver(l *sendLive, now time.Time) bool {
-	_, none := queue.NoneCanDeliver(l.workers, l.c.ID, now, lostAfter)
+	_, none := queue.NoneCanDeliver(l.workers, l.c.ID, now)
 	return none
 }
 
 func (l *sendLive) aliveWorkers(now time.Time) int {
 	n := 0
 	for _, w := range l.workers {
-		if now.Sub(w.LastSeen) <= lostAfter {
+		if w.Alive(now) {
 			n++
 		}
 	}
@@ -685,7 +685,7 @@ func (p *progressPane) workerLines(l *sendLive, now time.Time, rows int) []strin
 	workers := append([]queue.WorkerInfo(nil), l.workers...)
 	// Lost workers first: when rows are short, they are the news.
 	sort.Slice(workers, func(i, j int) bool {
-		li, lj := now.Sub(workers[i].LastSeen) > lostAfter, now.Sub(workers[j].LastSeen) > lostAfter
+		li, lj := !workers[i].Alive(now), !workers[j].Alive(now)
 		if li != lj {
 			return li
 		}
@@ -721,7 +721,7 @@ func (p *progressPane) workerLines(l *sendLive, now time.Time, rows int) []strin
 		if age < time.Second {
 			seen = "just now"
 		}
-		lost := age > lostAfter
+		lost := age > queue.LostAfter
 		if lost {
 			seen = "lost (" + seen + ")"
 		}

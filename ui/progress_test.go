@@ -97,7 +97,7 @@ func TestPaneSaysWhenNoWorkerCanDeliver(t *testing.T) {
 	}
 	// The third worker is lost (45 s); once the second cannot deliver
 	// either, no worker alive can.
-	if now.Sub(l.workers[2].LastSeen) <= lostAfter {
+	if l.workers[2].Alive(now) {
 		t.Fatalf("the fixture's last worker should be lost")
 	}
 	l.workers[1].Cannot = map[uint64]string{7: reason}

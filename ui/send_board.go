@@ -30,9 +30,6 @@ const (
 	// keptFailures bounds the latest failures a pane can scroll through;
 	// the failures view reads the whole ledger.
 	keptFailures = 200
-	// lostAfter is how long a worker may go without a heartbeat before it
-	// is shown as lost (the command line's LostAfter agrees).
-	lostAfter = 10 * time.Second
 	// frameEvery bounds how often send updates reach the screens: the hub
 	// coalesces per campaign meanwhile, so a fast send costs at most this
 	// many renders a second.
@@ -83,7 +80,7 @@ func (l *sendLive) count(s store.RecipientState) int { return l.send.Counts[s] }
 func (l *sendLive) inFlight(now time.Time) int {
 	n := 0
 	for _, w := range l.workers {
-		if now.Sub(w.LastSeen) <= lostAfter {
+		if w.Alive(now) {
 			n += int(w.InFlight)
 		}
 	}

@@ -636,7 +636,7 @@ func TestAWorkerThatCannotDeliverLeavesTheJobsToOthers(t *testing.T) {
 	bad, _ := f.startWorker("bad", cannotBuild{}, Config{Concurrency: 4})
 	eventually(t, 10*time.Second, "the heartbeat to say why", func() bool {
 		ws, _ := queue.Workers(context.Background(), f.rdb)
-		reason, none := queue.NoneCanDeliver(ws, 5, time.Now(), 10*time.Second)
+		reason, none := queue.NoneCanDeliver(ws, 5, time.Now())
 		return none && strings.Contains(reason, "needs SMTP_URL")
 	})
 	if got := f.events(5); got[queue.EventFailed] != 0 || got[queue.EventDelivered] != 0 {
@@ -655,7 +655,7 @@ func TestAWorkerThatCannotDeliverLeavesTheJobsToOthers(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the capable worker's heartbeat to count", func() bool {
 		ws, _ := queue.Workers(context.Background(), f.rdb)
-		_, none := queue.NoneCanDeliver(ws, 5, time.Now(), 10*time.Second)
+		_, none := queue.NoneCanDeliver(ws, 5, time.Now())
 		return len(ws) == 2 && !none
 	})
 }
