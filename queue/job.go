@@ -109,9 +109,6 @@ func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) 
 	return j, nil
 }
 
-// Values is the job as a stream entry's field list.
-func (j *Job) Values() []any { return j.values() }
-
 // parseStreamID splits "ms-seq".
 func parseStreamID(id string) (ms, seq uint64, err error) {
 	for i := 0; i < len(id); i++ {
