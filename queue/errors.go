@@ -38,7 +38,7 @@ func IsUnreachable(err error) bool {
 	msg := err.Error()
 	for _, s := range []string{"connection refused", "i/o timeout", "connection reset", "broken pipe",
 		"use of closed network connection", "redis: client is closed", "no such host", "all sentinels are unreachable",
-		"LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "redis: nil"} {
+		"LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"} {
 		if strings.Contains(msg, s) {
 			// LOADING, MASTERDOWN, TRYAGAIN and CLUSTERDOWN are answers, but
 			// ones that pass by themselves (a restart, a failover).
