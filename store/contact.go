@@ -1,7 +1,7 @@
 package store
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
 	"net/mail"
 	"sort"
@@ -12,12 +12,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Contact is one recipient. Address is an email address or a phone number,
-// normalised; Fields holds every column it was imported with and feeds the
-// templates.
+// Contact is one recipient. Address is an email address, a phone number or
+// a Messenger page-scoped ID, normalised, and Kind says which; Fields holds
+// every column it was imported with and feeds the templates.
 type Contact struct {
-	ID        uint64            `json:"id"`
-	Address   string            `json:"address"`
+	ID      uint64 `json:"id"`
+	Address string `json:"address"`
+	// Kind is empty in records written before kinds existed: their
+	// decoding infers it from the address (email or phone).
+	Kind      AddressKind       `json:"kind,omitempty"`
 	Name      string            `json:"name,omitempty"`
 	Fields    map[string]string `json:"fields,omitempty"`
 	Tags      []string          `json:"tags"`
@@ -27,6 +30,19 @@ type Contact struct {
 	// with the same address in the same file is reported as a duplicate.
 	ImportID  string `json:"import_id,omitempty"`
 	ImportRow int    `json:"import_row,omitempty"`
+}
+
+// UnmarshalJSON reads a contact record, inferring the kind of one written
+// before kinds existed.
+func (c *Contact) UnmarshalJSON(data []byte) error {
+	type plain Contact
+	if err := json.Unmarshal(data, (*plain)(c)); err != nil {
+		return err
+	}
+	if c.Kind == "" && c.Address != "" {
+		c.Kind = InferKind(c.Address)
+	}
+	return nil
 }
 
 // TemplateData is what templates see: every field, plus address and name.
@@ -52,31 +68,37 @@ func (c *Contact) HasTag(tag string) bool {
 	return false
 }
 
-// NormalizeAddress validates an email address or phone number and returns the
-// form used as its key: a lower-cased email address, or a phone number of
-// digits with an optional leading +.
+// NormalizeAddress validates an email address, a phone number or a
+// psid:-prefixed Messenger page-scoped ID and returns the form used as its
+// key: a lower-cased email address, a phone number of digits with an
+// optional leading +, or psid: and the ID's digits.
 func NormalizeAddress(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return "", errors.New("the address is empty")
+	addr, kind, err := NormalizeAddressKind(raw, "")
+	if err != nil {
+		return "", err
 	}
-	if strings.Contains(s, "@") {
-		if len(s) > maxEmailLength {
-			return "", fmt.Errorf("%q is too long for an email address (at most %d characters)", shorten(s), maxEmailLength)
-		}
-		if norm, ok := plainEmail(s); ok {
-			return norm, nil
-		}
-		a, err := mail.ParseAddress(s)
-		if err != nil || a.Name != "" || a.Address != s {
-			return "", fmt.Errorf("%q is not a valid email address", shorten(s))
-		}
-		at := strings.LastIndexByte(s, '@')
-		if !strings.Contains(s[at+1:], ".") || strings.HasSuffix(s, ".") {
-			return "", fmt.Errorf("%q is not a valid email address: the domain has no dot", s)
-		}
-		return strings.ToLower(s), nil
+	return AddressKey(addr, kind), nil
+}
+
+func normalizeEmail(s string) (string, error) {
+	if len(s) > maxEmailLength {
+		return "", fmt.Errorf("%q is too long for an email address (at most %d characters)", shorten(s), maxEmailLength)
 	}
+	if norm, ok := plainEmail(s); ok {
+		return norm, nil
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return "", fmt.Errorf("%q is not a valid email address", shorten(s))
+	}
+	at := strings.LastIndexByte(s, '@')
+	if !strings.Contains(s[at+1:], ".") || strings.HasSuffix(s, ".") {
+		return "", fmt.Errorf("%q is not a valid email address: the domain has no dot", s)
+	}
+	return strings.ToLower(s), nil
+}
+
+func normalizePhone(s string) (string, error) {
 	var b strings.Builder
 	for i, r := range s {
 		switch {
@@ -91,6 +113,9 @@ func NormalizeAddress(raw string) (string, error) {
 	}
 	digits := strings.TrimPrefix(b.String(), "+")
 	if len(digits) < 5 || len(digits) > 15 {
+		if len(digits) > 15 && len(digits) <= maxPSIDDigits && digits == s {
+			return "", fmt.Errorf("%q is not a phone number (5 to 15 digits); if it is a Messenger page-scoped ID, name its column psid", shorten(s))
+		}
 		return "", fmt.Errorf("%q is not a phone number (5 to 15 digits)", shorten(s))
 	}
 	return b.String(), nil
@@ -153,11 +178,11 @@ func dotAtom(s string, local bool) bool {
 // AddContact creates a contact, or merges into the existing one with the same
 // address (fields updated, tags merged). It reports whether it was new.
 func (s *Store) AddContact(actor string, c Contact) (Contact, bool, error) {
-	addr, err := NormalizeAddress(c.Address)
+	addr, kind, err := NormalizeAddressKind(c.Address, c.Kind)
 	if err != nil {
 		return Contact{}, false, err
 	}
-	c.Address = addr
+	c.Address, c.Kind = addr, kind
 	c.Tags = NormalizeTags(c.Tags)
 	var created bool
 	err = s.db.Update(func(tx *bolt.Tx) error {
@@ -184,11 +209,11 @@ func (s *Store) AddContact(actor string, c Contact) (Contact, bool, error) {
 }
 
 // upsertContact writes c, merging into an existing contact with its address.
-// c.Address must be normalised and c.Tags normalised. The caller counts
+// c.Address and c.Kind must be normalised and c.Tags normalised. The caller counts
 // created contacts into keyContactCount.
 func (s *Store) upsertContact(tx *bolt.Tx, c Contact, now time.Time) (Contact, bool, error) {
 	contacts, addrs := tx.Bucket(bucketContacts), tx.Bucket(bucketAddresses)
-	if idb := addrs.Get([]byte(c.Address)); idb != nil {
+	if idb := addrs.Get([]byte(c.Key())); idb != nil {
 		var cur Contact
 		if err := getJSON(contacts, idb, &cur); err != nil {
 			return cur, false, err
@@ -219,7 +244,7 @@ func (s *Store) upsertContact(tx *bolt.Tx, c Contact, now time.Time) (Contact, b
 	if err := putContact(contacts, key, &c); err != nil {
 		return c, false, err
 	}
-	if err := addrs.Put([]byte(c.Address), key); err != nil {
+	if err := addrs.Put([]byte(c.Key()), key); err != nil {
 		return c, false, err
 	}
 	return c, true, indexTags(tx, id, c.Tags, nil)
@@ -281,7 +306,8 @@ func (s *Store) Contact(id uint64) (Contact, error) {
 	return c, nil
 }
 
-// ContactByAddress finds a contact by its (un-normalised) address.
+// ContactByAddress finds a contact by its (un-normalised) address; a PSID
+// is written psid:ID.
 func (s *Store) ContactByAddress(addr string) (Contact, error) {
 	norm, err := NormalizeAddress(addr)
 	if err != nil {
@@ -494,7 +520,7 @@ func (s *Store) DeleteContact(actor string, id uint64) error {
 		if err := contacts.Delete(itob(id)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketAddresses).Delete([]byte(c.Address)); err != nil {
+		if err := tx.Bucket(bucketAddresses).Delete([]byte(c.Key())); err != nil {
 			return err
 		}
 		if err := indexTags(tx, id, nil, c.Tags); err != nil {

@@ -262,6 +262,10 @@ func fastDecode(raw []byte, c *Contact, lite bool) error {
 			c.ID, err = s.uint()
 		case "address":
 			c.Address, err = s.str()
+		case "kind":
+			var k string
+			k, err = s.str()
+			c.Kind = AddressKind(k)
 		case "name":
 			c.Name, err = s.str()
 		case "fields":
@@ -298,6 +302,9 @@ func fastDecode(raw []byte, c *Contact, lite bool) error {
 			continue
 		}
 		if s.expect('}') && s.atEnd() {
+			if c.Kind == "" && c.Address != "" {
+				c.Kind = InferKind(c.Address)
+			}
 			return nil
 		}
 		return errSlowPath

@@ -40,6 +40,7 @@ func appendContact(dst []byte, c *Contact) ([]byte, error) {
 	dst = strconv.AppendUint(dst, c.ID, 10)
 	dst = append(dst, `,"address":`...)
 	dst = appendJSONString(dst, c.Address)
+	dst = appendKindJSON(dst, c.Kind)
 	if c.Name != "" {
 		dst = append(dst, `,"name":`...)
 		dst = appendJSONString(dst, c.Name)
@@ -65,11 +66,12 @@ func appendContact(dst []byte, c *Contact) ([]byte, error) {
 // appendNewContact encodes a contact the import creates: fields holds the
 // values of the columns whose encoded names are shared.fieldKeys, in that
 // (sorted) order.
-func appendNewContact(dst []byte, shared *contactJSON, id uint64, address, name string, fields []string, row int) []byte {
+func appendNewContact(dst []byte, shared *contactJSON, id uint64, address string, kind AddressKind, name string, fields []string, row int) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, id, 10)
 	dst = append(dst, `,"address":`...)
 	dst = appendJSONString(dst, address)
+	dst = appendKindJSON(dst, kind)
 	if name != "" {
 		dst = append(dst, `,"name":`...)
 		dst = appendJSONString(dst, name)
@@ -90,6 +92,15 @@ func appendNewContact(dst []byte, shared *contactJSON, id uint64, address, name 
 	dst = append(dst, shared.times...)
 	dst = append(dst, shared.importID...)
 	return appendImportRowJSON(dst, row)
+}
+
+// appendKindJSON writes the kind as json.Marshal does with omitempty.
+func appendKindJSON(dst []byte, kind AddressKind) []byte {
+	if kind == "" {
+		return dst
+	}
+	dst = append(dst, `,"kind":`...)
+	return appendJSONString(dst, string(kind))
 }
 
 func appendTagsJSON(dst []byte, tags []string) []byte {

@@ -57,7 +57,7 @@ func TestAppendContactMatchesEncodingJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pick := func() string { return jsonStrings[rng.IntN(len(jsonStrings))] }
 	for i := 0; i < 2000; i++ {
-		c := Contact{ID: rng.Uint64(), Address: pick(), Name: pick(), ImportID: pick(), ImportRow: rng.IntN(3) * rng.Int(),
+		c := Contact{ID: rng.Uint64(), Address: pick(), Kind: []AddressKind{"", KindEmail, KindPhone, KindPSID}[rng.IntN(4)], Name: pick(), ImportID: pick(), ImportRow: rng.IntN(3) * rng.Int(),
 			CreatedAt: now.Add(time.Duration(rng.Int64N(1 << 50))), UpdatedAt: now.Add(-time.Duration(rng.Int64N(1 << 50)))}
 		if rng.IntN(4) > 0 {
 			c.Fields = map[string]string{}
@@ -84,7 +84,7 @@ func TestAppendNewContactMatchesAppendContact(t *testing.T) {
 			for _, value := range jsonStrings {
 				w := &importWriter{tags: tags, importID: "imp1", nameIdx: -1}
 				w.fieldNames = names
-				c := Contact{ID: 7, Address: "x@example.com", Tags: tags, CreatedAt: now, UpdatedAt: now, ImportID: "imp1", ImportRow: 3}
+				c := Contact{ID: 7, Address: "x@example.com", Kind: KindEmail, Tags: tags, CreatedAt: now, UpdatedAt: now, ImportID: "imp1", ImportRow: 3}
 				values := make([]string, len(names))
 				for i, n := range names {
 					values[i] = value + n
@@ -109,7 +109,7 @@ func TestAppendNewContactMatchesAppendContact(t *testing.T) {
 				for j, k := range w.order {
 					sorted[j] = values[k]
 				}
-				got := appendNewContact(nil, &w.shared, 7, c.Address, c.Name, sorted, 3)
+				got := appendNewContact(nil, &w.shared, 7, c.Address, c.Kind, c.Name, sorted, 3)
 				want, _ := json.Marshal(&c)
 				if !bytes.Equal(got, want) {
 					t.Fatalf("names %v value %q:\n got %s\nwant %s", names, value, got, want)

@@ -219,7 +219,7 @@ func scanRaw(raw []byte, subject, body *rawPlan, rec *rawRecord) bool {
 			ok = scanFields(&s, subject, body, rec)
 		case "tags":
 			ok = s.skipStrList() == nil
-		case "created_at", "updated_at", "import_id":
+		case "kind", "created_at", "updated_at", "import_id":
 			ok = s.skipStr() == nil
 		case "import_row":
 			ok = s.rawDigits(true)

@@ -25,6 +25,10 @@ type ImportOptions struct {
 	Actor string
 	Name  string   // the file's name, for the audit log
 	Tags  []string // added to every imported contact
+	// AddressColumns, when set, names the columns that hold addresses, in
+	// order of preference, and the kind of each; otherwise the columns
+	// named in DefaultAddressColumns are.
+	AddressColumns []AddressColumn
 	// Progress, when set, is called after every committed batch.
 	Progress func(ImportProgress)
 }
@@ -80,19 +84,52 @@ const importBatch = 10000
 // bounded by bytes, not only by rows.
 const importBatchBytes = 4 << 20
 
-// addressColumns are the header names that hold the address, by preference.
-var addressColumns = []string{"email", "address", "phone"}
+// AddressColumn is a column that holds addresses of a kind ("" for email
+// or phone, told apart by the value).
+type AddressColumn struct {
+	Name string
+	Kind AddressKind
+}
+
+// DefaultAddressColumns are the header names that hold addresses, by
+// preference. The first the header has is the address column; a row whose
+// cell there is empty takes its address from the next one it fills, so
+// one file can hold people known by email, by phone and on Messenger.
+var DefaultAddressColumns = []AddressColumn{{"email", KindEmail}, {"address", ""}, {"phone", KindPhone}, {"psid", KindPSID}}
+
+// ParseAddressColumn reads NAME=KIND (or NAME, for a column of emails and
+// phone numbers told apart by their values).
+func ParseAddressColumn(s string) (AddressColumn, error) {
+	name, kind, _ := strings.Cut(s, "=")
+	col := AddressColumn{Name: columnName(name)}
+	if col.Name == "" {
+		return col, fmt.Errorf("%q names no column: use COLUMN=KIND, such as \"Messenger ID=psid\"", s)
+	}
+	var err error
+	col.Kind, err = ParseAddressKind(kind)
+	return col, err
+}
+
+// addressSource is an address column found in the header.
+type addressSource struct {
+	idx  int
+	kind AddressKind
+}
 
 // importRow is a validated row waiting for its batch to be written.
 type importRow struct {
 	line    int
-	address string   // normalised
+	address string // normalised
+	kind    AddressKind
 	values  []string // trimmed; the columns of the header minus the address
 }
 
-// ImportCSV reads contacts from a CSV file with a header row. One column named
-// email, address or phone holds the address; every other column becomes a
-// template field (names lower-cased, spaces turned into underscores). Rows
+// key is the row's address index key.
+func (rw *importRow) key() string { return AddressKey(rw.address, rw.kind) }
+
+// ImportCSV reads contacts from a CSV file with a header row. A column named
+// email, address, phone or psid holds the address (or the columns
+// opts.AddressColumns names); every other column becomes a template field (names lower-cased, spaces turned into underscores). Rows
 // with an address that already exists update that contact's fields and merge
 // its tags. Bad rows are reported with their line and skipped; good rows are
 // imported. Memory stays bounded whatever the file's size.
@@ -114,7 +151,7 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return rep, &ImportError{Reason: "the file is empty: it needs a header row with an email, address or phone column"}
+		return rep, &ImportError{Reason: "the file is empty: it needs a header row with an email, address, phone or psid column"}
 	}
 	if errors.Is(err, errRecordTooLong) {
 		return rep, &ImportError{Reason: "the header row is longer than 1 MiB: this is not a CSV file, or a quote is left open"}
@@ -122,10 +159,11 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 	if err != nil {
 		return rep, &ImportError{Reason: "the header row cannot be read: " + csvReason(err)}
 	}
-	columns, addrIdx, err := parseHeader(header)
+	columns, sources, err := parseHeader(header, opts.AddressColumns)
 	if err != nil {
 		return rep, err
 	}
+	addrIdx := sources[0].idx
 	w := s.newImportWriter(columns, addrIdx, opts)
 	rep.Columns = w.fieldNames
 
@@ -177,16 +215,26 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 			rep.problem(line, "has %d %s; the header has %d", len(rec), plural(len(rec), "column", "columns"), len(columns))
 			continue
 		}
-		raw := strings.TrimSpace(rec[addrIdx])
+		src, raw := sources[0], strings.TrimSpace(rec[addrIdx])
+		for _, alt := range sources[1:] {
+			if raw != "" {
+				break
+			}
+			src, raw = alt, strings.TrimSpace(rec[alt.idx])
+		}
 		if raw == "" {
 			rep.Invalid++
-			rep.problem(line, "the %s column is empty", columns[addrIdx])
+			rep.problem(line, "%s empty", emptyColumns(columns, sources))
 			continue
 		}
-		addr, err := NormalizeAddress(raw)
+		addr, kind, err := NormalizeAddressKind(raw, src.kind)
 		if err != nil {
 			rep.Invalid++
-			rep.problem(line, "%v", err)
+			if len(sources) > 1 {
+				rep.problem(line, "%s: %v", columns[src.idx], err)
+			} else {
+				rep.problem(line, "%v", err)
+			}
 			continue
 		}
 		// The record's strings are immutable and fresh for every row (only
@@ -199,7 +247,7 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 				size += len(v)
 			}
 		}
-		batch = append(batch, importRow{line: line, address: addr, values: values})
+		batch = append(batch, importRow{line: line, address: addr, kind: kind, values: values})
 		batchBytes += size
 		if len(batch) == importBatch || batchBytes >= importBatchBytes {
 			batchBytes = 0
@@ -353,22 +401,23 @@ func (w *importWriter) writeTx(batch []importRow, rep *ImportReport) (int, error
 				}
 			}
 			rw := &batch[done]
-			if idb := addrs.Get([]byte(rw.address)); idb != nil {
+			key := rw.key()
+			if idb := addrs.Get([]byte(key)); idb != nil {
 				first, err := w.merge(tx, contacts, idb, rw, now)
 				if err != nil {
 					return err
 				}
 				if first != 0 {
 					dups = append(dups, dup{rw.line, first})
-					dupAddrs = append(dupAddrs, rw.address)
+					dupAddrs = append(dupAddrs, key)
 					continue
 				}
 				updated++
 				continue
 			}
 			seq++
-			key := carve(8)
-			binary.BigEndian.PutUint64(key, seq)
+			idKey := carve(8)
+			binary.BigEndian.PutUint64(idKey, seq)
 			for j, k := range w.order {
 				values[j] = rw.values[k]
 			}
@@ -376,19 +425,19 @@ func (w *importWriter) writeTx(batch []importRow, rep *ImportReport) (int, error
 			if w.nameIdx >= 0 {
 				name = rw.values[w.nameIdx]
 			}
-			scratch = appendNewContact(scratch[:0], &w.shared, seq, rw.address, name, values, rw.line)
+			scratch = appendNewContact(scratch[:0], &w.shared, seq, rw.address, rw.kind, name, values, rw.line)
 			rec := carve(len(scratch))
 			copy(rec, scratch)
-			if err := contacts.Put(key, rec); err != nil {
+			if err := contacts.Put(idKey, rec); err != nil {
 				return err
 			}
-			addrKey := carve(len(rw.address))
-			copy(addrKey, rw.address)
-			if err := addrs.Put(addrKey, key); err != nil {
+			addrKey := carve(len(key))
+			copy(addrKey, key)
+			if err := addrs.Put(addrKey, idKey); err != nil {
 				return err
 			}
 			for _, b := range tagBuckets {
-				if err := b.Put(key, nil); err != nil {
+				if err := b.Put(idKey, nil); err != nil {
 					return err
 				}
 			}
@@ -462,37 +511,63 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// parseHeader normalises column names and finds the address column.
-func parseHeader(header []string) (columns []string, addrIdx int, err error) {
+// parseHeader normalises column names and finds the address columns, the
+// preferred first.
+func parseHeader(header []string, want []AddressColumn) (columns []string, sources []addressSource, err error) {
 	columns = make([]string, len(header))
 	seen := map[string]int{}
 	for i, h := range header {
 		name := columnName(h)
 		if name == "" {
-			return nil, 0, &ImportError{Reason: fmt.Sprintf("header column %d has no name; every column needs one", i+1)}
+			return nil, nil, &ImportError{Reason: fmt.Sprintf("header column %d has no name; every column needs one", i+1)}
 		}
 		if j, dup := seen[name]; dup {
-			return nil, 0, &ImportError{Reason: fmt.Sprintf("header columns %d and %d are both called %q", j+1, i+1, name)}
+			return nil, nil, &ImportError{Reason: fmt.Sprintf("header columns %d and %d are both called %q", j+1, i+1, name)}
 		}
 		seen[name] = i
 		columns[i] = name
 	}
-	for _, want := range addressColumns {
-		if i, ok := seen[want]; ok {
-			return columns, i, nil
+	explicit := len(want) > 0
+	if !explicit {
+		want = DefaultAddressColumns
+	}
+	var names []string
+	for _, w := range want {
+		names = append(names, w.Name)
+		i, ok := seen[w.Name]
+		switch {
+		case ok:
+			sources = append(sources, addressSource{idx: i, kind: w.Kind})
+		case explicit:
+			return nil, nil, &ImportError{Reason: fmt.Sprintf("the header has no column %q (it has: %s)", w.Name, strings.Join(columns, ", "))}
 		}
+	}
+	if len(sources) > 0 {
+		return columns, sources, nil
 	}
 	if len(header) == 1 {
 		for _, sep := range []struct{ char, name string }{{";", "';'"}, {"\t", "tabs"}, {"|", "'|'"}} {
 			if strings.Contains(header[0], sep.char) {
-				return nil, 0, &ImportError{Reason: fmt.Sprintf(
+				return nil, nil, &ImportError{Reason: fmt.Sprintf(
 					"the header looks separated by %s, not by commas; save the file as comma-separated CSV", sep.name)}
 			}
 		}
 	}
-	return nil, 0, &ImportError{Reason: fmt.Sprintf(
-		"the header has no email, address or phone column (it has: %s); name the column that holds addresses one of those",
+	return nil, nil, &ImportError{Reason: fmt.Sprintf(
+		"the header has no email, address, phone or psid column (it has: %s); name the column that holds addresses one of those",
 		strings.Join(columns, ", "))}
+}
+
+// emptyColumns says which address columns a row left empty.
+func emptyColumns(columns []string, sources []addressSource) string {
+	if len(sources) == 1 {
+		return "the " + columns[sources[0].idx] + " column is"
+	}
+	names := make([]string, len(sources))
+	for i, s := range sources {
+		names[i] = columns[s.idx]
+	}
+	return "the " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " columns are all"
 }
 
 // columnName turns a header cell into a template field name: "First Name"

@@ -74,7 +74,7 @@ var importCases = []importCase{
 		rows:     3,
 		created:  2,
 		invalid:  1,
-		problems: []wantProblem{{3, `"not-an-address" is neither an email address nor a phone number`}},
+		problems: []wantProblem{{3, `"not-an-address" is not an email address`}},
 		columns:  "name",
 		contacts: []string{
 			"ada@example.com name=Ada name=Ada tags=[]",
@@ -91,7 +91,7 @@ var importCases = []importCase{
 		rows:     4,
 		created:  3,
 		invalid:  1,
-		problems: []wantProblem{{7, "neither an email address nor a phone number"}},
+		problems: []wantProblem{{7, `"nobody" is not an email address`}},
 		columns:  "name,note",
 		contacts: []string{
 			"ada@example.com name=\"Lovelace, Ada\" name=\"Lovelace, Ada\" note=\"first line\\nsecond line\" tags=[]",
@@ -120,7 +120,7 @@ var importCases = []importCase{
 	{
 		name:        "header without an address column",
 		csv:         "name,city\nAda,London\n",
-		importError: "no email, address or phone column (it has: name, city)",
+		importError: "no email, address, phone or psid column (it has: name, city)",
 	},
 	{
 		name:        "header separated by semicolons",
