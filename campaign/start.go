@@ -218,6 +218,9 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, epoch st
 			// after it.
 			j.Redelivery, j.Attempt = true, e.Attempts+2
 		}
+		if c.Channel == store.ChannelMessenger {
+			j.Kind, j.MessagingType, j.Tag = string(rc.contact.Kind()), string(c.EffectiveMessagingType()), c.MessageTag
+		}
 		b.jobs = append(b.jobs, j)
 	}
 	b.recipients = nil

@@ -65,8 +65,8 @@ type xaddEncoder struct {
 	contacts []uint64
 }
 
-// maxXAddArgs is "xadd", the stream, the ID, and eight to twelve fields.
-const maxXAddArgs = 3 + 2*12
+// maxXAddArgs is "xadd", the stream, the ID, and eight to fifteen fields.
+const maxXAddArgs = 3 + 2*15
 
 func (e *xaddEncoder) prepare(jobs []Job) {
 	var sb strings.Builder
@@ -121,6 +121,15 @@ func (e *xaddEncoder) args(stream string, jobs []Job, i int) []any {
 	}
 	if j.Epoch != "" {
 		e.slab = append(e.slab, "epoch", &j.Epoch)
+	}
+	if j.Kind != "" {
+		e.slab = append(e.slab, "kind", &j.Kind)
+	}
+	if j.MessagingType != "" {
+		e.slab = append(e.slab, "mtype", &j.MessagingType)
+	}
+	if j.Tag != "" {
+		e.slab = append(e.slab, "tag", &j.Tag)
 	}
 	return e.slab[start:len(e.slab):len(e.slab)]
 }

@@ -35,6 +35,7 @@ var encoderJobs = []Job{
 	{CampaignID: 7, ContactID: 18446744073709551615, Round: 400, To: "+4712", Channel: "webhook", URL: "https://h/x", Attempt: 999},
 	{CampaignID: 7, ContactID: 70000, Round: 1, To: "c", Channel: "messenger", From: "f", URL: "u", Attempt: -1},
 	{CampaignID: 7, ContactID: 70001, Round: 3, To: "d", Channel: "file", Attempt: 4, Redelivery: true, Epoch: "lq3x"},
+	{CampaignID: 7, ContactID: 70002, Round: 1, To: "1254477777772919", Channel: "messenger", Kind: "psid", MessagingType: "MESSAGE_TAG", Tag: "ACCOUNT_UPDATE"},
 }
 
 // The batch encoder must write exactly the entry Job.values describes, which
@@ -72,6 +73,9 @@ func TestEnqueueBatchRoundTrip(t *testing.T) {
 			Subject: fmt.Sprintf("Hi %d", i), Body: fmt.Sprintf("Body %d", i)}
 		if i%2 == 0 {
 			j.From, j.URL = "me@example.com", "https://example.com/hook"
+		}
+		if i%3 == 0 {
+			j.Kind, j.MessagingType, j.Tag = "phone", "MESSAGE_TAG", "HUMAN_AGENT"
 		}
 		jobs = append(jobs, j)
 	}

@@ -29,6 +29,12 @@ type Job struct {
 	TakenOver bool
 	// Epoch is the queue epoch the job was queued in (see Control.Epoch).
 	Epoch string
+
+	// Messenger's recipient kind ("psid" or "phone"), messaging_type and
+	// tag; empty for the other channels.
+	Kind          string
+	MessagingType string
+	Tag           string
 }
 
 // Key is the idempotency key: campaignID:contactID, the same on every
@@ -70,6 +76,15 @@ func (j *Job) values() []any {
 	if j.Epoch != "" {
 		v = append(v, "epoch", j.Epoch)
 	}
+	if j.Kind != "" {
+		v = append(v, "kind", j.Kind)
+	}
+	if j.MessagingType != "" {
+		v = append(v, "mtype", j.MessagingType)
+	}
+	if j.Tag != "" {
+		v = append(v, "tag", j.Tag)
+	}
 	return v
 }
 
@@ -97,6 +112,7 @@ func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) 
 		j.Redelivery = true
 	}
 	j.Epoch = str("epoch")
+	j.Kind, j.MessagingType, j.Tag = str("kind"), str("mtype"), str("tag")
 	if j.To == "" || j.Channel == "" {
 		return j, errors.New("job " + id + ": missing to or channel")
 	}

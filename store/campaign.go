@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -79,6 +80,60 @@ func ParseChannel(s string) (Channel, error) {
 	return "", fmt.Errorf("unknown channel %q: use file, smtp, webhook or messenger", s)
 }
 
+// MessagingType is a Messenger message's messaging_type, as the Send API
+// names it.
+type MessagingType string
+
+// The messaging types of the Send API.
+const (
+	// MessagingResponse answers a message the person sent, inside the
+	// 24-hour standard messaging window.
+	MessagingResponse MessagingType = "RESPONSE"
+	// MessagingUpdate is sent proactively, inside the 24-hour window.
+	MessagingUpdate MessagingType = "UPDATE"
+	// MessagingMessageTag is sent with a message tag, which allows a
+	// non-promotional update outside the window.
+	MessagingMessageTag MessagingType = "MESSAGE_TAG"
+)
+
+// MessagingTypes lists the messaging types in the editor's order.
+var MessagingTypes = []MessagingType{MessagingUpdate, MessagingResponse, MessagingMessageTag}
+
+// MessageTags are the tags the Send API accepts with MESSAGE_TAG.
+var MessageTags = []string{TagAccountUpdate, TagConfirmedEventUpdate, TagPostPurchaseUpdate, TagHumanAgent}
+
+// The message tags.
+const (
+	TagAccountUpdate        = "ACCOUNT_UPDATE"
+	TagConfirmedEventUpdate = "CONFIRMED_EVENT_UPDATE"
+	TagPostPurchaseUpdate   = "POST_PURCHASE_UPDATE"
+	// TagHumanAgent lets a person reply within 7 days of the user's last
+	// message, not 24 hours.
+	TagHumanAgent = "HUMAN_AGENT"
+)
+
+// ParseMessagingType accepts a messaging type in any case ("" is UPDATE).
+func ParseMessagingType(s string) (MessagingType, error) {
+	t := MessagingType(strings.ToUpper(strings.TrimSpace(s)))
+	if t == "" {
+		return "", nil
+	}
+	for _, known := range MessagingTypes {
+		if t == known {
+			return t, nil
+		}
+	}
+	return t, fmt.Errorf("unknown messaging type %q: use UPDATE, RESPONSE or MESSAGE_TAG", s)
+}
+
+// EffectiveMessagingType is the messaging_type a messenger campaign sends.
+func (c *Campaign) EffectiveMessagingType() MessagingType {
+	if c.MessagingType == "" {
+		return MessagingUpdate
+	}
+	return c.MessagingType
+}
+
 // Campaign is a message and its audience. Secrets never live here: SMTP
 // passwords and tokens come from the worker's environment.
 type Campaign struct {
@@ -87,6 +142,10 @@ type Campaign struct {
 	Channel     Channel   `json:"channel"`
 	From        string    `json:"from,omitempty"` // smtp sender address
 	URL         string    `json:"url,omitempty"`  // webhook URL, or messenger API base URL
+	// MessagingType and MessageTag are the messenger channel's
+	// messaging_type and tag; "" means UPDATE (see EffectiveMessagingType).
+	MessagingType MessagingType `json:"messaging_type,omitempty"`
+	MessageTag    string        `json:"message_tag,omitempty"`
 	Subject     string    `json:"subject,omitempty"`
 	Body        string    `json:"body"`
 	Tags        []string  `json:"tags"`                   // audience: contacts with any of these; none means everyone
@@ -197,6 +256,8 @@ func (c *Campaign) Normalize() {
 	c.Name = strings.TrimSpace(c.Name)
 	c.From = strings.TrimSpace(c.From)
 	c.URL = strings.TrimSpace(c.URL)
+	c.MessagingType = MessagingType(strings.ToUpper(strings.TrimSpace(string(c.MessagingType))))
+	c.MessageTag = strings.ToUpper(strings.TrimSpace(c.MessageTag))
 	c.Tags = NormalizeTags(c.Tags)
 	c.ExcludeTags = NormalizeTags(c.ExcludeTags)
 	if strings.TrimSpace(string(c.Channel)) == "" {
@@ -240,6 +301,22 @@ func (c *Campaign) Validate() error {
 			if err := checkHTTPURL(c.URL); err != nil {
 				add("url", err.Error())
 			}
+		}
+	}
+	switch {
+	case channel != ChannelMessenger && (c.MessagingType != "" || c.MessageTag != ""):
+		add("messaging_type", "only messenger campaigns have a messaging type and a message tag")
+	case channel == ChannelMessenger:
+		if _, err := ParseMessagingType(string(c.MessagingType)); err != nil {
+			add("messaging_type", err.Error())
+		}
+		switch {
+		case c.MessagingType == MessagingMessageTag && c.MessageTag == "":
+			add("message_tag", "MESSAGE_TAG needs a message tag: "+strings.Join(MessageTags, ", "))
+		case c.MessageTag != "" && c.MessagingType != MessagingMessageTag:
+			add("message_tag", "a message tag is sent only with messaging type MESSAGE_TAG")
+		case c.MessageTag != "" && !slices.Contains(MessageTags, c.MessageTag):
+			add("message_tag", fmt.Sprintf("unknown message tag %q: use %s", c.MessageTag, strings.Join(MessageTags, ", ")))
 		}
 	}
 	if c.MaxAttempts < 0 || c.MaxAttempts > MaxAttemptsLimit {

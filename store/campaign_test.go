@@ -556,3 +556,47 @@ func TestNormalizeTags(t *testing.T) {
 		t.Errorf("nil gives %#v, want an empty non-nil slice (JSON [])", got)
 	}
 }
+
+// A messenger campaign's messaging type and tag are checked when it is
+// saved: MESSAGE_TAG goes with one of the documented tags, and nothing else
+// does.
+func TestMessengerMessagingTypeAndTag(t *testing.T) {
+	s := fxOpen(t)
+	messenger := func(mt, tag string) Campaign {
+		c := fxCampaign("m")
+		c.Channel, c.MessagingType, c.MessageTag = ChannelMessenger, MessagingType(mt), tag
+		return c
+	}
+	for _, tc := range []struct {
+		mt, tag    string
+		field, msg string
+	}{
+		{"message_tag", "", "message_tag", "MESSAGE_TAG needs a message tag: ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, HUMAN_AGENT"},
+		{"UPDATE", "ACCOUNT_UPDATE", "message_tag", "only with messaging type MESSAGE_TAG"},
+		{"", "ACCOUNT_UPDATE", "message_tag", "only with messaging type MESSAGE_TAG"},
+		{"MESSAGE_TAG", "SHIPPING_UPDATE", "message_tag", `unknown message tag "SHIPPING_UPDATE"`},
+		{"PROMO", "", "messaging_type", `unknown messaging type "PROMO"`},
+	} {
+		_, err := s.CreateCampaign("t", messenger(tc.mt, tc.tag))
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Field(tc.field) == nil || !strings.Contains(ve.Field(tc.field).Msg, tc.msg) {
+			t.Errorf("%q/%q: %v, want %s: %s", tc.mt, tc.tag, err, tc.field, tc.msg)
+		}
+	}
+	c, err := s.CreateCampaign("t", messenger(" message_tag ", "post_purchase_update"))
+	if err != nil || c.MessagingType != MessagingMessageTag || c.MessageTag != TagPostPurchaseUpdate {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if got, _ := s.Campaign(c.ID); got.MessagingType != MessagingMessageTag || got.MessageTag != TagPostPurchaseUpdate {
+		t.Fatalf("read back %+v", got)
+	}
+	plain, err := s.CreateCampaign("t", messenger("", ""))
+	if err != nil || plain.EffectiveMessagingType() != MessagingUpdate {
+		t.Fatalf("default messaging type: %+v %v", plain, err)
+	}
+	file := fxCampaign("f")
+	file.MessagingType = MessagingResponse
+	if _, err := s.CreateCampaign("t", file); err == nil || !strings.Contains(err.Error(), "only messenger campaigns") {
+		t.Fatalf("a file campaign with a messaging type: %v", err)
+	}
+}

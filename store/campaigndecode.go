@@ -81,6 +81,11 @@ func fastDecodeCampaign(raw []byte, c *Campaign) error {
 			c.From, err = s.str()
 		case "url":
 			c.URL, err = s.str()
+		case "messaging_type":
+			str, err = s.str()
+			c.MessagingType = MessagingType(str)
+		case "message_tag":
+			c.MessageTag, err = s.str()
 		case "subject":
 			c.Subject, err = s.str()
 		case "body":

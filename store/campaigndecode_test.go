@@ -37,6 +37,9 @@ func TestDecodeCampaignMatchesEncodingJSON(t *testing.T) {
 		if rng.IntN(3) > 0 {
 			c.Tags = []string{pick(), pick()}
 		}
+		if rng.IntN(3) == 0 {
+			c.MessagingType, c.MessageTag = MessagingType(pick()), pick()
+		}
 		if rng.IntN(3) > 0 {
 			c.ExcludeTags = []string{}
 		}

@@ -39,7 +39,27 @@ type DeliveryError struct {
 	RetryAfter time.Duration
 	// Reason is the provider's words, short, never containing a secret.
 	Reason string
+	// Scope says whom a permanent failure concerns: the recipient (the
+	// zero value), or this worker's whole channel.
+	Scope Scope
 }
+
+// Scope is whom a permanent failure concerns.
+type Scope uint8
+
+const (
+	// ScopeRecipient fails this recipient: no such user, mailbox full.
+	ScopeRecipient Scope = iota
+	// ScopeSender means this worker cannot deliver on the channel at all
+	// (a revoked token, a failed login, an untrusted certificate): the
+	// worker gives the job back and stops reading the campaign, failing
+	// nobody, and a worker without the fault delivers it.
+	ScopeSender
+	// ScopeUnclear may concern the recipient or the sender (a policy
+	// refusal, an invalid parameter): the recipient fails, and a run of
+	// them with no success between stops the worker as ScopeSender does.
+	ScopeUnclear
+)
 
 func (e *DeliveryError) Error() string {
 	kind := "permanent"

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MessengerConfig is the worker's Messenger setup, from its environment.
@@ -34,7 +35,7 @@ const (
 
 // MessengerChannel sends each message as a text through the Messenger Send
 // API: POST {base}/{version}/me/messages with the recipient's page-scoped ID
-// (the job's To).
+// or phone number (the job's To, of the job's Kind).
 //
 // A job may carry a URL (the campaign's --url) to send through a path on the
 // configured API origin, such as a proxy prefix; a URL on any other origin is
@@ -75,15 +76,26 @@ func NewMessengerChannel(cfg MessengerConfig) (*MessengerChannel, error) {
 		client: newHTTPClient(messengerTimeout), now: time.Now}, nil
 }
 
+// messengerRequest is the Send API's request body for a text message.
 type messengerRequest struct {
-	Recipient struct {
-		ID string `json:"id"`
-	} `json:"recipient"`
-	MessagingType string `json:"messaging_type"`
+	Recipient     messengerRecipient `json:"recipient"`
+	MessagingType string             `json:"messaging_type"`
+	Tag           string             `json:"tag,omitempty"`
 	Message       struct {
 		Text string `json:"text"`
 	} `json:"message"`
 }
+
+// messengerRecipient names the person by exactly one of a page-scoped ID or
+// a phone number.
+type messengerRecipient struct {
+	ID          string `json:"id,omitempty"`
+	PhoneNumber string `json:"phone_number,omitempty"`
+}
+
+// MessengerTextLimit is the Send API's limit on a text message, in
+// characters (Unicode code points).
+const MessengerTextLimit = 2000
 
 // graphError is the error object of a Graph API answer.
 type graphError struct {
@@ -109,6 +121,47 @@ const graphThrottleSubcode = 2018022
 // "temporary send message failure" (1200).
 var graphTransientCodes = map[int]bool{1: true, 2: true, 1200: true}
 
+// Graph error codes and subcodes whose meaning the Messenger Platform's error
+// reference documents, by whom they concern.
+const (
+	graphInvalidParameter = 100 // subcode 2018001: no matching user
+	graphNoMatchingUser   = 2018001
+	graphPermission       = 10 // subcode 2018278: outside the messaging window
+	graphOutsideWindow    = 2018278
+	graphNewsOutsideWin   = 2018336 // outside the window without News Messaging permission
+	graphAccessToken      = 190     // invalid or expired token (subcodes 458–467)
+	graphSession          = 102
+	graphPermissions      = 200 // subcode 2018028: the app is not live
+	graphNeedsMessaging   = 230 // the token lacks pages_messaging
+	graphBlocked          = 368 // the Page is blocked from sending
+	graphUnavailable      = 551 // the person is not available
+)
+
+// graphScope says whom a Graph error that is not worth retrying concerns,
+// and what to do about one that concerns the worker. A code that names the
+// Page, its token or its permissions stops the worker reading the campaign
+// before anyone fails; one that names a person fails that person; anything
+// else fails the person, and a run of them stops the worker.
+func graphScope(code, subcode int) (Scope, string) {
+	switch {
+	case code == graphAccessToken || code == graphSession:
+		return ScopeSender, "the Page access token (MESSENGER_PAGE_TOKEN) is invalid, expired or revoked: set a new one on the worker and restart it"
+	case code == graphNeedsMessaging:
+		return ScopeSender, "the Page access token lacks the pages_messaging permission: grant it, set the new token on the worker and restart it"
+	case code == graphPermissions && (subcode == 0 || subcode == 2018028 || subcode == 2018027 || subcode == 2018021):
+		return ScopeSender, "the app or Page may not message these people (permissions, or the app is not live): fix it in the Meta app dashboard and restart the worker"
+	case code == graphPermission && subcode == 0:
+		return ScopeSender, "the app has no permission to send for this Page: fix it in the Meta app dashboard and restart the worker"
+	case code == graphBlocked:
+		return ScopeSender, "Meta has blocked this Page from sending for now: see the Page's notifications, and restart the worker once it may send again"
+	case code == graphPermission && (subcode == graphOutsideWindow || subcode == graphNewsOutsideWin):
+		return ScopeRecipient, "the person's last message is older than the messaging window: send with messaging type MESSAGE_TAG and a tag"
+	case code == graphInvalidParameter && subcode == graphNoMatchingUser, code == graphUnavailable:
+		return ScopeRecipient, ""
+	}
+	return ScopeUnclear, ""
+}
+
 // endpoint is where the job's message goes.
 func (c *MessengerChannel) endpoint(jobURL string) (*url.URL, error) {
 	base := c.base
@@ -123,22 +176,44 @@ func (c *MessengerChannel) endpoint(jobURL string) (*url.URL, error) {
 	return base.JoinPath(c.version, "me", "messages"), nil
 }
 
-// Deliver sends the message; the text is the subject, a blank line and the
+// MessengerText is the text a job sends: the subject, a blank line and the
 // body, or just the body when there is no subject.
+func MessengerText(subject, body string) string {
+	if subject == "" {
+		return body
+	}
+	return subject + "\n\n" + body
+}
+
+// Deliver sends the message: to recipient.id for a page-scoped ID (and for
+// jobs that name no kind, queued before kinds existed), to
+// recipient.phone_number for a phone number, with the campaign's
+// messaging_type (UPDATE unless it says otherwise) and tag.
 func (c *MessengerChannel) Deliver(ctx context.Context, d Delivery) error {
 	target, err := c.endpoint(d.Job.URL)
 	if err != nil {
 		return err
 	}
 	var m messengerRequest
-	m.Recipient.ID = d.Job.To
-	// A campaign is not a reply inside the 24-hour window, but UPDATE is the
-	// type the platform documents for proactive non-promotional messages;
-	// jobs carry no message tag to send MESSAGE_TAG with.
-	m.MessagingType = "UPDATE"
-	m.Message.Text = d.Job.Body
-	if d.Job.Subject != "" {
-		m.Message.Text = d.Job.Subject + "\n\n" + d.Job.Body
+	switch d.Job.Kind {
+	case "", "psid":
+		m.Recipient.ID = d.Job.To
+	case "phone":
+		m.Recipient.PhoneNumber = d.Job.To
+	default:
+		return Permanent("%s is an %s address, which Messenger cannot reach: send to it on another channel", d.Job.To, d.Job.Kind)
+	}
+	m.MessagingType = d.Job.MessagingType
+	if m.MessagingType == "" {
+		m.MessagingType = "UPDATE"
+	}
+	m.Tag = d.Job.Tag
+	if m.MessagingType == "MESSAGE_TAG" && m.Tag == "" {
+		return Permanent("the campaign's messaging type is MESSAGE_TAG but it names no message tag")
+	}
+	m.Message.Text = MessengerText(d.Job.Subject, d.Job.Body)
+	if n := utf8.RuneCountInString(m.Message.Text); n > MessengerTextLimit {
+		return Permanent("the message is %d characters; Messenger takes at most %d in one text message", n, MessengerTextLimit)
 	}
 	body, err := json.Marshal(&m)
 	if err != nil {
@@ -170,7 +245,16 @@ func (c *MessengerChannel) Deliver(ctx context.Context, d Delivery) error {
 func (c *MessengerChannel) classify(resp *http.Response, raw []byte) *DeliveryError {
 	var ge graphError
 	if json.Unmarshal(raw, &ge) != nil || ge.Error == nil {
-		return classifyHTTPStatus("messenger", resp, excerpt(raw), c.now())
+		de := classifyHTTPStatus("messenger", resp, excerpt(raw), c.now())
+		switch {
+		case de.Transient:
+		case resp.StatusCode == http.StatusUnauthorized:
+			de.Scope = ScopeSender
+			de.Reason += ": the Graph API refused the page token; check MESSENGER_PAGE_TOKEN and MESSENGER_API_BASE on the worker"
+		default:
+			de.Scope = ScopeUnclear
+		}
+		return de
 	}
 	e := ge.Error
 	var reason strings.Builder
@@ -195,6 +279,12 @@ func (c *MessengerChannel) classify(resp *http.Response, raw []byte) *DeliveryEr
 		de.Transient, de.Throttled = true, true
 	case graphTransientCodes[e.Code] || e.IsTransient || resp.StatusCode >= 500:
 		de.Transient = true
+	default:
+		var hint string
+		de.Scope, hint = graphScope(e.Code, e.Subcode)
+		if hint != "" {
+			de.Reason += ": " + hint
+		}
 	}
 	if de.Transient {
 		de.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())

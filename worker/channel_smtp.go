@@ -502,7 +502,14 @@ func smtpReply(err error) *textproto.Error {
 // classify turns a failed transaction into a DeliveryError.
 func (c *SMTPChannel) classify(stage string, err error) *DeliveryError {
 	if reply := smtpReply(err); reply != nil {
-		return replyError(fmt.Sprintf("smtp %s at %s:%d", stage, c.cfg.host, c.cfg.port), reply)
+		de := replyError(fmt.Sprintf("smtp %s at %s:%d", stage, c.cfg.host, c.cfg.port), reply)
+		if !de.Transient {
+			de.Scope = smtpScope(stage, reply)
+			if de.Scope == ScopeSender {
+				de.Reason += " (authentication: check the user name and password in SMTP_URL)"
+			}
+		}
+		return de
 	}
 	if stage == "end of DATA" {
 		return &DeliveryError{Transient: true, Reason: fmt.Sprintf(
@@ -523,6 +530,27 @@ func replyError(where string, reply *textproto.Error) *DeliveryError {
 	return de
 }
 
+// smtpScope says whom a permanent reply inside a mail transaction concerns.
+// Authentication replies concern the worker wherever they come; a refused
+// recipient mailbox concerns that recipient; a refusal of the sender, the
+// message or a policy (5.7.x: relaying denied, DMARC, spam) may concern
+// either.
+func smtpScope(stage string, reply *textproto.Error) Scope {
+	switch reply.Code {
+	case 530, 534, 535, 538: // authentication required, too weak, failed, needs encryption
+		return ScopeSender
+	}
+	enhanced, _, _ := strings.Cut(strings.TrimSpace(reply.Msg), " ")
+	switch {
+	case strings.HasPrefix(enhanced, "5.7.0") && strings.Contains(strings.ToLower(reply.Msg), "auth"),
+		strings.HasPrefix(enhanced, "5.7.8"), strings.HasPrefix(enhanced, "5.7.9"):
+		return ScopeSender
+	case stage != "RCPT TO", strings.HasPrefix(enhanced, "5.7."), reply.Code == 554:
+		return ScopeUnclear
+	}
+	return ScopeRecipient
+}
+
 // errSMTPAuthMech is a server that offers no mechanism we may use.
 type errSMTPAuthMech struct{ msg string }
 
@@ -532,6 +560,16 @@ func (e *errSMTPAuthMech) Error() string { return e.msg }
 // that a retry cannot fix (certificates, STARTTLS not offered when required,
 // authentication) are permanent and say what to change.
 func (c *SMTPChannel) classifyDial(err error) *DeliveryError {
+	de := c.classifyDialError(err)
+	if !de.Transient {
+		// Nothing about a recipient is said before MAIL FROM: a connection
+		// that cannot be set up for good fails every delivery alike.
+		de.Scope = ScopeSender
+	}
+	return de
+}
+
+func (c *SMTPChannel) classifyDialError(err error) *DeliveryError {
 	where := fmt.Sprintf("smtp connection to %s:%d", c.cfg.host, c.cfg.port)
 	var (
 		unknownCA  x509.UnknownAuthorityError

@@ -135,6 +135,10 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 		w.forget(t, true)
 		return now
 	}
+	if w.parked(f.CampaignID) {
+		w.giveBackTask(t) // fetched before a failure stopped this worker reading it
+		return now
+	}
 	ch, err := w.cfg.Channels.Get(f.Job.Channel)
 	if err != nil {
 		if de := Classify(err); de.Transient {
@@ -167,12 +171,16 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	w.noteDeliveryTime(f.Job.Channel, end.Sub(now))
 	w.inFlight.Add(-1)
 	if err == nil {
+		w.unclear.end(f.CampaignID)
 		w.finish(outs, t, queue.EventDelivered, "sent", "", time.Time{}, end)
 		return end
 	}
 	de := Classify(err)
 	if de.Throttled {
 		w.limiter.throttled(f.CampaignID, de.RetryAfter)
+	}
+	if w.parks(t, de) {
+		return end
 	}
 	if !de.Transient || f.Job.Attempt >= ctl.MaxAttempts {
 		w.finish(outs, t, queue.EventFailed, "failed", de.Reason, time.Time{}, end)
@@ -205,21 +213,24 @@ func (w *Worker) finish(outs *[]outcome, t *task, typ queue.EventType, final, re
 }
 
 // cannotDeliver leaves a campaign whose channel this worker cannot build
-// (a setting missing from its environment) to other workers: it stops
-// reading the campaign, gives the job back at the next tick, says so once
-// in its log and in its heartbeat, where the app shows it. Failing the
-// recipients instead would burn a whole send on one misconfigured worker.
+// (a setting missing from its environment) or cannot deliver on at all (see
+// parks) to other workers: it stops reading the campaign, gives the job
+// back at the next tick, says so once in its log and in its heartbeat,
+// where the app shows it. Failing the recipients instead would burn a whole
+// send on one misconfigured worker.
 func (w *Worker) cannotDeliver(t *task, reason string) {
 	id := t.f.CampaignID
 	if _, known := w.cannot.LoadOrStore(id, reason); !known {
+		w.parkedCount.Add(1)
 		w.log.Warn("cannot deliver this campaign here; leaving its jobs to other workers",
 			"campaign", id, "channel", t.f.Job.Channel, "reason", reason)
 	}
 	w.giveBackTask(t)
 }
 
-// giveBackTask returns a job that never started to the stream at the next
-// tick (flushGiveBack), and frees its slot.
+// giveBackTask returns a job that never started, or whose delivery failed
+// for a reason of this worker's, to the stream at the next tick
+// (flushGiveBack), and frees its slot.
 func (w *Worker) giveBackTask(t *task) { w.held.giveBackLater(t) }
 
 // flushGiveBack releases the jobs given back (a paused send's, or those of

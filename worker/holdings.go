@@ -57,11 +57,12 @@ func (h *holdings) committed(batch []outcome) {
 	h.free(len(batch))
 }
 
-// giveBackLater forgets a task that never started, queues its entry to be
-// given back at the next tick, and frees its slot.
+// giveBackLater forgets a task that never started, or whose delivery
+// failed for a reason of the worker's own (see parks), queues its entry to
+// be given back at the next tick, and frees its slot.
 func (h *holdings) giveBackLater(t *task) {
 	h.mu.Lock()
-	if t.state.CompareAndSwap(taskWaiting, taskReleased) {
+	if t.state.CompareAndSwap(taskWaiting, taskReleased) || t.state.CompareAndSwap(taskStarted, taskReleased) {
 		id := t.f.CampaignID
 		h.giveBack[id] = append(h.giveBack[id], t.f.EntryID)
 	}

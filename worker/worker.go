@@ -96,7 +96,9 @@ type Worker struct {
 
 	// cannot holds the campaigns whose channel this worker cannot build
 	// (uint64 → reason): it stops reading them and gives their jobs back.
-	cannot sync.Map
+	cannot      sync.Map
+	parkedCount atomic.Int32 // campaigns in cannot
+	unclear     unclearRuns
 }
 
 type task struct {
