@@ -137,27 +137,28 @@ func (c *Campaign) EffectiveMessagingType() MessagingType {
 // Campaign is a message and its audience. Secrets never live here: SMTP
 // passwords and tokens come from the worker's environment.
 type Campaign struct {
-	ID      uint64  `json:"id"`
-	Name    string  `json:"name"`
-	Channel Channel `json:"channel"`
-	From    string  `json:"from,omitempty"` // smtp sender address
-	URL     string  `json:"url,omitempty"`  // webhook URL, or messenger API base URL
+	ID          uint64    `json:"id"`
+	Name        string    `json:"name"`
+	Channel     Channel   `json:"channel"`
+	From        string    `json:"from,omitempty"` // smtp sender address
+	URL         string    `json:"url,omitempty"`  // webhook URL, or messenger API base URL
+	Subject     string    `json:"subject,omitempty"`
+	Body        string    `json:"body"`
+	Tags        []string  `json:"tags"`                   // audience: contacts with any of these; none means everyone
+	ExcludeTags []string  `json:"exclude_tags"`           // minus contacts with any of these
+	Rate        int       `json:"rate"`                   // messages per second across all workers; 0 is unlimited
+	MaxAttempts int       `json:"max_attempts,omitempty"` // tries per recipient before it fails; 0 is DefaultMaxAttempts
+	Status      Status    `json:"status"`
+	Version     uint64    `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	UpdatedBy   string    `json:"updated_by,omitempty"`
+	LastSend    *SendInfo `json:"last_send,omitempty"`
+
 	// MessagingType and MessageTag are the messenger channel's
 	// messaging_type and tag; "" means UPDATE (see EffectiveMessagingType).
 	MessagingType MessagingType `json:"messaging_type,omitempty"`
 	MessageTag    string        `json:"message_tag,omitempty"`
-	Subject       string        `json:"subject,omitempty"`
-	Body          string        `json:"body"`
-	Tags          []string      `json:"tags"`                   // audience: contacts with any of these; none means everyone
-	ExcludeTags   []string      `json:"exclude_tags"`           // minus contacts with any of these
-	Rate          int           `json:"rate"`                   // messages per second across all workers; 0 is unlimited
-	MaxAttempts   int           `json:"max_attempts,omitempty"` // tries per recipient before it fails; 0 is DefaultMaxAttempts
-	Status        Status        `json:"status"`
-	Version       uint64        `json:"version"`
-	CreatedAt     time.Time     `json:"created_at"`
-	UpdatedAt     time.Time     `json:"updated_at"`
-	UpdatedBy     string        `json:"updated_by,omitempty"`
-	LastSend      *SendInfo     `json:"last_send,omitempty"`
 }
 
 // SendInfo summarises a campaign's latest send.
