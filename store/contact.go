@@ -15,11 +15,12 @@ import (
 // Contact is one recipient. Address is an email address, a phone number or
 // a Messenger page-scoped ID, normalised, and Kind says which; Fields holds
 // every column it was imported with and feeds the templates.
+//
+// Kind is empty in records written before kinds existed: decoding them
+// infers it from the address (email or phone).
 type Contact struct {
-	ID      uint64 `json:"id"`
-	Address string `json:"address"`
-	// Kind is empty in records written before kinds existed: their
-	// decoding infers it from the address (email or phone).
+	ID        uint64            `json:"id"`
+	Address   string            `json:"address"`
 	Kind      AddressKind       `json:"kind,omitempty"`
 	Name      string            `json:"name,omitempty"`
 	Fields    map[string]string `json:"fields,omitempty"`
