@@ -2,11 +2,14 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"tui/store"
 )
@@ -29,10 +32,56 @@ type Preflight struct {
 	Campaign   store.Campaign
 	Recipients int
 	Errors     []RecipientError // the first MaxReportedErrors, in contact order
-	ErrorCount int
-	Estimate   time.Duration // at the campaign's rate; 0 when unlimited
+	ErrorCount int              // every recipient that blocks the send
+	Estimate   time.Duration    // at the campaign's rate; 0 when unlimited
 	Sample     *store.Message
 	SampleTo   string
+
+	// LeftOut are the contacts with the campaign's tags whose address its
+	// channel cannot reach: they are not recipients, and the preflight
+	// says how many and why.
+	LeftOut []store.Unreachable
+
+	// The causes of ErrorCount, for the messenger channel's checks.
+	RenderErrors int // templates that cannot be rendered
+	TooLong      int // messenger: texts over MessengerTextLimit
+	BadWindow    int // messenger: a last_interaction_at that is not a time
+
+	// Messenger's messaging window: recipients whose last_interaction_at
+	// is older than the window, and those without one. Outside the
+	// window only MESSAGE_TAG reaches them: without it they block the send.
+	OutsideWindow int
+	WindowUnknown int
+}
+
+// MessengerTextLimit is the longest text the Send API takes, in characters.
+const MessengerTextLimit = 2000
+
+// WindowField is the contact field that says when the person last wrote
+// to the Page, which opens Messenger's 24-hour standard messaging window.
+const WindowField = "last_interaction_at"
+
+// Messenger's messaging windows: a message without a tag must be sent
+// within 24 hours of the person's last message; HUMAN_AGENT within 7 days.
+const (
+	StandardWindow   = 24 * time.Hour
+	HumanAgentWindow = 7 * 24 * time.Hour
+)
+
+// window is how long after the person's last message the campaign's
+// messages may go.
+func window(c *store.Campaign) time.Duration {
+	if c.MessageTag == store.TagHumanAgent {
+		return HumanAgentWindow
+	}
+	return StandardWindow
+}
+
+// needsWindow reports whether the campaign's messages can reach only those
+// inside a messaging window: all but MESSAGE_TAG with a tag other than
+// HUMAN_AGENT.
+func needsWindow(c *store.Campaign) bool {
+	return c.EffectiveMessagingType() != store.MessagingMessageTag || c.MessageTag == store.TagHumanAgent
 }
 
 // OK reports whether the send may start.
@@ -40,13 +89,111 @@ func (p *Preflight) OK() bool { return p.ErrorCount == 0 && p.Recipients > 0 }
 
 // Problem is the reason the send may not start, or "".
 func (p *Preflight) Problem() string {
-	switch {
-	case p.Recipients == 0:
+	if p.Recipients == 0 {
+		if n := p.leftOutCount(); n > 0 {
+			return fmt.Sprintf("nobody in the audience can be reached on the %s channel (%s): change the channel, or the campaign's tags",
+				p.Campaign.Channel, p.LeftOutText())
+		}
 		return "the audience is empty: import contacts with the campaign's tags, or change its tags"
-	case p.ErrorCount > 0:
-		return fmt.Sprintf("%d of %d messages cannot be rendered; fix the template or the contacts' fields", p.ErrorCount, p.Recipients)
 	}
-	return ""
+	if p.ErrorCount == 0 {
+		return ""
+	}
+	var causes []string
+	if p.RenderErrors > 0 {
+		causes = append(causes, fmt.Sprintf("%d of %d messages cannot be rendered; fix the template or the contacts' fields", p.RenderErrors, p.Recipients))
+	}
+	if p.TooLong > 0 {
+		causes = append(causes, fmt.Sprintf("%d of %d messages are longer than the %d characters Messenger takes in one text; shorten the subject or the body",
+			p.TooLong, p.Recipients, MessengerTextLimit))
+	}
+	if p.BadWindow > 0 {
+		causes = append(causes, fmt.Sprintf("%d recipients have a %s that is not a time (use 2025-03-01T09:30:00Z, 2025-03-01 09:30 or Unix seconds)",
+			p.BadWindow, WindowField))
+	}
+	if p.OutsideWindow > 0 && needsWindow(&p.Campaign) {
+		causes = append(causes, p.windowSentence())
+	}
+	if len(causes) == 0 {
+		return fmt.Sprintf("%d of %d recipients cannot be sent to", p.ErrorCount, p.Recipients)
+	}
+	return strings.Join(causes, "; ")
+}
+
+// windowSentence says how many recipients are outside Messenger's messaging
+// window and what reaches them.
+func (p *Preflight) windowSentence() string {
+	c := &p.Campaign
+	if c.MessageTag == store.TagHumanAgent {
+		return fmt.Sprintf("%d of %d recipients last wrote to the Page more than 7 days ago (%s), past what HUMAN_AGENT allows: the campaign needs another message tag (%s), or leave them out",
+			p.OutsideWindow, p.Recipients, WindowField, otherTags())
+	}
+	return fmt.Sprintf("%d of %d recipients last wrote to the Page more than 24 hours ago (%s), outside Messenger's standard messaging window: the campaign needs a message tag — messaging type MESSAGE_TAG with %s — or leave them out",
+		p.OutsideWindow, p.Recipients, WindowField, otherTags())
+}
+
+func otherTags() string {
+	var tags []string
+	for _, t := range store.MessageTags {
+		if t != store.TagHumanAgent {
+			tags = append(tags, t)
+		}
+	}
+	return strings.Join(tags, ", ") + " or " + store.TagHumanAgent
+}
+
+// WindowNote says, when no recipient blocks the send for it, how the
+// messaging window stands: how many are outside it and what reaches them,
+// and how many could not be checked. "" when there is nothing to say.
+func (p *Preflight) WindowNote() string {
+	if p.Campaign.Channel != store.ChannelMessenger {
+		return ""
+	}
+	var parts []string
+	if p.OutsideWindow > 0 && !needsWindow(&p.Campaign) {
+		parts = append(parts, fmt.Sprintf("%s outside the 24-hour window; the %s tag reaches them", recipientsVerb(p.OutsideWindow, "is", "are"), p.Campaign.MessageTag))
+	}
+	if p.WindowUnknown > 0 && needsWindow(&p.Campaign) {
+		parts = append(parts, fmt.Sprintf("%s no %s, so whether they are inside the messaging window is not known: Messenger refuses those outside it (10/2018278)",
+			recipientsVerb(p.WindowUnknown, "has", "have"), WindowField))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (p *Preflight) leftOutCount() int {
+	n := 0
+	for _, u := range p.LeftOut {
+		n += u.Count
+	}
+	return n
+}
+
+// LeftOutText says how many contacts the channel leaves out and why.
+func (p *Preflight) LeftOutText() string {
+	var parts []string
+	for _, u := range p.LeftOut {
+		noun := "contacts"
+		if u.Count == 1 {
+			noun = "contact"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s %s", u.Count, noun, strings.Replace(u.Why, "have", hasOrHave(u.Count), 1)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// recipientsVerb is "1 recipient is" or "3 recipients are".
+func recipientsVerb(n int, one, many string) string {
+	if n == 1 {
+		return "1 recipient " + one
+	}
+	return fmt.Sprintf("%d recipients %s", n, many)
+}
+
+func hasOrHave(n int) string {
+	if n == 1 {
+		return "has"
+	}
+	return "have"
 }
 
 // Summary is the preflight in a few lines, for the command line and logs.
@@ -54,6 +201,19 @@ func (p *Preflight) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Campaign %d %q (%s channel)\n", p.Campaign.ID, p.Campaign.Name, p.Campaign.Channel)
 	fmt.Fprintf(&b, "Recipients: %d\n", p.Recipients)
+	if c := p.Campaign; c.Channel == store.ChannelMessenger {
+		mt := string(c.EffectiveMessagingType())
+		if c.MessageTag != "" {
+			mt += " (tag " + c.MessageTag + ")"
+		}
+		fmt.Fprintf(&b, "Messaging type: %s\n", mt)
+	}
+	if len(p.LeftOut) > 0 {
+		fmt.Fprintf(&b, "Left out: %s\n", p.LeftOutText())
+	}
+	if note := p.WindowNote(); note != "" {
+		fmt.Fprintf(&b, "Window: %s\n", note)
+	}
 	fmt.Fprintf(&b, "Estimated duration: %s\n", p.EstimateText())
 	if p.ErrorCount > 0 {
 		fmt.Fprintf(&b, "Errors: %d\n", p.ErrorCount)
@@ -101,6 +261,11 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 		return nil, err
 	}
 	p := &Preflight{Campaign: c}
+	if p.LeftOut, err = s.Store.UnreachableRecipients(&c); err != nil {
+		return nil, err
+	}
+	messenger := c.Channel == store.ChannelMessenger
+	now := time.Now()
 	var mu sync.Mutex
 	type item struct {
 		seq int
@@ -119,8 +284,10 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 			for batch := range work {
 				for _, it := range batch {
 					// Most records pass without building their message;
-					// the sample and any error take the full path.
-					if it.seq > 0 && r.CheckRaw(it.raw) == nil {
+					// the sample and any error take the full path, and so
+					// does every messenger message, whose length and
+					// window are checked.
+					if it.seq > 0 && !messenger && r.CheckRaw(it.raw) == nil {
 						continue
 					}
 					ct, err := it.raw.DecodeForMessage()
@@ -128,22 +295,45 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 					if err == nil {
 						msg, err = r.Render(&ct)
 					}
-					if err == nil && it.seq > 0 {
+					var window windowState
+					if err == nil && messenger {
+						window, err = checkMessenger(&c, &ct, &msg, now)
+					}
+					if err == nil && it.seq > 0 && window == inWindow {
 						continue
 					}
 					mu.Lock()
+					switch window {
+					case outsideWindow:
+						p.OutsideWindow++
+					case windowUnknown:
+						p.WindowUnknown++
+					}
+					if err == nil && it.seq > 0 {
+						mu.Unlock()
+						continue
+					}
 					if err != nil {
+						switch err.(type) {
+						case tooLongError:
+							p.TooLong++
+						case badWindowError:
+							p.BadWindow++
+						case outsideWindowError: // counted as OutsideWindow
+						default:
+							p.RenderErrors++
+						}
 						p.ErrorCount++
 						errs = append(errs, struct {
 							seq int
 							e   RecipientError
-						}{it.seq, RecipientError{ContactID: ct.ID, Address: ct.Address, Err: err}})
+						}{it.seq, RecipientError{ContactID: ct.ID, Address: ct.Key(), Err: err}})
 						if len(errs) >= 4*MaxReportedErrors { // keep memory bounded
 							sortBySeq(errs, func(i int) int { return errs[i].seq })
 							errs = errs[:MaxReportedErrors]
 						}
 					} else {
-						p.Sample, p.SampleTo = &msg, ct.Address
+						p.Sample, p.SampleTo = &msg, ct.Key()
 					}
 					mu.Unlock()
 				}
@@ -187,4 +377,96 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 		p.Estimate = time.Duration(float64(n) / float64(c.Rate) * float64(time.Second))
 	}
 	return p, nil
+}
+
+type windowState int
+
+const (
+	inWindow windowState = iota
+	outsideWindow
+	windowUnknown
+)
+
+// checkMessenger checks one rendered messenger message: its length, and
+// the recipient's messaging window. A recipient outside the window is an
+// error only when the campaign's messaging type cannot reach them.
+func checkMessenger(c *store.Campaign, ct *store.Contact, msg *store.Message, now time.Time) (windowState, error) {
+	text := msg.Body
+	if msg.Subject != "" {
+		text = msg.Subject + "\n\n" + msg.Body
+	}
+	if n := utf8.RuneCountInString(text); n > MessengerTextLimit {
+		return inWindow, tooLongError{n}
+	}
+	raw, ok := ct.Fields[WindowField]
+	if !ok || strings.TrimSpace(raw) == "" {
+		return windowUnknown, nil
+	}
+	last, err := ParseInteractionTime(raw)
+	if err != nil {
+		return inWindow, badWindowError{err}
+	}
+	age := now.Sub(last)
+	if age <= window(c) {
+		return inWindow, nil
+	}
+	if !needsWindow(c) {
+		return outsideWindow, nil
+	}
+	return outsideWindow, outsideWindowError{last: last, age: age, window: window(c)}
+}
+
+type tooLongError struct{ n int }
+
+func (e tooLongError) Error() string {
+	return fmt.Sprintf("the message is %d characters; Messenger takes at most %d in one text", e.n, MessengerTextLimit)
+}
+
+type badWindowError struct{ err error }
+
+func (e badWindowError) Error() string { return e.err.Error() }
+
+type outsideWindowError struct {
+	last        time.Time
+	age, window time.Duration
+}
+
+func (e outsideWindowError) Error() string {
+	name := "24-hour"
+	if e.window == HumanAgentWindow {
+		name = "7-day HUMAN_AGENT"
+	}
+	return fmt.Sprintf("last wrote to the Page %s (%s ago), outside the %s window: only a message tag reaches them",
+		e.last.UTC().Format("2006-01-02 15:04 UTC"), ageText(e.age), name)
+}
+
+// ageText is a time since, in hours or days.
+func ageText(d time.Duration) string {
+	if h := int(d / time.Hour); h < 48 {
+		return fmt.Sprintf("%d hours", h)
+	}
+	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+}
+
+// interactionLayouts are the forms a last_interaction_at may take; one
+// without a zone is UTC.
+var interactionLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"}
+
+// ParseInteractionTime reads a last_interaction_at: an RFC 3339 time, a
+// date and time without a zone (UTC), a date, or Unix seconds or
+// milliseconds.
+func ParseInteractionTime(raw string) (time.Time, error) {
+	s := strings.TrimSpace(raw)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+		if n >= 1e12 {
+			return time.UnixMilli(n), nil
+		}
+		return time.Unix(n, 0), nil
+	}
+	for _, layout := range interactionLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New(WindowField + " " + strconv.Quote(s) + " is not a time: use 2025-03-01T09:30:00Z, 2025-03-01 09:30 or Unix seconds")
 }

@@ -174,3 +174,50 @@ func (r RawContact) Kind() AddressKind {
 	}
 	return c.Kind
 }
+
+// Reaches reports whether the channel can deliver to an address of a kind,
+// and when it cannot, says why as the end of a sentence about the contacts
+// ("3 contacts …"). The file and webhook channels take any address; smtp
+// takes email addresses; messenger takes page-scoped IDs and phone numbers
+// with their country code, the two recipients the Send API accepts.
+func (ch Channel) Reaches(addr string, kind AddressKind) (bool, string) {
+	switch ch {
+	case ChannelSMTP:
+		switch kind {
+		case KindEmail:
+			return true, ""
+		case KindPSID:
+			return false, "have a Messenger page-scoped ID, and the smtp channel sends only to email addresses"
+		}
+		return false, "have a phone number, and the smtp channel sends only to email addresses"
+	case ChannelMessenger:
+		switch kind {
+		case KindPSID:
+			return true, ""
+		case KindPhone:
+			if IsE164(addr) {
+				return true, ""
+			}
+			return false, "have a phone number without its country code, and Messenger needs one (+14155550123)"
+		}
+		return false, "have an email address, and Messenger reaches only page-scoped IDs (psid) and phone numbers"
+	}
+	return true, ""
+}
+
+// ReachesRaw is Reaches for a stored contact record.
+func (ch Channel) ReachesRaw(raw []byte) (bool, string) {
+	kind := RawContact(raw).Kind()
+	if ch == ChannelMessenger && kind == KindPhone {
+		addr, ok := rawContactAddress(raw)
+		if !ok {
+			ct, err := RawContact(raw).DecodeForMessage()
+			if err != nil {
+				return false, "cannot be read"
+			}
+			addr = []byte(ct.Address)
+		}
+		return ch.Reaches(string(addr), kind)
+	}
+	return ch.Reaches("", kind)
+}

@@ -192,3 +192,54 @@ func TestContactsWithoutAKindReadAsEmailOrPhone(t *testing.T) {
 		t.Fatalf("raw kind %q", k)
 	}
 }
+
+// A campaign goes only to the contacts its channel can reach; the others
+// are left out, counted by reason.
+func TestTheChannelChoosesWhomItCanReach(t *testing.T) {
+	s := fxOpen(t)
+	csv := "email,phone,psid\n" +
+		"ada@example.com,,\nbob@example.com,,\n" + // two emails
+		",+14155550123,\n" + // a phone with its country code
+		",555-0100,\n,555-0101,\n" + // two without
+		",,1254477777772919\n,,26203292189261166\n,,1254477777772920\n" // three PSIDs
+	if _, err := s.ImportCSV(context.Background(), strings.NewReader(csv), ImportOptions{Tags: []string{"all"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		channel Channel
+		size    int
+		left    string
+	}{
+		{ChannelFile, 8, "[]"},
+		{ChannelWebhook, 8, "[]"},
+		{ChannelSMTP, 2, "[3 have a phone number, and the smtp channel sends only to email addresses [+14155550123 5550100 5550101]; " +
+			"3 have a Messenger page-scoped ID, and the smtp channel sends only to email addresses [psid:1254477777772919 psid:26203292189261166 psid:1254477777772920]]"},
+		{ChannelMessenger, 4, "[2 have an email address, and Messenger reaches only page-scoped IDs (psid) and phone numbers [ada@example.com bob@example.com]; " +
+			"2 have a phone number without its country code, and Messenger needs one (+14155550123) [5550100 5550101]]"},
+	} {
+		c := fxCampaign(string(tc.channel))
+		c.Channel, c.Tags = tc.channel, []string{"all"}
+		if n, err := s.AudienceSize(&c); err != nil || n != tc.size {
+			t.Errorf("%s: audience %d %v, want %d", tc.channel, n, err, tc.size)
+		}
+		left, err := s.UnreachableRecipients(&c)
+		var parts []string
+		for _, u := range left {
+			parts = append(parts, fmt.Sprintf("%d %s %v", u.Count, u.Why, u.Examples))
+		}
+		if got := "[" + strings.Join(parts, "; ") + "]"; err != nil || got != tc.left {
+			t.Errorf("%s: left out %s %v\nwant %s", tc.channel, got, err, tc.left)
+		}
+	}
+	// The ledger of a messenger send holds the four it can reach.
+	c := fxCampaign("m")
+	c.Channel, c.Tags = ChannelMessenger, []string{"all"}
+	c, err := s.CreateCampaign("t", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, st, err := s.StartSend("t", c.ID, c.Version)
+	if err != nil || st.Total != 4 {
+		t.Fatalf("start: %+v %v", st, err)
+	}
+}

@@ -9,7 +9,9 @@ import (
 
 // The audience of a campaign: contacts with any of its tags (every contact
 // when it has none), minus those with an excluded tag, minus the suppression
-// list. Contacts are unique by address, so nobody is counted twice.
+// list, minus those whose address the campaign's channel cannot reach (see
+// Channel.Reaches). Contacts are unique by address, so nobody is counted
+// twice.
 
 type audienceTx struct {
 	tx         *bolt.Tx
@@ -23,10 +25,18 @@ type audienceTx struct {
 	records   *forwardCursor   // over contacts
 	excludeCs []*forwardCursor // over the excluded tags
 	includeCs []*forwardCursor // over the included tags, parallel to include
+	// channel is the campaign's channel when it cannot reach every kind
+	// of address; unreachable, when set, is told of each contact left out
+	// for it instead.
+	channel     Channel
+	unreachable func(raw []byte, why string)
 }
 
 func newAudienceTx(tx *bolt.Tx, c *Campaign) *audienceTx {
 	a := &audienceTx{tx: tx, contacts: tx.Bucket(bucketContacts), suppressed: map[string]bool{}}
+	if c.Channel == ChannelSMTP || c.Channel == ChannelMessenger {
+		a.channel = c.Channel
+	}
 	a.records = &forwardCursor{c: a.contacts.Cursor()}
 	addrs := tx.Bucket(bucketAddresses)
 	_ = tx.Bucket(bucketSuppression).ForEach(func(addr, _ []byte) error {
@@ -111,6 +121,14 @@ func (a *audienceTx) each(fn func(id, raw []byte) (bool, error)) error {
 		if raw == nil || a.suppressed[string(id)] {
 			return true, nil
 		}
+		if a.channel != "" {
+			if ok, why := a.channel.ReachesRaw(raw); !ok {
+				if a.unreachable != nil {
+					a.unreachable(raw, why)
+				}
+				return true, nil
+			}
+		}
 		return fn(id, raw)
 	}
 	if a.all {
@@ -191,4 +209,47 @@ func (s *Store) ForEachRecipient(c *Campaign, fn func(Contact) bool) error {
 		return fmt.Errorf("resolve the audience of %q: %w", c.Name, err)
 	}
 	return nil
+}
+
+// Unreachable is a group of contacts in a campaign's audience by its tags
+// that its channel cannot reach, and so are left out of the send.
+type Unreachable struct {
+	Why      string   // "have a phone number, and the smtp channel sends only to email addresses"
+	Count    int      // how many
+	Examples []string // the first few addresses, as their keys
+}
+
+// maxUnreachableExamples bounds the addresses Unreachable keeps.
+const maxUnreachableExamples = 3
+
+// UnreachableRecipients counts the contacts a campaign's channel leaves out
+// of its audience, by reason, in the order the reasons were first met.
+func (s *Store) UnreachableRecipients(c *Campaign) ([]Unreachable, error) {
+	var out []Unreachable
+	err := s.db.View(func(tx *bolt.Tx) error {
+		a := newAudienceTx(tx, c)
+		if a.channel == "" {
+			return nil
+		}
+		a.unreachable = func(raw []byte, why string) {
+			i := 0
+			for i < len(out) && out[i].Why != why {
+				i++
+			}
+			if i == len(out) {
+				out = append(out, Unreachable{Why: why})
+			}
+			out[i].Count++
+			if len(out[i].Examples) < maxUnreachableExamples {
+				if ct, err := RawContact(raw).DecodeForMessage(); err == nil {
+					out[i].Examples = append(out[i].Examples, ct.Key())
+				}
+			}
+		}
+		return a.each(func(_, _ []byte) (bool, error) { return true, nil })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check the addresses of %q: %w", c.Name, err)
+	}
+	return out, nil
 }

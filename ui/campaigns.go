@@ -45,7 +45,7 @@ func newCampaignRow(c store.Campaign) campaignRow {
 	return campaignRow{
 		c:        c,
 		search:   search,
-		audience: audienceKeyOf(store.NormalizeTags(c.Tags), store.NormalizeTags(c.ExcludeTags)),
+		audience: audienceKeyOf(store.NormalizeTags(c.Tags), store.NormalizeTags(c.ExcludeTags)) + reachKey(c.Channel),
 		lastSend: lastSendSummary(c.LastSend),
 	}
 }
@@ -599,6 +599,15 @@ func (s *CampaignsScreen) selected() *campaignRow {
 	return &s.all[s.visible[s.cursor]]
 }
 
+// reachKey tells apart audiences that the same tags give on channels that
+// reach different kinds of address (see store.Channel.Reaches).
+func reachKey(ch store.Channel) string {
+	if ch == store.ChannelSMTP || ch == store.ChannelMessenger {
+		return "|" + string(ch)
+	}
+	return ""
+}
+
 func (s *CampaignsScreen) selectedID() uint64 {
 	if r := s.selected(); r != nil {
 		return r.c.ID
@@ -622,7 +631,7 @@ func (s *CampaignsScreen) wantSizes() tea.Cmd {
 			return
 		}
 		s.inflight[k] = true
-		camp := store.Campaign{Name: r.c.Name, Tags: r.c.Tags, ExcludeTags: r.c.ExcludeTags}
+		camp := store.Campaign{Name: r.c.Name, Tags: r.c.Tags, ExcludeTags: r.c.ExcludeTags, Channel: r.c.Channel}
 		gen, st := s.sizeGen, s.c.Store
 		cmds = append(cmds, func() tea.Msg {
 			n, err := st.AudienceSize(&camp)
