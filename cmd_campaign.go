@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +24,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func campaignCmd(e *env, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usagef("campaign needs a subcommand: list, create, show, send, status, pause, resume, cancel, retry-failed, set-rate or export")
+		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate or export")
 	}
 	switch args[0] {
 	case "help", "--help", "-help", "-h":
@@ -32,6 +33,8 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignList(e, g, args[1:])
 	case "create", "new":
 		return campaignCreate(e, g, args[1:])
+	case "edit":
+		return campaignEdit(e, g, args[1:])
 	case "show", "get":
 		return campaignShow(e, g, args[1:])
 	case "send":
@@ -51,30 +54,32 @@ func campaignCmd(e *env, g *globals, args []string) error {
 	case "set-rate":
 		return campaignSetRate(e, g, args[1:])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create, show, send, status, pause, resume, cancel, retry-failed, set-rate or export", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate or export", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).
 type campaignJSON struct {
-	ID          uint64                       `json:"id"`
-	Name        string                       `json:"name"`
-	Status      store.Status                 `json:"status"`
-	Channel     store.Channel                `json:"channel"`
-	From        string                       `json:"from"`
-	URL         string                       `json:"url"`
-	Subject     string                       `json:"subject"`
-	Body        *string                      `json:"body,omitempty"`
-	Tags        []string                     `json:"tags"`
-	ExcludeTags []string                     `json:"exclude_tags"`
-	Rate        int                          `json:"rate"`
-	MaxAttempts int                          `json:"max_attempts"`
-	Audience    int                          `json:"audience"`
-	Version     uint64                       `json:"version"`
-	CreatedAt   time.Time                    `json:"created_at"`
-	UpdatedAt   time.Time                    `json:"updated_at"`
-	UpdatedBy   string                       `json:"updated_by"`
-	LastSend    *store.SendInfo              `json:"last_send"`
-	Ledger      map[store.RecipientState]int `json:"ledger,omitempty"`
+	ID            uint64                       `json:"id"`
+	Name          string                       `json:"name"`
+	Status        store.Status                 `json:"status"`
+	Channel       store.Channel                `json:"channel"`
+	From          string                       `json:"from"`
+	URL           string                       `json:"url"`
+	MessagingType string                       `json:"messaging_type"`
+	MessageTag    string                       `json:"message_tag"`
+	Subject       string                       `json:"subject"`
+	Body          *string                      `json:"body,omitempty"`
+	Tags          []string                     `json:"tags"`
+	ExcludeTags   []string                     `json:"exclude_tags"`
+	Rate          int                          `json:"rate"`
+	MaxAttempts   int                          `json:"max_attempts"`
+	Audience      int                          `json:"audience"`
+	Version       uint64                       `json:"version"`
+	CreatedAt     time.Time                    `json:"created_at"`
+	UpdatedAt     time.Time                    `json:"updated_at"`
+	UpdatedBy     string                       `json:"updated_by"`
+	LastSend      *store.SendInfo              `json:"last_send"`
+	Ledger        map[store.RecipientState]int `json:"ledger,omitempty"`
 }
 
 func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
@@ -85,8 +90,12 @@ func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
 	if excl == nil {
 		excl = []string{}
 	}
+	var mt string
+	if c.Channel == store.ChannelMessenger {
+		mt = string(c.EffectiveMessagingType())
+	}
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, Channel: c.Channel, From: c.From,
-		URL: c.URL, Subject: c.Subject, Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
+		URL: c.URL, MessagingType: mt, MessageTag: c.MessageTag, Subject: c.Subject, Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
 		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy,
 		LastSend: c.LastSend}
 }
@@ -178,12 +187,20 @@ func campaignCreate(e *env, g *globals, args []string) error {
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 0, "tries per recipient before it fails (default 5)")
 	fs.StringVar(&c.From, "from", "", "sender address (smtp)")
 	fs.StringVar(&c.URL, "url", "", "webhook URL, or the messenger API base URL")
+	var mtype string
+	fs.StringVar(&mtype, "messaging-type", "", "messenger: UPDATE (default), RESPONSE or MESSAGE_TAG")
+	fs.StringVar(&c.MessageTag, "message-tag", "", "messenger, with MESSAGE_TAG: ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE or HUMAN_AGENT")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("campaign create takes flags only (got %q)", pos[0])
+	}
+	c.MessagingType = store.MessagingType(mtype)
+	if c.MessageTag != "" && mtype == "" {
+		// A tag says what it is for: MESSAGE_TAG goes with it.
+		c.MessagingType = store.MessagingMessageTag
 	}
 	var missing []string
 	if strings.TrimSpace(c.Name) == "" {
@@ -213,18 +230,128 @@ func campaignCreate(e *env, g *globals, args []string) error {
 	}
 	defer st.Close()
 	created, err := st.CreateCampaign(actor(), c)
+	if err := validationFailure("created", err); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, created.ID)
+	return nil
+}
+
+// validationFailure says which flags to fix when a campaign was not saved.
+func validationFailure(what string, err error) error {
 	var ve *store.ValidationError
 	if errors.As(err, &ve) {
 		msgs := make([]string, len(ve.Fields))
 		for i, f := range ve.Fields {
 			msgs[i] = "  " + flagFor(f.Field) + ": " + strings.TrimPrefix(f.Error(), f.Field+": ")
 		}
-		return fmt.Errorf("the campaign was not created:\n%s", strings.Join(msgs, "\n"))
+		return fmt.Errorf("the campaign was not %s:\n%s", what, strings.Join(msgs, "\n"))
 	}
+	return err
+}
+
+// campaignEdit changes the fields of a draft or scheduled campaign that its
+// flags name and leaves the others as they are.
+func campaignEdit(e *env, g *globals, args []string) error {
+	fs := newFlagSet(e, "campaign edit")
+	g.register(fs)
+	var tags, excl stringList
+	name := fs.String("name", "", "campaign name")
+	channel := fs.String("channel", "", "file, smtp, webhook or messenger")
+	bodyFile := fs.String("body-file", "", "file with the body template (- for stdin)")
+	subject := fs.String("subject", "", "subject template")
+	fs.Var(&tags, "tag", "audience tag (repeatable; replaces the tags)")
+	fs.Var(&excl, "exclude-tag", "excluded tag (repeatable; replaces them)")
+	rate := fs.Int("rate", 0, "messages per second across all workers; 0 = no limit")
+	attempts := fs.Int("max-attempts", 0, "tries per recipient before it fails (default 5)")
+	from := fs.String("from", "", "sender address (smtp)")
+	url := fs.String("url", "", "webhook URL, or the messenger API base URL")
+	mtype := fs.String("messaging-type", "", "messenger: UPDATE, RESPONSE or MESSAGE_TAG")
+	mtag := fs.String("message-tag", "", "messenger, with MESSAGE_TAG: ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE or HUMAN_AGENT")
+	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, created.ID)
+	if len(pos) != 1 {
+		return usagef("campaign edit needs exactly one campaign ID, then the flags of the fields to change")
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, global := range []string{"db", "redis", "outbox"} {
+		delete(set, global)
+	}
+	if len(set) == 0 {
+		return usagef("campaign edit %d changes nothing: name the fields to change, such as --subject TEXT or --messaging-type MESSAGE_TAG --message-tag ACCOUNT_UPDATE", id)
+	}
+	var body string
+	if set["body-file"] {
+		if body, err = readBody(e, *bodyFile); err != nil {
+			return err
+		}
+	}
+	st, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := st.Campaign(id)
+	if err != nil {
+		return err
+	}
+	if !c.Status.Editable() {
+		return fmt.Errorf("campaign %d %q is %s: its message can no longer change. Duplicate it in the app (c) to send it again", id, c.Name, c.Status)
+	}
+	if set["channel"] {
+		if c.Channel, err = store.ParseChannel(*channel); err != nil {
+			return &usageError{msg: "--channel: " + err.Error()}
+		}
+		if c.Channel != store.ChannelMessenger {
+			c.MessagingType, c.MessageTag = "", ""
+		}
+	}
+	strs := []struct {
+		flag string
+		dst  *string
+		val  string
+	}{{"name", &c.Name, *name}, {"subject", &c.Subject, *subject}, {"from", &c.From, *from}, {"url", &c.URL, *url}, {"message-tag", &c.MessageTag, *mtag}}
+	for _, f := range strs {
+		if set[f.flag] {
+			*f.dst = f.val
+		}
+	}
+	switch {
+	case set["messaging-type"]:
+		c.MessagingType = store.MessagingType(strings.ToUpper(strings.TrimSpace(*mtype)))
+		if c.MessagingType != store.MessagingMessageTag && !set["message-tag"] {
+			c.MessageTag = "" // a tag goes only with MESSAGE_TAG
+		}
+	case set["message-tag"] && *mtag != "":
+		c.MessagingType = store.MessagingMessageTag
+	}
+	if set["body-file"] {
+		c.Body = body
+	}
+	if set["tag"] {
+		c.Tags = tags
+	}
+	if set["exclude-tag"] {
+		c.ExcludeTags = excl
+	}
+	if set["rate"] {
+		c.Rate = *rate
+	}
+	if set["max-attempts"] {
+		c.MaxAttempts = *attempts
+	}
+	saved, err := st.UpdateCampaign(actor(), c)
+	if err := validationFailure("changed", err); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "Saved campaign %d %q (version %d).\n", saved.ID, saved.Name, saved.Version)
 	return nil
 }
 
@@ -314,6 +441,13 @@ func campaignShow(e *env, g *globals, args []string) error {
 	}
 	if c.URL != "" {
 		row("URL", c.URL)
+	}
+	if c.Channel == store.ChannelMessenger {
+		mt := string(c.EffectiveMessagingType())
+		if c.MessageTag != "" {
+			mt += ", tag " + c.MessageTag
+		}
+		row("Messaging", mt)
 	}
 	row("Audience", fmt.Sprintf("%d recipients", n))
 	row("Tags", orAll(c.Tags))

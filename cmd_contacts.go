@@ -35,8 +35,9 @@ func contactsCmd(e *env, g *globals, args []string) error {
 func contactsImport(e *env, g *globals, args []string) error {
 	fs := newFlagSet(e, "contacts import")
 	g.register(fs)
-	var tags stringList
+	var tags, addrCols stringList
 	fs.Var(&tags, "tag", "tag every imported contact (repeatable)")
+	fs.Var(&addrCols, "address-column", "COLUMN=KIND: a column of addresses of KIND (email, phone, psid or auto), in order of preference (repeatable; default email, address, phone, psid)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -46,6 +47,14 @@ func contactsImport(e *env, g *globals, args []string) error {
 		return usagef("contacts import needs exactly one CSV file")
 	}
 	path := pos[0]
+	var cols []store.AddressColumn
+	for _, a := range addrCols {
+		col, err := store.ParseAddressColumn(a)
+		if err != nil {
+			return &usageError{msg: "--address-column: " + err.Error()}
+		}
+		cols = append(cols, col)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, errors.Unwrap(err))
@@ -64,7 +73,7 @@ func contactsImport(e *env, g *globals, args []string) error {
 	}
 	defer st.Close()
 
-	opts := store.ImportOptions{Actor: actor(), Name: filepath.Base(path), Tags: tags}
+	opts := store.ImportOptions{Actor: actor(), Name: filepath.Base(path), Tags: tags, AddressColumns: cols}
 	if fd, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(fd.Fd())) && !*asJSON {
 		last := time.Now()
 		opts.Progress = func(p store.ImportProgress) {
@@ -110,6 +119,7 @@ func contactsImport(e *env, g *globals, args []string) error {
 type contactJSON struct {
 	ID        uint64            `json:"id"`
 	Address   string            `json:"address"`
+	Kind      store.AddressKind `json:"kind"`
 	Name      string            `json:"name"`
 	Fields    map[string]string `json:"fields"`
 	Tags      []string          `json:"tags"`
@@ -145,9 +155,9 @@ func contactsList(e *env, g *globals, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tADDRESS\tNAME\tTAGS\tFIELDS")
+	fmt.Fprintln(tw, "ID\tADDRESS\tKIND\tNAME\tTAGS\tFIELDS")
 	err = st.ForEachContact(func(c store.Contact) error {
-		_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", c.ID, c.Address, oneLine(c.Name, 30),
+		_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Address, c.Kind, oneLine(c.Name, 30),
 			strings.Join(c.Tags, ","), fieldSummary(c.Fields, 60))
 		return err
 	})
@@ -160,7 +170,7 @@ func contactsList(e *env, g *globals, args []string) error {
 func fieldSummary(fields map[string]string, max int) string {
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
-		if k != "name" && k != "email" && k != "address" && k != "phone" {
+		if k != "name" && k != "email" && k != "address" && k != "phone" && k != "psid" {
 			keys = append(keys, k)
 		}
 	}
@@ -180,7 +190,7 @@ func streamContactsJSON(w io.Writer, st *store.Store) error {
 	}
 	first := true
 	err := st.ForEachContact(func(c store.Contact) error {
-		out := contactJSON{ID: c.ID, Address: c.Address, Name: c.Name, Fields: c.Fields, Tags: c.Tags,
+		out := contactJSON{ID: c.ID, Address: c.Address, Kind: c.Kind, Name: c.Name, Fields: c.Fields, Tags: c.Tags,
 			CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 		if out.Fields == nil {
 			out.Fields = map[string]string{}

@@ -48,7 +48,10 @@ Usage:
   tui campaign create --name NAME --channel file|smtp|webhook|messenger --body-file FILE
                       [--subject TEXT] [--tag TAG]... [--exclude-tag TAG]... [--rate N]
                       [--from ADDR] [--url URL] [--max-attempts N]
+                      [--messaging-type UPDATE|RESPONSE|MESSAGE_TAG] [--message-tag TAG]
                                            prints the new campaign's ID on stdout
+  tui campaign edit ID [the flags of create]
+                                           change the fields named (draft or scheduled only)
   tui campaign show ID [--json]
   tui campaign send ID [--wait]            preflight, then queue every recipient (dials Redis);
                                            --wait follows it, exit 0 only if all were sent
@@ -56,9 +59,10 @@ Usage:
   tui campaign pause|resume|cancel|retry-failed ID
   tui campaign set-rate ID N               messages per second (0: no limit), also while sending
   tui campaign export ID FILE.csv          the ledger as CSV (- for stdout)
-  tui contacts import FILE.csv [--tag TAG]... [--json]
-                                           a header row; an email, address or phone column;
-                                           every other column is a template variable
+  tui contacts import FILE.csv [--tag TAG]... [--address-column COLUMN=KIND]... [--json]
+                                           a header row; an email, address, phone or psid
+                                           column (or those named, KIND email, phone, psid or
+                                           auto); every other column is a template variable
   tui contacts list [--json]
   tui --help, tui --version               tui COMMAND --help shows that command alone
 

@@ -234,7 +234,7 @@ func TestContactsImportReportAndList(t *testing.T) {
 		t.Fatalf("contacts: %+v", contacts)
 	}
 	r = cli(t, db, "", "contacts", "import", writeFile(t, dir, "bad.csv", "name,city\nA,B\n"))
-	if r.code != 1 || !strings.Contains(r.stderr, "no email, address or phone column") || !strings.Contains(r.stderr, "Nothing was changed") {
+	if r.code != 1 || !strings.Contains(r.stderr, "no email, address, phone or psid column") || !strings.Contains(r.stderr, "Nothing was changed") {
 		t.Fatalf("import without address column: %+v", r)
 	}
 	r = cli(t, db, "", "contacts", "import", filepath.Join(dir, "nope.csv"))

@@ -436,8 +436,8 @@ func (e outsideWindowError) Error() string {
 	if e.window == HumanAgentWindow {
 		name = "7-day HUMAN_AGENT"
 	}
-	return fmt.Sprintf("last wrote to the Page %s (%s ago), outside the %s window: only a message tag reaches them",
-		e.last.UTC().Format("2006-01-02 15:04 UTC"), ageText(e.age), name)
+	return fmt.Sprintf("outside the %s window: last wrote to the Page %s ago (%s); only a message tag reaches them",
+		name, ageText(e.age), e.last.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
 // ageText is a time since, in hours or days.

@@ -104,7 +104,7 @@ func TestPreflightChecksTheMessagingWindow(t *testing.T) {
 	if !strings.Contains(p.Problem(), want) {
 		t.Fatalf("problem:\n%s\nwant %s", p.Problem(), want)
 	}
-	if e := p.Errors[0]; e.Address != "psid:1000000000002" || !strings.Contains(e.Err.Error(), "(30 hours ago), outside the 24-hour window: only a message tag reaches them") {
+	if e := p.Errors[0]; e.Address != "psid:1000000000002" || !strings.Contains(e.Err.Error(), "outside the 24-hour window: last wrote to the Page 30 hours ago (") {
 		t.Fatalf("first error %v", e)
 	}
 	p = preflight(t, st, store.Campaign{Name: "Tagged", MessagingType: store.MessagingMessageTag, MessageTag: store.TagPostPurchaseUpdate})

@@ -1004,6 +1004,16 @@ func (s *CampaignsScreen) detailView(w, h int) string {
 		channel += st.Dim.Render("  to ") + c.URL
 	}
 	field("Channel", channel)
+	if c.Channel == store.ChannelMessenger {
+		mt := string(c.EffectiveMessagingType())
+		switch {
+		case c.MessageTag != "":
+			mt += st.Dim.Render("  tag ") + c.MessageTag
+		case c.EffectiveMessagingType() != store.MessagingMessageTag:
+			mt += st.Dim.Render("  within 24 hours of the person's last message")
+		}
+		field("Messaging", mt)
+	}
 	aud := s.audienceText(r)
 	if aud != "…" && aud != "?" {
 		aud += " recipients"

@@ -244,7 +244,7 @@ func (s *ContactsScreen) loadEnd() tea.Cmd {
 func suppressedRows(st *store.Store, rows []store.Contact) (map[string]bool, error) {
 	addrs := make([]string, len(rows))
 	for i, c := range rows {
-		addrs[i] = c.Address
+		addrs[i] = c.Key()
 	}
 	return st.SuppressedAmong(addrs)
 }

@@ -126,8 +126,8 @@ func (s *ContactsScreen) openPrompt(kind promptKind) tea.Cmd {
 		if !ok {
 			return nil
 		}
-		p.ids, p.addr = []uint64{c.ID}, c.Address
-		p.label = "Suppress " + c.Address + " — reason: "
+		p.ids, p.addr = []uint64{c.ID}, c.Key()
+		p.label = "Suppress " + c.Key() + " — reason: "
 		p.input = newFieldInput("unsubscribed, bounced, complained…")
 	}
 	if p.tags != nil {
@@ -250,7 +250,7 @@ type contactAddedMsg struct {
 func (s *ContactsScreen) openAddForm() tea.Cmd {
 	s.form = newMiniForm(s.c, "Add a contact",
 		"An existing address keeps its fields: the name is updated and the tags are merged.",
-		newFormField("Address", "ann@example.com or +31 6 1234 5678", "an email address or a phone number").withCheck(checkAddress),
+		newFormField("Address", "ann@example.com, +31 6 1234 5678 or psid:1254477777772919", "an email address, a phone number or psid: and a Messenger page-scoped ID").withCheck(checkAddress),
 		newFormField("Name", "Ann Lee", "optional; templates see it as {{.name}}"),
 		newFormField("Tags", "vip, spring", "optional; separate tags with commas · tab completes").withTags(s.tagNames()),
 	)

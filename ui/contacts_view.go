@@ -122,7 +122,7 @@ func (s *ContactsScreen) listView() string {
 		if _, ok := s.marks[c.ID]; ok {
 			mark = "●"
 		}
-		if s.win.suppressed[c.Address] {
+		if s.win.suppressed[c.Key()] {
 			sup = "⊘"
 		}
 		line := padLine(mark+sup+" "+renderCells(s.cells(c, now), widths), w)
@@ -226,6 +226,7 @@ func (s *ContactsScreen) columns() []tableColumn {
 	}
 	cols := []tableColumn{
 		{title: "ADDRESS", min: 16, priority: 0, want: want("ADDRESS", func(c *store.Contact) string { return c.Address }, 16, 40)},
+		{title: "KIND", min: 5, want: 5, priority: 1},
 		{title: "NAME", min: 8, priority: 1, want: want("NAME", func(c *store.Contact) string { return c.Name }, 8, 24)},
 		{title: "TAGS", min: 6, priority: 2, want: want("TAGS", func(c *store.Contact) string { return strings.Join(c.Tags, ",") }, 6, 24)},
 	}
@@ -238,7 +239,7 @@ func (s *ContactsScreen) columns() []tableColumn {
 }
 
 func (s *ContactsScreen) cells(c store.Contact, now time.Time) []string {
-	cells := []string{c.Address, c.Name, strings.Join(c.Tags, ",")}
+	cells := []string{c.Address, string(c.Kind), c.Name, strings.Join(c.Tags, ",")}
 	for _, f := range s.win.fields {
 		cells = append(cells, c.Fields[f])
 	}
@@ -253,7 +254,7 @@ func (s *ContactsScreen) emptyView() string {
 		"No contacts yet — " + st.Key.Render("i") + " import a CSV, " + st.Key.Render("a") + " add one",
 		"",
 	}
-	lines = append(lines, wrapText(st.Dim.Render("A CSV has a header row and an email, address or phone column; every other column becomes a template field like {{.city}}:"), s.width)...)
+	lines = append(lines, wrapText(st.Dim.Render("A CSV has a header row and an email, address, phone or psid (Messenger ID) column; every other column becomes a template field like {{.city}}:"), s.width)...)
 	lines = append(lines, "", "  email,name,city", "  ann@example.com,Ann Lee,Utrecht")
 	return strings.Join(lines, "\n")
 }
@@ -277,6 +278,7 @@ func (s *ContactsScreen) detailView() string {
 		lines = append(lines, st.Label.Render(fitCell(label, 10))+"  "+value)
 	}
 	row("Address", c.Address)
+	row("Kind", kindText(c.Kind))
 	if c.Name != "" {
 		row("Name", c.Name)
 	}
@@ -286,7 +288,7 @@ func (s *ContactsScreen) detailView() string {
 	if c.ImportRow > 0 {
 		row("Imported", fmt.Sprintf("line %d of its last import", c.ImportRow))
 	}
-	if s.win.suppressed[c.Address] {
+	if s.win.suppressed[c.Key()] {
 		row("Suppressed", lipgloss.NewStyle().Foreground(st.Warn).Render("yes — no campaign sends to this address"))
 	}
 	lines = append(lines, "", st.Header.Render("Fields")+st.Dim.Render("  (templates see {{.address}} and these)"))
@@ -308,4 +310,17 @@ func (s *ContactsScreen) detailView() string {
 	}
 	s.detail.scroll = min(s.detail.scroll, max(len(lines)-s.height, 0))
 	return strings.Join(lines[s.detail.scroll:], "\n")
+}
+
+// kindText says what an address kind is and which channels reach it.
+func kindText(k store.AddressKind) string {
+	switch k {
+	case store.KindEmail:
+		return "email  (smtp, file, webhook)"
+	case store.KindPhone:
+		return "phone  (messenger with its country code; file, webhook)"
+	case store.KindPSID:
+		return "psid, a Messenger page-scoped ID  (messenger, file, webhook)"
+	}
+	return string(k)
 }

@@ -28,6 +28,8 @@ const (
 	fChannel
 	fFrom
 	fURL
+	fMsgType
+	fMsgTag
 	fSubject
 	fBody
 	fTags
@@ -38,9 +40,30 @@ const (
 )
 
 // fieldKeys are store.FieldError.Field values, in form order.
-var fieldKeys = [numFields]string{"name", "channel", "from", "url", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts"}
+var fieldKeys = [numFields]string{"name", "channel", "from", "url", "messaging_type", "message_tag", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts"}
 
-var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts"}
+var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Messaging", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts"}
+
+// choices are the options of the fields picked from a list.
+func choices(f fieldID) []string {
+	switch f {
+	case fChannel:
+		out := make([]string, len(store.Channels))
+		for i, ch := range store.Channels {
+			out[i] = string(ch)
+		}
+		return out
+	case fMsgType:
+		out := make([]string, len(store.MessagingTypes))
+		for i, t := range store.MessagingTypes {
+			out[i] = string(t)
+		}
+		return out
+	case fMsgTag:
+		return store.MessageTags
+	}
+	return nil
+}
 
 func fieldByKey(k string) (fieldID, bool) {
 	for i, fk := range fieldKeys {
@@ -88,6 +111,7 @@ type (
 type editorValues struct {
 	name, from, url, subject, body, tags, exclude, rate, attempts string
 	channel                                                       store.Channel
+	msgType, msgTag                                               int
 }
 
 // Editor creates or edits one campaign.
@@ -102,6 +126,7 @@ type Editor struct {
 	inputs  [numFields]textinput.Model // name, from, url, subject, tags, exclude, rate, attempts
 	body    textarea.Model
 	channel int
+	choice  [numFields]int // the picked option of each choice field but the channel
 	focus   fieldID
 
 	saved    editorValues // what is stored; the baseline for unsaved changes
@@ -209,6 +234,17 @@ func (e *Editor) setValues(camp store.Campaign) {
 			e.channel = i
 		}
 	}
+	e.choice[fMsgType], e.choice[fMsgTag] = 0, 0
+	for i, t := range store.MessagingTypes {
+		if t == camp.EffectiveMessagingType() {
+			e.choice[fMsgType] = i
+		}
+	}
+	for i, t := range store.MessageTags {
+		if t == camp.MessageTag {
+			e.choice[fMsgTag] = i
+		}
+	}
 }
 
 func (e *Editor) values() editorValues {
@@ -223,6 +259,8 @@ func (e *Editor) values() editorValues {
 		rate:     e.inputs[fRate].Value(),
 		attempts: e.inputs[fAttempts].Value(),
 		channel:  store.Channels[e.channel],
+		msgType:  e.choice[fMsgType],
+		msgTag:   e.choice[fMsgTag],
 	}
 }
 
@@ -244,12 +282,18 @@ func (e *Editor) campaign() (store.Campaign, *store.FieldError) {
 	v := e.values()
 	c := e.orig
 	c.Name, c.Channel, c.Subject, c.Body = v.name, v.channel, v.subject, v.body
-	c.From, c.URL = "", ""
+	c.From, c.URL, c.MessagingType, c.MessageTag = "", "", "", ""
 	if e.visible(fFrom) {
 		c.From = v.from
 	}
 	if e.visible(fURL) {
 		c.URL = v.url
+	}
+	if e.visible(fMsgType) {
+		c.MessagingType = store.MessagingTypes[v.msgType]
+	}
+	if e.visible(fMsgTag) {
+		c.MessageTag = store.MessageTags[v.msgTag]
 	}
 	c.Tags = store.NormalizeTags([]string{v.tags})
 	c.ExcludeTags = store.NormalizeTags([]string{v.exclude})
@@ -283,6 +327,10 @@ func (e *Editor) visible(f fieldID) bool {
 		return ch == store.ChannelSMTP
 	case fURL:
 		return ch == store.ChannelWebhook || ch == store.ChannelMessenger
+	case fMsgType:
+		return ch == store.ChannelMessenger
+	case fMsgTag:
+		return ch == store.ChannelMessenger && store.MessagingTypes[e.choice[fMsgType]] == store.MessagingMessageTag
 	}
 	return true
 }
@@ -307,7 +355,7 @@ func (e *Editor) focusField(f fieldID) tea.Cmd {
 		return nil
 	}
 	switch f {
-	case fChannel:
+	case fChannel, fMsgType, fMsgTag:
 		return nil
 	case fBody:
 		return e.body.Focus()
@@ -512,8 +560,8 @@ func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
-	if e.focus == fChannel {
-		return e.handleChannelKey(k)
+	if e.focus == fChannel || e.focus == fMsgType || e.focus == fMsgTag {
+		return e.handleChoiceKey(k)
 	}
 	if key.Matches(k, e.keys.Enter) && e.focus != fBody {
 		return e.moveFocus(1)
@@ -521,25 +569,35 @@ func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	return e.toField(k)
 }
 
-// handleChannelKey picks the channel: arrows and space cycle, and the first
-// letter of a channel jumps to it.
-func (e *Editor) handleChannelKey(k tea.KeyPressMsg) tea.Cmd {
-	n := len(store.Channels)
+// handleChoiceKey picks the focused field's option: arrows and space
+// cycle, and the first letter of an option jumps to it.
+func (e *Editor) handleChoiceKey(k tea.KeyPressMsg) tea.Cmd {
+	f := e.focus
+	opts := choices(f)
+	cur := &e.choice[f]
+	if f == fChannel {
+		cur = &e.channel
+	}
+	n := len(opts)
 	switch {
 	case key.Matches(k, e.keys.ChoiceLeft):
-		e.channel = (e.channel + n - 1) % n
+		*cur = (*cur + n - 1) % n
 	case key.Matches(k, e.keys.ChoiceNext):
-		e.channel = (e.channel + 1) % n
+		*cur = (*cur + 1) % n
 	case key.Matches(k, e.keys.Enter):
 		return e.moveFocus(1)
 	default:
-		for i, ch := range store.Channels {
-			if k.Text != "" && strings.HasPrefix(string(ch), strings.ToLower(k.Text)) {
-				e.channel = i
+		for i, o := range opts {
+			if k.Text != "" && strings.HasPrefix(strings.ToLower(o), strings.ToLower(k.Text)) {
+				*cur = i
+				break
 			}
 		}
 	}
-	delete(e.errs, fChannel)
+	delete(e.errs, f)
+	if f == fMsgType {
+		delete(e.errs, fMsgTag)
+	}
 	return nil
 }
 
@@ -557,7 +615,7 @@ func (e *Editor) toField(msg tea.Msg) tea.Cmd {
 		}
 		return cmd
 	}
-	if f == fChannel {
+	if f == fChannel || f == fMsgType || f == fMsgTag {
 		return nil
 	}
 	before := e.inputs[f].Value()
@@ -881,18 +939,31 @@ func (e *Editor) fieldView(f fieldID, w int) string {
 	prefix := marker + lstyle.Render(fmt.Sprintf("%-*s", labelWidth-2, label)) + " "
 	var value string
 	switch f {
-	case fChannel:
+	case fChannel, fMsgType, fMsgTag:
+		picked := e.choice[f]
+		if f == fChannel {
+			picked = e.channel
+		}
+		opts := choices(f)
+		on := lipgloss.NewStyle().Reverse(f == e.focus).Bold(true).Foreground(st.Accent)
 		var parts []string
-		for i, ch := range store.Channels {
-			if i == e.channel {
-				parts = append(parts, lipgloss.NewStyle().Reverse(f == e.focus).Bold(true).Foreground(st.Accent).Render(" "+string(ch)+" "))
+		for i, o := range opts {
+			if i == picked {
+				parts = append(parts, on.Render(" "+o+" "))
 			} else {
-				parts = append(parts, st.Dim.Render(" "+string(ch)+" "))
+				parts = append(parts, st.Dim.Render(" "+o+" "))
 			}
 		}
 		value = strings.Join(parts, "")
+		if lipgloss.Width(value)+6 > w-labelWidth-1 {
+			// Too wide to list them all: the one picked, and where it is.
+			value = on.Render(" "+opts[picked]+" ") + st.Dim.Render(fmt.Sprintf(" %d of %d", picked+1, len(opts)))
+		}
 		if f == e.focus && !e.readOnly {
 			value += st.Dim.Render("  ←/→")
+		}
+		if f == fMsgType && f == e.focus && !e.readOnly {
+			value += st.Dim.Render(messagingHint(store.MessagingTypes[picked]))
 		}
 	case fBody:
 		lines := strings.Split(e.body.View(), "\n")
@@ -970,7 +1041,7 @@ func (e *Editor) ShortHelp() []key.Binding {
 	if e.conflict != nil {
 		out = append([]key.Binding{e.keys.Reload}, out...)
 	}
-	if e.focus == fChannel {
+	if e.focus == fChannel || e.focus == fMsgType || e.focus == fMsgTag {
 		out = append(out, e.keys.ChoiceLeft, e.keys.ChoiceNext)
 	}
 	if !e.wide() {
@@ -985,4 +1056,15 @@ func (e *Editor) FullHelp() [][]key.Binding {
 		{e.keys.Save, e.keys.Cancel, e.keys.Reload, e.keys.Preview},
 		{e.keys.Next, e.keys.Prev, e.keys.Enter, e.keys.ChoiceLeft, e.keys.ChoiceNext},
 	}
+}
+
+// messagingHint says whom a messaging type reaches.
+func messagingHint(t store.MessagingType) string {
+	switch t {
+	case store.MessagingMessageTag:
+		return "  outside the 24 hours too, for the tag's use only"
+	case store.MessagingResponse:
+		return "  a reply, within 24 hours"
+	}
+	return "  within 24 hours of their last message"
 }

@@ -90,8 +90,8 @@ func newImporter(c *Common, runs *int, cwd string, knownTags []string) *importer
 		spin: spinner.New(spinner.WithSpinner(spinner.Dot), spinner.WithStyle(lipgloss.NewStyle().Foreground(c.Styles.Accent))),
 	}
 	m.form = newMiniForm(c, "Import contacts from a CSV file",
-		"A header row; an email, address or phone column; every other column becomes\n"+
-			"a template field like {{.city}}. A known address updates that contact.",
+		"A header row; an email, address, phone or psid column; every other column\n"+
+			"becomes a template field like {{.city}}. A known address updates it.",
 		newFormField("File", "contacts.csv or ~/Downloads/contacts.csv", hint),
 		newFormField("Tags", "optional: spring, newsletter", "added to every imported contact · tab completes").withTags(knownTags),
 	)

@@ -104,7 +104,7 @@ func TestImportWithoutAddressColumnChangesNothing(t *testing.T) {
 	s.typeText(path + "\n\n")
 
 	scr := s.waitFor("Nothing was")
-	if !strings.Contains(scr, "Cannot import names.csv: the header has no email, address or phone column") {
+	if !strings.Contains(scr, "Cannot import names.csv: the header has no email, address, phone or psid") {
 		t.Errorf("the reason is not shown:\n%s", frame(scr))
 	}
 	if !strings.Contains(scr, "Import contacts from a CSV file") {

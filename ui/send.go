@@ -326,11 +326,38 @@ func (f *sendFlow) facts() []string {
 	case f.campaign.URL != "":
 		channel += st.Dim.Render(" to ") + f.campaign.URL
 	}
-	return []string{
+	out := []string{
 		field("Recipients", thousands(p.Recipients)),
 		field("Channel", channel),
-		field("Duration", p.EstimateText()),
 	}
+	if f.campaign.Channel == store.ChannelMessenger {
+		mt := string(f.campaign.EffectiveMessagingType())
+		if f.campaign.MessageTag != "" {
+			mt += st.Dim.Render(" tag ") + f.campaign.MessageTag
+		}
+		out = append(out, field("Messaging", mt))
+	}
+	// Notes wrap under their label rather than being cut.
+	note := func(label, text string) []string {
+		w := max(f.dialogWidth()-12, 10)
+		lines := strings.Split(lipgloss.NewStyle().Width(w).Render(text), "\n")
+		for i, l := range lines {
+			l = lipgloss.NewStyle().Foreground(st.Warn).Render(l)
+			if i == 0 {
+				lines[i] = field(label, l)
+			} else {
+				lines[i] = strings.Repeat(" ", 12) + l
+			}
+		}
+		return lines
+	}
+	if len(p.LeftOut) > 0 {
+		out = append(out, note("Left out", p.LeftOutText())...)
+	}
+	if text := p.WindowNote(); text != "" {
+		out = append(out, note("Window", text)...)
+	}
+	return append(out, field("Duration", p.EstimateText()))
 }
 
 func (f *sendFlow) blockedLines(inner int) []string {
@@ -348,7 +375,11 @@ func (f *sendFlow) blockedLines(inner int) []string {
 		lines = append(lines, st.Error.Render(l))
 	}
 	if len(f.pf.Errors) > 0 {
-		lines = append(lines, "", st.Header.Render(fmt.Sprintf("Messages that cannot be rendered (%s)", thousands(f.pf.ErrorCount))))
+		heading := "Messages that cannot be rendered"
+		if f.pf.RenderErrors < f.pf.ErrorCount {
+			heading = "Recipients that block the send"
+		}
+		lines = append(lines, "", st.Header.Render(fmt.Sprintf("%s (%s)", heading, thousands(f.pf.ErrorCount))))
 		errLines := f.errorLines(inner)
 		room := f.errorRows()
 		end := min(f.scroll+room, len(errLines))
@@ -380,7 +411,11 @@ func (f *sendFlow) errorLines(inner int) []string {
 
 // errorRows is how many error lines fit in the dialog.
 func (f *sendFlow) errorRows() int {
-	fixed := 2 + 3 + 1 + 2 + 2 + 1 + 2 + 4 // title, facts, problem, header, footer, borders
+	facts := 3
+	if f.pf != nil {
+		facts = len(f.facts())
+	}
+	fixed := 2 + facts + 1 + 2 + 2 + 1 + 2 + 4 // title, facts, problem, header, footer, borders
 	return max(f.height-fixed, 3)
 }
 
