@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"tui/internal/graphtest"
+	"tui/internal/redistest"
 	"tui/store"
+	"tui/worker"
 )
 
 // The contacts screen shows each address's kind; the detail says which
@@ -125,3 +128,33 @@ func TestSendDialogNamesTheWindowAndWhoIsLeftOut(t *testing.T) {
 
 // unboxed is flat for text inside a dialog's border.
 func unboxed(scr string) string { return flat(strings.ReplaceAll(scr, "│", " ")) }
+
+// A revoked page token fails nobody: the in-process worker stops reading
+// the send, and the pane says no running worker can deliver it and why,
+// while every recipient waits in the queue.
+func TestPaneSaysWhyARevokedTokenStopsTheSend(t *testing.T) {
+	srv := redistest.Start(t)
+	graph := graphtest.Start(t, "EAAGgoodPAGEtoken")
+	st := newTestStore(t)
+	seedContacts(t, st, "name,psid\nAda,1254477777772919\nBob,26203292189261166\nCat,1254477777772920\n")
+	if _, err := st.CreateCampaign("tester", store.Campaign{Name: "Card expiry", Channel: store.ChannelMessenger,
+		MessagingType: store.MessagingMessageTag, MessageTag: store.TagAccountUpdate, Body: "Hi {{.name}}"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MESSENGER_PAGE_TOKEN": "EAAGrevokedTOKEN", "MESSENGER_API_BASE": graph.URL}
+	rig := newSendRig(t, st, srv.URL(), rigOptions{worker: true, source: worker.NewChannels(func(k string) string { return env[k] }, "")})
+	s := startAppWith(t, rig.common(), 120, 40)
+	s.waitFor("Card expiry")
+	s.sendFromList("Card expiry", 3)
+	scr := s.waitUntil("the pane to say why nothing is delivered", func(scr string) bool {
+		return strings.Contains(flat(scr), "No running worker can deliver this send: Graph error 190")
+	})
+	for _, want := range []string{"MESSENGER_PAGE_TOKEN", "Failed 0", "Queued 3"} {
+		if !strings.Contains(flat(scr), want) {
+			t.Errorf("the pane lacks %q:\n%s", want, frame(scr))
+		}
+	}
+	if n := len(graph.Requests()); n != 0 {
+		t.Errorf("%d messages went out with a revoked token", n)
+	}
+}
