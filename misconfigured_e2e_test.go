@@ -59,7 +59,6 @@ func tuiOK(t *testing.T, db string, args ...string) string {
 	return out
 }
 
-
 // sendWithAFaultyWorker runs the story: the send is waited for with a
 // faulty worker running; --wait says no worker can deliver it and why, and
 // nobody has failed or been sent to; then a good worker starts and a new

@@ -44,9 +44,9 @@ type Server struct {
 	Addr string
 	cfg  Config
 
-	mu      sync.Mutex
-	msgs    []Message
-	logins  int // failed logins
+	mu     sync.Mutex
+	msgs   []Message
+	logins int // failed logins
 }
 
 // Start runs a server until the test ends.
