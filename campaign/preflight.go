@@ -391,9 +391,10 @@ const (
 // the recipient's messaging window. A recipient outside the window is an
 // error only when the campaign's messaging type cannot reach them.
 func checkMessenger(c *store.Campaign, ct *store.Contact, msg *store.Message, now time.Time) (windowState, error) {
-	text := msg.Body
+	// As the worker sends it (worker.MessengerText).
+	text := strings.TrimRight(msg.Body, " \t\r\n")
 	if msg.Subject != "" {
-		text = msg.Subject + "\n\n" + msg.Body
+		text = msg.Subject + "\n\n" + text
 	}
 	if n := utf8.RuneCountInString(text); n > MessengerTextLimit {
 		return inWindow, tooLongError{n}

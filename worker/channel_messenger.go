@@ -177,8 +177,10 @@ func (c *MessengerChannel) endpoint(jobURL string) (*url.URL, error) {
 }
 
 // MessengerText is the text a job sends: the subject, a blank line and the
-// body, or just the body when there is no subject.
+// body, or just the body when there is no subject. The line end a body file
+// has at its end would show as an empty line in the chat bubble.
 func MessengerText(subject, body string) string {
+	body = strings.TrimRight(body, " \t\r\n")
 	if subject == "" {
 		return body
 	}
@@ -282,7 +284,12 @@ func (c *MessengerChannel) classify(resp *http.Response, raw []byte) *DeliveryEr
 	default:
 		var hint string
 		de.Scope, hint = graphScope(e.Code, e.Subcode)
-		if hint != "" {
+		switch {
+		case hint != "" && de.Scope == ScopeSender:
+			// What to do comes first: the pane and --wait show this
+			// sentence, and Graph's own words can be long.
+			de.Reason = hint + " (" + de.Reason + ")"
+		case hint != "":
 			de.Reason += ": " + hint
 		}
 	}
