@@ -20,7 +20,9 @@ func pickFieldColumns(rows []store.Contact, n int) []string {
 	counts := map[string]int{}
 	for _, c := range rows {
 		for k, v := range c.Fields {
-			if k != "name" && v != "" {
+			// A column that repeats the address (a psid column in a
+			// file of mixed kinds) says nothing the ADDRESS column does not.
+			if k != "name" && v != "" && v != c.Address {
 				counts[k]++
 			}
 		}

@@ -42,7 +42,7 @@ const (
 // fieldKeys are store.FieldError.Field values, in form order.
 var fieldKeys = [numFields]string{"name", "channel", "from", "url", "messaging_type", "message_tag", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts"}
 
-var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Messaging", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts"}
+var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Msg type", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts"}
 
 // choices are the options of the fields picked from a list.
 func choices(f fieldID) []string {
@@ -203,6 +203,7 @@ func NewEditor(c *Common, id int, camp store.Campaign) *Editor {
 		camp.Channel = store.ChannelFile
 	}
 	e.setValues(camp)
+	e.urlPlaceholder()
 	e.saved = e.values()
 	e.focusField(fName)
 	return e
@@ -598,7 +599,17 @@ func (e *Editor) handleChoiceKey(k tea.KeyPressMsg) tea.Cmd {
 	if f == fMsgType {
 		delete(e.errs, fMsgTag)
 	}
+	e.urlPlaceholder()
 	return nil
+}
+
+// urlPlaceholder fits the URL field's example to the channel.
+func (e *Editor) urlPlaceholder() {
+	if store.Channels[e.channel] == store.ChannelMessenger {
+		e.inputs[fURL].Placeholder = "optional: a path on MESSENGER_API_BASE's host"
+		return
+	}
+	e.inputs[fURL].Placeholder = "e.g. https://hooks.example.com/notify"
 }
 
 // toField passes a key or paste to the focused input and reacts to what
@@ -1062,9 +1073,9 @@ func (e *Editor) FullHelp() [][]key.Binding {
 func messagingHint(t store.MessagingType) string {
 	switch t {
 	case store.MessagingMessageTag:
-		return "  outside the 24 hours too, for the tag's use only"
+		return "  any time, for the tag's use"
 	case store.MessagingResponse:
-		return "  a reply, within 24 hours"
+		return "  a reply, within 24h"
 	}
-	return "  within 24 hours of their last message"
+	return "  within 24h of their message"
 }

@@ -44,7 +44,7 @@ func TestEditorSetsMessagingTypeAndTag(t *testing.T) {
 	s.waitFor("New campaign")
 	s.typeText("Shipping")
 	s.press("tab", "m") // channel: messenger
-	scr := s.waitFor("Messaging")
+	scr := s.waitFor("Msg type")
 	if strings.Contains(scr, "CONFIRMED_EVENT_UPDATE") {
 		t.Errorf("a tag is offered with UPDATE:\n%s", frame(scr))
 	}
@@ -147,9 +147,9 @@ func TestPaneSaysWhyARevokedTokenStopsTheSend(t *testing.T) {
 	s.waitFor("Card expiry")
 	s.sendFromList("Card expiry", 3)
 	scr := s.waitUntil("the pane to say why nothing is delivered", func(scr string) bool {
-		return strings.Contains(flat(scr), "No running worker can deliver this send: Graph error 190")
+		return strings.Contains(flat(scr), "No running worker can deliver this send: the Page access token (MESSENGER_PAGE_TOKEN) is invalid")
 	})
-	for _, want := range []string{"MESSENGER_PAGE_TOKEN", "Failed 0", "Queued 3"} {
+	for _, want := range []string{"restart it (Graph error 190", "Failed 0", "Queued 3"} {
 		if !strings.Contains(flat(scr), want) {
 			t.Errorf("the pane lacks %q:\n%s", want, frame(scr))
 		}
