@@ -3,7 +3,10 @@ package worker
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,5 +169,29 @@ func TestMessengerWindowAndMessageTags(t *testing.T) {
 	}
 	if got := api.Delivered(); got["2222222222"] != 2 || got["1111111111"] != 1 || got["3333333333"] != 0 {
 		t.Fatalf("delivered %v", got)
+	}
+}
+
+// A proxy in front of the API that refuses the token without a Graph error
+// object is the worker's problem too; other statuses without one are
+// unclear.
+func TestMessengerStatusWithoutAGraphError(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusUnauthorized)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "denied", int(status.Load()))
+	}))
+	defer srv.Close()
+	ch, err := NewMessengerChannel(MessengerConfig{Token: testPageToken, BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if de := deliverTo(ch, queue.Job{To: "1254477777772919", Kind: "psid", Body: "b"}); de == nil || de.Transient || de.Scope != ScopeSender || !strings.Contains(de.Reason, "MESSENGER_PAGE_TOKEN") {
+		t.Fatalf("401: %+v", de)
+	}
+	status.Store(http.StatusForbidden)
+	if de := deliverTo(ch, queue.Job{To: "1254477777772919", Kind: "psid", Body: "b"}); de == nil || de.Transient || de.Scope != ScopeUnclear {
+		t.Fatalf("403: %+v", de)
 	}
 }

@@ -3,7 +3,6 @@ package worker
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // A failure that means this worker cannot deliver on a channel at all (a
@@ -21,28 +20,19 @@ import (
 const unclearRun = 5
 
 // unclearRuns counts, by campaign, the recipients of the current run of
-// unclear failures.
+// unclear failures. Ending a run that does not exist, as every successful
+// delivery does, takes no lock.
 type unclearRuns struct {
-	// active is the number of campaigns with a run under way, so that a
-	// successful delivery costs an atomic load when there is none.
-	active atomic.Int32
-	mu     sync.Mutex
-	byID   map[uint64]map[uint64]bool // campaign → contacts in the run
+	mu   sync.Mutex
+	byID sync.Map // campaign (uint64) → map[uint64]bool of contacts, guarded by mu
 }
 
 // add puts a contact into the campaign's run and returns the run's length.
 func (r *unclearRuns) add(campaign, contact uint64) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.byID == nil {
-		r.byID = map[uint64]map[uint64]bool{}
-	}
-	run := r.byID[campaign]
-	if run == nil {
-		run = map[uint64]bool{}
-		r.byID[campaign] = run
-		r.active.Add(1)
-	}
+	v, _ := r.byID.LoadOrStore(campaign, map[uint64]bool{})
+	run := v.(map[uint64]bool)
 	run[contact] = true
 	return len(run)
 }
@@ -50,15 +40,12 @@ func (r *unclearRuns) add(campaign, contact uint64) int {
 // end ends the campaign's run: something was delivered, or a failure
 // plainly concerned its recipient.
 func (r *unclearRuns) end(campaign uint64) {
-	if r.active.Load() == 0 {
+	if _, ok := r.byID.Load(campaign); !ok {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.byID[campaign]; ok {
-		delete(r.byID, campaign)
-		r.active.Add(-1)
-	}
+	r.byID.Delete(campaign)
+	r.mu.Unlock()
 }
 
 // parks decides whether a failed delivery stops this worker reading the
