@@ -41,6 +41,7 @@ type importer struct {
 	name       string
 	size       int64
 	tags       []string
+	columns    []store.AddressColumn
 	progress   store.ImportProgress
 
 	report  store.ImportReport
@@ -94,6 +95,7 @@ func newImporter(c *Common, runs *int, cwd string, knownTags []string) *importer
 			"becomes a template field like {{.city}}. A known address updates it.",
 		newFormField("File", "contacts.csv or ~/Downloads/contacts.csv", hint),
 		newFormField("Tags", "optional: spring, newsletter", "added to every imported contact · tab completes").withTags(knownTags),
+		newFormField("Columns", "optional: Messenger ID=psid, Mobile=phone", "the address columns, when not named email, address, phone or psid").withCheck(checkAddressColumns),
 	)
 	return m
 }
@@ -165,6 +167,11 @@ func (m *importer) updateForm(msg tea.Msg) tea.Cmd {
 			return m.form.fail(0, "type the path of a CSV file")
 		}
 		m.tags = store.NormalizeTags([]string{m.form.value(1)})
+		cols, err := parseAddressColumns(m.form.value(2))
+		if err != nil {
+			return m.form.fail(2, err.Error())
+		}
+		m.columns = cols
 		m.form.err = ""
 		m.form.busy = "Opening " + strings.TrimSpace(raw) + "…"
 		m.run = m.nextRun()
@@ -263,13 +270,13 @@ func (m *importer) start(msg importOpenedMsg) tea.Cmd {
 	m.name, m.size, m.progress = filepath.Base(msg.path), msg.size, store.ImportProgress{}
 	m.form.busy = ""
 	ch := make(chan store.ImportProgress, 1)
-	st, actor, name, tags, run, f := m.c.Store, m.c.Actor, m.name, m.tags, m.run, msg.file
+	st, actor, name, tags, cols, run, f := m.c.Store, m.c.Actor, m.name, m.tags, m.columns, m.run, msg.file
 	work := func() tea.Msg {
 		defer cancel()
 		defer f.Close()
 		defer close(ch)
 		rep, err := st.ImportCSV(ctx, f, store.ImportOptions{
-			Actor: actor, Name: name, Tags: tags,
+			Actor: actor, Name: name, Tags: tags, AddressColumns: cols,
 			Progress: func(p store.ImportProgress) { offerLatest(ch, p) },
 		})
 		return importDoneMsg{run: run, report: rep, err: err}
@@ -458,4 +465,28 @@ func (m *importer) reportView() string {
 		lines = append(lines, st.Dim.Render("esc or enter: back to the contacts"))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// parseAddressColumns reads the Columns field: COLUMN=KIND, comma-separated.
+func parseAddressColumns(v string) ([]store.AddressColumn, error) {
+	var cols []store.AddressColumn
+	for _, part := range strings.Split(v, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		col, err := store.ParseAddressColumn(part)
+		if err != nil {
+			return nil, err
+		}
+		cols = append(cols, col)
+	}
+	return cols, nil
+}
+
+// checkAddressColumns is the Columns field's check.
+func checkAddressColumns(v string) string {
+	if _, err := parseAddressColumns(v); err != nil {
+		return err.Error()
+	}
+	return ""
 }

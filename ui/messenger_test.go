@@ -158,3 +158,27 @@ func TestPaneSaysWhyARevokedTokenStopsTheSend(t *testing.T) {
 		t.Errorf("%d messages went out with a revoked token", n)
 	}
 }
+
+// The import form takes the address columns a file names otherwise, with
+// their kind.
+func TestImportFormReadsPSIDsFromANamedColumn(t *testing.T) {
+	st := newTestStore(t)
+	path := ctWriteFile(t, "fans.csv", "Name,Messenger ID\nAda,1254477777772919\nBob,26203292189261166\n")
+	s := startApp(t, st, 100, 24)
+	s.press("2")
+	s.waitFor("No contacts yet")
+	s.press("i")
+	s.waitFor("Import contacts from a CSV file")
+	s.typeText(path + "\nfans\nMessenger ID=fax\n")
+	s.waitFor("unknown address kind \"fax\"")
+	s.press("ctrl+u")
+	s.typeText("Messenger ID=psid\n")
+	scr := s.waitFor("Imported fans.csv")
+	if !strings.Contains(scr, "2 rows read: 2 created") {
+		t.Errorf("the report:\n%s", frame(scr))
+	}
+	c, err := st.ContactByAddress("psid:26203292189261166")
+	if err != nil || c.Kind != store.KindPSID || c.Name != "Bob" || !c.HasTag("fans") {
+		t.Fatalf("%+v %v", c, err)
+	}
+}
