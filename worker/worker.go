@@ -96,8 +96,14 @@ type Worker struct {
 
 	// cannot holds the campaigns whose channel this worker cannot build
 	// (uint64 → reason): it stops reading them and gives their jobs back.
-	cannot      sync.Map
-	parkedCount atomic.Int32 // campaigns in cannot
+	cannot   sync.Map
+	giveMu   sync.Mutex
+	giveBack map[uint64][]string // entry IDs to give back at the next tick
+
+	// parkedCount is the number of campaigns in cannot, so that checking
+	// costs an atomic load while there are none; unclear counts the runs
+	// of failures that may be this worker's (see parks).
+	parkedCount atomic.Int32
 	unclear     unclearRuns
 }
 
