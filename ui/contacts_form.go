@@ -23,6 +23,12 @@ type miniForm struct {
 	err    string // a problem with the whole form, e.g. the store refused it
 	busy   string // set while the submitted values are being saved
 	keys   miniFormKeyMap
+
+	// optionalFrom, when above 0, is the first of the trailing fields
+	// that only tab reaches: enter on the field before it, or on any of
+	// them, saves, so an advanced field does not lengthen the usual way
+	// through the form.
+	optionalFrom int
 }
 
 type formField struct {
@@ -125,7 +131,7 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 			if f.checkField(fl) {
 				return formKeep, nil
 			}
-			if f.focus == len(f.fields)-1 {
+			if f.focus == len(f.fields)-1 || (f.optionalFrom > 0 && f.focus >= f.optionalFrom-1) {
 				return formSubmit, nil
 			}
 			return formKeep, f.focusField(f.focus + 1)

@@ -95,8 +95,9 @@ func newImporter(c *Common, runs *int, cwd string, knownTags []string) *importer
 			"becomes a template field like {{.city}}. A known address updates it.",
 		newFormField("File", "contacts.csv or ~/Downloads/contacts.csv", hint),
 		newFormField("Tags", "optional: spring, newsletter", "added to every imported contact · tab completes").withTags(knownTags),
-		newFormField("Columns", "optional: Messenger ID=psid, Mobile=phone", "the address columns, when not named email, address, phone or psid").withCheck(checkAddressColumns),
+		newFormField("Columns", "optional: Messenger ID=psid, Mobile=phone", "address columns named otherwise, with their kind: email, phone or psid").withCheck(checkAddressColumns),
 	)
+	m.form.optionalFrom = 2 // enter on Tags imports, as before Columns existed
 	return m
 }
 

@@ -23,7 +23,7 @@ func TestImportShowsProgressAndCancelsWithEsc(t *testing.T) {
 	s := startApp(t, st, 80, 24)
 	s.press("2", "i")
 	s.waitFor("Import contacts from a CSV file")
-	s.typeText(path + "\n\n\n")
+	s.typeText(path + "\n\n")
 
 	// Opening for writing waits until the import has opened the pipe.
 	w, err := os.OpenFile(path, os.O_WRONLY, 0)

@@ -169,7 +169,9 @@ func TestImportFormReadsPSIDsFromANamedColumn(t *testing.T) {
 	s.waitFor("No contacts yet")
 	s.press("i")
 	s.waitFor("Import contacts from a CSV file")
-	s.typeText(path + "\nfans\nMessenger ID=fax\n")
+	s.typeText(path + "\nfans")
+	s.press("tab") // the optional Columns field: enter on Tags would import
+	s.typeText("Messenger ID=fax\n")
 	s.waitFor("unknown address kind \"fax\"")
 	s.press("ctrl+u")
 	s.typeText("Messenger ID=psid\n")
