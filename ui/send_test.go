@@ -302,7 +302,10 @@ func TestCopyFailureAndCampaignID(t *testing.T) {
 	s.press("w")
 	s.waitFor("Completed with 2 failures")
 	s.press("f")
-	scr := s.waitFor("Failures of 'Spring sale'")
+	// The header shows before the ledger is read: wait for the rows.
+	scr := s.waitUntil("the failures to be read", func(scr string) bool {
+		return strings.Contains(scr, "Failures of 'Spring sale'") && strings.Contains(lineWith(scr, "▌"), "@example.com")
+	})
 	selected := strings.Fields(strings.TrimPrefix(strings.TrimSpace(lineWith(scr, "▌")), "▌"))
 	if len(selected) == 0 || !strings.HasSuffix(selected[0], "@example.com") {
 		t.Fatalf("no selected failure:\n%s", frame(scr))
