@@ -133,7 +133,7 @@ func fxCheckIndexes(tb testing.TB, s *Store) {
 			if c.ID != btoi(k) {
 				problems = append(problems, fmt.Sprintf("contact under key %d has id %d", btoi(k), c.ID))
 			}
-			wantAddr[c.Address] = string(k)
+			wantAddr[c.Key()] = string(k)
 			for _, t := range c.Tags {
 				if wantTag[t] == nil {
 					wantTag[t] = map[string]bool{}

@@ -49,6 +49,8 @@ func FuzzImportCSV(f *testing.F) {
 	f.Add("email,name\nseed@example.com,New Name\nSEED@example.com,dup\n", "vip")
 	f.Add("email,seeded\n\"a@b.co\"\"\",x\n\"\n", "")
 	f.Add("phone,email,address\n1,2,3\n", "a b;c")
+	f.Add("name,email,phone,psid\nA,a@b.co,,\nB,,+1 415 555 0123,\nC,,,1254477777772919\nD,,,1.2E+15\nE,,,\nF,,,psid:1254477777772919\n", "fans")
+	f.Add("phone,psid\n1254477777772,\n,1254477777772\n", "")
 
 	// One database per fuzzing process, not per input.
 	s, err := Open(filepath.Join(f.TempDir(), "fuzz.db"))
@@ -113,9 +115,9 @@ func FuzzImportCSV(f *testing.F) {
 		}
 		wantTags := NormalizeTags(optTags)
 		for _, c := range all {
-			norm, err := NormalizeAddress(c.Address)
-			if err != nil || norm != c.Address {
-				t.Errorf("stored address %q: normalises to %q, %v", c.Address, norm, err)
+			norm, kind, err := NormalizeAddressKind(c.Address, c.Kind)
+			if err != nil || norm != c.Address || kind != c.Kind || c.Kind == "" {
+				t.Errorf("stored address %q of kind %q: normalises to %q of kind %q, %v", c.Address, c.Kind, norm, kind, err)
 			}
 			for _, col := range rep.Columns {
 				if _, ok := c.Fields[col]; !ok && c.Address != fuzzSeedContact.Address {
