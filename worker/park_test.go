@@ -32,7 +32,7 @@ func (f *failing) Deliver(_ context.Context, d Delivery) error {
 func noneCanDeliver(t *testing.T, f *fixture, campaign uint64, want string) func() bool {
 	return func() bool {
 		ws, _ := queue.Workers(context.Background(), f.rdb)
-		reason, none := queue.NoneCanDeliver(ws, campaign, time.Now(), 10*time.Second)
+		reason, none := queue.NoneCanDeliver(ws, campaign, time.Now())
 		return none && strings.Contains(reason, want)
 	}
 }

@@ -96,9 +96,7 @@ type Worker struct {
 
 	// cannot holds the campaigns whose channel this worker cannot build
 	// (uint64 → reason): it stops reading them and gives their jobs back.
-	cannot   sync.Map
-	giveMu   sync.Mutex
-	giveBack map[uint64][]string // entry IDs to give back at the next tick
+	cannot sync.Map
 
 	// parkedCount is the number of campaigns in cannot, so that checking
 	// costs an atomic load while there are none; unclear counts the runs
