@@ -135,7 +135,6 @@ type workerJSON struct {
 	RedisError string `json:"redis_error,omitempty"`
 }
 
-
 func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerInfo) statusJSON {
 	out := statusJSON{ID: c.ID, Name: c.Name, Status: c.Status, Round: st.Round, Total: st.Total,
 		Counts: map[store.RecipientState]int{}, Queued: st.Enqueued, FinishedAt: st.FinishedAt, Workers: []workerJSON{},
