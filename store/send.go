@@ -223,8 +223,10 @@ func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawCon
 		var arena []byte
 		cur := ledger.Cursor()
 		for k, v := cur.Seek(itob(after + 1)); k != nil; k, v = cur.Next() {
-			if len(v) > 1 && v[0] <= ledgerCodecVersion && v[1] != stateCode(RecipientQueued) && v[1] != stateCode(RecipientRetrying) {
-				continue // final: skip without decoding
+			if len(v) > 1 && v[0] <= ledgerCodecVersion {
+				if st := v[1] &^ redeliveredBit; st != stateCode(RecipientQueued) && st != stateCode(RecipientRetrying) {
+					continue // final: skip without decoding
+				}
 			}
 			var e LedgerEntry
 			if err := decodeLedgerEntry(v, &e); err != nil {
