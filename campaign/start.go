@@ -260,6 +260,58 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	if err := queue.Activate(parent, rdb, c.ID); err != nil {
 		return res, err
 	}
+	p := &enqueuePass{s: s, rdb: rdb, c: c, round: st.Round, epoch: epoch, everyone: everyone, renderer: r,
+		progress: progress, prior: prior, res: &res}
+	// The ledger of a large send is written a chunk at a time: each chunk
+	// is queued before the next is written, so the first deliveries start
+	// within moments, and an interrupted start goes on from where it was.
+	for {
+		p.total = st.Total
+		if err := p.run(parent, after); err != nil {
+			return res, err
+		}
+		if !st.LedgerPending {
+			break
+		}
+		after = st.LedgerAfter
+		if st, err = s.Store.ContinueLedger(c.ID); err != nil {
+			return res, err
+		}
+		res.Total = st.Total
+	}
+	// Every job is in: workers may put jobs back again. This goes first, so
+	// that a ledger saying "enqueued" never leaves the flag set (a resume
+	// that runs again finds nobody left to queue).
+	if err := queue.SetEnqueuing(parent, rdb, c.ID, false); err != nil {
+		return res, fmt.Errorf("%w (everyone is queued; resume it with `tui campaign resume %d`)", err, c.ID)
+	}
+	if err := s.Store.MarkEnqueued(c.ID, st.Round); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// enqueuePass queues the recipients the ledger holds after a contact, in
+// contact order: the ledger is read, messages rendered in parallel, and
+// batches reach Redis in order, as the stream IDs require.
+type enqueuePass struct {
+	s        *Service
+	rdb      redis.UniversalClient
+	c        store.Campaign
+	round    int
+	epoch    string
+	everyone bool
+	renderer *store.Renderer
+	progress func(Progress)
+	prior    int // jobs queued before this enqueue began
+	total    int
+	res      *Result
+}
+
+func (p *enqueuePass) run(parent context.Context, after uint64) error {
+	s, rdb, c, res, r, epoch, everyone := p.s, p.rdb, p.c, p.res, p.renderer, p.epoch, p.everyone
+	st := store.SendState{Round: p.round, Total: p.total}
+	progress, prior := p.progress, p.prior
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
@@ -308,7 +360,7 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		go func() { // renderers
 			defer wg.Done()
 			for b := range toRender {
-				b.render(r, &c, st.Round, epoch, everyone)
+				b.render(r, &c, p.round, epoch, everyone)
 				close(b.ready)
 			}
 		}()
@@ -367,20 +419,8 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		sendErr = parent.Err()
 	}
 	if sendErr != nil {
-		return res, fmt.Errorf("enqueue of %q stopped after %d new jobs (resume it with `tui campaign resume %d` or send again; nobody will be queued twice): %w",
+		return fmt.Errorf("enqueue of %q stopped after %d new jobs (resume it with `tui campaign resume %d` or send again; nobody will be queued twice): %w",
 			c.Name, res.Added, c.ID, sendErr)
 	}
-	if readErr != nil {
-		return res, readErr
-	}
-	// Every job is in: workers may put jobs back again. This goes first, so
-	// that a ledger saying "enqueued" never leaves the flag set (a resume
-	// that runs again finds nobody left to queue).
-	if err := queue.SetEnqueuing(parent, rdb, c.ID, false); err != nil {
-		return res, fmt.Errorf("%w (everyone is queued; resume it with `tui campaign resume %d`)", err, c.ID)
-	}
-	if err := s.Store.MarkEnqueued(c.ID, st.Round); err != nil {
-		return res, err
-	}
-	return res, nil
+	return readErr
 }
