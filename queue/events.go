@@ -84,8 +84,10 @@ func ParseEventBatch(values map[string]any) (EventBatch, error) {
 	var b EventBatch
 	b.Worker, _ = values["w"].(string)
 	raw, _ := values["e"].(string)
-	if err := json.Unmarshal([]byte(raw), &b.Events); err != nil {
+	events, err := parseEvents(raw)
+	if err != nil {
 		return b, fmt.Errorf("bad event batch: %w", err)
 	}
+	b.Events = events
 	return b, nil
 }
