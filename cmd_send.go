@@ -15,7 +15,7 @@ import (
 
 // sendService opens the database and prepares — without dialling — the
 // Redis connection.
-func sendService(g *globals) (*campaign.Service, func(), error) {
+func sendService(e *env, g *globals) (*campaign.Service, func(), error) {
 	st, err := openStore(g)
 	if err != nil {
 		return nil, nil, err
@@ -25,7 +25,13 @@ func sendService(g *globals) (*campaign.Service, func(), error) {
 		st.Close()
 		return nil, nil, &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
-	return campaign.New(st, conn), func() { conn.Close(); st.Close() }, nil
+	svc, err := newService(e, st, conn)
+	if err != nil {
+		conn.Close()
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, func() { conn.Close(); st.Close() }, nil
 }
 
 // progressPrinter reports enqueue progress on stderr when it is a terminal.
