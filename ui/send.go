@@ -357,6 +357,12 @@ func (f *sendFlow) facts() []string {
 	if text := p.WindowNote(); text != "" {
 		out = append(out, note("Window", text)...)
 	}
+	if t := p.SuppressedText(); t != "" {
+		out = append(out, note("Excluded", t)...)
+	}
+	for _, w := range p.Warnings {
+		out = append(out, note("Note", w)...)
+	}
 	return append(out, field("Duration", p.EstimateText()))
 }
 
@@ -449,7 +455,7 @@ func (f *sendFlow) confirmLines(inner int) []string {
 			lines = append(lines, st.Label.Render("Subject")+"  "+p.Sample.Subject)
 		}
 		lines = append(lines, st.Dim.Render(strings.Repeat("─", min(inner, 40))))
-		body := strings.Split(lipgloss.NewStyle().Width(inner).Render(strings.TrimRight(p.Sample.Body, "\n")), "\n")
+		body := strings.Split(lipgloss.NewStyle().Width(inner).Render(strings.TrimRight(sampleText(p), "\n")), "\n")
 		room := max(f.height-len(lines)-10, 2)
 		if len(body) > room {
 			body = append(body[:room-1], st.Dim.Render("…"))
