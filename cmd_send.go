@@ -69,6 +69,9 @@ func campaignSend(e *env, g *globals, args []string) error {
 		}
 		return waitForSend(e, svc, c)
 	}
+	if err := svc.CatchUpUnsubscribes(e.ctx); err != nil {
+		fmt.Fprintf(e.stderr, "tui: warning: the unsubscribes waiting in Redis could not be read yet (they are folded before the ledger is written): %v\n", err)
+	}
 	p, err := svc.Preflight(e.ctx, id)
 	if err != nil {
 		return err

@@ -120,3 +120,21 @@ func (s *Service) WatchUnsubscribes(ctx context.Context, every time.Duration, on
 		}
 	}
 }
+
+// CatchUpUnsubscribes folds the unsubscribes waiting in Redis before a
+// preflight, so that it leaves out and counts everyone who asked to hear no
+// more; a send is about to dial Redis anyway. It does nothing (and dials
+// nothing) unless the database expects unsubscribes. Start folds again
+// before it writes the ledger, so an error here only makes the preflight's
+// count late.
+func (s *Service) CatchUpUnsubscribes(ctx context.Context) error {
+	if !s.UnsubscribesExpected() {
+		return nil
+	}
+	rdb, err := s.Conn.Client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = s.FoldUnsubscribes(ctx, rdb)
+	return err
+}

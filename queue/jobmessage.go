@@ -2,7 +2,8 @@ package queue
 
 // The fields of a job beyond its plain text: the body's format, the
 // unsubscribe links, the test mark. Each is written only when set, so a
-// plain job costs nothing more.
+// plain job costs nothing more. Both Job.values and the enqueue's encoder
+// append them here.
 
 func (j *Job) appendMessageFields(v []any) []any {
 	if j.Format != "" && j.Format != "text" {

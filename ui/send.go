@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
@@ -89,13 +90,18 @@ func newSendFlow(c *Common, run int, camp store.Campaign) *sendFlow {
 	}
 }
 
-// start runs the preflight. It reads the database only.
+// start runs the preflight. It reads the database only, but for the
+// unsubscribes waiting in Redis of a database that sent unsubscribe links
+// (campaign.CatchUpUnsubscribes), which it folds first.
 func (f *sendFlow) start() tea.Cmd {
 	ctx, cancel := context.WithCancel(f.c.Ctx)
 	f.cancel = cancel
 	svc, id, run := f.c.Sends, f.campaign.ID, f.run
 	return tea.Batch(func() tea.Msg {
 		defer cancel()
+		cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+		_ = svc.CatchUpUnsubscribes(cctx) // Start folds again before the ledger
+		ccancel()
 		pf, err := svc.Preflight(ctx, id)
 		return preflightDoneMsg{run: run, pf: pf, err: err}
 	}, f.spin.Tick)
