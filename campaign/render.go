@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"unicode/utf8"
 
 	"tui/store"
 )
@@ -201,7 +202,7 @@ func rewriteLinks(field, text string, links *Links) (string, bool, error) {
 	}
 	if links == nil {
 		line := 1 + strings.Count(text[:at[0]], "\n")
-		col := at[0] - strings.LastIndexByte(text[:at[0]], '\n')
+		col := 1 + utf8.RuneCountInString(text[strings.LastIndexByte(text[:at[0]], '\n')+1:at[0]])
 		return text, true, &store.FieldError{Field: field, Line: line, Col: col,
 			Msg: "{{.unsubscribe_url}} needs the unsubscribe listener's address: set TUI_UNSUBSCRIBE_URL and TUI_UNSUBSCRIBE_SECRET where tui runs (README: One-click unsubscribe)"}
 	}
