@@ -31,8 +31,8 @@ func (m envMap) get(k string) string { return m[k] }
 func TestLinksSettingsAreChecked(t *testing.T) {
 	for env, want := range map[*envMap]string{
 		{"TUI_UNSUBSCRIBE_URL": "http://news.example.com/u", "TUI_UNSUBSCRIBE_SECRET": "0123456789abcdef"}: "must use https",
-		{"TUI_UNSUBSCRIBE_URL": "https://news.example.com/u"}:                                             "TUI_UNSUBSCRIBE_SECRET is not",
-		{"TUI_UNSUBSCRIBE_URL": "https://news.example.com/u", "TUI_UNSUBSCRIBE_SECRET": "short"}:          "at least 16",
+		{"TUI_UNSUBSCRIBE_URL": "https://news.example.com/u"}:                                              "TUI_UNSUBSCRIBE_SECRET is not",
+		{"TUI_UNSUBSCRIBE_URL": "https://news.example.com/u", "TUI_UNSUBSCRIBE_SECRET": "short"}:           "at least 16",
 		{"TUI_UNSUBSCRIBE_URL": "news.example.com", "TUI_UNSUBSCRIBE_SECRET": "0123456789abcdef"}:          "public HTTPS address",
 		{"TUI_UNSUBSCRIBE_URL": "https://n.example.com/u", "TUI_UNSUBSCRIBE_SECRET": "0123456789abcdef",
 			"TUI_UNSUBSCRIBE_MAILTO": "Ann <a@example.com>"}: "plain email address",
