@@ -198,8 +198,8 @@ func (s *Service) testContact(c *store.Campaign, which string) (store.Contact, e
 }
 
 func anyAlive(ws []queue.WorkerInfo, now time.Time) bool {
-	for _, w := range ws {
-		if now.Sub(w.LastSeen) < 15*time.Second && !w.Stopping {
+	for i := range ws {
+		if ws[i].Alive(now) && !ws[i].Stopping {
 			return true
 		}
 	}
