@@ -122,8 +122,19 @@ func (s *Service) TestSend(ctx context.Context, actor string, req TestRequest) (
 	if err != nil {
 		return rep, err
 	}
-	if ws, err := queue.Workers(ctx, rdb); err == nil && !anyAlive(ws, time.Now()) {
-		return rep, errors.New("no worker is running to deliver the test: start one (tui --headless-worker on a server, or tui --worker) with this channel's settings in its environment")
+	// A worker in this process starts with the connection just made: give
+	// one a few seconds to say it is there.
+	for wait := time.Now().Add(3 * time.Second); ; {
+		ws, err := queue.Workers(ctx, rdb)
+		if err != nil || anyAlive(ws, time.Now()) {
+			break
+		}
+		if time.Now().After(wait) {
+			return rep, errors.New("no worker is running to deliver the test: start one (tui --headless-worker on a server, or tui --worker) with this channel's settings in its environment")
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return rep, ctx.Err()
+		}
 	}
 	timeout := req.Timeout
 	if timeout <= 0 {

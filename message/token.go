@@ -67,7 +67,9 @@ func (s *Signer) Verify(text string) (Token, error) {
 	if len(text) > 128 {
 		return Token{}, ErrBadToken
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(text)
+	// Strict: the unused bits of the last character must be zero, or two
+	// spellings of one token would both verify.
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(text)
 	if err != nil || len(raw) < 4+macLen {
 		return Token{}, ErrBadToken
 	}

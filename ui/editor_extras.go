@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -180,7 +181,11 @@ func (e *Editor) testDone(msg editorTestDoneMsg) tea.Cmd {
 		e.note = "Test not sent: " + msg.err.Error()
 		return ReportError(fmt.Errorf("test send: %w", msg.err))
 	case msg.rep.OK():
-		return Flash("Test " + strings.Join(lines, "; "))
+		var to, by []string
+		for _, r := range msg.rep.Results {
+			to, by = append(to, r.To), append(by, r.Worker)
+		}
+		return Flash(fmt.Sprintf("Test delivered to %s (worker %s)", strings.Join(to, ", "), strings.Join(slices.Compact(by), ", ")))
 	}
 	e.note = "Test: " + strings.Join(lines, "; ")
 	return ReportError(fmt.Errorf("test send: %s", strings.Join(lines, "; ")))
