@@ -24,7 +24,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func campaignCmd(e *env, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate or export")
+		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export or test")
 	}
 	switch args[0] {
 	case "help", "--help", "-help", "-h":
@@ -53,8 +53,10 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignExport(e, g, args[1:])
 	case "set-rate":
 		return campaignSetRate(e, g, args[1:])
+	case "test":
+		return campaignTest(e, g, args[1:])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate or export", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export or test", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).
@@ -69,6 +71,7 @@ type campaignJSON struct {
 	MessageTag    string                       `json:"message_tag"`
 	Subject       string                       `json:"subject"`
 	Body          *string                      `json:"body,omitempty"`
+	Format        string                       `json:"format"`
 	Tags          []string                     `json:"tags"`
 	ExcludeTags   []string                     `json:"exclude_tags"`
 	Rate          int                          `json:"rate"`
@@ -95,7 +98,7 @@ func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
 		mt = string(c.EffectiveMessagingType())
 	}
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, Channel: c.Channel, From: c.From,
-		URL: c.URL, MessagingType: mt, MessageTag: c.MessageTag, Subject: c.Subject, Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
+		URL: c.URL, MessagingType: mt, MessageTag: c.MessageTag, Subject: c.Subject, Format: c.FormatName(), Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
 		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy,
 		LastSend: c.LastSend}
 }
@@ -117,7 +120,7 @@ func campaignList(e *env, g *globals, args []string) error {
 	if len(pos) > 0 {
 		return usagef("campaign list takes no arguments (got %q)", pos[0])
 	}
-	svc, closeAll, err := sendService(g)
+	svc, closeAll, err := sendService(e, g)
 	if err != nil {
 		return err
 	}
@@ -190,6 +193,7 @@ func campaignCreate(e *env, g *globals, args []string) error {
 	var mtype string
 	fs.StringVar(&mtype, "messaging-type", "", "messenger: UPDATE (default), RESPONSE or MESSAGE_TAG")
 	fs.StringVar(&c.MessageTag, "message-tag", "", "messenger, with MESSAGE_TAG: ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE or HUMAN_AGENT")
+	fs.StringVar(&c.Format, "format", "text", "the body's format: text, markdown or html")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err

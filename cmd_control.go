@@ -35,7 +35,7 @@ func oneCampaign(e *env, g *globals, name string, args []string, extra func(fs f
 	if err != nil {
 		return nil, store.Campaign{}, nil, err
 	}
-	svc, closeAll, err := sendService(g)
+	svc, closeAll, err := sendService(e, g)
 	if err != nil {
 		return nil, store.Campaign{}, nil, err
 	}
@@ -59,6 +59,8 @@ func findCampaign(st *store.Store, id uint64) (store.Campaign, error) {
 
 type flagSet = interface {
 	Bool(name string, value bool, usage string) *bool
+	String(name string, value string, usage string) *string
+	Duration(name string, value time.Duration, usage string) *time.Duration
 }
 
 func campaignPause(e *env, g *globals, args []string) error {
@@ -525,7 +527,7 @@ func campaignSetRate(e *env, g *globals, args []string) error {
 	if err != nil || rate < 0 || rate > store.MaxRate {
 		return usagef("%q is not a rate: give messages per second from 0 (no limit) to %d", pos[1], store.MaxRate)
 	}
-	svc, closeAll, err := sendService(g)
+	svc, closeAll, err := sendService(e, g)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 
 // sendService opens the database and prepares — without dialling — the
 // Redis connection.
-func sendService(g *globals) (*campaign.Service, func(), error) {
+func sendService(e *env, g *globals) (*campaign.Service, func(), error) {
 	st, err := openStore(g)
 	if err != nil {
 		return nil, nil, err
@@ -25,7 +25,13 @@ func sendService(g *globals) (*campaign.Service, func(), error) {
 		st.Close()
 		return nil, nil, &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
-	return campaign.New(st, conn), func() { conn.Close(); st.Close() }, nil
+	svc, err := newService(e, st, conn)
+	if err != nil {
+		conn.Close()
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, func() { conn.Close(); st.Close() }, nil
 }
 
 // progressPrinter reports enqueue progress on stderr when it is a terminal.
@@ -62,6 +68,9 @@ func campaignSend(e *env, g *globals, args []string) error {
 			return err
 		}
 		return waitForSend(e, svc, c)
+	}
+	if err := svc.CatchUpUnsubscribes(e.ctx); err != nil {
+		fmt.Fprintf(e.stderr, "tui: warning: the unsubscribes waiting in Redis could not be read yet (they are folded before the ledger is written): %v\n", err)
 	}
 	p, err := svc.Preflight(e.ctx, id)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"tui/campaign"
 	"tui/queue"
+	"tui/store"
 	"tui/ui"
 	"tui/worker"
 )
@@ -116,7 +117,10 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
 	defer conn.Close()
-	svc := campaign.New(st, conn)
+	svc, err := newService(e, st, conn)
+	if err != nil {
+		return err
+	}
 	hub := campaign.NewHub(svc)
 
 	var lw *ui.LocalWorker
@@ -145,6 +149,14 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 	go func() {
 		defer wg.Done()
 		followSends(ctx, hub, func(err error) { log.Warn("following sends failed; trying again", "err", err.Error()) })
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svc.WatchUnsubscribes(ctx, campaign.UnsubscribeFoldEvery, func(added []store.Suppression) {
+			log.Info("unsubscribes folded into the suppression list", "added", len(added))
+			srv.NotifyAll("suppression")
+		})
 	}()
 	if lw != nil {
 		wg.Add(1)

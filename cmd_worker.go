@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ type workerFlags struct {
 	grace       time.Duration
 	lease       time.Duration
 	logFormat   string
+	listen      string // serve one-click unsubscribe links here (--headless-worker)
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -31,6 +33,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.grace, "shutdown-grace", 10*time.Second, "how long in-flight deliveries may finish on SIGINT/SIGTERM")
 	fs.DurationVar(&w.lease, "lease", 30*time.Second, "a job untouched this long is taken over by other workers")
 	fs.StringVar(&w.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&w.listen, "listen", "", "serve one-click unsubscribe links on this address (needs TUI_UNSUBSCRIBE_SECRET)")
 }
 
 func (w *workerFlags) validate() error {
@@ -106,6 +109,15 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
 	defer conn.Close()
+	if wf.listen != "" {
+		lctx, stop := context.WithCancel(e.ctx)
+		wait, err := startUnsubscribeListener(lctx, e, wf.listen, conn, log)
+		if err != nil {
+			stop()
+			return err
+		}
+		defer func() { stop(); wait() }()
+	}
 	log.Info("connecting to redis", "url", conn.URL())
 	var rdbErr error
 	for attempt := 1; ; attempt++ {

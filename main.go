@@ -38,8 +38,10 @@ Usage:
   tui --worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
                                            the TUI plus an in-process worker (starts with a send)
   tui --headless-worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
-                      [--log-format text|json]
-                                           worker only: no UI, no database, logs to stderr
+                      [--log-format text|json] [--listen ADDR]
+                                           worker only: no UI, no database, logs to stderr;
+                                           --listen serves one-click unsubscribe links
+                                           (env TUI_UNSUBSCRIBE_SECRET)
   tui --ssh ADDR [--authorized-keys FILE] [--host-key FILE] [--idle-timeout 30m]
                  [--max-sessions 50] [--worker]
                                            serve the TUI over SSH to many people (public keys
@@ -47,7 +49,7 @@ Usage:
   tui campaign list [--json]
   tui campaign create --name NAME --channel file|smtp|webhook|messenger --body-file FILE
                       [--subject TEXT] [--tag TAG]... [--exclude-tag TAG]... [--rate N]
-                      [--from ADDR] [--url URL] [--max-attempts N]
+                      [--from ADDR] [--url URL] [--max-attempts N] [--format text|markdown|html]
                       [--messaging-type UPDATE|RESPONSE|MESSAGE_TAG] [--message-tag TAG]
                                            prints the new campaign's ID on stdout
   tui campaign edit ID [the flags of create]
@@ -59,6 +61,9 @@ Usage:
   tui campaign pause|resume|cancel|retry-failed ID
   tui campaign set-rate ID N               messages per second (0: no limit), also while sending
   tui campaign export ID FILE.csv          the ledger as CSV (- for stdout)
+  tui campaign test ID --to ADDR[,ADDR] [--contact ADDR|ID] [--timeout 45s]
+                                           render for one contact and deliver once to these
+                                           addresses through a running worker; ledger untouched
   tui contacts import FILE.csv [--tag TAG]... [--address-column COLUMN=KIND]... [--json]
                                            a header row; an email, address, phone or psid
                                            column (or those named, KIND email, phone, psid or
@@ -161,6 +166,9 @@ func dispatch(e *env, args []string) error {
 		return nil
 	}
 	rest := fs.Args()
+	if wf.listen != "" && !*headless {
+		return usagef("--listen serves unsubscribe links from a headless worker: use it with --headless-worker")
+	}
 	if sf.requested() {
 		return runSSH(e, g, wf, sf, *inProcess, *headless, rest)
 	}
@@ -326,7 +334,10 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
 	defer conn.Close()
-	svc := campaign.New(st, conn)
+	svc, err := newService(e, st, conn)
+	if err != nil {
+		return err
+	}
 	hub := campaign.NewHub(svc)
 
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -352,6 +363,13 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	c := ui.NewCommon(st, actor(), conn.Status()).WithSending(svc, hub, lw)
 	app := ui.NewApp(c)
 	p := tea.NewProgram(app, tea.WithContext(e.ctx))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svc.WatchUnsubscribes(ctx, campaign.UnsubscribeFoldEvery, func([]store.Suppression) {
+			p.Send(ui.DataChangedMsg{What: "suppression"})
+		})
+	}()
 	_, runErr := p.Run()
 	app.Close()
 	if lw != nil {

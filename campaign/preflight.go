@@ -52,6 +52,13 @@ type Preflight struct {
 	// window only MESSAGE_TAG reaches them: without it they block the send.
 	OutsideWindow int
 	WindowUnknown int
+	// SampleUnsubscribe is the sample's one-click link ("" without one).
+	SampleUnsubscribe string
+	// Suppressed counts the contacts left out by the suppression list, by
+	// source (store.SourceUnsubscribe, store.SourceBounce, "" by hand).
+	Suppressed map[string]int
+	// Warnings are things worth knowing that do not block the send.
+	Warnings []string
 }
 
 // MessengerTextLimit is the longest text the Send API takes, in characters.
@@ -82,6 +89,24 @@ func window(c *store.Campaign) time.Duration {
 // HUMAN_AGENT.
 func needsWindow(c *store.Campaign) bool {
 	return c.EffectiveMessagingType() != store.MessagingMessageTag || c.MessageTag == store.TagHumanAgent
+}
+
+// SuppressedText says who the suppression list left out, or "".
+func (p *Preflight) SuppressedText() string {
+	total := 0
+	for _, n := range p.Suppressed {
+		total += n
+	}
+	if total == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range []struct{ src, word string }{{store.SourceUnsubscribe, "unsubscribed"}, {store.SourceBounce, "bounced"}, {"", "suppressed by hand"}} {
+		if n := p.Suppressed[k.src]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k.word))
+		}
+	}
+	return fmt.Sprintf("%d left out by the suppression list (%s)", total, strings.Join(parts, ", "))
 }
 
 // OK reports whether the send may start.
@@ -214,6 +239,12 @@ func (p *Preflight) Summary() string {
 	if note := p.WindowNote(); note != "" {
 		fmt.Fprintf(&b, "Window: %s\n", note)
 	}
+	if t := p.SuppressedText(); t != "" {
+		fmt.Fprintf(&b, "Excluded: %s\n", t)
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "Note: %s\n", w)
+	}
 	fmt.Fprintf(&b, "Estimated duration: %s\n", p.EstimateText())
 	if p.ErrorCount > 0 {
 		fmt.Fprintf(&b, "Errors: %d\n", p.ErrorCount)
@@ -256,11 +287,14 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 	if !c.Status.Editable() {
 		return nil, &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusSending}
 	}
-	r, err := store.NewRenderer(&c)
+	r, err := NewRenderer(&c, s.Links)
 	if err != nil {
 		return nil, err
 	}
-	p := &Preflight{Campaign: c}
+	p := &Preflight{Campaign: c, Warnings: s.linkWarnings(&c)}
+	if p.Suppressed, err = s.Store.SuppressedInAudience(&c); err != nil {
+		return nil, err
+	}
 	if p.LeftOut, err = s.Store.UnreachableRecipients(&c); err != nil {
 		return nil, err
 	}
@@ -291,13 +325,13 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 						continue
 					}
 					ct, err := it.raw.DecodeForMessage()
-					var msg store.Message
+					var msg Rendered
 					if err == nil {
 						msg, err = r.Render(&ct)
 					}
 					var window windowState
 					if err == nil && messenger {
-						window, err = checkMessenger(&c, &ct, &msg, now)
+						window, err = checkMessenger(&c, &ct, &msg.Message, now)
 					}
 					if err == nil && it.seq > 0 && window == inWindow {
 						continue
@@ -333,7 +367,7 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 							errs = errs[:MaxReportedErrors]
 						}
 					} else {
-						p.Sample, p.SampleTo = &msg, ct.Key()
+						p.Sample, p.SampleTo, p.SampleUnsubscribe = &msg.Message, ct.Key(), msg.Unsubscribe
 					}
 					mu.Unlock()
 				}

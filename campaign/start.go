@@ -47,6 +47,9 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 	if err != nil {
 		return Result{}, err
 	}
+	if err := s.beforeSend(ctx, rdb); err != nil {
+		return Result{}, err
+	}
 	c, st, err := s.Store.StartSend(actor, id, version)
 	if err != nil {
 		return Result{}, err
@@ -195,7 +198,7 @@ type batch struct {
 // render turns the batch's recipients into jobs, or into failed ledger rows
 // when a message cannot be rendered (a contact edited or imported after the
 // preflight) or the contact is gone.
-func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, epoch string, redeliver bool) {
+func (b *batch) render(r *Renderer, c *store.Campaign, round int, epoch string, redeliver bool) {
 	b.jobs = make([]queue.Job, 0, len(b.recipients))
 	for i := range b.recipients {
 		rc := &b.recipients[i]
@@ -205,14 +208,15 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, epoch st
 			b.failed = append(b.failed, e)
 			continue
 		}
-		msg, err := r.RenderRaw(rc.contact)
+		msg, err := r.RenderRaw(e.ContactID, rc.contact)
 		if err != nil {
 			e.State, e.LastError = store.RecipientFailed, err.Error()
 			b.failed = append(b.failed, e)
 			continue
 		}
 		j := queue.Job{CampaignID: c.ID, ContactID: e.ContactID, Round: round, To: e.Address,
-			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body, Epoch: epoch}
+			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body, Epoch: epoch,
+			Format: msg.Format, Unsubscribe: msg.Unsubscribe, UnsubscribeMailto: msg.UnsubscribeMailto}
 		if redeliver {
 			// The attempt Redis forgot may have happened: this is the one
 			// after it.
@@ -234,7 +238,7 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, epoch st
 // still reach Redis in contact order, as the stream IDs require.
 func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c store.Campaign, st store.SendState, progress func(Progress), everyone bool) (Result, error) {
 	res := Result{Campaign: c, Round: st.Round, Total: st.Total}
-	r, err := store.NewRenderer(&c)
+	r, err := NewRenderer(&c, s.Links)
 	if err != nil {
 		return res, err
 	}

@@ -28,8 +28,11 @@ type Event struct {
 	Reason  string    `json:"r,omitempty"`
 	// TakenOver: the job was taken over from a worker that stopped
 	// answering; that worker may have delivered it before.
-	TakenOver bool      `json:"re,omitempty"`
-	At        time.Time `json:"at"`
+	TakenOver bool `json:"re,omitempty"`
+	// Bounce: the provider refused the address for good (no such
+	// mailbox, no such domain): the owner suppresses it.
+	Bounce bool      `json:"b,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // EventBatch is one entry of a campaign's events stream: every outcome a
@@ -71,6 +74,9 @@ func appendEvents(dst []byte, events []Event) []byte {
 		}
 		if e.TakenOver {
 			dst = append(dst, `,"re":true`...)
+		}
+		if e.Bounce {
+			dst = append(dst, `,"b":true`...)
 		}
 		dst = append(dst, `,"at":"`...)
 		dst = e.At.UTC().AppendFormat(dst, time.RFC3339Nano)

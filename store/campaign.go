@@ -144,6 +144,7 @@ type Campaign struct {
 	URL         string    `json:"url,omitempty"`  // webhook URL, or messenger API base URL
 	Subject     string    `json:"subject,omitempty"`
 	Body        string    `json:"body"`
+	Format      string    `json:"format,omitempty"`       // "" (plain text), "markdown" or "html": see BodyFormats
 	Tags        []string  `json:"tags"`                   // audience: contacts with any of these; none means everyone
 	ExcludeTags []string  `json:"exclude_tags"`           // minus contacts with any of these
 	Rate        int       `json:"rate"`                   // messages per second across all workers; 0 is unlimited
@@ -261,6 +262,7 @@ func (c *Campaign) Normalize() {
 	c.MessageTag = strings.ToUpper(strings.TrimSpace(c.MessageTag))
 	c.Tags = NormalizeTags(c.Tags)
 	c.ExcludeTags = NormalizeTags(c.ExcludeTags)
+	c.Format = normalizeFormat(c.Format)
 	if strings.TrimSpace(string(c.Channel)) == "" {
 		c.Channel = ChannelFile
 	}
@@ -328,6 +330,9 @@ func (c *Campaign) Validate() error {
 	}
 	if strings.TrimSpace(c.Body) == "" {
 		add("body", "a body is required")
+	}
+	if fe := checkFormat(c.Format); fe != nil {
+		errs = append(errs, fe)
 	}
 	if fe := CheckTemplate("subject", c.Subject); fe != nil {
 		errs = append(errs, fe)

@@ -15,6 +15,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/campaign"
 	"tui/store"
 )
 
@@ -36,13 +37,14 @@ const (
 	fExclude
 	fRate
 	fAttempts
+	fFormat // last, so the fields before it keep their places in the tab order
 	numFields
 )
 
 // fieldKeys are store.FieldError.Field values, in form order.
-var fieldKeys = [numFields]string{"name", "channel", "from", "url", "messaging_type", "message_tag", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts"}
+var fieldKeys = [numFields]string{"name", "channel", "from", "url", "messaging_type", "message_tag", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts", "format"}
 
-var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Msg type", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts"}
+var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Msg type", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts", "Format"}
 
 // choices are the options of the fields picked from a list.
 func choices(f fieldID) []string {
@@ -112,6 +114,7 @@ type editorValues struct {
 	name, from, url, subject, body, tags, exclude, rate, attempts string
 	channel                                                       store.Channel
 	msgType, msgTag                                               int
+	format                                                        int
 }
 
 // Editor creates or edits one campaign.
@@ -127,6 +130,7 @@ type Editor struct {
 	body    textarea.Model
 	channel int
 	choice  [numFields]int // the picked option of each choice field but the channel
+	format  int            // index into store.BodyFormats
 	focus   fieldID
 
 	saved    editorValues // what is stored; the baseline for unsaved changes
@@ -142,8 +146,11 @@ type Editor struct {
 	recipientReq int
 	recipientFor string // the audience the recipient was looked up for
 	tagSeq       int
-	preview      store.Message
+	preview      campaign.Rendered
 	previewOK    bool
+	test         *testPrompt // the test send's address prompt, when open
+	testing      bool        // a test send is under way
+	testReq      int
 
 	showPreview bool // a narrow editor shows the preview instead of the form
 	confirm     *Confirm
@@ -246,6 +253,12 @@ func (e *Editor) setValues(camp store.Campaign) {
 			e.choice[fMsgTag] = i
 		}
 	}
+	e.format = 0
+	for i, f := range store.BodyFormats {
+		if f == camp.FormatName() {
+			e.format = i
+		}
+	}
 }
 
 func (e *Editor) values() editorValues {
@@ -262,6 +275,7 @@ func (e *Editor) values() editorValues {
 		channel:  store.Channels[e.channel],
 		msgType:  e.choice[fMsgType],
 		msgTag:   e.choice[fMsgTag],
+		format:   e.format,
 	}
 }
 
@@ -283,6 +297,10 @@ func (e *Editor) campaign() (store.Campaign, *store.FieldError) {
 	v := e.values()
 	c := e.orig
 	c.Name, c.Channel, c.Subject, c.Body = v.name, v.channel, v.subject, v.body
+	c.Format = store.BodyFormats[v.format]
+	if c.Format == "text" {
+		c.Format = ""
+	}
 	c.From, c.URL, c.MessagingType, c.MessageTag = "", "", "", ""
 	if e.visible(fFrom) {
 		c.From = v.from
@@ -356,7 +374,7 @@ func (e *Editor) focusField(f fieldID) tea.Cmd {
 		return nil
 	}
 	switch f {
-	case fChannel, fMsgType, fMsgTag:
+	case fChannel, fMsgType, fMsgTag, fFormat:
 		return nil
 	case fBody:
 		return e.body.Focus()
@@ -423,8 +441,18 @@ func (e *Editor) refreshPreview() {
 	if bad || e.recipient == nil {
 		return
 	}
-	r, err := store.NewRenderer(&camp)
+	var links *campaign.Links
+	if e.c.Sends != nil {
+		links = e.c.Sends.Links
+	}
+	r, err := campaign.NewRenderer(&camp, links)
 	if err != nil {
+		var fe *store.FieldError
+		if errors.As(err, &fe) {
+			if f, ok := fieldByKey(fe.Field); ok {
+				e.live[f] = describeFieldError(fe)
+			}
+		}
 		return
 	}
 	msg, err := r.Render(e.recipient)
@@ -490,6 +518,11 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 		}
 		e.refreshPreview()
 		return nil
+	case editorTestDoneMsg:
+		if msg.id == e.id && msg.req == e.testReq {
+			return e.testDone(msg)
+		}
+		return nil
 	case editorTagsSettledMsg:
 		if msg.id == e.id && msg.seq == e.tagSeq {
 			camp, _ := e.campaign()
@@ -514,6 +547,9 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 }
 
 func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	if e.test != nil {
+		return e.testKey(k)
+	}
 	if e.confirm != nil {
 		closed, cmd := e.confirm.Update(k)
 		if closed {
@@ -536,6 +572,8 @@ func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, e.keys.Preview):
 		e.showPreview = !e.showPreview
 		return nil
+	case key.Matches(k, e.keys.TestSend):
+		return e.openTest()
 	case key.Matches(k, e.keys.Reload) && e.conflict != nil:
 		stored := *e.conflict
 		e.orig, e.conflict, e.note = stored, nil, ""
@@ -563,6 +601,9 @@ func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	}
 	if e.focus == fChannel || e.focus == fMsgType || e.focus == fMsgTag {
 		return e.handleChoiceKey(k)
+	}
+	if e.focus == fFormat {
+		return e.handleFormatKey(k)
 	}
 	if key.Matches(k, e.keys.Enter) && e.focus != fBody {
 		return e.moveFocus(1)
@@ -626,7 +667,7 @@ func (e *Editor) toField(msg tea.Msg) tea.Cmd {
 		}
 		return cmd
 	}
-	if f == fChannel || f == fMsgType || f == fMsgTag {
+	if f == fChannel || f == fMsgType || f == fMsgTag || f == fFormat {
 		return nil
 	}
 	before := e.inputs[f].Value()
@@ -853,6 +894,9 @@ func (e *Editor) View() string {
 	if e.confirm != nil {
 		out = Overlay(e.width, e.height, fitLines(out, e.width, e.height), e.confirm.View())
 	}
+	if e.test != nil {
+		out = Overlay(e.width, e.height, fitLines(out, e.width, e.height), e.test.View(e.c))
+	}
 	return out
 }
 
@@ -976,6 +1020,8 @@ func (e *Editor) fieldView(f fieldID, w int) string {
 		if f == fMsgType && f == e.focus && !e.readOnly {
 			value += st.Dim.Render(messagingHint(store.MessagingTypes[picked]))
 		}
+	case fFormat:
+		value = e.formatChoices(f == e.focus)
 	case fBody:
 		lines := strings.Split(e.body.View(), "\n")
 		pad := strings.Repeat(" ", labelWidth+1)
@@ -1021,8 +1067,7 @@ func (e *Editor) previewView(w, h int) string {
 		b.WriteString(st.Dim.Render("Looking up the first recipient…") + "\n")
 	case e.previewOK:
 		b.WriteString(st.Label.Render("Subject: ") + ansi.Truncate(e.preview.Subject, max(w-9, 1), "…") + "\n")
-		b.WriteString(st.Dim.Render(strings.Repeat("─", max(min(w, 60), 1))) + "\n")
-		b.WriteString(lipgloss.NewStyle().Width(w).Render(e.preview.Body))
+		b.WriteString(e.previewParts(w))
 	}
 	return fitLines(b.String(), w, h)
 }
@@ -1048,7 +1093,10 @@ func (e *Editor) ShortHelp() []key.Binding {
 	if e.readOnly {
 		return []key.Binding{e.keys.Cancel, e.keys.Next, e.keys.Preview}
 	}
-	out := []key.Binding{e.keys.Save, e.keys.Cancel, e.keys.Next, e.keys.Prev}
+	if e.test != nil {
+		return e.test.ShortHelp()
+	}
+	out := []key.Binding{e.keys.Save, e.keys.Cancel, e.keys.TestSend, e.keys.Next, e.keys.Prev}
 	if e.conflict != nil {
 		out = append([]key.Binding{e.keys.Reload}, out...)
 	}
@@ -1064,7 +1112,7 @@ func (e *Editor) ShortHelp() []key.Binding {
 // FullHelp lists every editor key.
 func (e *Editor) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{e.keys.Save, e.keys.Cancel, e.keys.Reload, e.keys.Preview},
+		{e.keys.Save, e.keys.Cancel, e.keys.Reload, e.keys.Preview, e.keys.TestSend},
 		{e.keys.Next, e.keys.Prev, e.keys.Enter, e.keys.ChoiceLeft, e.keys.ChoiceNext},
 	}
 }

@@ -20,7 +20,9 @@ import (
 // Close.
 //
 // A line holds: campaign and contact (numbers), key (the idempotency key,
-// campaignID:contactID), to, channel, subject, body, attempt, worker, and at
+// campaignID:contactID), to, channel, subject, body (the text part), html
+// (only when the message has an HTML part), unsubscribe_url (only when the
+// message carries one), test (only for a test send), attempt, worker, and at
 // (RFC 3339 in UTC, with the fraction of a second when it is not zero).
 type FileChannel struct {
 	path string
@@ -114,8 +116,7 @@ func appendOutboxLine(b []byte, d *Delivery, now time.Time) []byte {
 	}
 	b = append(b, `,"subject":`...)
 	b = appendJSONString(b, j.Subject)
-	b = append(b, `,"body":`...)
-	b = appendJSONString(b, j.Body)
+	b = appendBodyParts(b, j)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
 	if j.Redelivery {
