@@ -305,7 +305,7 @@ type enqueuePass struct {
 	round    int
 	epoch    string
 	everyone bool
-	renderer *store.Renderer
+	renderer *Renderer
 	progress func(Progress)
 	prior    int // jobs queued before this enqueue began
 	total    int
