@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 )
@@ -186,7 +187,7 @@ func foldIfSending(ctx context.Context, svc *campaign.Service, c store.Campaign)
 func foldOrWarn(e *env, svc *campaign.Service, c store.Campaign) []queue.WorkerInfo {
 	workers, err := foldIfSending(e.ctx, svc, c)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "tui: warning: the numbers below may be behind: %v\n", err)
+		fmt.Fprintf(e.stderr, "tui: warning: the numbers below may be behind: %s\n", termsafe.Text(err.Error()))
 	}
 	return workers
 }
@@ -223,7 +224,7 @@ func progressLine(c store.Campaign, st store.SendState, rate float64, workers []
 	n := st.Counts
 	final := n[store.RecipientSent] + n[store.RecipientFailed] + n[store.RecipientSkipped] + n[store.RecipientCancelled]
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s [%s] %s/%s done: %s sent, %s failed, %s retrying, %s queued", c.Name, c.Status,
+	fmt.Fprintf(&b, "%s [%s] %s/%s done: %s sent, %s failed, %s retrying, %s queued", termsafe.Line(c.Name), c.Status,
 		thousands(final), thousands(st.Total), thousands(n[store.RecipientSent]), thousands(n[store.RecipientFailed]),
 		thousands(n[store.RecipientRetrying]), thousands(n[store.RecipientQueued]))
 	if k := n[store.RecipientSkipped]; k > 0 {
@@ -319,7 +320,7 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 			if tty {
 				fmt.Fprint(e.stderr, "\r\033[K")
 			}
-			fmt.Fprintf(e.stderr, "No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", reason)
+			fmt.Fprintf(e.stderr, "No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", termsafe.Line(reason))
 		}
 		for _, l := range u.Send.Losses[min(lossesSeen, len(u.Send.Losses)):] {
 			if tty {

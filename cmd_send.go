@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 )
@@ -67,7 +68,7 @@ func campaignSend(e *env, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(e.stderr, p.Summary())
+	fmt.Fprint(e.stderr, termsafe.Text(p.Summary()))
 	if !p.OK() {
 		return fmt.Errorf("not sent: %s", p.Problem())
 	}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 	"tui/worker"
@@ -48,10 +49,13 @@ func (w *workerFlags) validate() error {
 }
 
 func (w *workerFlags) logger(out io.Writer) *slog.Logger {
+	// User names, campaign names and providers' errors go into the log,
+	// which is often read on a terminal.
+	opts := &slog.HandlerOptions{ReplaceAttr: termsafe.LogAttr}
 	if w.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(out, nil))
+		return slog.New(slog.NewJSONHandler(out, opts))
 	}
-	return slog.New(slog.NewTextHandler(out, nil))
+	return slog.New(slog.NewTextHandler(out, opts))
 }
 
 // config builds a worker's settings. File jobs go to --outbox, else

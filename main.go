@@ -23,6 +23,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 	"tui/ui"
@@ -131,10 +132,10 @@ func run(e *env, args []string) int {
 		fmt.Fprint(e.stdout, usageText)
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "tui: %s\nRun 'tui --help' for usage.\n", ue.msg)
+		fmt.Fprintf(e.stderr, "tui: %s\nRun 'tui --help' for usage.\n", termsafe.Text(ue.msg))
 		return 2
 	default:
-		fmt.Fprintf(e.stderr, "tui: %s\n", err)
+		fmt.Fprintf(e.stderr, "tui: %s\n", termsafe.Text(err.Error()))
 		return 1
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 )
@@ -395,9 +396,13 @@ func (a *App) resize(w, h int) {
 // View draws the whole terminal. Below the smallest usable size it shows
 // one centred line saying so instead of a broken layout.
 func (a *App) View() tea.View {
-	v := tea.NewView(a.render())
+	// Names, fields and errors from people, files and workers are all over
+	// the frame and in the title: the terminal must show them, not obey
+	// them (an OSC 52 in a campaign name would set the clipboard of whoever
+	// selects it, over SSH too).
+	v := tea.NewView(termsafe.Frame(a.render()))
 	v.AltScreen = true
-	v.WindowTitle = "tui — " + strings.Join(a.screens[a.active].Breadcrumb(), " › ")
+	v.WindowTitle = termsafe.Title("tui — " + strings.Join(a.screens[a.active].Breadcrumb(), " › "))
 	return v
 }
 
