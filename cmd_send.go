@@ -66,6 +66,9 @@ func campaignSend(e *env, g *globals, args []string) error {
 	}
 	p, err := svc.Preflight(e.ctx, id)
 	if err != nil {
+		if e.ctx.Err() != nil {
+			return errors.New("interrupted during the preflight: nothing was changed and nothing was queued")
+		}
 		return err
 	}
 	fmt.Fprint(e.stderr, termsafe.Text(p.Summary()))
