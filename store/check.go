@@ -31,11 +31,11 @@ const MaxCheckProblems = 100
 
 // CheckReport is what `tui db check` found.
 type CheckReport struct {
-	Path     string
-	Size     int64
-	PageSize int
-	Pages    uint64 // the high-water mark
-	TxID     uint64
+	Path      string
+	Size      int64
+	PageSize  int
+	Pages     uint64 // the high-water mark
+	TxID      uint64
 	FreePages int
 	// What the records hold, when the structure could be read.
 	Campaigns, Contacts, LedgerRows, Suppressed int
