@@ -299,7 +299,9 @@ func TestExponentialTemplateOverSSH(t *testing.T) {
 	if err := term.send("\x1b"); err != nil {
 		t.Fatal(err)
 	}
-	if err := term.waitScreen(func(s string) bool { return !strings.Contains(flatText(s), "render budget") && strings.Contains(s, "Boom") }); err != nil {
+	if err := term.waitScreen(func(s string) bool {
+		return !strings.Contains(flatText(s), "render budget") && strings.Contains(s, "Boom")
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

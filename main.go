@@ -65,6 +65,9 @@ Usage:
                                            column (or those named, KIND email, phone, psid or
                                            auto); every other column is a template variable
   tui contacts list [--json]
+  tui db check                             check every page and record of the database
+  tui db backup FILE                       a consistent copy of the database, checked
+  tui db compact                           rewrite the database without its free pages
   tui --help, tui --version               tui COMMAND --help shows that command alone
 
 Global flags (anywhere on the line):
@@ -185,6 +188,8 @@ func dispatch(e *env, args []string) error {
 		return campaignCmd(e, g, rest[1:])
 	case "contacts", "contact":
 		return contactsCmd(e, g, rest[1:])
+	case "db":
+		return dbCmd(e, g, rest[1:])
 	case "help":
 		fmt.Fprint(e.stdout, usageText)
 		return nil

@@ -354,13 +354,14 @@ func (w *walker) walkLeaf(where string, buf []byte, bucket string, lo, hi []byte
 // "ledger › 3" for a campaign's nested bucket.
 func bucketName(parent string, key []byte) string {
 	k := string(key)
-	if len(key) == 8 {
-		k = fmt.Sprint(binary.BigEndian.Uint64(key))
-	} else if !printable(k) {
+	if !printable(k) {
 		k = fmt.Sprintf("%x", key)
 	}
 	if parent == "the root bucket" {
 		return "bucket " + k
+	}
+	if len(key) == 8 { // a campaign's ledger, a tag's contacts: by id
+		k = fmt.Sprint(binary.BigEndian.Uint64(key))
 	}
 	return parent + " › " + k
 }

@@ -246,3 +246,49 @@ func TestRandomDamageNeverPanics(t *testing.T) {
 	}
 	t.Logf("%d of %d damaged files were reported as damaged (the rest: damage only in values, or nowhere read)", damaged, rounds)
 }
+
+// The owner of a database can back it up while it writes: the copy is
+// one transaction's view, and passes the check.
+func TestBackupWhileWritingIsConsistent(t *testing.T) {
+	s, err := Open(pristineDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stop := make(chan struct{})
+	wrote := make(chan int)
+	go func() {
+		n := 0
+		defer func() { wrote <- n }()
+		for i := uint64(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e := LedgerEntry{CampaignID: 1, ContactID: 1 + i%3000, Address: "x@example.com", State: RecipientFailed, LastError: strings.Repeat("e", int(i%500))}
+			if err := s.PutLedger([]LedgerEntry{e}); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	for i := range 3 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("backup%d.db", i))
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Backup(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		rep, err := CheckFile(path)
+		if err != nil || !rep.OK() || rep.LedgerRows != 3000 {
+			t.Fatalf("backup %d: %+v %v", i, rep, err)
+		}
+	}
+	close(stop)
+	t.Logf("%d ledger writes during the backups", <-wrote)
+}
