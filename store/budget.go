@@ -25,11 +25,15 @@ const (
 	// MaxBodyBytes bounds a rendered body, and the body template itself.
 	MaxBodyBytes = 1 << 20
 	// MaxRenderSteps bounds the template calls, loop iterations and
-	// function calls of one template's execution.
+	// function calls of one template's execution; a function that builds
+	// a string is charged a step more for each KiB it builds. It is the
+	// limit that stops runaways, and the same template and contact always
+	// reach it at the same point.
 	MaxRenderSteps = 100_000
-	// MaxRenderTime bounds one template's execution. A template within
-	// the other limits takes microseconds; this one is for work that
-	// is large per step.
+	// MaxRenderTime bounds one template's execution once it has taken a
+	// thousand steps (an ordinary template takes a few dozen, and is never
+	// timed, so a busy machine cannot fail it): the backstop for work
+	// that is large per step, such as comparing long strings in a loop.
 	MaxRenderTime = time.Second
 )
 
@@ -86,16 +90,20 @@ func (b *budget) reset(ctx context.Context) {
 // step charges one step, and every 64 steps looks at the clock and at the
 // context, which ends the execution when the preflight or the preview it
 // serves was cancelled.
-func (b *budget) step() error {
-	b.steps++
+func (b *budget) step() error { return b.charge(1) }
+
+// charge takes n steps.
+func (b *budget) charge(n int) error {
+	before := b.steps
+	b.steps += n
 	if b.steps > MaxRenderSteps {
 		return errTooManySteps
 	}
-	if b.steps&63 == 0 {
+	if before>>6 != b.steps>>6 {
 		if err := b.ctx.Err(); err != nil {
 			return err
 		}
-		if time.Now().After(b.deadline) {
+		if b.steps > 1024 && time.Now().After(b.deadline) {
 			return errTooSlow
 		}
 	}
@@ -147,17 +155,16 @@ func budgetFuncs(b *budget) template.FuncMap {
 	}
 }
 
+// charge accounts for a function that builds about size bytes: a step,
+// and one more per KiB.
 func charge(b *budget, size int) error {
 	if b == nil {
 		return nil
 	}
-	if err := b.step(); err != nil {
-		return err
-	}
 	if size > MaxBodyBytes {
 		return errValueTooLong
 	}
-	return nil
+	return b.charge(1 + size>>10)
 }
 
 func checked(b *budget, s string) (string, error) {

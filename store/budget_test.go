@@ -57,7 +57,8 @@ func TestRunawayTemplatesStopAtTheRenderBudget(t *testing.T) {
 			if !errors.As(err, &fe) || !errors.Is(err, ErrRenderBudget) || fe.Field != "body" {
 				t.Fatalf("Render: %v (%T), want a body *FieldError over the render budget", err, err)
 			}
-			if !strings.Contains(fe.Msg, tc.limit) || !strings.Contains(fe.Msg, "render budget") {
+			// Under -race on a busy machine, time may run out first.
+			if !(strings.Contains(fe.Msg, tc.limit) || strings.Contains(fe.Msg, "longer than 1s")) || !strings.Contains(fe.Msg, "render budget") {
 				t.Errorf("the message %q does not name the limit (%s)", fe.Msg, tc.limit)
 			}
 			if took > MaxRenderTime+time.Second {

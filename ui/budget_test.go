@@ -39,14 +39,17 @@ func TestPreviewStopsARunawayTemplate(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	start := time.Now()
 	s.tm.Send(tea.PasteMsg{Content: exponentialBody(`{{template "t59" .}}`)})
+	// Which limit stops it first depends on how fast this machine is
+	// right now (under -race, time can run out before the steps do).
+	unboxed := func(scr string) string { return flat(strings.ReplaceAll(scr, "│", " ")) }
 	scr := s.waitUntil("the preview to name the render budget", func(scr string) bool {
-		return strings.Contains(flat(scr), "the render budget")
+		return strings.Contains(unboxed(scr), "(the render budget)")
 	})
 	took := time.Since(start)
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	t.Logf("the preview stopped it %v after the paste; %d MB allocated meanwhile", took.Round(time.Millisecond), (after.TotalAlloc-before.TotalAlloc)>>20)
-	if !strings.Contains(flat(scr), "100,000 steps") {
+	if !strings.Contains(unboxed(scr), "100,000 steps") && !strings.Contains(unboxed(scr), "longer than 1s") {
 		t.Errorf("the preview does not name the limit:\n%s", scr)
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 512<<20 {
@@ -55,7 +58,7 @@ func TestPreviewStopsARunawayTemplate(t *testing.T) {
 
 	s.press("ctrl+s")
 	scr = s.waitFor("Not saved")
-	if !strings.Contains(flat(scr), "render budget") {
+	if !strings.Contains(unboxed(scr), "render budget") {
 		t.Errorf("the save was refused without naming the render budget:\n%s", scr)
 	}
 	if n := len(campaignsIn(t, st)); n != 0 {
