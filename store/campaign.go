@@ -332,6 +332,12 @@ func (c *Campaign) Validate() error {
 	if strings.TrimSpace(c.Body) == "" {
 		add("body", "a body is required")
 	}
+	for _, f := range []struct{ name, value string }{{"name", c.Name}, {"from", c.From}, {"url", c.URL},
+		{"subject", c.Subject}, {"body", c.Body}, {"tags", strings.Join(c.Tags, ",")}, {"exclude_tags", strings.Join(c.ExcludeTags, ",")}} {
+		if p := textProblem(f.value); p != "" {
+			add(f.name, p)
+		}
+	}
 	if len(c.Body) > MaxBodyBytes {
 		add("body", fmt.Sprintf("the body is longer than %s; a message that large will not be delivered", byteSize(MaxBodyBytes)))
 	}
