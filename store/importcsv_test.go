@@ -643,8 +643,8 @@ func TestImportSkipsAnOverlongRowAndGoesOn(t *testing.T) {
 	s := fxOpen(t)
 	var b strings.Builder
 	b.WriteString("email,note\nada@example.com,fine\nbob@example.com,\"multi\nline\"\n")
-	b.WriteString("cat@example.com," + strings.Repeat("x", 2<<20) + "\n")                        // line 5, unquoted
-	b.WriteString("dan@example.com,\"" + strings.Repeat("y\n", 600<<10) + "\"\n")               // line 6, quoted, 614,401 lines
+	b.WriteString("cat@example.com," + strings.Repeat("x", 2<<20) + "\n")                  // line 5, unquoted
+	b.WriteString("dan@example.com,\"" + strings.Repeat("y\n", 600<<10) + "\"\n")          // line 6, quoted, 614,401 lines
 	b.WriteString("eve@example.com,after\nnot-an-address,bad\nfay@example.com,\"last\"\n") // lines 614,407–614,409
 	rep, err := s.ImportCSV(context.Background(), strings.NewReader(b.String()), ImportOptions{Name: "big.csv"})
 	if err != nil {
