@@ -523,8 +523,13 @@ func campaignSetRate(e *env, g *globals, args []string) error {
 		return err
 	}
 	rate, err := strconv.Atoi(pos[1])
-	if err != nil || rate < 0 || rate > store.MaxRate {
-		return usagef("%q is not a rate: give messages per second from 0 (no limit) to %d", pos[1], store.MaxRate)
+	switch {
+	case err != nil:
+		return usagef("%q is not a rate: give a whole number of messages per second, from 0 (no limit) to %d", pos[1], store.MaxRate)
+	case rate < 0:
+		return usagef("the rate cannot be negative (got %d): give messages per second from 0 (no limit) to %d", rate, store.MaxRate)
+	case rate > store.MaxRate:
+		return usagef("the rate %d is more than %d messages per second, the most tui allows", rate, store.MaxRate)
 	}
 	svc, closeAll, err := sendService(g)
 	if err != nil {

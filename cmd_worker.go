@@ -5,8 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -110,6 +112,7 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
 	defer conn.Close()
+	defer reopenOutboxesOnHUP(log)()
 	log.Info("connecting to redis", "url", conn.URL())
 	var rdbErr error
 	for attempt := 1; ; attempt++ {
@@ -135,6 +138,32 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		case <-e.ctx.Done():
 			return nil
 		}
+	}
+}
+
+// reopenOutboxesOnHUP makes SIGHUP reopen the file channel's outbox, as
+// daemons reopen their logs after logrotate moved them (the outbox follows
+// a move within a second anyway). It returns the function that stops it.
+// The interactive app does not use it: there, SIGHUP means the terminal
+// went away.
+func reopenOutboxesOnHUP(log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				worker.ReopenOutboxes()
+				log.Info("SIGHUP: the outbox is reopened before the next delivery")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
 }
 
