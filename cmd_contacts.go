@@ -203,6 +203,7 @@ func streamContactsJSON(w io.Writer, st *store.Store) error {
 		if err != nil {
 			return err
 		}
+		data = termsafe.JSON(data)
 		sep := ",\n  "
 		if first {
 			sep, first = "\n  ", false

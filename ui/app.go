@@ -358,6 +358,7 @@ func (a *App) toActive(msg tea.Msg) tea.Cmd {
 }
 
 func (a *App) showFlash(text string, isErr bool) tea.Cmd {
+	text = termsafe.Text(text) // errors quote names, files, providers
 	a.flash = flashState{text: text, err: isErr, seq: a.flash.seq + 1}
 	d := flashInfoFor
 	if isErr {

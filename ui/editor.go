@@ -410,6 +410,7 @@ func (e *Editor) lookupRecipient() tea.Cmd {
 		if err != nil {
 			return editorRecipientMsg{id: id, req: req, err: err}
 		}
+		// The preview renders the contact as stored; the screen names it.
 		return editorRecipientMsg{id: id, req: req, ct: &ct}
 	}
 }
@@ -449,7 +450,7 @@ func (e *Editor) refreshPreview() {
 	e.previewCmd = func() tea.Msg {
 		defer cancel()
 		msg, err := r.WithContext(ctx).Render(ct)
-		return editorPreviewMsg{id: id, req: req, msg: msg, err: err}
+		return editorPreviewMsg{id: id, req: req, msg: safeMessage(msg), err: safeError(err)}
 	}
 }
 
@@ -759,7 +760,7 @@ func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
 	switch {
 	case msg.err == nil:
 		e.done, e.conflict = true, nil
-		saved := msg.c
+		saved := safeCampaign(msg.c)
 		e.result = &saved
 		return nil
 	case errors.As(msg.err, &verr):
@@ -789,9 +790,9 @@ func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
 		}
 		return nil
 	case errors.As(msg.err, &conflict):
-		stored := conflict.Campaign
+		stored := safeCampaign(conflict.Campaign)
 		e.conflict = &stored
-		e.note = conflict.Error() + ". ctrl+r loads their version (your edits are dropped); ctrl+s saves yours over it."
+		e.note = safeLine(conflict.Error()) + ". ctrl+r loads their version (your edits are dropped); ctrl+s saves yours over it."
 		return nil
 	}
 	if errors.Is(msg.err, store.ErrNotFound) && !e.isNew {
@@ -1058,7 +1059,7 @@ func (e *Editor) previewView(w, h int) string {
 	if e.recipient != nil {
 		who := e.recipient.Address
 		if e.recipient.Name != "" {
-			who = e.recipient.Name + " <" + e.recipient.Address + ">"
+			who = safeLine(e.recipient.Name) + " <" + e.recipient.Address + ">"
 		}
 		b.WriteString(st.Dim.Render(" for " + who))
 	}

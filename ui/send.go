@@ -97,7 +97,7 @@ func (f *sendFlow) start() tea.Cmd {
 	return tea.Batch(func() tea.Msg {
 		defer cancel()
 		pf, err := svc.Preflight(ctx, id)
-		return preflightDoneMsg{run: run, pf: pf, err: err}
+		return preflightDoneMsg{run: run, pf: safePreflight(pf), err: err}
 	}, f.spin.Tick)
 }
 

@@ -196,3 +196,32 @@ func sgrLen(s string) int {
 	}
 	return 0
 }
+
+// JSON makes encoded JSON safe for a terminal without changing what it
+// means: encoding/json escapes C0 controls but writes C1 controls and bidi
+// overrides as they are, and those become \u escapes here. (They can only
+// stand inside strings, where the escape means the same character.)
+func JSON(b []byte) []byte {
+	var out []byte
+	start := 0
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r != utf8.RuneError && replaced(r, size) {
+			out = append(out, b[start:i]...)
+			out = append(out, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+			start = i + size
+		}
+		i += size
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[start:]...)
+}
+
+const hex = "0123456789abcdef"

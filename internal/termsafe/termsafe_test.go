@@ -114,3 +114,15 @@ func BenchmarkFrame200x60(b *testing.B) {
 		_ = Frame(frame)
 	}
 }
+
+func TestJSONEscapesWhatEncodingJSONLeaves(t *testing.T) {
+	in := []byte(`{"name":"a` + "\u009b2J\u202e" + `b","ok":"Zoë ✓"}`)
+	got := string(JSON(in))
+	if got != `{"name":"a\u009b2J\u202eb","ok":"Zoë ✓"}` {
+		t.Errorf("JSON = %s", got)
+	}
+	clean := []byte(`{"a":"Zoë"}`)
+	if &JSON(clean)[0] != &clean[0] {
+		t.Error("clean JSON was copied")
+	}
+}
