@@ -82,6 +82,11 @@ func (s *recordSplitter) fill() error {
 	s.out = s.out[:0]
 	for len(s.out) < 32<<10 && !s.eof {
 		if s.r.Buffered() == 0 {
+			if len(s.out) > 0 {
+				// Pass on what is whole before waiting for more: the file
+				// may be a pipe that is still being written.
+				return nil
+			}
 			if _, err := s.r.Peek(1); err == io.EOF {
 				s.eof = true
 				s.endRecord()
