@@ -89,8 +89,9 @@ func dbCheck(e *env, g *globals, args []string) error {
 	fmt.Fprintf(e.stdout, "%s: %s, %s pages of %d bytes (transaction %d), %s free\n", path, byteCount(rep.Size),
 		thousands(int(rep.Pages)), rep.PageSize, rep.TxID, thousands(rep.FreePages))
 	if rep.OK() {
-		fmt.Fprintf(e.stdout, "OK: every page and record reads back: %s campaigns, %s contacts, %s ledger rows, %s suppressed addresses\n",
-			thousands(rep.Campaigns), thousands(rep.Contacts), thousands(rep.LedgerRows), thousands(rep.Suppressed))
+		fmt.Fprintf(e.stdout, "OK: every page and record reads back: %s, %s, %s, %s\n",
+			counted(rep.Campaigns, "campaign", "campaigns"), counted(rep.Contacts, "contact", "contacts"),
+			counted(rep.LedgerRows, "ledger row", "ledger rows"), counted(rep.Suppressed, "suppressed address", "suppressed addresses"))
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "DAMAGED: %s %s:\n", thousands(rep.ProblemCount), plural(rep.ProblemCount, "problem", "problems"))
@@ -161,6 +162,8 @@ func byteCount(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+func counted(n int, one, many string) string { return thousands(n) + " " + plural(n, one, many) }
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -64,7 +64,7 @@ func TestDamagedDatabaseFilesGiveTheDocumentedError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, out, _ := checkPages(t, pristine); code != 0 || !strings.Contains(out, "OK: every page and record reads back: 1 campaigns, 3,000 contacts, 3,000 ledger rows") {
+	if code, out, _ := checkPages(t, pristine); code != 0 || !strings.Contains(out, "OK: every page and record reads back: 1 campaign, 3,000 contacts, 3,000 ledger rows") {
 		t.Fatalf("db check of a healthy file: exit %d\n%s", code, out)
 	}
 	ps := os.Getpagesize()
