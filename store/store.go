@@ -162,7 +162,14 @@ func createIfMissing(path string) error {
 		return fmt.Errorf("create database %s: %w", path, err)
 	}
 	if err := os.Link(name, path); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create database %s: %w", path, err)
+		// A file system without hard links: a rename is whole too, though
+		// it would replace a database made at this very moment.
+		if _, serr := os.Lstat(path); !errors.Is(serr, os.ErrNotExist) {
+			return nil
+		}
+		if err := os.Rename(name, path); err != nil {
+			return fmt.Errorf("create database %s: %w", path, err)
+		}
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync() // the new name survives a crash
