@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"text/template"
@@ -30,10 +31,12 @@ const (
 	// limit that stops runaways, and the same template and contact always
 	// reach it at the same point.
 	MaxRenderSteps = 100_000
-	// MaxRenderTime bounds one template's execution once it has taken a
-	// thousand steps (an ordinary template takes a few dozen, and is never
-	// timed, so a busy machine cannot fail it): the backstop for work
-	// that is large per step, such as comparing long strings in a loop.
+	// MaxRenderTime bounds the CPU time one template's execution may use
+	// once it has taken a thousand steps (an ordinary template takes a few
+	// dozen and is never timed): the backstop for work that is large per
+	// step, such as comparing long strings in a loop. It is the thread's
+	// CPU time, not the clock's, so a busy machine does not fail a
+	// template that an idle one renders.
 	MaxRenderTime = time.Second
 )
 
@@ -63,7 +66,7 @@ func byteSize(n int) string {
 
 var (
 	errTooManySteps = &budgetError{msg: fmt.Sprintf("the template ran more than %s steps (the render budget): a loop or nested templates repeat too often", groupThousands(MaxRenderSteps))}
-	errTooSlow      = &budgetError{msg: fmt.Sprintf("rendering took longer than %s (the render budget): the template does too much work for one message", MaxRenderTime)}
+	errTooSlow      = &budgetError{msg: fmt.Sprintf("rendering used more than %s of CPU (the render budget): the template does too much work for one message", MaxRenderTime)}
 	errValueTooLong = &budgetError{msg: fmt.Sprintf("a value the template builds would be longer than %s (the render budget)", byteSize(MaxBodyBytes))}
 )
 
@@ -78,13 +81,24 @@ func groupThousands(n int) string {
 // budget is one execution's account. The functions of an execState's
 // templates charge it.
 type budget struct {
-	ctx      context.Context
-	steps    int
-	deadline time.Time
+	ctx   context.Context
+	steps int
+	// timed is set once the execution passed a thousand steps: from then
+	// on it keeps its OS thread, whose CPU time since cpuStart is charged.
+	timed    bool
+	cpuStart time.Duration
 }
 
 func (b *budget) reset(ctx context.Context) {
-	b.ctx, b.steps, b.deadline = ctx, 0, time.Now().Add(MaxRenderTime)
+	b.ctx, b.steps = ctx, 0
+}
+
+// done ends an execution; it must follow every one.
+func (b *budget) done() {
+	if b.timed {
+		b.timed = false
+		runtime.UnlockOSThread()
+	}
 }
 
 // step charges one step, and every 64 steps looks at the clock and at the
@@ -103,7 +117,13 @@ func (b *budget) charge(n int) error {
 		if err := b.ctx.Err(); err != nil {
 			return err
 		}
-		if b.steps > 1024 && time.Now().After(b.deadline) {
+		switch {
+		case b.steps <= 1024:
+		case !b.timed:
+			b.timed = true
+			runtime.LockOSThread()
+			b.cpuStart = threadCPU()
+		case threadCPU()-b.cpuStart > MaxRenderTime:
 			return errTooSlow
 		}
 	}

@@ -57,13 +57,13 @@ func TestRunawayTemplatesStopAtTheRenderBudget(t *testing.T) {
 			if !errors.As(err, &fe) || !errors.Is(err, ErrRenderBudget) || fe.Field != "body" {
 				t.Fatalf("Render: %v (%T), want a body *FieldError over the render budget", err, err)
 			}
-			// Under -race on a busy machine, time may run out first.
-			if !(strings.Contains(fe.Msg, tc.limit) || strings.Contains(fe.Msg, "longer than 1s")) || !strings.Contains(fe.Msg, "render budget") {
+			// Under -race, CPU time may run out first.
+			if !(strings.Contains(fe.Msg, tc.limit) || strings.Contains(fe.Msg, "more than 1s of CPU")) || !strings.Contains(fe.Msg, "render budget") {
 				t.Errorf("the message %q does not name the limit (%s)", fe.Msg, tc.limit)
 			}
-			if took > MaxRenderTime+time.Second {
-				t.Errorf("took %v", took)
-			}
+			// The time it took is logged, not asserted: under -race on a
+			// busy machine the clock says little. The real binary's CPU
+			// time is asserted in the end-to-end tests.
 			if grew := after.TotalAlloc - before.TotalAlloc; grew > 256<<20 {
 				t.Errorf("allocated %d MB on the way", grew>>20)
 			}

@@ -189,12 +189,14 @@ func (r *Renderer) renderSlow(ct *Contact) (Message, error) {
 	}
 	st := r.states.Get().(*execState)
 	defer r.states.Put(st)
+	defer st.b.done()
 	data := ct.TemplateData()
 	sw := &limitedWriter{max: MaxSubjectBytes, field: "subject"}
 	st.b.reset(r.ctx)
 	if err := st.subject.Execute(sw, data); err != nil {
 		return Message{}, r.execError("subject", r.subjectText, err)
 	}
+	st.b.done()
 	bw := &limitedWriter{max: MaxBodyBytes, field: "body"}
 	st.b.reset(r.ctx)
 	if err := st.body.Execute(bw, data); err != nil {
@@ -259,6 +261,7 @@ func checkRenderBudget(c *Campaign) *FieldError {
 		t.Option("missingkey=zero").Funcs(budgetFuncs(&b))
 		b.reset(context.Background())
 		err := t.Execute(&limitedWriter{max: f.max, field: f.name}, data)
+		b.done()
 		if err == nil {
 			continue
 		}
