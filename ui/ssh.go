@@ -407,13 +407,14 @@ type connInfo struct {
 	sessions int
 	timer    *time.Timer // while authenticated without a session
 	srv      *SSHServer
+	closed   bool // the connection is gone: nothing to time any more
 }
 
 // armSessionless closes the connection after d unless a session opens.
 func (ci *connInfo) armSessionless(s *SSHServer, d time.Duration) {
 	ci.mu.Lock()
 	defer ci.mu.Unlock()
-	if ci.conn == nil || ci.sessions > 0 || ci.timer != nil {
+	if ci.conn == nil || ci.closed || ci.sessions > 0 || ci.timer != nil {
 		return
 	}
 	ci.timer = time.AfterFunc(d, func() {
@@ -455,6 +456,7 @@ func (ci *connInfo) sessionEnded(d time.Duration) {
 func (ci *connInfo) stop() {
 	ci.mu.Lock()
 	defer ci.mu.Unlock()
+	ci.closed = true
 	if ci.timer != nil {
 		ci.timer.Stop()
 		ci.timer = nil
