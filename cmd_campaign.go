@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/store"
 )
 
@@ -104,9 +106,14 @@ func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
 }
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(termsafe.JSON(buf.Bytes()))
+	return err
 }
 
 func campaignList(e *env, g *globals, args []string) error {
@@ -129,7 +136,7 @@ func campaignList(e *env, g *globals, args []string) error {
 	// Sends in progress: fold what waits in Redis so the summaries are
 	// exact. Nothing is dialled when nothing is sending.
 	if _, err := svc.FoldAll(e.ctx); err != nil && !errors.Is(err, campaign.ErrNoSends) {
-		fmt.Fprintf(e.stderr, "tui: warning: the send summaries below may be behind: %v\n", err)
+		fmt.Fprintf(e.stderr, "tui: warning: the send summaries below may be behind: %s\n", termsafe.Text(err.Error()))
 	}
 	campaigns, err := st.Campaigns()
 	if err != nil {
@@ -166,8 +173,10 @@ func lastSend(s *store.SendInfo) string {
 	return fmt.Sprintf("%d/%d sent, %d failed", s.Sent, s.Total, s.Failed)
 }
 
+// oneLine is s as one table cell of at most max characters, made safe for
+// a terminal.
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = termsafe.Line(strings.Join(strings.Fields(s), " "))
 	if r := []rune(s); len(r) > max {
 		return string(r[:max-1]) + "…"
 	}
@@ -435,7 +444,8 @@ func campaignShow(e *env, g *globals, args []string) error {
 		return writeJSON(e.stdout, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	// Every value may hold what a person typed: shown, never obeyed.
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, termsafe.Line(v)) }
 	row("ID", strconv.FormatUint(c.ID, 10))
 	row("Name", c.Name)
 	row("Status", string(c.Status))
@@ -470,7 +480,7 @@ func campaignShow(e *env, g *globals, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\n%s\n", strings.TrimRight(c.Body, "\n"))
+	fmt.Fprintf(e.stdout, "\n%s\n", termsafe.Text(strings.TrimRight(c.Body, "\n")))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 )
@@ -74,9 +75,12 @@ func campaignSend(e *env, g *globals, args []string) error {
 	}
 	p, err := svc.Preflight(e.ctx, id)
 	if err != nil {
+		if e.ctx.Err() != nil {
+			return errors.New("interrupted during the preflight: nothing was changed and nothing was queued")
+		}
 		return err
 	}
-	fmt.Fprint(e.stderr, p.Summary())
+	fmt.Fprint(e.stderr, termsafe.Text(p.Summary()))
 	if !p.OK() {
 		return fmt.Errorf("not sent: %s", p.Problem())
 	}

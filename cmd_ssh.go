@@ -126,6 +126,7 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 	var lw *ui.LocalWorker
 	if withWorker {
 		lw = newServerWorker(e, conn, wf, log, st.Path())
+		defer reopenOutboxesOnHUP(log)()
 	}
 	srv, err := ui.NewSSHServer(ui.SSHConfig{
 		Store: st, Sends: svc, Hub: hub, Conn: conn, Worker: lw,

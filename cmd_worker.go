@@ -6,12 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
 
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 	"tui/worker"
@@ -51,10 +54,13 @@ func (w *workerFlags) validate() error {
 }
 
 func (w *workerFlags) logger(out io.Writer) *slog.Logger {
+	// User names, campaign names and providers' errors go into the log,
+	// which is often read on a terminal.
+	opts := &slog.HandlerOptions{ReplaceAttr: termsafe.LogAttr}
 	if w.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(out, nil))
+		return slog.New(slog.NewJSONHandler(out, opts))
 	}
-	return slog.New(slog.NewTextHandler(out, nil))
+	return slog.New(slog.NewTextHandler(out, opts))
 }
 
 // config builds a worker's settings. File jobs go to --outbox, else
@@ -118,6 +124,7 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		}
 		defer func() { stop(); wait() }()
 	}
+	defer reopenOutboxesOnHUP(log)()
 	log.Info("connecting to redis", "url", conn.URL())
 	var rdbErr error
 	for attempt := 1; ; attempt++ {
@@ -143,6 +150,32 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		case <-e.ctx.Done():
 			return nil
 		}
+	}
+}
+
+// reopenOutboxesOnHUP makes SIGHUP reopen the file channel's outbox, as
+// daemons reopen their logs after logrotate moved them (the outbox follows
+// a move within a second anyway). It returns the function that stops it.
+// The interactive app does not use it: there, SIGHUP means the terminal
+// went away.
+func reopenOutboxesOnHUP(log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				worker.ReopenOutboxes()
+				log.Info("SIGHUP: the outbox is reopened before the next delivery")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
 }
 

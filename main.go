@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"os/user"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 	"tui/ui"
@@ -69,6 +71,9 @@ Usage:
                                            column (or those named, KIND email, phone, psid or
                                            auto); every other column is a template variable
   tui contacts list [--json]
+  tui db check                             check every page and record of the database
+  tui db backup FILE                       a consistent copy of the database, checked
+  tui db compact                           rewrite the database without its free pages
   tui --help, tui --version               tui COMMAND --help shows that command alone
 
 Global flags (anywhere on the line):
@@ -136,10 +141,10 @@ func run(e *env, args []string) int {
 		fmt.Fprint(e.stdout, usageText)
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "tui: %s\nRun 'tui --help' for usage.\n", ue.msg)
+		fmt.Fprintf(e.stderr, "tui: %s\nRun 'tui --help' for usage.\n", termsafe.Text(ue.msg))
 		return 2
 	default:
-		fmt.Fprintf(e.stderr, "tui: %s\n", err)
+		fmt.Fprintf(e.stderr, "tui: %s\n", termsafe.Text(err.Error()))
 		return 1
 	}
 }
@@ -192,6 +197,8 @@ func dispatch(e *env, args []string) error {
 		return campaignCmd(e, g, rest[1:])
 	case "contacts", "contact":
 		return contactsCmd(e, g, rest[1:])
+	case "db":
+		return dbCmd(e, g, rest[1:])
 	case "help":
 		fmt.Fprint(e.stdout, usageText)
 		return nil
@@ -242,6 +249,13 @@ func newFlagSet(e *env, name string) *flag.FlagSet {
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
+		// "set-rate 3 -5": a negative number is a value to refuse with a
+		// reason, not a flag nobody defined.
+		if len(args) > 0 && isNegativeNumber(args[0]) {
+			positional = append(positional, args[0])
+			args = args[1:]
+			continue
+		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, &helpRequest{command: fs.Name()}
@@ -258,6 +272,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+func isNegativeNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return len(s) > 1 && s[0] == '-' && err == nil
 }
 
 // validateRedisURL checks the URL's shape without dialling anything.

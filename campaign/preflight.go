@@ -59,6 +59,11 @@ type Preflight struct {
 	Suppressed map[string]int
 	// Warnings are things worth knowing that do not block the send.
 	Warnings []string
+
+	// OverBudget is set when a message went over the render budget: the
+	// preflight stopped there (every other message would most likely cost
+	// as much), so Recipients counts only the contacts read until then.
+	OverBudget bool
 }
 
 // MessengerTextLimit is the longest text the Send API takes, in characters.
@@ -120,6 +125,9 @@ func (p *Preflight) Problem() string {
 				p.Campaign.Channel, p.LeftOutText())
 		}
 		return "the audience is empty: import contacts with the campaign's tags, or change its tags"
+	}
+	if p.OverBudget {
+		return "the template goes over the render budget (see the error); the check stopped there: fix the template"
 	}
 	if p.ErrorCount == 0 {
 		return ""
@@ -225,7 +233,11 @@ func hasOrHave(n int) string {
 func (p *Preflight) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Campaign %d %q (%s channel)\n", p.Campaign.ID, p.Campaign.Name, p.Campaign.Channel)
-	fmt.Fprintf(&b, "Recipients: %d\n", p.Recipients)
+	if p.OverBudget {
+		fmt.Fprintf(&b, "Recipients: at least %d (the check stopped at a message over the render budget)\n", p.Recipients)
+	} else {
+		fmt.Fprintf(&b, "Recipients: %d\n", p.Recipients)
+	}
 	if c := p.Campaign; c.Channel == store.ChannelMessenger {
 		mt := string(c.EffectiveMessagingType())
 		if c.MessageTag != "" {
@@ -291,6 +303,13 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A message over the render budget stops the whole check: the others
+	// would most likely each cost as much, and the first one says what to
+	// fix. Cancelling ctx stops it too, within a few template steps.
+	parent := ctx
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	r = r.WithContext(ctx)
 	p := &Preflight{Campaign: c, Warnings: s.linkWarnings(&c)}
 	if p.Suppressed, err = s.Store.SuppressedInAudience(&c); err != nil {
 		return nil, err
@@ -336,7 +355,14 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 					if err == nil && it.seq > 0 && window == inWindow {
 						continue
 					}
+					if err != nil && ctx.Err() != nil {
+						continue // stopped: not this contact's fault
+					}
 					mu.Lock()
+					if errors.Is(err, store.ErrRenderBudget) && !p.OverBudget {
+						p.OverBudget = true
+						stop()
+					}
 					switch window {
 					case outsideWindow:
 						p.OutsideWindow++
@@ -398,7 +424,7 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := parent.Err(); err != nil {
 		return nil, err
 	}
 	p.Recipients = n

@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"context"
 	htmltemplate "html/template"
 	"io"
 	"sort"
@@ -41,9 +42,13 @@ type Renderer struct {
 	text     *store.Renderer // subject, and the body unless HTML
 	html     *htmltemplate.Template
 	htmlText string // the HTML body's source, for an error's column
-	links    *Links
-	usesLink bool
-	test     bool
+	// htmlGuard renders the HTML body's template as text under the store's
+	// render budget before html/template runs it: the two execute the same
+	// steps, and html/template has no budget of its own.
+	htmlGuard *store.Renderer
+	links     *Links
+	usesLink  bool
+	test      bool
 }
 
 // Markers stand for {{.unsubscribe_url}} in a rewritten template; each has
@@ -70,7 +75,12 @@ func NewRenderer(c *store.Campaign, links *Links) (*Renderer, error) {
 	}
 	r.usesLink = used
 	if c.Format == "html" {
-		if _, used, err = rewriteLinks("body", c.Body, links); err != nil {
+		var guardBody string
+		if guardBody, used, err = rewriteLinks("body", c.Body, links); err != nil {
+			return nil, err
+		}
+		guard := store.Campaign{ID: c.ID, Body: guardBody}
+		if r.htmlGuard, err = store.NewRenderer(&guard); err != nil {
 			return nil, err
 		}
 		t, err := htmltemplate.New("body").Option("missingkey=error").Parse(c.Body)
@@ -103,6 +113,17 @@ func (r *Renderer) ForTest() *Renderer {
 	t := *r
 	t.test = true
 	return &t
+}
+
+// WithContext returns the renderer rendering under ctx: once ctx is done, a
+// rendering under way stops within a few template steps.
+func (r *Renderer) WithContext(ctx context.Context) *Renderer {
+	c := *r
+	c.text = r.text.WithContext(ctx)
+	if r.htmlGuard != nil {
+		c.htmlGuard = r.htmlGuard.WithContext(ctx)
+	}
+	return &c
 }
 
 // UsesLink reports whether the templates hold {{.unsubscribe_url}}.
@@ -146,6 +167,9 @@ func (r *Renderer) render(contactID uint64, ct *store.Contact) (Rendered, error)
 	}
 	if r.html == nil {
 		return r.finish(contactID, msg), nil
+	}
+	if _, err := r.htmlGuard.Render(ct); err != nil {
+		return Rendered{}, err
 	}
 	out := r.finish(contactID, msg)
 	data := ct.TemplateData()

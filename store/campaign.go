@@ -176,9 +176,12 @@ type SendInfo struct {
 type FieldError struct {
 	Field string // name, channel, from, url, subject, body, tags, exclude_tags, rate
 	Msg   string
-	Line  int // for template errors, 1-based; 0 when unknown
-	Col   int // for template errors, 1-based; 0 when unknown
+	Line  int   // for template errors, 1-based; 0 when unknown
+	Col   int   // for template errors, 1-based; 0 when unknown
+	Err   error // what it is, for errors.Is (ErrRenderBudget); may be nil
 }
+
+func (e *FieldError) Unwrap() error { return e.Err }
 
 func (e *FieldError) Error() string {
 	switch {
@@ -331,14 +334,29 @@ func (c *Campaign) Validate() error {
 	if strings.TrimSpace(c.Body) == "" {
 		add("body", "a body is required")
 	}
+	for _, f := range []struct{ name, value string }{{"name", c.Name}, {"from", c.From}, {"url", c.URL},
+		{"subject", c.Subject}, {"body", c.Body}, {"tags", strings.Join(c.Tags, ",")}, {"exclude_tags", strings.Join(c.ExcludeTags, ",")}} {
+		if p := textProblem(f.value); p != "" {
+			add(f.name, p)
+		}
+	}
+	if len(c.Body) > MaxBodyBytes {
+		add("body", fmt.Sprintf("the body is longer than %s; a message that large will not be delivered", byteSize(MaxBodyBytes)))
+	}
 	if fe := checkFormat(c.Format); fe != nil {
 		errs = append(errs, fe)
 	}
+	templatesOK := true
 	if fe := CheckTemplate("subject", c.Subject); fe != nil {
-		errs = append(errs, fe)
+		errs, templatesOK = append(errs, fe), false
 	}
 	if fe := CheckTemplate("body", c.Body); fe != nil {
-		errs = append(errs, fe)
+		errs, templatesOK = append(errs, fe), false
+	}
+	if templatesOK && len(c.Body) <= MaxBodyBytes {
+		if fe := checkRenderBudget(c); fe != nil {
+			errs = append(errs, fe)
+		}
 	}
 	for _, t := range c.Tags {
 		for _, x := range c.ExcludeTags {

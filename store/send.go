@@ -333,6 +333,7 @@ func arenaCopy(arena *[]byte, v []byte) RawContact {
 	if len(v) == 0 {
 		return nil
 	}
+	checkRecordSize(v)
 	if cap(*arena)-len(*arena) < len(v) {
 		*arena = make([]byte, 0, max(64<<10, len(v)))
 	}

@@ -30,6 +30,9 @@ func (s *Store) Suppress(actor, addr, reason string) (Suppression, error) {
 		return Suppression{}, err
 	}
 	reason = strings.TrimSpace(reason)
+	if why := textProblem(reason); why != "" {
+		return Suppression{}, fmt.Errorf("the reason %s", why)
+	}
 	if reason == "" {
 		reason = "suppressed by hand"
 	}

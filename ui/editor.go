@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -107,6 +108,12 @@ type (
 		id  int
 		seq int
 	}
+	editorPreviewMsg struct {
+		id  int
+		req int
+		msg campaign.Rendered
+		err error
+	}
 )
 
 // editorValues is the form's content, compared to tell unsaved changes.
@@ -151,6 +158,12 @@ type Editor struct {
 	test         *testPrompt // the test send's address prompt, when open
 	testing      bool        // a test send is under way
 	testReq      int
+	// The preview renders in a command, under the render budget, and a
+	// newer keystroke, leaving the editor or the session's end cancels it.
+	previewReq    int
+	previewCmd    tea.Cmd // the rendering refreshPreview asked for, for Update to return
+	previewCancel context.CancelFunc
+	rendering     bool
 
 	showPreview bool // a narrow editor shows the preview instead of the form
 	confirm     *Confirm
@@ -398,7 +411,7 @@ func (e *Editor) moveFocus(delta int) tea.Cmd {
 func (e *Editor) Init() tea.Cmd {
 	e.refreshPreview()
 	e.layout()
-	return e.lookupRecipient()
+	return tea.Batch(e.lookupRecipient(), e.takePreviewCmd())
 }
 
 func audienceKeyOf(tags, exclude []string) string {
@@ -415,6 +428,7 @@ func (e *Editor) lookupRecipient() tea.Cmd {
 		if err != nil {
 			return editorRecipientMsg{id: id, req: req, err: err}
 		}
+		// The preview renders the contact as stored; the screen names it.
 		return editorRecipientMsg{id: id, req: req, ct: &ct}
 	}
 }
@@ -425,7 +439,7 @@ func (e *Editor) lookupRecipient() tea.Cmd {
 func (e *Editor) refreshPreview() {
 	delete(e.live, fSubject)
 	delete(e.live, fBody)
-	e.previewOK = false
+	e.stopPreview()
 	camp, _ := e.campaign()
 	bad := false
 	for _, f := range []fieldID{fSubject, fBody} {
@@ -439,6 +453,7 @@ func (e *Editor) refreshPreview() {
 		}
 	}
 	if bad || e.recipient == nil {
+		e.previewOK = false
 		return
 	}
 	var links *campaign.Links
@@ -447,6 +462,7 @@ func (e *Editor) refreshPreview() {
 	}
 	r, err := campaign.NewRenderer(&camp, links)
 	if err != nil {
+		e.previewOK = false
 		var fe *store.FieldError
 		if errors.As(err, &fe) {
 			if f, ok := fieldByKey(fe.Field); ok {
@@ -455,19 +471,50 @@ func (e *Editor) refreshPreview() {
 		}
 		return
 	}
-	msg, err := r.Render(e.recipient)
-	if err != nil {
+	// The last preview stays on screen until this one is ready.
+	ctx, cancel := context.WithCancel(e.c.Ctx)
+	e.previewCancel, e.rendering = cancel, true
+	id, req, ct := e.id, e.previewReq, e.recipient
+	e.previewCmd = func() tea.Msg {
+		defer cancel()
+		msg, err := r.WithContext(ctx).Render(ct)
+		msg.Message = safeMessage(msg.Message)
+		return editorPreviewMsg{id: id, req: req, msg: msg, err: safeError(err)}
+	}
+}
+
+// stopPreview cancels a rendering under way; its answer will be dropped.
+func (e *Editor) stopPreview() {
+	e.previewReq++
+	e.previewCmd, e.rendering = nil, false
+	if e.previewCancel != nil {
+		e.previewCancel()
+		e.previewCancel = nil
+	}
+}
+
+func (e *Editor) takePreviewCmd() tea.Cmd {
+	cmd := e.previewCmd
+	e.previewCmd = nil
+	return cmd
+}
+
+// previewDone shows a rendering's outcome.
+func (e *Editor) previewDone(m editorPreviewMsg) {
+	e.rendering, e.previewCancel = false, nil
+	if m.err != nil {
+		e.previewOK = false
 		var fe *store.FieldError
-		if errors.As(err, &fe) {
+		if errors.As(m.err, &fe) {
 			if f, ok := fieldByKey(fe.Field); ok {
 				e.live[f] = describeFieldError(fe) + " — rendering for " + e.recipient.Address
 				return
 			}
 		}
-		e.live[fBody] = err.Error()
+		e.live[fBody] = m.err.Error()
 		return
 	}
-	e.preview, e.previewOK = msg, true
+	e.preview, e.previewOK = m.msg, true
 }
 
 // startedAt is text/template's "started at body:2", said for people.
@@ -492,6 +539,12 @@ func (e *Editor) Update(msg tea.Msg) tea.Cmd {
 	// Errors and notes come and go with messages; the body gets what room
 	// they leave.
 	e.layout()
+	if e.done {
+		e.stopPreview()
+	}
+	if p := e.takePreviewCmd(); p != nil {
+		cmd = tea.Batch(cmd, p)
+	}
 	return cmd
 }
 
@@ -502,6 +555,11 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 	case editorSavedMsg:
 		if msg.id == e.id && msg.req == e.saveReq {
 			return e.saveDone(msg)
+		}
+		return nil
+	case editorPreviewMsg:
+		if msg.id == e.id && msg.req == e.previewReq {
+			e.previewDone(msg)
 		}
 		return nil
 	case editorRecipientMsg:
@@ -744,7 +802,7 @@ func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
 	switch {
 	case msg.err == nil:
 		e.done, e.conflict = true, nil
-		saved := msg.c
+		saved := safeCampaign(msg.c)
 		e.result = &saved
 		return nil
 	case errors.As(msg.err, &verr):
@@ -774,9 +832,9 @@ func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
 		}
 		return nil
 	case errors.As(msg.err, &conflict):
-		stored := conflict.Campaign
+		stored := safeCampaign(conflict.Campaign)
 		e.conflict = &stored
-		e.note = conflict.Error() + ". ctrl+r loads their version (your edits are dropped); ctrl+s saves yours over it."
+		e.note = safeLine(conflict.Error()) + ". ctrl+r loads their version (your edits are dropped); ctrl+s saves yours over it."
 		return nil
 	}
 	if errors.Is(msg.err, store.ErrNotFound) && !e.isNew {
@@ -1048,7 +1106,7 @@ func (e *Editor) previewView(w, h int) string {
 	if e.recipient != nil {
 		who := e.recipient.Address
 		if e.recipient.Name != "" {
-			who = e.recipient.Name + " <" + e.recipient.Address + ">"
+			who = safeLine(e.recipient.Name) + " <" + e.recipient.Address + ">"
 		}
 		b.WriteString(st.Dim.Render(" for " + who))
 	}
@@ -1068,8 +1126,21 @@ func (e *Editor) previewView(w, h int) string {
 	case e.previewOK:
 		b.WriteString(st.Label.Render("Subject: ") + ansi.Truncate(e.preview.Subject, max(w-9, 1), "…") + "\n")
 		b.WriteString(e.previewParts(w))
+	case e.rendering:
+		b.WriteString(st.Dim.Render("Rendering…") + "\n")
 	}
 	return fitLines(b.String(), w, h)
+}
+
+// previewText is the start of a body, as much as a screen can show: a body
+// may be a megabyte, and wrapping all of it on every keystroke would be
+// slow.
+func previewText(body string) string {
+	const room = 32 << 10
+	if len(body) <= room {
+		return body
+	}
+	return strings.ToValidUTF8(body[:room], "") + "…"
 }
 
 // wrapCut wraps s to width w and keeps at most n lines.

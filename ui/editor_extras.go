@@ -81,7 +81,7 @@ func (e *Editor) previewParts(w int) string {
 		b.WriteString(lipgloss.NewStyle().Foreground(st.Warn).Render(ansi.Truncate("No one-click unsubscribe: set TUI_UNSUBSCRIBE_URL (Gmail and Yahoo ask for it)", max(w, 1), "…")) + "\n")
 	}
 	b.WriteString(st.Dim.Render(strings.Repeat("─", max(min(w, 60), 1))) + "\n")
-	b.WriteString(lipgloss.NewStyle().Width(w).Render(p.Text))
+	b.WriteString(lipgloss.NewStyle().Width(w).Render(previewText(p.Text)))
 	return b.String()
 }
 

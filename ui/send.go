@@ -103,7 +103,7 @@ func (f *sendFlow) start() tea.Cmd {
 		_ = svc.CatchUpUnsubscribes(cctx) // Start folds again before the ledger
 		ccancel()
 		pf, err := svc.Preflight(ctx, id)
-		return preflightDoneMsg{run: run, pf: pf, err: err}
+		return preflightDoneMsg{run: run, pf: safePreflight(pf), err: err}
 	}, f.spin.Tick)
 }
 

@@ -65,6 +65,9 @@ func (s *SuppressionScreen) load() tea.Cmd {
 	req, st := s.loadReq, s.c.Store
 	return func() tea.Msg {
 		list, err := st.Suppressions()
+		for i := range list {
+			list[i].Reason, list[i].By = safeLine(list[i].Reason), safeLine(list[i].By)
+		}
 		return suppressionLoadedMsg{req: req, list: list, err: err}
 	}
 }
