@@ -151,6 +151,20 @@ func (s *Service) requeueLost(ctx context.Context, rdb redis.UniversalClient, ac
 		return Result{}, err
 	}
 	at := time.Now()
+	// Workers learn of the new epoch and record again what they delivered
+	// before the loss; the owner folds that, and queues only those still
+	// waiting. The done-marks stop whatever is folded too late.
+	if err := queue.Activate(ctx, rdb, c.ID); err != nil {
+		return Result{}, err
+	}
+	awaitEpoch(ctx, rdb, c.ID, ctl.Epoch)
+	if _, err := s.FoldPending(ctx, rdb, c.ID); err != nil {
+		return Result{}, err
+	}
+	st, err := s.Store.SendState(c.ID)
+	if err != nil {
+		return Result{}, err
+	}
 	res, err := s.enqueue(ctx, rdb, c, st, progress, true)
 	if res.Added > 0 || err == nil {
 		if st, rerr := s.Store.RecordQueueLoss(actor, c.ID, at, res.Added); rerr == nil {
@@ -158,6 +172,52 @@ func (s *Service) requeueLost(ctx context.Context, rdb redis.UniversalClient, ac
 		}
 	}
 	return res, err
+}
+
+// How long the owner waits, after a loss, for the live workers to take in
+// a send's new epoch: at least epochSettle (a flushed Redis forgot the
+// workers too, and each registers again with its next heartbeat, every
+// second), at most epochPatience (a worker that does not answer does not
+// hold the send; what it delivered may go out again, marked).
+const (
+	epochSettle   = 1500 * time.Millisecond
+	epochPatience = 10 * time.Second
+)
+
+// awaitEpoch waits until every live worker took in a campaign's new queue
+// epoch (queue.AckEpoch), within the bounds above.
+func awaitEpoch(ctx context.Context, rdb redis.UniversalClient, id uint64, epoch string) {
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		if now.Sub(start) >= epochPatience {
+			return
+		}
+		if now.Sub(start) < epochSettle {
+			continue
+		}
+		workers, err1 := queue.Workers(ctx, rdb)
+		acks, err2 := queue.EpochAcks(ctx, rdb, id)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		waiting := false
+		for i := range workers {
+			if w := &workers[i]; w.Alive(now) && !w.Stopping && acks[w.ID] != epoch {
+				waiting = true
+			}
+		}
+		if !waiting {
+			return
+		}
+	}
 }
 
 // queueLost reports whether Redis no longer holds a send that the ledger

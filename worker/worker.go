@@ -255,8 +255,8 @@ func (w *Worker) refreshControls() {
 	defer w.gate.controls(false)
 	// Before the campaign's new jobs are read: the outcomes a lost queue
 	// took with it are recorded again.
-	if lost := w.recent.epochChanged(m); lost != nil {
-		w.recordAgain(lost)
+	if seen, lost := w.recent.epochChanged(m); len(seen) > 0 {
+		w.takeInEpochs(m, seen, lost)
 	}
 	old := *w.controls.Load()
 	for id, c := range m {
