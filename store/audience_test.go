@@ -310,7 +310,7 @@ func TestAudienceSizesAgreeWithAudienceSize(t *testing.T) {
 	cs := []Campaign{
 		{Name: "a", Tags: []string{"vip"}, Channel: ChannelFile},
 		{Name: "b", Tags: []string{"VIP "}, Channel: ChannelWebhook}, // the same audience as a
-		{Name: "c", Tags: []string{"vip"}, Channel: ChannelSMTP},    // the phone is not reachable
+		{Name: "c", Tags: []string{"vip"}, Channel: ChannelSMTP},     // the phone is not reachable
 		{Name: "d", Channel: ChannelSMTP},
 		{Name: "e", Tags: []string{"customers", "vip"}, ExcludeTags: []string{"Customers"}, Channel: ChannelFile},
 		{Name: "f", Tags: []string{"vip", "customers"}, ExcludeTags: []string{"customers"}, Channel: ChannelFile},
