@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -117,7 +116,7 @@ func campaignList(e *env, g *globals, args []string) error {
 	if len(pos) > 0 {
 		return usagef("campaign list takes no arguments (got %q)", pos[0])
 	}
-	svc, closeAll, err := sendService(g)
+	svc, closeAll, err := sendService(e, g)
 	if err != nil {
 		return err
 	}
@@ -218,18 +217,20 @@ func campaignCreate(e *env, g *globals, args []string) error {
 	if c.Channel, err = store.ParseChannel(channel); err != nil {
 		return &usageError{msg: "--channel: " + err.Error()}
 	}
+	// The database first: when its owner runs the command, the body (on
+	// standard input, maybe) is the owner's to read.
+	st, err := openStore(e, g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	body, err := readBody(e, bodyFile)
 	if err != nil {
 		return err
 	}
 	c.Body = body
 	c.Tags, c.ExcludeTags = tags, excl
-	st, err := openStore(g)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	created, err := st.CreateCampaign(actor(), c)
+	created, err := st.CreateCampaign(e.actor(), c)
 	if err := validationFailure("created", err); err != nil {
 		return err
 	}
@@ -287,17 +288,17 @@ func campaignEdit(e *env, g *globals, args []string) error {
 	if len(set) == 0 {
 		return usagef("campaign edit %d changes nothing: name the fields to change, such as --subject TEXT or --messaging-type MESSAGE_TAG --message-tag ACCOUNT_UPDATE", id)
 	}
+	st, err := openStore(e, g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	var body string
 	if set["body-file"] {
 		if body, err = readBody(e, *bodyFile); err != nil {
 			return err
 		}
 	}
-	st, err := openStore(g)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	c, err := st.Campaign(id)
 	if err != nil {
 		return err
@@ -347,7 +348,7 @@ func campaignEdit(e *env, g *globals, args []string) error {
 	if set["max-attempts"] {
 		c.MaxAttempts = *attempts
 	}
-	saved, err := st.UpdateCampaign(actor(), c)
+	saved, err := st.UpdateCampaign(e.actor(), c)
 	if err := validationFailure("changed", err); err != nil {
 		return err
 	}
@@ -375,7 +376,7 @@ func readBody(e *env, path string) (string, error) {
 	if path == "-" {
 		r = e.stdin
 	} else {
-		f, err := os.Open(path)
+		f, err := e.fs().Open(path)
 		if err != nil {
 			return "", fmt.Errorf("read --body-file: %w", err)
 		}

@@ -15,8 +15,14 @@ import (
 
 // sendService opens the database and prepares — without dialling — the
 // Redis connection.
-func sendService(g *globals) (*campaign.Service, func(), error) {
-	st, err := openStore(g)
+func sendService(e *env, g *globals) (*campaign.Service, func(), error) {
+	if e.owned != nil {
+		if err := validateRedisURL(g.redis); err != nil {
+			return nil, nil, err
+		}
+		return e.owned.svc, func() {}, nil // the owner's, with its Redis connection
+	}
+	st, err := openStore(e, g)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,7 +78,7 @@ func campaignSend(e *env, g *globals, args []string) error {
 		return fmt.Errorf("not sent: %s", p.Problem())
 	}
 	progress, done := progressPrinter(e, c.Name)
-	res, err := svc.Start(e.ctx, actor(), id, p.Campaign.Version, progress)
+	res, err := svc.Start(e.ctx, e.actor(), id, p.Campaign.Version, progress)
 	done()
 	if err != nil {
 		return err
@@ -103,7 +109,7 @@ func campaignResume(e *env, g *globals, args []string) error {
 
 func resume(e *env, svc *campaign.Service, c store.Campaign) error {
 	progress, done := progressPrinter(e, c.Name)
-	res, err := svc.Resume(e.ctx, actor(), c.ID, progress)
+	res, err := svc.Resume(e.ctx, e.actor(), c.ID, progress)
 	done()
 	if errors.Is(err, campaign.ErrNothingToResume) {
 		fmt.Fprintf(e.stderr, "Campaign %q is already sending: all %d recipients are queued.\n", c.Name, res.Total)

@@ -102,7 +102,7 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		}
 		authorized = p
 	}
-	st, err := openStore(g)
+	st, err := openOwnerStore(g)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,12 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		"host_key", hostKey, "host_key_fingerprint", srv.HostKeyFingerprint(),
 		"authorized_keys", authorized, "idle_timeout", sf.idle.String(), "max_sessions", sf.maxSessions,
 		"worker", withWorker)
+	stopOwner := startOwnerLoops(ctx, &ownedDB{st: st, svc: svc, hub: hub}, ownerHooks{
+		log:     log,
+		changed: srv.NotifyAll,
+	})
 	serveErr := srv.Serve(e.ctx, ln)
+	stopOwner()
 	cancel()
 	wg.Wait()
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
