@@ -23,7 +23,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func campaignCmd(e *env, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate or export")
+		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, schedule or unschedule")
 	}
 	switch args[0] {
 	case "help", "--help", "-help", "-h":
@@ -52,8 +52,12 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignExport(e, g, args[1:])
 	case "set-rate":
 		return campaignSetRate(e, g, args[1:])
+	case "schedule":
+		return campaignSchedule(e, g, args[1:])
+	case "unschedule":
+		return campaignUnschedule(e, g, args[1:])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate or export", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, schedule or unschedule", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).
@@ -78,6 +82,7 @@ type campaignJSON struct {
 	UpdatedAt     time.Time                    `json:"updated_at"`
 	UpdatedBy     string                       `json:"updated_by"`
 	LastSend      *store.SendInfo              `json:"last_send"`
+	Schedule      *scheduleJSON                `json:"schedule"`
 	Ledger        map[store.RecipientState]int `json:"ledger,omitempty"`
 }
 
@@ -96,7 +101,7 @@ func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, Channel: c.Channel, From: c.From,
 		URL: c.URL, MessagingType: mt, MessageTag: c.MessageTag, Subject: c.Subject, Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
 		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy,
-		LastSend: c.LastSend}
+		LastSend: c.LastSend, Schedule: toScheduleJSON(c.Schedule)}
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -148,8 +153,9 @@ func campaignList(e *env, g *globals, args []string) error {
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCHANNEL\tAUDIENCE\tLAST SEND\tUPDATED")
-	for _, c := range out {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, oneLine(c.Name, 40), c.Status, c.Channel,
+	now := time.Now()
+	for i, c := range out {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, oneLine(c.Name, 40), statusText(&campaigns[i], now), c.Channel,
 			c.Audience, lastSend(c.LastSend), c.UpdatedAt.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
@@ -436,6 +442,9 @@ func campaignShow(e *env, g *globals, args []string) error {
 	row("ID", strconv.FormatUint(c.ID, 10))
 	row("Name", c.Name)
 	row("Status", string(c.Status))
+	if line := scheduleLine(&c, time.Now()); line != "" {
+		row("Scheduled", line)
+	}
 	row("Channel", string(c.Channel))
 	if c.From != "" {
 		row("From", c.From)

@@ -205,6 +205,10 @@ func campaignStatus(e *env, g *globals, args []string) error {
 		if *asJSON {
 			return writeJSON(e.stdout, toStatusJSON(c, store.SendState{}, nil))
 		}
+		if line := scheduleLine(&c, time.Now()); line != "" && c.Status == store.StatusScheduled {
+			fmt.Fprintf(e.stdout, "%q is scheduled for %s and has never been sent.\n", c.Name, line)
+			return nil
+		}
 		fmt.Fprintf(e.stdout, "%q is %s and has never been sent.\n", c.Name, c.Status)
 		return nil
 	}

@@ -40,6 +40,9 @@ Usage:
   tui --headless-worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
                       [--log-format text|json]
                                            worker only: no UI, no database, logs to stderr
+  tui serve [--worker] [--metrics ADDR]    own the database without a screen, for servers:
+                                           serves other tui commands, starts scheduled
+                                           sends, follows sends; logs to stderr
   tui --ssh ADDR [--authorized-keys FILE] [--host-key FILE] [--idle-timeout 30m]
                  [--max-sessions 50] [--worker]
                                            serve the TUI over SSH to many people (public keys
@@ -59,6 +62,10 @@ Usage:
   tui campaign pause|resume|cancel|retry-failed ID
   tui campaign set-rate ID N               messages per second (0: no limit), also while sending
   tui campaign export ID FILE.csv          the ledger as CSV (- for stdout)
+  tui campaign schedule ID --at TIME [--tz ZONE]
+                                           start it at TIME (2026-12-24T09:00) in ZONE
+                                           (Europe/Paris; default TZ or this machine's)
+  tui campaign unschedule ID               back to draft
   tui contacts import FILE.csv [--tag TAG]... [--address-column COLUMN=KIND]... [--json]
                                            a header row; an email, address, phone or psid
                                            column (or those named, KIND email, phone, psid or

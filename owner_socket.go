@@ -513,10 +513,12 @@ type fileOps interface {
 
 type localFiles struct{}
 
-func (localFiles) Open(name string) (*os.File, error)               { return os.Open(name) }
-func (localFiles) CreateTemp(dir, pattern string) (*os.File, error) { return os.CreateTemp(dir, pattern) }
-func (localFiles) Rename(from, to string) error                     { return os.Rename(from, to) }
-func (localFiles) Remove(name string) error                         { return os.Remove(name) }
+func (localFiles) Open(name string) (*os.File, error) { return os.Open(name) }
+func (localFiles) CreateTemp(dir, pattern string) (*os.File, error) {
+	return os.CreateTemp(dir, pattern)
+}
+func (localFiles) Rename(from, to string) error { return os.Rename(from, to) }
+func (localFiles) Remove(name string) error     { return os.Remove(name) }
 
 // remoteFiles asks the caller; one request at a time.
 type remoteFiles struct {

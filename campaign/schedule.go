@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"tui/queue"
@@ -53,7 +54,7 @@ func ScheduleText(s *store.Schedule) string {
 		return "not scheduled"
 	}
 	t := s.At.In(s.Location()).Format("Mon 2 Jan 2006 15:04 MST")
-	if s.Zone != "" {
+	if s.Zone != "" && !strings.HasSuffix(t, " "+s.Zone) {
 		t += " (" + s.Zone + ")"
 	}
 	return t
@@ -151,8 +152,8 @@ func (s *Service) startScheduled(ctx context.Context, c store.Campaign, began, n
 		return ev
 	}
 	if missed && late > MissedLimit {
-		return fail(fmt.Errorf("missed: it was due %s ago while no tui owned the database, more than %s ago, so it was not sent late; send it now with `tui campaign send %d`, or schedule it again",
-			HumanDuration(late), HumanDuration(MissedLimit), c.ID))
+		return fail(fmt.Errorf("missed: it was due %s ago, while no tui owned the database, and a send more than a day late is not started by itself; send it now with `tui campaign send %d`, or schedule it again",
+			HumanDuration(late), c.ID))
 	}
 	p, err := s.Preflight(ctx, c.ID)
 	if err != nil {
