@@ -481,6 +481,12 @@ func (s *ownerServer) serve(c *net.UnixConn) {
 	if s.changed != nil {
 		s.changed()
 	}
+	// The caller's streams are closed here before it exits, so that what
+	// reads them (a pipe) sees their end with the caller's.
+	for _, fl := range stdio {
+		fl.Close()
+	}
+	stdio = nil
 	_ = f.write(frame{Op: "exit", Code: code})
 }
 

@@ -160,7 +160,11 @@ func (s *Service) startScheduled(ctx context.Context, c store.Campaign, began, n
 		return fail(fmt.Errorf("preflight: %w", err))
 	}
 	if !p.OK() {
-		return fail(fmt.Errorf("the preflight at the scheduled time blocks the send: %s; nothing was sent — fix the campaign (it stays scheduled and is tried again once changed) or unschedule it", p.Problem()))
+		problem := p.Problem()
+		if len(p.Errors) > 0 {
+			problem += " (first: " + p.Errors[0].String() + ")"
+		}
+		return fail(fmt.Errorf("the preflight at the scheduled time blocks the send: %s; nothing was sent — fix the campaign (it stays scheduled and is tried again once changed) or unschedule it", problem))
 	}
 	actor := c.Schedule.By
 	if actor == "" {
