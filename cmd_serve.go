@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"tui/campaign"
 	"tui/queue"
 	"tui/ui"
+	"tui/worker"
 )
 
 // ownerHooks are how the owner's background work reaches people: its log,
@@ -99,6 +101,13 @@ func runServe(e *env, g *globals, wf *workerFlags, withWorker bool) error {
 		defer wg.Done()
 		followSends(ctx, hub, func(err error) { log.Warn("following sends failed; trying again", "err", err.Error()) })
 	}()
+	owned := &ownedDB{st: st, svc: svc, hub: hub}
+	wf.current = new(atomic.Pointer[worker.Worker])
+	stopMetrics, err := serveOwnerMetrics(e, wf, owned, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	var lw *ui.LocalWorker
 	if withWorker {
 		lw = newServerWorker(e, conn, wf, log, st.Path())
@@ -111,7 +120,7 @@ func runServe(e *env, g *globals, wf *workerFlags, withWorker bool) error {
 		}()
 	}
 	log.Info("serving the database", "db", st.Path(), "redis", conn.URL(), "worker", withWorker)
-	stopOwner := startOwnerLoops(ctx, &ownedDB{st: st, svc: svc, hub: hub}, ownerHooks{log: log})
+	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{log: log})
 	<-ctx.Done()
 	log.Info("stopping: finishing the commands under way")
 	stopOwner()

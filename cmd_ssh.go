@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tui/campaign"
@@ -119,6 +120,13 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 	svc := campaign.New(st, conn)
 	hub := campaign.NewHub(svc)
 
+	owned := &ownedDB{st: st, svc: svc, hub: hub}
+	wf.current = new(atomic.Pointer[worker.Worker])
+	stopMetrics, err := serveOwnerMetrics(e, wf, owned, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	var lw *ui.LocalWorker
 	if withWorker {
 		lw = newServerWorker(e, conn, wf, log, st.Path())
@@ -160,7 +168,7 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		"host_key", hostKey, "host_key_fingerprint", srv.HostKeyFingerprint(),
 		"authorized_keys", authorized, "idle_timeout", sf.idle.String(), "max_sessions", sf.maxSessions,
 		"worker", withWorker)
-	stopOwner := startOwnerLoops(ctx, &ownedDB{st: st, svc: svc, hub: hub}, ownerHooks{
+	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{
 		log:     log,
 		changed: srv.NotifyAll,
 	})
@@ -198,6 +206,9 @@ func newLocalWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger,
 		cfg := wf.config(e, log, defaultOutbox)
 		channels := cfg.Channels.(*worker.Channels)
 		w := worker.New(rdb, cfg)
+		if wf.current != nil {
+			wf.current.Store(w)
+		}
 		return ui.WorkerProcess{
 			Run: func(ctx context.Context) error {
 				defer channels.Close()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -23,6 +24,9 @@ type workerFlags struct {
 	grace       time.Duration
 	lease       time.Duration
 	logFormat   string
+	metrics     string // serve /metrics, /healthz and /readyz here
+	// current is the worker running in this process, for the metrics.
+	current *atomic.Pointer[worker.Worker]
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -31,6 +35,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.grace, "shutdown-grace", 10*time.Second, "how long in-flight deliveries may finish on SIGINT/SIGTERM")
 	fs.DurationVar(&w.lease, "lease", 30*time.Second, "a job untouched this long is taken over by other workers")
 	fs.StringVar(&w.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&w.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on this address")
 }
 
 func (w *workerFlags) validate() error {
@@ -106,18 +111,26 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
 	defer conn.Close()
+	cfg := wf.config(e, log, dataDirOutbox())
+	channels := cfg.Channels.(*worker.Channels)
+	defer channels.Close()
+	var current atomic.Pointer[worker.Worker]
+	stopMetrics, err := serveWorkerMetrics(e, wf, conn, &current, channels, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	log.Info("connecting to redis", "url", conn.URL())
 	var rdbErr error
 	for attempt := 1; ; attempt++ {
 		rdb, err := conn.Client(e.ctx)
 		if err == nil {
-			cfg := wf.config(e, log, dataDirOutbox())
-			channels := cfg.Channels.(*worker.Channels)
-			defer channels.Close()
 			if p := channels.OutboxPath(); p != "" {
 				log.Info("file-channel jobs append to the outbox", "path", p)
 			}
-			return worker.New(rdb, cfg).Run(e.ctx)
+			w := worker.New(rdb, cfg)
+			current.Store(w)
+			return w.Run(e.ctx)
 		}
 		if e.ctx.Err() != nil {
 			return nil

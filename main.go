@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"tui/queue"
 	"tui/store"
 	"tui/ui"
+	"tui/worker"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -38,13 +40,14 @@ Usage:
   tui --worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
                                            the TUI plus an in-process worker (starts with a send)
   tui --headless-worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
-                      [--log-format text|json]
-                                           worker only: no UI, no database, logs to stderr
+                      [--log-format text|json] [--metrics ADDR]
+                                           worker only: no UI, no database, logs to stderr;
+                                           --metrics serves /metrics, /healthz and /readyz
   tui serve [--worker] [--metrics ADDR]    own the database without a screen, for servers:
                                            serves other tui commands, starts scheduled
                                            sends, follows sends; logs to stderr
   tui --ssh ADDR [--authorized-keys FILE] [--host-key FILE] [--idle-timeout 30m]
-                 [--max-sessions 50] [--worker]
+                 [--max-sessions 50] [--worker] [--metrics ADDR]
                                            serve the TUI over SSH to many people (public keys
                                            only); this process owns the database; logs to stderr
   tui campaign list [--json]
@@ -457,6 +460,13 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	defer conn.Close()
 	svc := campaign.New(st, conn)
 	hub := campaign.NewHub(svc)
+	owned := &ownedDB{st: st, svc: svc, hub: hub}
+	wf.current = new(atomic.Pointer[worker.Worker])
+	stopMetrics, err := serveOwnerMetrics(e, wf, owned, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
@@ -483,7 +493,7 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	p := tea.NewProgram(app, tea.WithContext(e.ctx))
 	// Other processes' commands and scheduled sends change what the
 	// screens show; the log would write over them.
-	stopOwner := startOwnerLoops(ctx, &ownedDB{st: st, svc: svc, hub: hub}, ownerHooks{
+	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{
 		log:     slog.New(slog.DiscardHandler),
 		changed: func(what string) { p.Send(ui.DataChangedMsg{What: what}) },
 		flash:   func(text string, isErr bool) { p.Send(ui.FlashMsg{Text: text, Err: isErr}) },
