@@ -185,3 +185,57 @@ func (s *Service) startScheduled(ctx context.Context, c store.Campaign, began, n
 	ev.Campaign, ev.Result = res.Campaign, res
 	return ev
 }
+
+// scheduleLayouts are the wall-clock times a schedule is written in.
+var scheduleLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02 15:04:05"}
+
+// ParseSchedule reads a schedule as people type it in the editor:
+// "2026-12-24 09:00 Europe/Paris" — a date, a time, and optionally a time
+// zone (this machine's when none is named). A time the zone's clocks skip
+// is refused rather than moved.
+func ParseSchedule(text string) (time.Time, string, error) {
+	fields := strings.Fields(text)
+	zone := ""
+	if n := len(fields); n >= 2 && (strings.Contains(fields[n-1], "/") || strings.EqualFold(fields[n-1], "UTC")) {
+		zone, fields = fields[n-1], fields[:n-1]
+	}
+	loc := time.Local
+	if zone != "" {
+		l, err := time.LoadLocation(zone)
+		if err != nil {
+			return time.Time{}, "", fmt.Errorf("%q is not a time zone this machine knows: use a name such as Europe/Paris or UTC", zone)
+		}
+		loc = l
+	}
+	raw := strings.Join(fields, " ")
+	for _, layout := range scheduleLayouts {
+		t, err := time.ParseInLocation(layout, raw, loc)
+		if err != nil {
+			continue
+		}
+		if t.Format(layout) != raw {
+			return time.Time{}, "", fmt.Errorf("%s does not exist in %s: the clocks skip that hour; choose another time", raw, orLocal(zone))
+		}
+		return t, zone, nil
+	}
+	return time.Time{}, "", fmt.Errorf("%q is not a date and time: write it as 2026-12-24 09:00, then a time zone such as Europe/Paris if it is not this machine's", text)
+}
+
+func orLocal(zone string) string {
+	if zone == "" {
+		return "this machine's time zone"
+	}
+	return zone
+}
+
+// FormatSchedule writes a schedule as ParseSchedule reads it.
+func FormatSchedule(s *store.Schedule) string {
+	if s == nil {
+		return ""
+	}
+	t := s.At.In(s.Location()).Format("2006-01-02 15:04")
+	if s.Zone != "" {
+		t += " " + s.Zone
+	}
+	return t
+}
