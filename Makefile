@@ -37,6 +37,7 @@ race:
 
 fuzz:
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzImportCSV$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./store -run '^$$' -fuzz '^FuzzRecordSplitterIsInvisible$$' -fuzztime $(FUZZTIME)
 
 test: deps vet race fuzz
 

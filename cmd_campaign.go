@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/store"
 )
 
@@ -23,7 +25,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func campaignCmd(e *env, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, schedule or unschedule")
+		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, test, schedule or unschedule")
 	}
 	switch args[0] {
 	case "help", "--help", "-help", "-h":
@@ -52,12 +54,14 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignExport(e, g, args[1:])
 	case "set-rate":
 		return campaignSetRate(e, g, args[1:])
+	case "test":
+		return campaignTest(e, g, args[1:])
 	case "schedule":
 		return campaignSchedule(e, g, args[1:])
 	case "unschedule":
 		return campaignUnschedule(e, g, args[1:])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, schedule or unschedule", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, test, schedule or unschedule", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).
@@ -72,6 +76,7 @@ type campaignJSON struct {
 	MessageTag    string                       `json:"message_tag"`
 	Subject       string                       `json:"subject"`
 	Body          *string                      `json:"body,omitempty"`
+	Format        string                       `json:"format"`
 	Tags          []string                     `json:"tags"`
 	ExcludeTags   []string                     `json:"exclude_tags"`
 	Rate          int                          `json:"rate"`
@@ -99,15 +104,20 @@ func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
 		mt = string(c.EffectiveMessagingType())
 	}
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, Channel: c.Channel, From: c.From,
-		URL: c.URL, MessagingType: mt, MessageTag: c.MessageTag, Subject: c.Subject, Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
+		URL: c.URL, MessagingType: mt, MessageTag: c.MessageTag, Subject: c.Subject, Format: c.FormatName(), Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
 		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy,
 		LastSend: c.LastSend, Schedule: toScheduleJSON(c.Schedule)}
 }
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(termsafe.JSON(buf.Bytes()))
+	return err
 }
 
 func campaignList(e *env, g *globals, args []string) error {
@@ -130,7 +140,7 @@ func campaignList(e *env, g *globals, args []string) error {
 	// Sends in progress: fold what waits in Redis so the summaries are
 	// exact. Nothing is dialled when nothing is sending.
 	if _, err := svc.FoldAll(e.ctx); err != nil && !errors.Is(err, campaign.ErrNoSends) {
-		fmt.Fprintf(e.stderr, "tui: warning: the send summaries below may be behind: %v\n", err)
+		fmt.Fprintf(e.stderr, "tui: warning: the send summaries below may be behind: %s\n", termsafe.Text(err.Error()))
 	}
 	campaigns, err := st.Campaigns()
 	if err != nil {
@@ -168,8 +178,10 @@ func lastSend(s *store.SendInfo) string {
 	return fmt.Sprintf("%d/%d sent, %d failed", s.Sent, s.Total, s.Failed)
 }
 
+// oneLine is s as one table cell of at most max characters, made safe for
+// a terminal.
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = termsafe.Line(strings.Join(strings.Fields(s), " "))
 	if r := []rune(s); len(r) > max {
 		return string(r[:max-1]) + "…"
 	}
@@ -195,6 +207,7 @@ func campaignCreate(e *env, g *globals, args []string) error {
 	var mtype string
 	fs.StringVar(&mtype, "messaging-type", "", "messenger: UPDATE (default), RESPONSE or MESSAGE_TAG")
 	fs.StringVar(&c.MessageTag, "message-tag", "", "messenger, with MESSAGE_TAG: ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE or HUMAN_AGENT")
+	fs.StringVar(&c.Format, "format", "text", "the body's format: text, markdown or html")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -438,7 +451,8 @@ func campaignShow(e *env, g *globals, args []string) error {
 		return writeJSON(e.stdout, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	// Every value may hold what a person typed: shown, never obeyed.
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, termsafe.Line(v)) }
 	row("ID", strconv.FormatUint(c.ID, 10))
 	row("Name", c.Name)
 	row("Status", string(c.Status))
@@ -476,7 +490,7 @@ func campaignShow(e *env, g *globals, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\n%s\n", strings.TrimRight(c.Body, "\n"))
+	fmt.Fprintf(e.stdout, "\n%s\n", termsafe.Text(strings.TrimRight(c.Body, "\n")))
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"tui/internal/termsafe"
 	"tui/store"
 )
 
@@ -159,8 +160,8 @@ func contactsList(e *env, g *globals, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tADDRESS\tKIND\tNAME\tTAGS\tFIELDS")
 	err = st.ForEachContact(func(c store.Contact) error {
-		_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Address, c.Kind, oneLine(c.Name, 30),
-			strings.Join(c.Tags, ","), fieldSummary(c.Fields, 60))
+		_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, termsafe.Line(c.Address), c.Kind, oneLine(c.Name, 30),
+			termsafe.Line(strings.Join(c.Tags, ",")), fieldSummary(c.Fields, 60))
 		return err
 	})
 	if err != nil {
@@ -204,6 +205,7 @@ func streamContactsJSON(w io.Writer, st *store.Store) error {
 		if err != nil {
 			return err
 		}
+		data = termsafe.JSON(data)
 		sep := ",\n  "
 		if first {
 			sep, first = "\n  ", false

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 )
@@ -59,6 +60,8 @@ func findCampaign(st *store.Store, id uint64) (store.Campaign, error) {
 
 type flagSet = interface {
 	Bool(name string, value bool, usage string) *bool
+	String(name string, value string, usage string) *string
+	Duration(name string, value time.Duration, usage string) *time.Duration
 }
 
 func campaignPause(e *env, g *globals, args []string) error {
@@ -186,7 +189,7 @@ func foldIfSending(ctx context.Context, svc *campaign.Service, c store.Campaign)
 func foldOrWarn(e *env, svc *campaign.Service, c store.Campaign) []queue.WorkerInfo {
 	workers, err := foldIfSending(e.ctx, svc, c)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "tui: warning: the numbers below may be behind: %v\n", err)
+		fmt.Fprintf(e.stderr, "tui: warning: the numbers below may be behind: %s\n", termsafe.Text(err.Error()))
 	}
 	return workers
 }
@@ -227,7 +230,7 @@ func progressLine(c store.Campaign, st store.SendState, rate float64, workers []
 	n := st.Counts
 	final := n[store.RecipientSent] + n[store.RecipientFailed] + n[store.RecipientSkipped] + n[store.RecipientCancelled]
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s [%s] %s/%s done: %s sent, %s failed, %s retrying, %s queued", c.Name, c.Status,
+	fmt.Fprintf(&b, "%s [%s] %s/%s done: %s sent, %s failed, %s retrying, %s queued", termsafe.Line(c.Name), c.Status,
 		thousands(final), thousands(st.Total), thousands(n[store.RecipientSent]), thousands(n[store.RecipientFailed]),
 		thousands(n[store.RecipientRetrying]), thousands(n[store.RecipientQueued]))
 	if k := n[store.RecipientSkipped]; k > 0 {
@@ -323,7 +326,7 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 			if tty {
 				fmt.Fprint(e.stderr, "\r\033[K")
 			}
-			fmt.Fprintf(e.stderr, "No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", reason)
+			fmt.Fprintf(e.stderr, "No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", termsafe.Line(reason))
 		}
 		for _, l := range u.Send.Losses[min(lossesSeen, len(u.Send.Losses)):] {
 			if tty {
@@ -549,8 +552,13 @@ func campaignSetRate(e *env, g *globals, args []string) error {
 		return err
 	}
 	rate, err := strconv.Atoi(pos[1])
-	if err != nil || rate < 0 || rate > store.MaxRate {
-		return usagef("%q is not a rate: give messages per second from 0 (no limit) to %d", pos[1], store.MaxRate)
+	switch {
+	case err != nil:
+		return usagef("%q is not a rate: give a whole number of messages per second, from 0 (no limit) to %d", pos[1], store.MaxRate)
+	case rate < 0:
+		return usagef("the rate cannot be negative (got %d): give messages per second from 0 (no limit) to %d", rate, store.MaxRate)
+	case rate > store.MaxRate:
+		return usagef("the rate %d is more than %d messages per second, the most tui allows", rate, store.MaxRate)
 	}
 	svc, closeAll, err := sendService(e, g)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 )
@@ -31,7 +32,13 @@ func sendService(e *env, g *globals) (*campaign.Service, func(), error) {
 		st.Close()
 		return nil, nil, &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
-	return campaign.New(st, conn), func() { conn.Close(); st.Close() }, nil
+	svc, err := newService(e, st, conn)
+	if err != nil {
+		conn.Close()
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, func() { conn.Close(); st.Close() }, nil
 }
 
 // progressPrinter reports enqueue progress on stderr when it is a terminal.
@@ -69,11 +76,17 @@ func campaignSend(e *env, g *globals, args []string) error {
 		}
 		return waitForSend(e, svc, c)
 	}
+	if err := svc.CatchUpUnsubscribes(e.ctx); err != nil {
+		fmt.Fprintf(e.stderr, "tui: warning: the unsubscribes waiting in Redis could not be read yet (they are folded before the ledger is written): %v\n", err)
+	}
 	p, err := svc.Preflight(e.ctx, id)
 	if err != nil {
+		if e.ctx.Err() != nil {
+			return errors.New("interrupted during the preflight: nothing was changed and nothing was queued")
+		}
 		return err
 	}
-	fmt.Fprint(e.stderr, p.Summary())
+	fmt.Fprint(e.stderr, termsafe.Text(p.Summary()))
 	if !p.OK() {
 		return fmt.Errorf("not sent: %s", p.Problem())
 	}

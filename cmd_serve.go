@@ -9,6 +9,7 @@ import (
 
 	"tui/campaign"
 	"tui/queue"
+	"tui/store"
 	"tui/ui"
 	"tui/worker"
 )
@@ -26,8 +27,8 @@ type ownerHooks struct {
 
 // startOwnerLoops runs what every process that owns a database runs beside its
 // screens, until the returned stop: the command-line socket (other
-// processes' commands run here) and the schedule (scheduled campaigns
-// start here). A socket that cannot be made is logged, not fatal: the app
+// processes' commands run here), the schedule (scheduled campaigns start
+// here) and the unsubscribes (folded into the suppression list). A socket that cannot be made is logged, not fatal: the app
 // still works, and other commands get "database is in use" as before.
 func startOwnerLoops(ctx context.Context, owned *ownedDB, h ownerHooks) (stop func()) {
 	if h.changed == nil {
@@ -44,6 +45,14 @@ func startOwnerLoops(ctx context.Context, owned *ownedDB, h ownerHooks) (stop fu
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		owned.svc.WatchUnsubscribes(sctx, campaign.UnsubscribeFoldEvery, func(added []store.Suppression) {
+			h.log.Info("unsubscribes folded into the suppression list", "added", len(added))
+			h.changed("suppression")
+		})
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -117,7 +117,10 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
 	defer conn.Close()
-	svc := campaign.New(st, conn)
+	svc, err := newService(e, st, conn)
+	if err != nil {
+		return err
+	}
 	hub := campaign.NewHub(svc)
 
 	owned := &ownedDB{st: st, svc: svc, hub: hub}
@@ -130,6 +133,7 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 	var lw *ui.LocalWorker
 	if withWorker {
 		lw = newServerWorker(e, conn, wf, log, st.Path())
+		defer reopenOutboxesOnHUP(log)()
 	}
 	srv, err := ui.NewSSHServer(ui.SSHConfig{
 		Store: st, Sends: svc, Hub: hub, Conn: conn, Worker: lw,

@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
 
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 	"tui/worker"
@@ -25,6 +29,7 @@ type workerFlags struct {
 	lease       time.Duration
 	logFormat   string
 	metrics     string // serve /metrics, /healthz and /readyz here
+	listen      string // serve one-click unsubscribe links here (--headless-worker)
 	// current is the worker running in this process, for the metrics.
 	current *atomic.Pointer[worker.Worker]
 }
@@ -36,6 +41,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.lease, "lease", 30*time.Second, "a job untouched this long is taken over by other workers")
 	fs.StringVar(&w.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&w.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on this address")
+	fs.StringVar(&w.listen, "listen", "", "serve one-click unsubscribe links on this address (needs TUI_UNSUBSCRIBE_SECRET)")
 }
 
 func (w *workerFlags) validate() error {
@@ -53,10 +59,13 @@ func (w *workerFlags) validate() error {
 }
 
 func (w *workerFlags) logger(out io.Writer) *slog.Logger {
+	// User names, campaign names and providers' errors go into the log,
+	// which is often read on a terminal.
+	opts := &slog.HandlerOptions{ReplaceAttr: termsafe.LogAttr}
 	if w.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(out, nil))
+		return slog.New(slog.NewJSONHandler(out, opts))
 	}
-	return slog.New(slog.NewTextHandler(out, nil))
+	return slog.New(slog.NewTextHandler(out, opts))
 }
 
 // config builds a worker's settings. File jobs go to --outbox, else
@@ -120,6 +129,16 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		return err
 	}
 	defer stopMetrics()
+	if wf.listen != "" {
+		lctx, stop := context.WithCancel(e.ctx)
+		wait, err := startUnsubscribeListener(lctx, e, wf.listen, conn, log)
+		if err != nil {
+			stop()
+			return err
+		}
+		defer func() { stop(); wait() }()
+	}
+	defer reopenOutboxesOnHUP(log)()
 	log.Info("connecting to redis", "url", conn.URL())
 	var rdbErr error
 	for attempt := 1; ; attempt++ {
@@ -144,6 +163,32 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		case <-e.ctx.Done():
 			return nil
 		}
+	}
+}
+
+// reopenOutboxesOnHUP makes SIGHUP reopen the file channel's outbox, as
+// daemons reopen their logs after logrotate moved them (the outbox follows
+// a move within a second anyway). It returns the function that stops it.
+// The interactive app does not use it: there, SIGHUP means the terminal
+// went away.
+func reopenOutboxesOnHUP(log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				worker.ReopenOutboxes()
+				log.Info("SIGHUP: the outbox is reopened before the next delivery")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"os/user"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 	"tui/ui"
@@ -40,9 +42,11 @@ Usage:
   tui --worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
                                            the TUI plus an in-process worker (starts with a send)
   tui --headless-worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
-                      [--log-format text|json] [--metrics ADDR]
+                      [--log-format text|json] [--metrics ADDR] [--listen ADDR]
                                            worker only: no UI, no database, logs to stderr;
-                                           --metrics serves /metrics, /healthz and /readyz
+                                           --metrics serves /metrics, /healthz and /readyz;
+                                           --listen serves one-click unsubscribe links
+                                           (env TUI_UNSUBSCRIBE_SECRET)
   tui serve [--worker] [--metrics ADDR]    own the database without a screen, for servers:
                                            serves other tui commands, starts scheduled
                                            sends, follows sends; logs to stderr
@@ -53,7 +57,7 @@ Usage:
   tui campaign list [--json]
   tui campaign create --name NAME --channel file|smtp|webhook|messenger --body-file FILE
                       [--subject TEXT] [--tag TAG]... [--exclude-tag TAG]... [--rate N]
-                      [--from ADDR] [--url URL] [--max-attempts N]
+                      [--from ADDR] [--url URL] [--max-attempts N] [--format text|markdown|html]
                       [--messaging-type UPDATE|RESPONSE|MESSAGE_TAG] [--message-tag TAG]
                                            prints the new campaign's ID on stdout
   tui campaign edit ID [the flags of create]
@@ -65,6 +69,9 @@ Usage:
   tui campaign pause|resume|cancel|retry-failed ID
   tui campaign set-rate ID N               messages per second (0: no limit), also while sending
   tui campaign export ID FILE.csv          the ledger as CSV (- for stdout)
+  tui campaign test ID --to ADDR[,ADDR] [--contact ADDR|ID] [--timeout 45s]
+                                           render for one contact and deliver once to these
+                                           addresses through a running worker; ledger untouched
   tui campaign schedule ID --at TIME [--tz ZONE]
                                            start it at TIME (2026-12-24T09:00) in ZONE
                                            (Europe/Paris; default TZ or this machine's)
@@ -74,6 +81,9 @@ Usage:
                                            column (or those named, KIND email, phone, psid or
                                            auto); every other column is a template variable
   tui contacts list [--json]
+  tui db check                             check every page and record of the database
+  tui db backup FILE                       a consistent copy of the database, checked
+  tui db compact                           rewrite the database without its free pages
   tui --help, tui --version               tui COMMAND --help shows that command alone
 
 Global flags (anywhere on the line):
@@ -185,10 +195,10 @@ func run(e *env, args []string) int {
 		fmt.Fprint(e.stdout, usageText)
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "tui: %s\nRun 'tui --help' for usage.\n", ue.msg)
+		fmt.Fprintf(e.stderr, "tui: %s\nRun 'tui --help' for usage.\n", termsafe.Text(ue.msg))
 		return 2
 	default:
-		fmt.Fprintf(e.stderr, "tui: %s\n", err)
+		fmt.Fprintf(e.stderr, "tui: %s\n", termsafe.Text(err.Error()))
 		return 1
 	}
 }
@@ -217,6 +227,9 @@ func dispatch(e *env, args []string) error {
 	rest := fs.Args()
 	if e.owned != nil && (sf.requested() || *headless || *inProcess || len(rest) == 0 || rest[0] == "serve") {
 		return usagef("the process that owns the database runs commands such as `tui campaign list` for others; start the app, a server or a worker in a process of its own")
+	}
+	if wf.listen != "" && !*headless {
+		return usagef("--listen serves unsubscribe links from a headless worker: use it with --headless-worker")
 	}
 	if len(rest) > 0 && rest[0] == "serve" {
 		// The flags of serve are the top level's, and may follow it.
@@ -254,6 +267,8 @@ func dispatch(e *env, args []string) error {
 		return campaignCmd(e, g, rest[1:])
 	case "contacts", "contact":
 		return contactsCmd(e, g, rest[1:])
+	case "db":
+		return dbCmd(e, g, rest[1:])
 	case "help":
 		fmt.Fprint(e.stdout, usageText)
 		return nil
@@ -304,6 +319,13 @@ func newFlagSet(e *env, name string) *flag.FlagSet {
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
+		// "set-rate 3 -5": a negative number is a value to refuse with a
+		// reason, not a flag nobody defined.
+		if len(args) > 0 && isNegativeNumber(args[0]) {
+			positional = append(positional, args[0])
+			args = args[1:]
+			continue
+		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, &helpRequest{command: fs.Name()}
@@ -320,6 +342,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+func isNegativeNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return len(s) > 1 && s[0] == '-' && err == nil
 }
 
 // validateRedisURL checks the URL's shape without dialling anything.
@@ -404,24 +431,6 @@ func openOwnerStore(g *globals) (*store.Store, error) {
 	return store.Open(path)
 }
 
-// dbPath is the database file the flags and environment name.
-func dbPath(g *globals) (string, error) {
-	path := g.db
-	if path == "" {
-		p, err := store.DefaultPath()
-		if err != nil {
-			return "", err
-		}
-		path = p
-	}
-	if strings.HasPrefix(path, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			path = home + path[1:]
-		}
-	}
-	return path, nil
-}
-
 // actor names who is acting, for the audit log.
 func actor() string {
 	name := os.Getenv("USER")
@@ -458,7 +467,10 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
 	defer conn.Close()
-	svc := campaign.New(st, conn)
+	svc, err := newService(e, st, conn)
+	if err != nil {
+		return err
+	}
 	hub := campaign.NewHub(svc)
 	owned := &ownedDB{st: st, svc: svc, hub: hub}
 	wf.current = new(atomic.Pointer[worker.Worker])

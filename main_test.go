@@ -277,3 +277,29 @@ func TestNotADatabaseIsLeftUntouched(t *testing.T) {
 		t.Fatalf("the file changed: %v", err)
 	}
 }
+
+func TestNegativeNumbersGetAProperError(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	body := writeFile(t, dir, "body.txt", "Hi")
+	r := cli(t, db, "", "campaign", "create", "--name", "x", "--channel", "file", "--body-file", body)
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r = cli(t, db, "", "campaign", "set-rate", "1", "-5")
+	if r.code != 2 || !strings.Contains(r.stderr, "the rate cannot be negative (got -5)") || strings.Contains(r.stderr, "flag provided") {
+		t.Errorf("set-rate 1 -5: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "set-rate", "1", "-0.5")
+	if r.code != 2 || !strings.Contains(r.stderr, `"-0.5" is not a rate`) {
+		t.Errorf("set-rate 1 -0.5: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "create", "--name", "y", "--channel", "file", "--body-file", body, "--rate", "-5")
+	if r.code != 1 || !strings.Contains(r.stderr, "--rate: messages per second must be between 0 (no limit)") {
+		t.Errorf("create --rate -5: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "show", "-1")
+	if r.code != 2 || strings.Contains(r.stderr, "flag provided") {
+		t.Errorf("show -1: %+v", r)
+	}
+}

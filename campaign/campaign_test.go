@@ -417,3 +417,91 @@ func TestResumeAfterALostQueueMidRetryQueuesEveryoneNotDone(t *testing.T) {
 		}
 	}
 }
+
+// A send larger than a ledger chunk writes its ledger a chunk at a time,
+// queueing each before writing the next: an audience of several tags, with
+// exclusions and a suppressed address, reaches the queue in ascending
+// contact order, everyone once. Interrupted between chunks (only the first
+// written), a resume writes the rest and queues everyone once.
+func TestLedgerInChunksQueuesEveryoneOnce(t *testing.T) {
+	defer func(n int) { store.LedgerChunk = n }(store.LedgerChunk)
+	store.LedgerChunk = 7
+	srv := redistest.Start(t)
+	st, _ := openStore(t)
+	importContacts(t, st, 60, "all")
+	// Tags that interleave: "odd" on odd contacts, "third" on every third,
+	// "out" on every fifth (excluded); contact 3 suppressed.
+	var odd, third, out []uint64
+	want := map[uint64]bool{}
+	for i := 1; i <= 60; i++ {
+		ct, err := st.ContactByAddress(fmt.Sprintf("c%d@example.com", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			odd = append(odd, ct.ID)
+		}
+		if i%3 == 0 {
+			third = append(third, ct.ID)
+		}
+		if i%5 == 0 {
+			out = append(out, ct.ID)
+		}
+		if (i%2 == 1 || i%3 == 0) && i%5 != 0 && i != 3 {
+			want[ct.ID] = true
+		}
+	}
+	for tag, ids := range map[string][]uint64{"odd": odd, "third": third, "out": out} {
+		if err := st.TagContacts("test", ids, []string{tag}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Suppress("test", "c3@example.com", "asked"); err != nil {
+		t.Fatal(err)
+	}
+	for _, interrupted := range []bool{false, true} {
+		c := create(t, st, store.Campaign{Name: fmt.Sprintf("Chunks %v", interrupted), Tags: []string{"third", "odd"}, ExcludeTags: []string{"out"}})
+		svc := New(st, newConn(t, srv.URL()))
+		if interrupted {
+			// The start died after its first transaction.
+			if _, _, err := st.StartSend("test", c.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Resume(context.Background(), "test", c.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := svc.Start(context.Background(), "test", c.ID, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		rdb := rdbFor(t, srv)
+		entries, err := rdb.XRange(context.Background(), queue.JobsKey(c.ID), "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[uint64]bool{}
+		var last uint64
+		for _, e := range entries {
+			j, err := queue.ParseJob(c.ID, e.ID, e.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.ContactID <= last {
+				t.Fatalf("contact %d queued after %d", j.ContactID, last)
+			}
+			last = j.ContactID
+			got[j.ContactID] = true
+		}
+		if len(entries) != len(want) || len(got) != len(want) {
+			t.Fatalf("interrupted %v: %d jobs for %d distinct recipients, want %d", interrupted, len(entries), len(got), len(want))
+		}
+		for k := range want {
+			if !got[k] {
+				t.Fatalf("interrupted %v: contact %d never queued", interrupted, k)
+			}
+		}
+		ss, err := st.SendState(c.ID)
+		if err != nil || ss.Total != len(want) || ss.Counts[store.RecipientQueued] != len(want) || ss.LedgerPending || !ss.Enqueued {
+			t.Fatalf("interrupted %v: send state %+v %v", interrupted, ss, err)
+		}
+	}
+}

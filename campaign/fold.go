@@ -14,7 +14,7 @@ import (
 // toRecipientEvent translates a worker's event for the ledger.
 func toRecipientEvent(e queue.Event) store.RecipientEvent {
 	re := store.RecipientEvent{ContactID: e.Contact, Round: e.Round, Attempt: e.Attempt, Reason: e.Reason,
-		TakenOver: e.TakenOver, At: e.At}
+		TakenOver: e.TakenOver, Bounce: e.Bounce, At: e.At}
 	switch e.Type {
 	case queue.EventDelivered:
 		re.State = store.RecipientSent

@@ -52,6 +52,18 @@ type Preflight struct {
 	// window only MESSAGE_TAG reaches them: without it they block the send.
 	OutsideWindow int
 	WindowUnknown int
+	// SampleUnsubscribe is the sample's one-click link ("" without one).
+	SampleUnsubscribe string
+	// Suppressed counts the contacts left out by the suppression list, by
+	// source (store.SourceUnsubscribe, store.SourceBounce, "" by hand).
+	Suppressed map[string]int
+	// Warnings are things worth knowing that do not block the send.
+	Warnings []string
+
+	// OverBudget is set when a message went over the render budget: the
+	// preflight stopped there (every other message would most likely cost
+	// as much), so Recipients counts only the contacts read until then.
+	OverBudget bool
 }
 
 // MessengerTextLimit is the longest text the Send API takes, in characters.
@@ -84,6 +96,24 @@ func needsWindow(c *store.Campaign) bool {
 	return c.EffectiveMessagingType() != store.MessagingMessageTag || c.MessageTag == store.TagHumanAgent
 }
 
+// SuppressedText says who the suppression list left out, or "".
+func (p *Preflight) SuppressedText() string {
+	total := 0
+	for _, n := range p.Suppressed {
+		total += n
+	}
+	if total == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range []struct{ src, word string }{{store.SourceUnsubscribe, "unsubscribed"}, {store.SourceBounce, "bounced"}, {"", "suppressed by hand"}} {
+		if n := p.Suppressed[k.src]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k.word))
+		}
+	}
+	return fmt.Sprintf("%d left out by the suppression list (%s)", total, strings.Join(parts, ", "))
+}
+
 // OK reports whether the send may start.
 func (p *Preflight) OK() bool { return p.ErrorCount == 0 && p.Recipients > 0 }
 
@@ -95,6 +125,9 @@ func (p *Preflight) Problem() string {
 				p.Campaign.Channel, p.LeftOutText())
 		}
 		return "the audience is empty: import contacts with the campaign's tags, or change its tags"
+	}
+	if p.OverBudget {
+		return "the template goes over the render budget (see the error); the check stopped there: fix the template"
 	}
 	if p.ErrorCount == 0 {
 		return ""
@@ -200,7 +233,11 @@ func hasOrHave(n int) string {
 func (p *Preflight) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Campaign %d %q (%s channel)\n", p.Campaign.ID, p.Campaign.Name, p.Campaign.Channel)
-	fmt.Fprintf(&b, "Recipients: %d\n", p.Recipients)
+	if p.OverBudget {
+		fmt.Fprintf(&b, "Recipients: at least %d (the check stopped at a message over the render budget)\n", p.Recipients)
+	} else {
+		fmt.Fprintf(&b, "Recipients: %d\n", p.Recipients)
+	}
 	if c := p.Campaign; c.Channel == store.ChannelMessenger {
 		mt := string(c.EffectiveMessagingType())
 		if c.MessageTag != "" {
@@ -213,6 +250,12 @@ func (p *Preflight) Summary() string {
 	}
 	if note := p.WindowNote(); note != "" {
 		fmt.Fprintf(&b, "Window: %s\n", note)
+	}
+	if t := p.SuppressedText(); t != "" {
+		fmt.Fprintf(&b, "Excluded: %s\n", t)
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "Note: %s\n", w)
 	}
 	fmt.Fprintf(&b, "Estimated duration: %s\n", p.EstimateText())
 	if p.ErrorCount > 0 {
@@ -256,11 +299,21 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 	if !c.Status.Editable() {
 		return nil, &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusSending}
 	}
-	r, err := store.NewRenderer(&c)
+	r, err := NewRenderer(&c, s.Links)
 	if err != nil {
 		return nil, err
 	}
-	p := &Preflight{Campaign: c}
+	// A message over the render budget stops the whole check: the others
+	// would most likely each cost as much, and the first one says what to
+	// fix. Cancelling ctx stops it too, within a few template steps.
+	parent := ctx
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	r = r.WithContext(ctx)
+	p := &Preflight{Campaign: c, Warnings: s.linkWarnings(&c)}
+	if p.Suppressed, err = s.Store.SuppressedInAudience(&c); err != nil {
+		return nil, err
+	}
 	if p.LeftOut, err = s.Store.UnreachableRecipients(&c); err != nil {
 		return nil, err
 	}
@@ -291,18 +344,25 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 						continue
 					}
 					ct, err := it.raw.DecodeForMessage()
-					var msg store.Message
+					var msg Rendered
 					if err == nil {
 						msg, err = r.Render(&ct)
 					}
 					var window windowState
 					if err == nil && messenger {
-						window, err = checkMessenger(&c, &ct, &msg, now)
+						window, err = checkMessenger(&c, &ct, &msg.Message, now)
 					}
 					if err == nil && it.seq > 0 && window == inWindow {
 						continue
 					}
+					if err != nil && ctx.Err() != nil {
+						continue // stopped: not this contact's fault
+					}
 					mu.Lock()
+					if errors.Is(err, store.ErrRenderBudget) && !p.OverBudget {
+						p.OverBudget = true
+						stop()
+					}
 					switch window {
 					case outsideWindow:
 						p.OutsideWindow++
@@ -333,7 +393,7 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 							errs = errs[:MaxReportedErrors]
 						}
 					} else {
-						p.Sample, p.SampleTo = &msg, ct.Key()
+						p.Sample, p.SampleTo, p.SampleUnsubscribe = &msg.Message, ct.Key(), msg.Unsubscribe
 					}
 					mu.Unlock()
 				}
@@ -364,7 +424,7 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := parent.Err(); err != nil {
 		return nil, err
 	}
 	p.Recipients = n

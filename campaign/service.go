@@ -12,6 +12,9 @@ import (
 type Service struct {
 	Store *store.Store
 	Conn  *queue.Conn // dialled only when a send starts
+	// Links makes the messages' one-click unsubscribe links; nil when no
+	// listener is configured (LinksFromEnv).
+	Links *Links
 
 	wake chan struct{} // a send started: Follow stops idling
 }

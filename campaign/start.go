@@ -47,6 +47,9 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 	if err != nil {
 		return Result{}, err
 	}
+	if err := s.beforeSend(ctx, rdb); err != nil {
+		return Result{}, err
+	}
 	c, st, err := s.Store.StartSend(actor, id, version)
 	if err != nil {
 		return Result{}, err
@@ -148,6 +151,20 @@ func (s *Service) requeueLost(ctx context.Context, rdb redis.UniversalClient, ac
 		return Result{}, err
 	}
 	at := time.Now()
+	// Workers learn of the new epoch and record again what they delivered
+	// before the loss; the owner folds that, and queues only those still
+	// waiting. The done-marks stop whatever is folded too late.
+	if err := queue.Activate(ctx, rdb, c.ID); err != nil {
+		return Result{}, err
+	}
+	awaitEpoch(ctx, rdb, c.ID, ctl.Epoch)
+	if _, err := s.FoldPending(ctx, rdb, c.ID); err != nil {
+		return Result{}, err
+	}
+	st, err := s.Store.SendState(c.ID)
+	if err != nil {
+		return Result{}, err
+	}
 	res, err := s.enqueue(ctx, rdb, c, st, progress, true)
 	if res.Added > 0 || err == nil {
 		if st, rerr := s.Store.RecordQueueLoss(actor, c.ID, at, res.Added); rerr == nil {
@@ -155,6 +172,52 @@ func (s *Service) requeueLost(ctx context.Context, rdb redis.UniversalClient, ac
 		}
 	}
 	return res, err
+}
+
+// How long the owner waits, after a loss, for the live workers to take in
+// a send's new epoch: at least epochSettle (a flushed Redis forgot the
+// workers too, and each registers again with its next heartbeat, every
+// second), at most epochPatience (a worker that does not answer does not
+// hold the send; what it delivered may go out again, marked).
+const (
+	epochSettle   = 1500 * time.Millisecond
+	epochPatience = 10 * time.Second
+)
+
+// awaitEpoch waits until every live worker took in a campaign's new queue
+// epoch (queue.AckEpoch), within the bounds above.
+func awaitEpoch(ctx context.Context, rdb redis.UniversalClient, id uint64, epoch string) {
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		if now.Sub(start) >= epochPatience {
+			return
+		}
+		if now.Sub(start) < epochSettle {
+			continue
+		}
+		workers, err1 := queue.Workers(ctx, rdb)
+		acks, err2 := queue.EpochAcks(ctx, rdb, id)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		waiting := false
+		for i := range workers {
+			if w := &workers[i]; w.Alive(now) && !w.Stopping && acks[w.ID] != epoch {
+				waiting = true
+			}
+		}
+		if !waiting {
+			return
+		}
+	}
 }
 
 // queueLost reports whether Redis no longer holds a send that the ledger
@@ -195,7 +258,7 @@ type batch struct {
 // render turns the batch's recipients into jobs, or into failed ledger rows
 // when a message cannot be rendered (a contact edited or imported after the
 // preflight) or the contact is gone.
-func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, epoch string, redeliver bool) {
+func (b *batch) render(r *Renderer, c *store.Campaign, round int, epoch string, redeliver bool) {
 	b.jobs = make([]queue.Job, 0, len(b.recipients))
 	for i := range b.recipients {
 		rc := &b.recipients[i]
@@ -205,14 +268,15 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, epoch st
 			b.failed = append(b.failed, e)
 			continue
 		}
-		msg, err := r.RenderRaw(rc.contact)
+		msg, err := r.RenderRaw(e.ContactID, rc.contact)
 		if err != nil {
 			e.State, e.LastError = store.RecipientFailed, err.Error()
 			b.failed = append(b.failed, e)
 			continue
 		}
 		j := queue.Job{CampaignID: c.ID, ContactID: e.ContactID, Round: round, To: e.Address,
-			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body, Epoch: epoch}
+			Channel: string(c.Channel), From: c.From, URL: c.URL, Subject: msg.Subject, Body: msg.Body, Epoch: epoch,
+			Format: msg.Format, Unsubscribe: msg.Unsubscribe, UnsubscribeMailto: msg.UnsubscribeMailto}
 		if redeliver {
 			// The attempt Redis forgot may have happened: this is the one
 			// after it.
@@ -234,7 +298,7 @@ func (b *batch) render(r *store.Renderer, c *store.Campaign, round int, epoch st
 // still reach Redis in contact order, as the stream IDs require.
 func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c store.Campaign, st store.SendState, progress func(Progress), everyone bool) (Result, error) {
 	res := Result{Campaign: c, Round: st.Round, Total: st.Total}
-	r, err := store.NewRenderer(&c)
+	r, err := NewRenderer(&c, s.Links)
 	if err != nil {
 		return res, err
 	}
@@ -260,6 +324,58 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	if err := queue.Activate(parent, rdb, c.ID); err != nil {
 		return res, err
 	}
+	p := &enqueuePass{s: s, rdb: rdb, c: c, round: st.Round, epoch: epoch, everyone: everyone, renderer: r,
+		progress: progress, prior: prior, res: &res}
+	// The ledger of a large send is written a chunk at a time: each chunk
+	// is queued before the next is written, so the first deliveries start
+	// within moments, and an interrupted start goes on from where it was.
+	for {
+		p.total = st.Total
+		if err := p.run(parent, after); err != nil {
+			return res, err
+		}
+		if !st.LedgerPending {
+			break
+		}
+		after = st.LedgerAfter
+		if st, err = s.Store.ContinueLedger(c.ID); err != nil {
+			return res, err
+		}
+		res.Total = st.Total
+	}
+	// Every job is in: workers may put jobs back again. This goes first, so
+	// that a ledger saying "enqueued" never leaves the flag set (a resume
+	// that runs again finds nobody left to queue).
+	if err := queue.SetEnqueuing(parent, rdb, c.ID, false); err != nil {
+		return res, fmt.Errorf("%w (everyone is queued; resume it with `tui campaign resume %d`)", err, c.ID)
+	}
+	if err := s.Store.MarkEnqueued(c.ID, st.Round); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// enqueuePass queues the recipients the ledger holds after a contact, in
+// contact order: the ledger is read, messages rendered in parallel, and
+// batches reach Redis in order, as the stream IDs require.
+type enqueuePass struct {
+	s        *Service
+	rdb      redis.UniversalClient
+	c        store.Campaign
+	round    int
+	epoch    string
+	everyone bool
+	renderer *Renderer
+	progress func(Progress)
+	prior    int // jobs queued before this enqueue began
+	total    int
+	res      *Result
+}
+
+func (p *enqueuePass) run(parent context.Context, after uint64) error {
+	s, rdb, c, res, r, epoch, everyone := p.s, p.rdb, p.c, p.res, p.renderer, p.epoch, p.everyone
+	st := store.SendState{Round: p.round, Total: p.total}
+	progress, prior := p.progress, p.prior
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
@@ -308,7 +424,7 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		go func() { // renderers
 			defer wg.Done()
 			for b := range toRender {
-				b.render(r, &c, st.Round, epoch, everyone)
+				b.render(r, &c, p.round, epoch, everyone)
 				close(b.ready)
 			}
 		}()
@@ -367,20 +483,8 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 		sendErr = parent.Err()
 	}
 	if sendErr != nil {
-		return res, fmt.Errorf("enqueue of %q stopped after %d new jobs (resume it with `tui campaign resume %d` or send again; nobody will be queued twice): %w",
+		return fmt.Errorf("enqueue of %q stopped after %d new jobs (resume it with `tui campaign resume %d` or send again; nobody will be queued twice): %w",
 			c.Name, res.Added, c.ID, sendErr)
 	}
-	if readErr != nil {
-		return res, readErr
-	}
-	// Every job is in: workers may put jobs back again. This goes first, so
-	// that a ledger saying "enqueued" never leaves the flag set (a resume
-	// that runs again finds nobody left to queue).
-	if err := queue.SetEnqueuing(parent, rdb, c.ID, false); err != nil {
-		return res, fmt.Errorf("%w (everyone is queued; resume it with `tui campaign resume %d`)", err, c.ID)
-	}
-	if err := s.Store.MarkEnqueued(c.ID, st.Round); err != nil {
-		return res, err
-	}
-	return res, nil
+	return readErr
 }

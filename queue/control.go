@@ -45,6 +45,21 @@ func EpochAfter(a, b string) bool {
 	return err1 == nil && err2 == nil && x > y
 }
 
+// AckEpoch records that a worker took in a campaign's queue epoch: it read
+// the settings that carry it and, when the epoch replaced another (Redis
+// lost the queue), recorded again the outcomes the loss took with it. The
+// owner waits for these before it queues the send again, so that the
+// done-marks are there before the new jobs.
+func AckEpoch(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, worker, epoch string) error {
+	return rdb.HSet(ctx, EpochsKey(campaignID), worker, epoch).Err()
+}
+
+// EpochAcks returns, by worker ID, the last epoch of the campaign each
+// worker took in.
+func EpochAcks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) (map[string]string, error) {
+	return rdb.HGetAll(ctx, EpochsKey(campaignID)).Result()
+}
+
 // SetControl writes a campaign's live settings; workers pick them up within
 // a second.
 func SetControl(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, c Control) error {

@@ -65,8 +65,8 @@ type xaddEncoder struct {
 	contacts []uint64
 }
 
-// maxXAddArgs is "xadd", the stream, the ID, and eight to fifteen fields.
-const maxXAddArgs = 3 + 2*15
+// maxXAddArgs is "xadd", the stream, the ID, and eight to nineteen fields.
+const maxXAddArgs = 3 + 2*19
 
 func (e *xaddEncoder) prepare(jobs []Job) {
 	var sb strings.Builder
@@ -131,6 +131,7 @@ func (e *xaddEncoder) args(stream string, jobs []Job, i int) []any {
 	if j.Tag != "" {
 		e.slab = append(e.slab, "tag", &j.Tag)
 	}
+	e.slab = j.appendMessageFields(e.slab)
 	return e.slab[start:len(e.slab):len(e.slab)]
 }
 

@@ -28,8 +28,11 @@ type Event struct {
 	Reason  string    `json:"r,omitempty"`
 	// TakenOver: the job was taken over from a worker that stopped
 	// answering; that worker may have delivered it before.
-	TakenOver bool      `json:"re,omitempty"`
-	At        time.Time `json:"at"`
+	TakenOver bool `json:"re,omitempty"`
+	// Bounce: the provider refused the address for good (no such
+	// mailbox, no such domain): the owner suppresses it.
+	Bounce bool      `json:"b,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // EventBatch is one entry of a campaign's events stream: every outcome a
@@ -72,6 +75,9 @@ func appendEvents(dst []byte, events []Event) []byte {
 		if e.TakenOver {
 			dst = append(dst, `,"re":true`...)
 		}
+		if e.Bounce {
+			dst = append(dst, `,"b":true`...)
+		}
 		dst = append(dst, `,"at":"`...)
 		dst = e.At.UTC().AppendFormat(dst, time.RFC3339Nano)
 		dst = append(dst, `"}`...)
@@ -84,8 +90,10 @@ func ParseEventBatch(values map[string]any) (EventBatch, error) {
 	var b EventBatch
 	b.Worker, _ = values["w"].(string)
 	raw, _ := values["e"].(string)
-	if err := json.Unmarshal([]byte(raw), &b.Events); err != nil {
+	events, err := parseEvents(raw)
+	if err != nil {
 		return b, fmt.Errorf("bad event batch: %w", err)
 	}
+	b.Events = events
 	return b, nil
 }

@@ -35,6 +35,15 @@ type Job struct {
 	Kind          string
 	MessagingType string
 	Tag           string
+	// Format is how Body is written: "" or "text", "markdown", "html".
+	// Channels that carry HTML build the parts from it.
+	Format string
+	// Unsubscribe is the recipient's signed one-click unsubscribe URL, and
+	// UnsubscribeMailto a mailto: URI for the same, when configured.
+	Unsubscribe       string
+	UnsubscribeMailto string
+	// Test marks a test send: delivered once, outside any campaign's queue.
+	Test bool
 }
 
 // Key is the idempotency key: campaignID:contactID, the same on every
@@ -85,7 +94,7 @@ func (j *Job) values() []any {
 	if j.Tag != "" {
 		v = append(v, "tag", j.Tag)
 	}
-	return v
+	return j.appendMessageFields(v)
 }
 
 // ParseJob reads a job back from a stream entry of a campaign's stream.
@@ -113,6 +122,7 @@ func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) 
 	}
 	j.Epoch = str("epoch")
 	j.Kind, j.MessagingType, j.Tag = str("kind"), str("mtype"), str("tag")
+	j.readMessageFields(str)
 	if j.To == "" || j.Channel == "" {
 		return j, errors.New("job " + id + ": missing to or channel")
 	}

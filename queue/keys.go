@@ -35,6 +35,10 @@ func RateKey(campaignID uint64) string { return campaignKey(campaignID, "rate") 
 // EventsKey is the stream of a campaign's delivery outcomes.
 func EventsKey(campaignID uint64) string { return campaignKey(campaignID, "events") }
 
+// EpochsKey is a hash of worker ID → the last queue epoch of the campaign
+// that worker took in (see AckEpoch).
+func EpochsKey(campaignID uint64) string { return campaignKey(campaignID, "epochs") }
+
 // ActiveKey is the set of campaigns whose jobs workers should consume.
 func ActiveKey() string { return KeyPrefix + "active" }
 
@@ -48,7 +52,7 @@ func WorkerKey(id string) string { return KeyPrefix + "worker:" + id }
 // campaignKeys are every key of a campaign's send but its control hash and
 // its events (which the owner still folds after a send ends).
 func campaignKeys(campaignID uint64) []string {
-	return []string{JobsKey(campaignID), DelayedKey(campaignID), DoneKey(campaignID), RateKey(campaignID), ProbeKey(campaignID)}
+	return []string{JobsKey(campaignID), DelayedKey(campaignID), DoneKey(campaignID), RateKey(campaignID), ProbeKey(campaignID), EpochsKey(campaignID)}
 }
 
 // ProbeKey is a short-lived key the owner writes to learn whether the

@@ -253,3 +253,67 @@ func (s *Store) UnreachableRecipients(c *Campaign) ([]Unreachable, error) {
 	}
 	return out, nil
 }
+
+// eachAfter visits the recipients whose contact ID is above after, in
+// ascending ID order, whatever tags bring them in (a merge of the include
+// tags): a ledger written in chunks resumes from its last key, and the
+// queue's IDs must ascend. fn returns false to stop.
+func (a *audienceTx) eachAfter(after uint64, fn func(id, raw []byte) (bool, error)) error {
+	visit := func(id, raw []byte) (bool, error) {
+		if raw == nil || a.suppressed[string(id)] {
+			return true, nil
+		}
+		for _, c := range a.excludeCs {
+			if _, ok := c.find(id); ok {
+				return true, nil
+			}
+		}
+		if a.channel != "" {
+			if ok, why := a.channel.ReachesRaw(raw); !ok {
+				if a.unreachable != nil {
+					a.unreachable(raw, why)
+				}
+				return true, nil
+			}
+		}
+		return fn(id, raw)
+	}
+	from := itob(after + 1)
+	if a.all {
+		c := a.contacts.Cursor()
+		for k, v := c.Seek(from); k != nil; k, v = c.Next() {
+			if more, err := visit(k, v); err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	}
+	// One cursor per include tag, each at its next key; the smallest goes
+	// next, and a contact in several tags once.
+	heads := make([][]byte, len(a.include))
+	cursors := make([]*bolt.Cursor, len(a.include))
+	for i, b := range a.include {
+		cursors[i] = b.Cursor()
+		heads[i], _ = cursors[i].Seek(from)
+	}
+	for {
+		var next []byte
+		for _, h := range heads {
+			if h != nil && (next == nil || bytes.Compare(h, next) < 0) {
+				next = h
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		id := next // keys stay valid for the transaction's life
+		for i, h := range heads {
+			if h != nil && bytes.Equal(h, id) {
+				heads[i], _ = cursors[i].Next()
+			}
+		}
+		if more, err := visit(id, a.record(id)); err != nil || !more {
+			return err
+		}
+	}
+}

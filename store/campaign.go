@@ -144,6 +144,7 @@ type Campaign struct {
 	URL         string    `json:"url,omitempty"`  // webhook URL, or messenger API base URL
 	Subject     string    `json:"subject,omitempty"`
 	Body        string    `json:"body"`
+	Format      string    `json:"format,omitempty"`       // "" (plain text), "markdown" or "html": see BodyFormats
 	Tags        []string  `json:"tags"`                   // audience: contacts with any of these; none means everyone
 	ExcludeTags []string  `json:"exclude_tags"`           // minus contacts with any of these
 	Rate        int       `json:"rate"`                   // messages per second across all workers; 0 is unlimited
@@ -179,9 +180,12 @@ type SendInfo struct {
 type FieldError struct {
 	Field string // name, channel, from, url, subject, body, tags, exclude_tags, rate
 	Msg   string
-	Line  int // for template errors, 1-based; 0 when unknown
-	Col   int // for template errors, 1-based; 0 when unknown
+	Line  int   // for template errors, 1-based; 0 when unknown
+	Col   int   // for template errors, 1-based; 0 when unknown
+	Err   error // what it is, for errors.Is (ErrRenderBudget); may be nil
 }
+
+func (e *FieldError) Unwrap() error { return e.Err }
 
 func (e *FieldError) Error() string {
 	switch {
@@ -265,6 +269,7 @@ func (c *Campaign) Normalize() {
 	c.MessageTag = strings.ToUpper(strings.TrimSpace(c.MessageTag))
 	c.Tags = NormalizeTags(c.Tags)
 	c.ExcludeTags = NormalizeTags(c.ExcludeTags)
+	c.Format = normalizeFormat(c.Format)
 	if strings.TrimSpace(string(c.Channel)) == "" {
 		c.Channel = ChannelFile
 	}
@@ -333,11 +338,29 @@ func (c *Campaign) Validate() error {
 	if strings.TrimSpace(c.Body) == "" {
 		add("body", "a body is required")
 	}
-	if fe := CheckTemplate("subject", c.Subject); fe != nil {
+	for _, f := range []struct{ name, value string }{{"name", c.Name}, {"from", c.From}, {"url", c.URL},
+		{"subject", c.Subject}, {"body", c.Body}, {"tags", strings.Join(c.Tags, ",")}, {"exclude_tags", strings.Join(c.ExcludeTags, ",")}} {
+		if p := textProblem(f.value); p != "" {
+			add(f.name, p)
+		}
+	}
+	if len(c.Body) > MaxBodyBytes {
+		add("body", fmt.Sprintf("the body is longer than %s; a message that large will not be delivered", byteSize(MaxBodyBytes)))
+	}
+	if fe := checkFormat(c.Format); fe != nil {
 		errs = append(errs, fe)
 	}
+	templatesOK := true
+	if fe := CheckTemplate("subject", c.Subject); fe != nil {
+		errs, templatesOK = append(errs, fe), false
+	}
 	if fe := CheckTemplate("body", c.Body); fe != nil {
-		errs = append(errs, fe)
+		errs, templatesOK = append(errs, fe), false
+	}
+	if templatesOK && len(c.Body) <= MaxBodyBytes {
+		if fe := checkRenderBudget(c); fe != nil {
+			errs = append(errs, fe)
+		}
 	}
 	for _, t := range c.Tags {
 		for _, x := range c.ExcludeTags {

@@ -90,6 +90,8 @@ func fastDecodeCampaign(raw []byte, c *Campaign) error {
 			c.Subject, err = s.str()
 		case "body":
 			c.Body, err = s.str()
+		case "format":
+			c.Format, err = s.str()
 		case "tags":
 			c.Tags, err = s.stringList()
 		case "exclude_tags":

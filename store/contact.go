@@ -185,6 +185,14 @@ func (s *Store) AddContact(actor string, c Contact) (Contact, bool, error) {
 	}
 	c.Address, c.Kind = addr, kind
 	c.Tags = NormalizeTags(c.Tags)
+	if why := textProblem(c.Name); why != "" {
+		return Contact{}, false, fmt.Errorf("the name %s", why)
+	}
+	for k, v := range c.Fields {
+		if why := textProblem(k + v); why != "" {
+			return Contact{}, false, fmt.Errorf("the field %q %s", k, why)
+		}
+	}
 	var created bool
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		var err error

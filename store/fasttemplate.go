@@ -69,18 +69,22 @@ func lookup(c *Contact, key string) (string, bool) {
 	return "", false
 }
 
-func (ft *fastTemplate) execute(sb *strings.Builder, c *Contact) error {
+// execute writes the message into sb, and fails as text/template under the
+// render budget would once it passes limit bytes.
+func (ft *fastTemplate) execute(sb *strings.Builder, c *Contact, limit int) error {
 	for i := range ft.parts {
 		p := &ft.parts[i]
-		if p.field == "" {
-			sb.WriteString(p.text)
-			continue
+		v := p.text
+		if p.field != "" {
+			var ok bool
+			if v, ok = lookup(c, p.field); !ok {
+				location, context := ft.tmpl.ErrorContext(p.node)
+				return fmt.Errorf("template: %s: executing %q at <%s>: map has no entry for key %q",
+					location, ft.tmpl.Name(), context, p.field)
+			}
 		}
-		v, ok := lookup(c, p.field)
-		if !ok {
-			location, context := ft.tmpl.ErrorContext(p.node)
-			return fmt.Errorf("template: %s: executing %q at <%s>: map has no entry for key %q",
-				location, ft.tmpl.Name(), context, p.field)
+		if sb.Len()+len(v) > limit {
+			return tooLong(ft.tmpl.Name(), limit)
 		}
 		sb.WriteString(v)
 	}
@@ -323,7 +327,8 @@ func (r *Renderer) rawSizes(raw []byte, rec *rawRecord) (ns, nb int, ok bool) {
 		return 0, 0, false
 	}
 	ns, nb = s.size(raw, rec, &rec.subject), b.size(raw, rec, &rec.body)
-	return ns, nb, ns >= 0 && nb >= 0
+	// Over the budget, the decoded path says which limit.
+	return ns, nb, ns >= 0 && nb >= 0 && ns <= MaxSubjectBytes && nb <= MaxBodyBytes
 }
 
 // RenderRaw is Render over a contact record as stored: the same message and

@@ -21,7 +21,10 @@ type RecipientEvent struct {
 	// TakenOver: the job was taken over from a worker that stopped
 	// answering, which may have delivered it before.
 	TakenOver bool
-	At        time.Time
+	// Bounce: the provider refused the address for good; it is suppressed
+	// in the same transaction, with Reason.
+	Bounce bool
+	At     time.Time
 }
 
 // merge folds one event into a ledger entry. It is idempotent and
@@ -101,6 +104,11 @@ func (s *Store) ApplyEvents(campaignID uint64, cursor string, events []Recipient
 			var e LedgerEntry
 			if err := decodeLedgerEntry(raw, &e); err != nil {
 				return err
+			}
+			if ev.Bounce {
+				if err := s.suppressBounceTx(tx, campaignID, e.Address, ev); err != nil {
+					return err
+				}
 			}
 			before, wasRedelivered := e.State, e.Redelivered
 			if !merge(&e, ev) {

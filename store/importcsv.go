@@ -144,17 +144,17 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
 		_, _ = br.Discard(3)
 	}
-	limit := &recordLimiter{r: br}
-	cr := csv.NewReader(limit)
+	split := newRecordSplitter(br)
+	cr := csv.NewReader(split)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 
 	header, err := cr.Read()
+	if sk := split.takeSkipped(2); len(sk) > 0 {
+		return rep, &ImportError{Reason: "the header row is longer than 1 MiB: this is not a CSV file, or a quote is left open"}
+	}
 	if errors.Is(err, io.EOF) {
 		return rep, &ImportError{Reason: "the file is empty: it needs a header row with an email, address, phone or psid column"}
-	}
-	if errors.Is(err, errRecordTooLong) {
-		return rep, &ImportError{Reason: "the header row is longer than 1 MiB: this is not a CSV file, or a quote is left open"}
 	}
 	if err != nil {
 		return rep, &ImportError{Reason: "the header row cannot be read: " + csvReason(err)}
@@ -170,32 +170,36 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 	var stopErr error
 	batch := make([]importRow, 0, importBatch)
 	batchBytes := 0
-	lastLine := 1
+	// The rows the splitter took out, reported in their place in the file.
+	reportSkipped := func(before int) {
+		for _, sk := range split.takeSkipped(before) {
+			rep.Rows++
+			rep.Invalid++
+			if sk.toEOF {
+				rep.problem(sk.line, "a quote opened in this row is never closed, so lines %d–%d (the end of the file) read as one row of %.1f MiB, more than the 1 MiB a row may be: none of them was imported. Close the quote and import the file again",
+					sk.line, sk.line+sk.lines-1, float64(sk.bytes)/(1<<20))
+				continue
+			}
+			rep.problem(sk.line, "the row is %.1f MiB long, more than the 1 MiB a row may be: it was skipped", float64(sk.bytes)/(1<<20))
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			stopErr = err
 			break
 		}
-		limit.n = 0
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			break
-		}
-		if errors.Is(err, errRecordTooLong) {
-			rep.Rows++
-			rep.Invalid++
-			rep.problem(lastLine+1, "the row is longer than 1 MiB; a quote is probably left open. The rest of the file was not read")
-			stopErr = fmt.Errorf(
-				"after line %d a row is longer than 1 MiB, probably because of a quote left open; the rows before it were imported. Fix the quote and import the file again",
-				lastLine)
+			reportSkipped(int(^uint(0) >> 1))
 			break
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
+			start := split.fileLine(pe.StartLine)
+			reportSkipped(start)
 			rep.Rows++
 			rep.Invalid++
-			rep.problem(pe.StartLine, "%s", csvReason(err))
-			lastLine = pe.Line
+			rep.problem(start, "%s", csvReason(err))
 			continue
 		}
 		if err != nil {
@@ -203,8 +207,8 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 			break
 		}
 		line, _ := cr.FieldPos(0)
-		lastLine, _ = cr.FieldPos(len(rec) - 1)
-		lastLine += strings.Count(rec[len(rec)-1], "\n") // a quoted field may span lines
+		line = split.fileLine(line)
+		reportSkipped(line)
 		if blankRecord(rec) {
 			// Spreadsheets export empty rows as ",,,": they are blank lines.
 			continue
@@ -213,6 +217,11 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 		if len(rec) != len(columns) {
 			rep.Invalid++
 			rep.problem(line, "has %d %s; the header has %d", len(rec), plural(len(rec), "column", "columns"), len(columns))
+			continue
+		}
+		if col, why := badCell(rec); why != "" {
+			rep.Invalid++
+			rep.problem(line, "the %s column %s; the row was skipped", columns[col], why)
 			continue
 		}
 		src, raw := sources[0], strings.TrimSpace(rec[addrIdx])
@@ -494,6 +503,17 @@ func (w *importWriter) merge(tx *bolt.Tx, contacts *bolt.Bucket, id []byte, rw *
 	return 0, indexTags(tx, cur.ID, added, nil)
 }
 
+// badCell finds the first cell that is not text tui stores (see
+// textProblem).
+func badCell(rec []string) (int, string) {
+	for i, v := range rec {
+		if why := textProblem(v); why != "" {
+			return i, why
+		}
+	}
+	return 0, ""
+}
+
 // blankRecord reports whether every cell of a record is empty or spaces.
 func blankRecord(rec []string) bool {
 	for _, v := range rec {
@@ -599,27 +619,9 @@ func csvReason(err error) string {
 }
 
 // maxRecordBytes bounds one CSV record. encoding/csv holds a whole record in
-// memory, and a quote left open makes the rest of the file one record.
+// memory, and a quote left open makes the rest of the file one record: a
+// longer one is skipped (see recordSplitter).
 const maxRecordBytes = 1 << 20
-
-var errRecordTooLong = errors.New("a CSV record is longer than 1 MiB")
-
-// recordLimiter fails a read once more than maxRecordBytes were read since
-// the import last reset n, at the start of a record. The CSV reader reads
-// ahead by a few kilobytes, which the limit absorbs.
-type recordLimiter struct {
-	r io.Reader
-	n int
-}
-
-func (l *recordLimiter) Read(p []byte) (int, error) {
-	if l.n > maxRecordBytes {
-		return 0, errRecordTooLong
-	}
-	n, err := l.r.Read(p)
-	l.n += n
-	return n, err
-}
 
 type countingReader struct {
 	r io.Reader

@@ -25,6 +25,10 @@ type SendState struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// CancelledAt is when the send was cancelled.
 	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+	// LedgerPending is set while the ledger is still being written, a
+	// chunk at a time; LedgerAfter is the last contact it holds.
+	LedgerPending bool   `json:"ledger_pending,omitempty"`
+	LedgerAfter   uint64 `json:"ledger_after,omitempty"`
 	// Redelivered counts recipients possibly delivered twice: delivered in
 	// an attempt that may have repeated an earlier one (see LedgerEntry).
 	Redelivered int `json:"redelivered"`
@@ -47,10 +51,20 @@ func (s *SendState) Remaining() int {
 // ErrNoRecipients means a send would reach nobody.
 var ErrNoRecipients = errors.New("the audience is empty")
 
-// StartSend moves a draft or scheduled campaign to sending and writes one
-// `queued` ledger row per recipient, in one transaction: either all of it
-// happens or none. version must be the version the preflight saw; if the
-// campaign changed since, it returns a *ConflictError.
+// LedgerChunk is how many ledger rows one transaction writes. A send of a
+// million recipients wrote its ledger in one transaction: seconds before
+// the first job was queued, and the whole ledger's pages held in memory.
+// Tests make it small to write many chunks.
+var LedgerChunk = 50_000
+
+// StartSend moves a draft or scheduled campaign to sending and writes the
+// first chunk of its ledger — one `queued` row per recipient, in contact
+// order — in one transaction: either all of that happens or none. When the
+// audience is larger, SendState.LedgerPending says so and ContinueLedger
+// writes the rest, a chunk per transaction; a start interrupted between
+// chunks goes on from the last row written. version must be the version
+// the preflight saw; if the campaign changed since, it returns a
+// *ConflictError.
 func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState, error) {
 	var c Campaign
 	var st SendState
@@ -80,30 +94,9 @@ func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState
 		if err != nil {
 			return err
 		}
-		ledger.FillPercent = 1 // keys arrive in ascending order
 		now := s.now().UTC()
 		round := prev.Round + 1
-		entry := LedgerEntry{CampaignID: id, State: RecipientQueued, Round: round, UpdatedAt: now}
-		var arena []byte // bbolt keeps the value slices until commit: never reuse them
-		n := 0
-		err = newAudienceTx(tx, &c).each(func(key, raw []byte) (bool, error) {
-			entry.ContactID = btoi(key)
-			n++
-			if cap(arena)-len(arena) < 256+len(raw) {
-				arena = make([]byte, 0, max(64<<10, 256+len(raw)))
-			}
-			start := len(arena)
-			var err error
-			if addr, ok := rawContactAddress(raw); ok {
-				arena, err = appendLedgerRow(arena, &entry, addr)
-			} else if entry.Address, err = contactAddress(raw); err == nil {
-				arena, err = appendLedgerEntry(arena, &entry)
-			}
-			if err != nil {
-				return false, err
-			}
-			return true, ledger.Put(key, arena[start:len(arena):len(arena)])
-		})
+		n, last, more, err := writeLedgerChunk(tx, &c, ledger, round, now, 0)
 		if err != nil {
 			return err
 		}
@@ -111,7 +104,7 @@ func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState
 			return fmt.Errorf("campaign %q: %w: add contacts with its tags, or change its tags", c.Name, ErrNoRecipients)
 		}
 		st = SendState{CampaignID: id, Round: round, Total: n, StartedAt: now, StartedBy: actor,
-			Counts: map[RecipientState]int{RecipientQueued: n}}
+			Counts: map[RecipientState]int{RecipientQueued: n}, LedgerPending: more, LedgerAfter: last}
 		if err := putJSON(sends, itob(id), &st); err != nil {
 			return err
 		}
@@ -121,12 +114,94 @@ func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState
 		if err := putJSON(b, itob(id), &c); err != nil {
 			return err
 		}
-		return s.audit(tx, actor, "campaign.send", c.ref(), fmt.Sprintf("%s → sending; %d recipients", from, n))
+		count := fmt.Sprintf("%d recipients", n)
+		if more {
+			count = fmt.Sprintf("the first %d recipients in the ledger, the rest to follow", n)
+		}
+		return s.audit(tx, actor, "campaign.send", c.ref(), fmt.Sprintf("%s → sending; %s", from, count))
 	})
 	if err != nil {
 		return Campaign{}, SendState{}, fmt.Errorf("start sending campaign %d: %w", id, err)
 	}
 	return c, st, nil
+}
+
+// ContinueLedger writes the next chunk of a send's ledger, if any is left,
+// and returns the send's bookkeeping.
+func (s *Store) ContinueLedger(id uint64) (SendState, error) {
+	var st SendState
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		sends := tx.Bucket(bucketSends)
+		if err := getJSON(sends, itob(id), &st); err != nil {
+			return err
+		}
+		if !st.LedgerPending {
+			return nil
+		}
+		b := tx.Bucket(bucketCampaigns)
+		var c Campaign
+		if err := getJSON(b, itob(id), &c); err != nil {
+			return err
+		}
+		ledger := tx.Bucket(bucketLedger).Bucket(itob(id))
+		if ledger == nil {
+			return fmt.Errorf("campaign %d has no ledger", id)
+		}
+		n, last, more, err := writeLedgerChunk(tx, &c, ledger, st.Round, s.now().UTC(), st.LedgerAfter)
+		if err != nil {
+			return err
+		}
+		st.Total += n
+		st.Counts[RecipientQueued] += n
+		if n > 0 {
+			st.LedgerAfter = last
+		}
+		st.LedgerPending = more
+		if c.LastSend != nil {
+			c.LastSend.Total = st.Total
+			if err := putJSON(b, itob(id), &c); err != nil {
+				return err
+			}
+		}
+		return putJSON(sends, itob(id), &st)
+	})
+	if err != nil {
+		return st, fmt.Errorf("write the ledger of campaign %d: %w", id, err)
+	}
+	return st, nil
+}
+
+// writeLedgerChunk writes up to LedgerChunk `queued` rows for the audience
+// after contact ID after, in ascending order, and says how many it wrote,
+// the last contact, and whether more remain.
+func writeLedgerChunk(tx *bolt.Tx, c *Campaign, ledger *bolt.Bucket, round int, now time.Time, after uint64) (n int, last uint64, more bool, err error) {
+	ledger.FillPercent = 1 // keys arrive in ascending order
+	entry := LedgerEntry{CampaignID: c.ID, State: RecipientQueued, Round: round, UpdatedAt: now}
+	var arena []byte // bbolt keeps the value slices until commit: never reuse them
+	err = newAudienceTx(tx, c).eachAfter(after, func(key, raw []byte) (bool, error) {
+		if n == LedgerChunk {
+			more = true
+			return false, nil
+		}
+		entry.ContactID = btoi(key)
+		n++
+		last = entry.ContactID
+		if cap(arena)-len(arena) < 256+len(raw) {
+			arena = make([]byte, 0, max(64<<10, 256+len(raw)))
+		}
+		start := len(arena)
+		var err error
+		if addr, ok := rawContactAddress(raw); ok {
+			arena, err = appendLedgerRow(arena, &entry, addr)
+		} else if entry.Address, err = contactAddress(raw); err == nil {
+			arena, err = appendLedgerEntry(arena, &entry)
+		}
+		if err != nil {
+			return false, err
+		}
+		return true, ledger.Put(key, arena[start:len(arena):len(arena)])
+	})
+	return n, last, more, err
 }
 
 // SendState reads a campaign's send bookkeeping; ErrNotFound if it was never sent.
@@ -258,6 +333,7 @@ func arenaCopy(arena *[]byte, v []byte) RawContact {
 	if len(v) == 0 {
 		return nil
 	}
+	checkRecordSize(v)
 	if cap(*arena)-len(*arena) < len(v) {
 		*arena = make([]byte, 0, max(64<<10, len(v)))
 	}

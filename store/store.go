@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -53,7 +52,7 @@ var (
 
 // Store is an open database. It is safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
+	db   *boltDB
 	path string
 	now  func() time.Time
 	// borrowed handles share another's database and do not close it.
@@ -77,31 +76,108 @@ func DefaultPath() (string, error) {
 // Open opens or creates the database at path (mode 0600, its directory 0700).
 // A database held by another process fails with ErrLocked within LockTimeout;
 // a file that is not a tui database fails with ErrNotDatabase and is left
-// untouched.
+// untouched; an empty one with ErrEmpty; a damaged one with a
+// *DamagedError.
+//
+// A new database is made whole under a temporary name and then linked into
+// place, so tui never leaves an empty or half-made file at path: an empty
+// file there was cut short by something else, and is refused rather than
+// taken for a new database (its data would be silently gone).
 func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create the database directory: %w", err)
 	}
-	if err := checkHeader(path); err != nil {
+	if err := createIfMissing(path); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, boltOptions())
+	for attempt := 0; ; attempt++ {
+		s, replaced, err := open(path)
+		if !replaced || attempt == 2 {
+			return s, err
+		}
+		// `tui db compact` renamed a new file over path while this one
+		// waited for the lock: open that one instead.
+	}
+}
+
+func open(path string) (s *Store, replaced bool, err error) {
+	if err := checkFile(path); err != nil {
+		return nil, false, err
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db, err := openBolt(path, boltOptions())
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, &PathError{Path: path, Err: ErrLocked}
+		return nil, false, &PathError{Path: path, Err: ErrLocked}
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch),
 		errors.Is(err, bolterrors.ErrChecksum):
-		return nil, &PathError{Path: path, Err: ErrNotDatabase}
+		return nil, false, &PathError{Path: path, Err: ErrNotDatabase}
 	case err != nil:
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+		var de *DamagedError
+		if errors.As(err, &de) {
+			return nil, false, err
+		}
+		return nil, false, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, now: time.Now}
+	if after, err := os.Stat(path); err != nil || !os.SameFile(before, after) {
+		db.Close()
+		return nil, true, nil
+	}
+	s = &Store{db: &boltDB{DB: db, path: path}, path: path, now: time.Now}
 	if err := s.migrate(); err != nil {
 		db.Close()
-		return nil, err
+		return nil, false, err
 	}
 	persistFreelist(db)
-	return s, nil
+	return s, false, nil
+}
+
+// createIfMissing makes a new, empty tui database at path when nothing is
+// there: under a temporary name first, then linked into place, so that
+// path never holds a half-made file. Another process making one at the
+// same moment wins the link; both then open the same file.
+func createIfMissing(path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil // whatever is there, open says what it is
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	defer os.Remove(name)
+	db, err := bolt.Open(name, 0o600, boltOptions())
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	s := &Store{db: &boltDB{DB: db, path: name}, path: name, now: time.Now}
+	persistFreelist(db)
+	err = s.migrate()
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	if err := os.Link(name, path); err != nil && !errors.Is(err, os.ErrExist) {
+		// A file system without hard links: a rename is whole too, though
+		// it would replace a database made at this very moment.
+		if _, serr := os.Lstat(path); !errors.Is(serr, os.ErrNotExist) {
+			return nil
+		}
+		if err := os.Rename(name, path); err != nil {
+			return fmt.Errorf("create database %s: %w", path, err)
+		}
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync() // the new name survives a crash
+		d.Close()
+	}
+	return nil
 }
 
 // boltOptions are the bbolt settings of every database. NoFreelistSync is
@@ -124,38 +200,6 @@ func persistFreelist(db *bolt.DB) { db.NoFreelistSync = false }
 // boltMagic is the magic number bbolt writes in both meta pages.
 const boltMagic = 0xED0CDAED
 
-// checkHeader refuses a non-empty file whose first page is not a bbolt meta
-// page before bbolt gets a chance to touch it.
-func checkHeader(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open database %s: %w", path, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("open database %s: %w", path, err)
-	}
-	if info.IsDir() {
-		return &PathError{Path: path, Err: ErrNotDatabase}
-	}
-	if info.Size() == 0 {
-		return nil
-	}
-	// page header (16 bytes: id, flags, count, overflow), then meta.magic.
-	var hdr [20]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil {
-		return &PathError{Path: path, Err: ErrNotDatabase}
-	}
-	if binary.LittleEndian.Uint32(hdr[16:20]) != boltMagic {
-		return &PathError{Path: path, Err: ErrNotDatabase}
-	}
-	return nil
-}
-
 // PathError ties a database error to its file and says what to do about it.
 type PathError struct {
 	Path string
@@ -168,6 +212,8 @@ func (e *PathError) Error() string {
 		return fmt.Sprintf("%s: %v. Close the other tui, run `tui --ssh ADDR` so several people share one process, or pass --db with another file", e.Path, e.Err)
 	case errors.Is(e.Err, ErrNotDatabase):
 		return fmt.Sprintf("%s: %v (it was left untouched). Pass --db with a new or existing tui database path", e.Path, e.Err)
+	case errors.Is(e.Err, ErrEmpty):
+		return fmt.Sprintf("%s: %v. tui never leaves an empty database, so this one was cut short (a full disk, a failed copy?). Restore it from a backup; or, to start afresh, delete it (or pass --db with a path that does not exist yet)", e.Path, e.Err)
 	case errors.Is(e.Err, ErrNewerSchema):
 		return fmt.Sprintf("%s: %v. Upgrade tui, or pass --db with another file", e.Path, e.Err)
 	}

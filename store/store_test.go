@@ -286,22 +286,31 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-func TestOpenInitialisesAnEmptyFile(t *testing.T) {
+// An empty file is never a database tui made (a new one is linked into
+// place whole), so it was cut short: refused, and left as it is, rather
+// than silently taken for a new, empty database.
+func TestOpenRefusesAnEmptyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tui.db")
 	writeFile(t, path, nil)
-	s, err := Open(path)
-	if err != nil {
-		t.Fatalf("open an empty file: %v", err)
+	_, err := Open(path)
+	if !errors.Is(err, ErrEmpty) || !strings.Contains(err.Error(), "Restore it from a backup") {
+		t.Fatalf("open an empty file: %v, want ErrEmpty saying what to do", err)
 	}
-	fxCreate(t, s, "alice", "first")
+	if info, err := os.Stat(path); err != nil || info.Size() != 0 {
+		t.Fatalf("the empty file was changed: %v %v", info, err)
+	}
+	// A new database never shows up empty, even to a reader racing its creation.
+	fresh := filepath.Join(t.TempDir(), "new.db")
+	s, err := Open(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
-	s, err = Open(path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
+	if info, err := os.Stat(fresh); err != nil || info.Size() == 0 {
+		t.Fatalf("the new database: %v %v", info, err)
 	}
-	defer s.Close()
-	if n, err := s.Counts(); err != nil || n.Campaigns != 1 {
-		t.Fatalf("counts after reopen: %+v, %v", n, err)
+	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(fresh), ".new.db.new-*")); len(leftovers) > 0 {
+		t.Errorf("temporary files left behind: %v", leftovers)
 	}
 }
 

@@ -15,6 +15,12 @@ type Suppression struct {
 	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`
 	By      string    `json:"by,omitempty"`
+	// Source is where the entry came from: SourceUnsubscribe,
+	// SourceBounce, or "" for a person (By says who).
+	Source string `json:"source,omitempty"`
+	// Campaign is the campaign whose message was unsubscribed from or
+	// bounced.
+	Campaign uint64 `json:"campaign,omitempty"`
 }
 
 // Suppress adds an address to the suppression list, or updates its reason.
@@ -24,6 +30,9 @@ func (s *Store) Suppress(actor, addr, reason string) (Suppression, error) {
 		return Suppression{}, err
 	}
 	reason = strings.TrimSpace(reason)
+	if why := textProblem(reason); why != "" {
+		return Suppression{}, fmt.Errorf("the reason %s", why)
+	}
 	if reason == "" {
 		reason = "suppressed by hand"
 	}

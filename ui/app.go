@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"tui/campaign"
+	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/store"
 )
@@ -357,6 +358,7 @@ func (a *App) toActive(msg tea.Msg) tea.Cmd {
 }
 
 func (a *App) showFlash(text string, isErr bool) tea.Cmd {
+	text = termsafe.Text(text) // errors quote names, files, providers
 	a.flash = flashState{text: text, err: isErr, seq: a.flash.seq + 1}
 	d := flashInfoFor
 	if isErr {
@@ -395,9 +397,13 @@ func (a *App) resize(w, h int) {
 // View draws the whole terminal. Below the smallest usable size it shows
 // one centred line saying so instead of a broken layout.
 func (a *App) View() tea.View {
-	v := tea.NewView(a.render())
+	// Names, fields and errors from people, files and workers are all over
+	// the frame and in the title: the terminal must show them, not obey
+	// them (an OSC 52 in a campaign name would set the clipboard of whoever
+	// selects it, over SSH too).
+	v := tea.NewView(termsafe.Frame(a.render()))
 	v.AltScreen = true
-	v.WindowTitle = "tui — " + strings.Join(a.screens[a.active].Breadcrumb(), " › ")
+	v.WindowTitle = termsafe.Title("tui — " + strings.Join(a.screens[a.active].Breadcrumb(), " › "))
 	return v
 }
 

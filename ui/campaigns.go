@@ -41,6 +41,7 @@ type campaignRow struct {
 }
 
 func newCampaignRow(c store.Campaign) campaignRow {
+	c = safeCampaign(c)
 	search := strings.ToLower(c.Name + "\x00" + string(c.Channel) + "\x00" + string(c.Status) + "\x00" +
 		strings.Join(c.Tags, "\x00") + "\x00" + strings.Join(c.ExcludeTags, "\x00"))
 	return campaignRow{
@@ -1042,10 +1043,10 @@ func (s *CampaignsScreen) detailView(w, h int) string {
 	field("Audience", aud)
 	tags := "every contact"
 	if len(c.Tags) > 0 {
-		tags = "tagged " + strings.Join(c.Tags, ", ")
+		tags = "tagged " + strings.Join(safeList(c.Tags), ", ")
 	}
 	if len(c.ExcludeTags) > 0 {
-		tags += ", except " + strings.Join(c.ExcludeTags, ", ")
+		tags += ", except " + strings.Join(safeList(c.ExcludeTags), ", ")
 	}
 	field("Who", tags)
 	rate := "no limit"

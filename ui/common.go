@@ -43,6 +43,10 @@ type Common struct {
 	// WorkerShared says Worker belongs to a server that outlives this
 	// session (tui --ssh --worker): quitting the session never stops it.
 	WorkerShared bool
+
+	// LastTestTo is where this session sent its last test (ctrl+t in the
+	// editor offers it again).
+	LastTestTo string
 }
 
 // NewCommon builds the shared state of one session.

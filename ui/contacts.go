@@ -220,6 +220,7 @@ func (s *ContactsScreen) load(off int, fresh bool) tea.Cmd {
 		if msg.err == nil {
 			msg.suppressed, msg.err = suppressedRows(st, msg.page.Contacts)
 		}
+		safeContacts(msg.page.Contacts)
 		return msg
 	}
 }
@@ -237,6 +238,7 @@ func (s *ContactsScreen) loadEnd() tea.Cmd {
 		if msg.err == nil {
 			msg.suppressed, msg.err = suppressedRows(st, msg.page.Contacts)
 		}
+		safeContacts(msg.page.Contacts)
 		return msg
 	}
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -38,13 +39,14 @@ const (
 	fRate
 	fAttempts
 	fSchedule
+	fFormat // last, so the fields before it keep their places in the tab order
 	numFields
 )
 
 // fieldKeys are store.FieldError.Field values, in form order.
-var fieldKeys = [numFields]string{"name", "channel", "from", "url", "messaging_type", "message_tag", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts", "schedule"}
+var fieldKeys = [numFields]string{"name", "channel", "from", "url", "messaging_type", "message_tag", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts", "schedule", "format"}
 
-var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Msg type", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts", "Starts"}
+var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Msg type", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts", "Starts", "Format"}
 
 // choices are the options of the fields picked from a list.
 func choices(f fieldID) []string {
@@ -109,6 +111,12 @@ type (
 		id  int
 		seq int
 	}
+	editorPreviewMsg struct {
+		id  int
+		req int
+		msg campaign.Rendered
+		err error
+	}
 )
 
 // editorValues is the form's content, compared to tell unsaved changes.
@@ -116,6 +124,7 @@ type editorValues struct {
 	name, from, url, subject, body, tags, exclude, rate, attempts, schedule string
 	channel                                                       store.Channel
 	msgType, msgTag                                               int
+	format                                                        int
 }
 
 // Editor creates or edits one campaign.
@@ -131,6 +140,7 @@ type Editor struct {
 	body    textarea.Model
 	channel int
 	choice  [numFields]int // the picked option of each choice field but the channel
+	format  int            // index into store.BodyFormats
 	focus   fieldID
 
 	saved    editorValues // what is stored; the baseline for unsaved changes
@@ -146,8 +156,17 @@ type Editor struct {
 	recipientReq int
 	recipientFor string // the audience the recipient was looked up for
 	tagSeq       int
-	preview      store.Message
+	preview      campaign.Rendered
 	previewOK    bool
+	test         *testPrompt // the test send's address prompt, when open
+	testing      bool        // a test send is under way
+	testReq      int
+	// The preview renders in a command, under the render budget, and a
+	// newer keystroke, leaving the editor or the session's end cancels it.
+	previewReq    int
+	previewCmd    tea.Cmd // the rendering refreshPreview asked for, for Update to return
+	previewCancel context.CancelFunc
+	rendering     bool
 
 	showPreview bool // a narrow editor shows the preview instead of the form
 	confirm     *Confirm
@@ -257,6 +276,12 @@ func (e *Editor) setValues(camp store.Campaign) {
 			e.choice[fMsgTag] = i
 		}
 	}
+	e.format = 0
+	for i, f := range store.BodyFormats {
+		if f == camp.FormatName() {
+			e.format = i
+		}
+	}
 }
 
 func (e *Editor) values() editorValues {
@@ -274,6 +299,7 @@ func (e *Editor) values() editorValues {
 		channel:  store.Channels[e.channel],
 		msgType:  e.choice[fMsgType],
 		msgTag:   e.choice[fMsgTag],
+		format:   e.format,
 	}
 }
 
@@ -295,6 +321,10 @@ func (e *Editor) campaign() (store.Campaign, *store.FieldError) {
 	v := e.values()
 	c := e.orig
 	c.Name, c.Channel, c.Subject, c.Body = v.name, v.channel, v.subject, v.body
+	c.Format = store.BodyFormats[v.format]
+	if c.Format == "text" {
+		c.Format = ""
+	}
 	c.From, c.URL, c.MessagingType, c.MessageTag = "", "", "", ""
 	if e.visible(fFrom) {
 		c.From = v.from
@@ -368,7 +398,7 @@ func (e *Editor) focusField(f fieldID) tea.Cmd {
 		return nil
 	}
 	switch f {
-	case fChannel, fMsgType, fMsgTag:
+	case fChannel, fMsgType, fMsgTag, fFormat:
 		return nil
 	case fBody:
 		return e.body.Focus()
@@ -392,7 +422,7 @@ func (e *Editor) moveFocus(delta int) tea.Cmd {
 func (e *Editor) Init() tea.Cmd {
 	e.refreshPreview()
 	e.layout()
-	return e.lookupRecipient()
+	return tea.Batch(e.lookupRecipient(), e.takePreviewCmd())
 }
 
 func audienceKeyOf(tags, exclude []string) string {
@@ -409,6 +439,7 @@ func (e *Editor) lookupRecipient() tea.Cmd {
 		if err != nil {
 			return editorRecipientMsg{id: id, req: req, err: err}
 		}
+		// The preview renders the contact as stored; the screen names it.
 		return editorRecipientMsg{id: id, req: req, ct: &ct}
 	}
 }
@@ -419,7 +450,7 @@ func (e *Editor) lookupRecipient() tea.Cmd {
 func (e *Editor) refreshPreview() {
 	delete(e.live, fSubject)
 	delete(e.live, fBody)
-	e.previewOK = false
+	e.stopPreview()
 	camp, _ := e.campaign()
 	bad := false
 	for _, f := range []fieldID{fSubject, fBody} {
@@ -433,25 +464,68 @@ func (e *Editor) refreshPreview() {
 		}
 	}
 	if bad || e.recipient == nil {
+		e.previewOK = false
 		return
 	}
-	r, err := store.NewRenderer(&camp)
-	if err != nil {
-		return
+	var links *campaign.Links
+	if e.c.Sends != nil {
+		links = e.c.Sends.Links
 	}
-	msg, err := r.Render(e.recipient)
+	r, err := campaign.NewRenderer(&camp, links)
 	if err != nil {
+		e.previewOK = false
 		var fe *store.FieldError
 		if errors.As(err, &fe) {
+			if f, ok := fieldByKey(fe.Field); ok {
+				e.live[f] = describeFieldError(fe)
+			}
+		}
+		return
+	}
+	// The last preview stays on screen until this one is ready.
+	ctx, cancel := context.WithCancel(e.c.Ctx)
+	e.previewCancel, e.rendering = cancel, true
+	id, req, ct := e.id, e.previewReq, e.recipient
+	e.previewCmd = func() tea.Msg {
+		defer cancel()
+		msg, err := r.WithContext(ctx).Render(ct)
+		msg.Message = safeMessage(msg.Message)
+		return editorPreviewMsg{id: id, req: req, msg: msg, err: safeError(err)}
+	}
+}
+
+// stopPreview cancels a rendering under way; its answer will be dropped.
+func (e *Editor) stopPreview() {
+	e.previewReq++
+	e.previewCmd, e.rendering = nil, false
+	if e.previewCancel != nil {
+		e.previewCancel()
+		e.previewCancel = nil
+	}
+}
+
+func (e *Editor) takePreviewCmd() tea.Cmd {
+	cmd := e.previewCmd
+	e.previewCmd = nil
+	return cmd
+}
+
+// previewDone shows a rendering's outcome.
+func (e *Editor) previewDone(m editorPreviewMsg) {
+	e.rendering, e.previewCancel = false, nil
+	if m.err != nil {
+		e.previewOK = false
+		var fe *store.FieldError
+		if errors.As(m.err, &fe) {
 			if f, ok := fieldByKey(fe.Field); ok {
 				e.live[f] = describeFieldError(fe) + " — rendering for " + e.recipient.Address
 				return
 			}
 		}
-		e.live[fBody] = err.Error()
+		e.live[fBody] = m.err.Error()
 		return
 	}
-	e.preview, e.previewOK = msg, true
+	e.preview, e.previewOK = m.msg, true
 }
 
 // startedAt is text/template's "started at body:2", said for people.
@@ -476,6 +550,12 @@ func (e *Editor) Update(msg tea.Msg) tea.Cmd {
 	// Errors and notes come and go with messages; the body gets what room
 	// they leave.
 	e.layout()
+	if e.done {
+		e.stopPreview()
+	}
+	if p := e.takePreviewCmd(); p != nil {
+		cmd = tea.Batch(cmd, p)
+	}
 	return cmd
 }
 
@@ -486,6 +566,11 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 	case editorSavedMsg:
 		if msg.id == e.id && msg.req == e.saveReq {
 			return e.saveDone(msg)
+		}
+		return nil
+	case editorPreviewMsg:
+		if msg.id == e.id && msg.req == e.previewReq {
+			e.previewDone(msg)
 		}
 		return nil
 	case editorRecipientMsg:
@@ -501,6 +586,11 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 			}
 		}
 		e.refreshPreview()
+		return nil
+	case editorTestDoneMsg:
+		if msg.id == e.id && msg.req == e.testReq {
+			return e.testDone(msg)
+		}
 		return nil
 	case editorTagsSettledMsg:
 		if msg.id == e.id && msg.seq == e.tagSeq {
@@ -526,6 +616,9 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 }
 
 func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	if e.test != nil {
+		return e.testKey(k)
+	}
 	if e.confirm != nil {
 		closed, cmd := e.confirm.Update(k)
 		if closed {
@@ -548,6 +641,8 @@ func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, e.keys.Preview):
 		e.showPreview = !e.showPreview
 		return nil
+	case key.Matches(k, e.keys.TestSend):
+		return e.openTest()
 	case key.Matches(k, e.keys.Reload) && e.conflict != nil:
 		stored := *e.conflict
 		e.orig, e.conflict, e.note = stored, nil, ""
@@ -575,6 +670,9 @@ func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	}
 	if e.focus == fChannel || e.focus == fMsgType || e.focus == fMsgTag {
 		return e.handleChoiceKey(k)
+	}
+	if e.focus == fFormat {
+		return e.handleFormatKey(k)
 	}
 	if key.Matches(k, e.keys.Enter) && e.focus != fBody {
 		return e.moveFocus(1)
@@ -638,7 +736,7 @@ func (e *Editor) toField(msg tea.Msg) tea.Cmd {
 		}
 		return cmd
 	}
-	if f == fChannel || f == fMsgType || f == fMsgTag {
+	if f == fChannel || f == fMsgType || f == fMsgTag || f == fFormat {
 		return nil
 	}
 	before := e.inputs[f].Value()
@@ -747,7 +845,7 @@ func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
 	switch {
 	case msg.err == nil:
 		e.done, e.conflict = true, nil
-		saved := msg.c
+		saved := safeCampaign(msg.c)
 		e.result = &saved
 		if msg.scheduleErr != nil {
 			return ReportError(fmt.Errorf("saved '%s', but it is not scheduled: %w", saved.Name, msg.scheduleErr))
@@ -780,9 +878,9 @@ func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
 		}
 		return nil
 	case errors.As(msg.err, &conflict):
-		stored := conflict.Campaign
+		stored := safeCampaign(conflict.Campaign)
 		e.conflict = &stored
-		e.note = conflict.Error() + ". ctrl+r loads their version (your edits are dropped); ctrl+s saves yours over it."
+		e.note = safeLine(conflict.Error()) + ". ctrl+r loads their version (your edits are dropped); ctrl+s saves yours over it."
 		return nil
 	}
 	if errors.Is(msg.err, store.ErrNotFound) && !e.isNew {
@@ -900,6 +998,9 @@ func (e *Editor) View() string {
 	}
 	if e.confirm != nil {
 		out = Overlay(e.width, e.height, fitLines(out, e.width, e.height), e.confirm.View())
+	}
+	if e.test != nil {
+		out = Overlay(e.width, e.height, fitLines(out, e.width, e.height), e.test.View(e.c))
 	}
 	return out
 }
@@ -1024,6 +1125,8 @@ func (e *Editor) fieldView(f fieldID, w int) string {
 		if f == fMsgType && f == e.focus && !e.readOnly {
 			value += st.Dim.Render(messagingHint(store.MessagingTypes[picked]))
 		}
+	case fFormat:
+		value = e.formatChoices(f == e.focus)
 	case fBody:
 		lines := strings.Split(e.body.View(), "\n")
 		pad := strings.Repeat(" ", labelWidth+1)
@@ -1057,7 +1160,7 @@ func (e *Editor) previewView(w, h int) string {
 	if e.recipient != nil {
 		who := e.recipient.Address
 		if e.recipient.Name != "" {
-			who = e.recipient.Name + " <" + e.recipient.Address + ">"
+			who = safeLine(e.recipient.Name) + " <" + e.recipient.Address + ">"
 		}
 		b.WriteString(st.Dim.Render(" for " + who))
 	}
@@ -1076,10 +1179,22 @@ func (e *Editor) previewView(w, h int) string {
 		b.WriteString(st.Dim.Render("Looking up the first recipient…") + "\n")
 	case e.previewOK:
 		b.WriteString(st.Label.Render("Subject: ") + ansi.Truncate(e.preview.Subject, max(w-9, 1), "…") + "\n")
-		b.WriteString(st.Dim.Render(strings.Repeat("─", max(min(w, 60), 1))) + "\n")
-		b.WriteString(lipgloss.NewStyle().Width(w).Render(e.preview.Body))
+		b.WriteString(e.previewParts(w))
+	case e.rendering:
+		b.WriteString(st.Dim.Render("Rendering…") + "\n")
 	}
 	return fitLines(b.String(), w, h)
+}
+
+// previewText is the start of a body, as much as a screen can show: a body
+// may be a megabyte, and wrapping all of it on every keystroke would be
+// slow.
+func previewText(body string) string {
+	const room = 32 << 10
+	if len(body) <= room {
+		return body
+	}
+	return strings.ToValidUTF8(body[:room], "") + "…"
 }
 
 // wrapCut wraps s to width w and keeps at most n lines.
@@ -1103,7 +1218,10 @@ func (e *Editor) ShortHelp() []key.Binding {
 	if e.readOnly {
 		return []key.Binding{e.keys.Cancel, e.keys.Next, e.keys.Preview}
 	}
-	out := []key.Binding{e.keys.Save, e.keys.Cancel, e.keys.Next, e.keys.Prev}
+	if e.test != nil {
+		return e.test.ShortHelp()
+	}
+	out := []key.Binding{e.keys.Save, e.keys.Cancel, e.keys.TestSend, e.keys.Next, e.keys.Prev}
 	if e.conflict != nil {
 		out = append([]key.Binding{e.keys.Reload}, out...)
 	}
@@ -1119,7 +1237,7 @@ func (e *Editor) ShortHelp() []key.Binding {
 // FullHelp lists every editor key.
 func (e *Editor) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{e.keys.Save, e.keys.Cancel, e.keys.Reload, e.keys.Preview},
+		{e.keys.Save, e.keys.Cancel, e.keys.Reload, e.keys.Preview, e.keys.TestSend},
 		{e.keys.Next, e.keys.Prev, e.keys.Enter, e.keys.ChoiceLeft, e.keys.ChoiceNext},
 	}
 }

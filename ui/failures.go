@@ -97,7 +97,7 @@ func (v *failuresView) load() tea.Cmd {
 			case store.RecipientFailed:
 				msg.failed++
 				if len(msg.rows) < maxFailuresListed {
-					msg.rows = append(msg.rows, e)
+					msg.rows = append(msg.rows, safeLedger(e))
 				}
 			case store.RecipientSkipped:
 				msg.skipped++

@@ -45,6 +45,9 @@ type testScreen struct {
 	// osc52 holds the tail of the raw output, for what the emulator does
 	// not keep: the clipboard writes (OSC 52) the program sent.
 	osc52 []byte
+	// raw is everything the program wrote (up to 64 MiB), for tests that
+	// read the bytes a terminal received.
+	raw []byte
 
 	stop     chan struct{}
 	copied   chan struct{}
@@ -129,10 +132,20 @@ func (s *testScreen) write(p []byte) {
 	s.lastCR = prevCR
 	_, _ = s.emu.Write(conv)
 	s.osc52 = append(s.osc52, p...)
+	if len(s.raw) < 64<<20 {
+		s.raw = append(s.raw, p...)
+	}
 	if len(s.osc52) > 1<<20 {
 		// Only the recent output matters to a test waiting for a copy.
 		s.osc52 = append(s.osc52[:0], s.osc52[len(s.osc52)-64<<10:]...)
 	}
+}
+
+// rawOutput is a copy of every byte the program wrote so far.
+func (s *testScreen) rawOutput() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.raw...)
 }
 
 // waitClipboard waits until the program has put text on the terminal's

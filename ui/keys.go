@@ -128,6 +128,7 @@ type EditorKeyMap struct {
 	ChoiceLeft key.Binding
 	ChoiceNext key.Binding
 	Reload     key.Binding // after a conflict
+	TestSend   key.Binding
 }
 
 // DefaultEditorKeyMap returns the editor keys.
@@ -142,6 +143,7 @@ func DefaultEditorKeyMap() EditorKeyMap {
 		ChoiceLeft: key.NewBinding(key.WithKeys("left"), key.WithHelp("←", "previous channel")),
 		ChoiceNext: key.NewBinding(key.WithKeys("right", "space"), key.WithHelp("→/space", "next channel")),
 		Reload:     key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload stored version")),
+		TestSend:   key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "send a test")),
 	}
 }
 

@@ -91,6 +91,7 @@ func (p *progressPane) load() tea.Cmd {
 		if err != nil {
 			return paneLoadedMsg{id: id, req: req, err: err}
 		}
+		c = safeCampaign(c)
 		ss, err := st.SendState(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return paneLoadedMsg{id: id, req: req, c: c}
@@ -117,7 +118,7 @@ func newestFailures(st *store.Store, id uint64, n int) ([]store.LedgerEntry, err
 		if e.State != store.RecipientFailed {
 			return nil
 		}
-		out = append(out, e)
+		out = append(out, safeLedger(e))
 		if len(out) >= 4*n {
 			byTime()
 			out = out[:n]

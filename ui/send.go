@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
@@ -89,15 +90,20 @@ func newSendFlow(c *Common, run int, camp store.Campaign) *sendFlow {
 	}
 }
 
-// start runs the preflight. It reads the database only.
+// start runs the preflight. It reads the database only, but for the
+// unsubscribes waiting in Redis of a database that sent unsubscribe links
+// (campaign.CatchUpUnsubscribes), which it folds first.
 func (f *sendFlow) start() tea.Cmd {
 	ctx, cancel := context.WithCancel(f.c.Ctx)
 	f.cancel = cancel
 	svc, id, run := f.c.Sends, f.campaign.ID, f.run
 	return tea.Batch(func() tea.Msg {
 		defer cancel()
+		cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+		_ = svc.CatchUpUnsubscribes(cctx) // Start folds again before the ledger
+		ccancel()
 		pf, err := svc.Preflight(ctx, id)
-		return preflightDoneMsg{run: run, pf: pf, err: err}
+		return preflightDoneMsg{run: run, pf: safePreflight(pf), err: err}
 	}, f.spin.Tick)
 }
 
@@ -357,6 +363,12 @@ func (f *sendFlow) facts() []string {
 	if text := p.WindowNote(); text != "" {
 		out = append(out, note("Window", text)...)
 	}
+	if t := p.SuppressedText(); t != "" {
+		out = append(out, note("Excluded", t)...)
+	}
+	for _, w := range p.Warnings {
+		out = append(out, note("Note", w)...)
+	}
 	return append(out, field("Duration", p.EstimateText()))
 }
 
@@ -449,7 +461,7 @@ func (f *sendFlow) confirmLines(inner int) []string {
 			lines = append(lines, st.Label.Render("Subject")+"  "+p.Sample.Subject)
 		}
 		lines = append(lines, st.Dim.Render(strings.Repeat("─", min(inner, 40))))
-		body := strings.Split(lipgloss.NewStyle().Width(inner).Render(strings.TrimRight(p.Sample.Body, "\n")), "\n")
+		body := strings.Split(lipgloss.NewStyle().Width(inner).Render(strings.TrimRight(sampleText(p), "\n")), "\n")
 		room := max(f.height-len(lines)-10, 2)
 		if len(body) > room {
 			body = append(body[:room-1], st.Dim.Render("…"))

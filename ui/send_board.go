@@ -356,6 +356,9 @@ func waitSendUpdates(ctx context.Context, sub *campaign.Subscription, last time.
 		if err != nil {
 			return nil
 		}
+		for i := range ups {
+			ups[i] = safeUpdate(ups[i])
+		}
 		return sendUpdatesMsg{updates: ups}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -52,6 +53,11 @@ type SSHConfig struct {
 	// ShutdownGrace bounds how long Serve waits for sessions to end once its
 	// context is done; 5 s when zero.
 	ShutdownGrace time.Duration
+	// SessionlessTimeout closes an authenticated connection that has no
+	// session open for this long (`ssh -N`, or a client that keeps the
+	// connection after its session ended); 30 s when zero. Such a
+	// connection holds server resources and counts against no cap.
+	SessionlessTimeout time.Duration
 
 	Logger *slog.Logger // connections, authentications, sessions
 }
@@ -71,7 +77,8 @@ type SSHServer struct {
 	closing  bool
 	running  sync.WaitGroup // sessions admitted and not yet over
 
-	conns sync.Map // remote address → *connInfo
+	conns     sync.Map // remote address → *connInfo
+	connCount atomic.Int64
 
 	// onMsg, set by tests before Serve, sees each message of every session
 	// before the App does: a panic in it is a panic in that session.
@@ -89,6 +96,9 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 5 * time.Second
+	}
+	if cfg.SessionlessTimeout <= 0 {
+		cfg.SessionlessTimeout = DefaultSessionlessTimeout
 	}
 	s := &SSHServer{cfg: cfg, log: cfg.Logger, sessions: map[uint64]*sshSession{}}
 	s.keys = newAuthorizedKeys(cfg.AuthorizedKeysPath, s.log)
@@ -127,6 +137,20 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 	}
 	s.srv = srv
 	return s, nil
+}
+
+// DefaultSessionlessTimeout is how long an authenticated connection may go
+// without a session (see SSHConfig.SessionlessTimeout).
+const DefaultSessionlessTimeout = 30 * time.Second
+
+// maxConns caps the connections open at once: every session needs one,
+// and a client may hold a few more for a moment (a reconnect, an ssh
+// ControlMaster). Zero: no cap, as with MaxSessions.
+func (s *SSHServer) maxConns() int64 {
+	if s.cfg.MaxSessions <= 0 {
+		return 0
+	}
+	return int64(2*s.cfg.MaxSessions + 8)
 }
 
 // HostKeyFingerprint is the SHA256 fingerprint clients are shown on their
@@ -243,6 +267,9 @@ func (s *SSHServer) broadcast(from *sshSession, what string) {
 func (s *SSHServer) serveSession(sess ssh.Session) {
 	remote := sess.RemoteAddr().String()
 	user, fp := sess.User(), Fingerprint(sess.PublicKey())
+	ci := s.conn(remote)
+	ci.sessionStarted()
+	defer ci.sessionEnded(s.cfg.SessionlessTimeout)
 	pty, winCh, hasPTY := sess.Pty()
 	if !hasPTY {
 		s.refuse(sess, "no terminal", "tui is a terminal app and needs one: connect with plain `ssh` or `ssh -t`, not `ssh -T` or from a script.")
@@ -328,7 +355,7 @@ func (s *SSHServer) redisStatus() queue.Status {
 // authorize is the public-key check, against the authorized_keys file as
 // it is now.
 func (s *SSHServer) authorize(ctx ssh.Context, key ssh.PublicKey) bool {
-	ok, why := s.keys.allows(key)
+	ok, why := s.keys.allows(key, ctx.RemoteAddr())
 	if !ok {
 		s.log.Warn("ssh authentication refused", "user", ctx.User(), "remote", remoteOf(ctx.RemoteAddr()),
 			"method", "publickey", "fingerprint", Fingerprint(key), "reason", why)
@@ -344,6 +371,8 @@ func (s *SSHServer) serverConfig(ssh.Context) *gossh.ServerConfig {
 		VerifiedPublicKeyCallback: func(conn gossh.ConnMetadata, key gossh.PublicKey, perms *gossh.Permissions, _ string) (*gossh.Permissions, error) {
 			s.log.Info("ssh authentication accepted", "user", conn.User(), "remote", remoteOf(conn.RemoteAddr()),
 				"method", "publickey", "fingerprint", Fingerprint(key))
+			// From here the connection must open a session soon.
+			s.conn(remoteOf(conn.RemoteAddr())).armSessionless(s, s.cfg.SessionlessTimeout)
 			return perms, nil
 		},
 		AuthLogCallback: func(conn gossh.ConnMetadata, method string, err error) {
@@ -368,11 +397,70 @@ func (s *SSHServer) serverConfig(ssh.Context) *gossh.ServerConfig {
 	}
 }
 
-// connInfo is what the log says about a connection when it ends.
+// connInfo is what the log says about a connection when it ends, and what
+// closes it when it holds no session.
 type connInfo struct {
-	at   time.Time
-	mu   sync.Mutex
-	user string // the user it asked to log in as, once it did
+	at       time.Time
+	conn     net.Conn
+	mu       sync.Mutex
+	user     string // the user it asked to log in as, once it did
+	sessions int
+	timer    *time.Timer // while authenticated without a session
+	srv      *SSHServer
+	closed   bool // the connection is gone: nothing to time any more
+}
+
+// armSessionless closes the connection after d unless a session opens.
+func (ci *connInfo) armSessionless(s *SSHServer, d time.Duration) {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	if ci.conn == nil || ci.closed || ci.sessions > 0 || ci.timer != nil {
+		return
+	}
+	ci.timer = time.AfterFunc(d, func() {
+		ci.mu.Lock()
+		idle := ci.sessions == 0
+		ci.timer = nil
+		user := ci.user
+		ci.mu.Unlock()
+		if idle {
+			s.log.Warn("ssh connection closed: authenticated but held no session", "user", user,
+				"remote", remoteOf(ci.conn.RemoteAddr()), "after", d.String())
+			_ = ci.conn.Close()
+		}
+	})
+}
+
+func (ci *connInfo) sessionStarted() {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	ci.sessions++
+	if ci.timer != nil {
+		ci.timer.Stop()
+		ci.timer = nil
+	}
+}
+
+// sessionEnded starts the clock again when the last session ends and the
+// client keeps the connection.
+func (ci *connInfo) sessionEnded(d time.Duration) {
+	ci.mu.Lock()
+	ci.sessions--
+	left := ci.sessions
+	ci.mu.Unlock()
+	if left == 0 && ci.srv != nil {
+		ci.armSessionless(ci.srv, d)
+	}
+}
+
+func (ci *connInfo) stop() {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	ci.closed = true
+	if ci.timer != nil {
+		ci.timer.Stop()
+		ci.timer = nil
+	}
 }
 
 func (s *SSHServer) conn(remote string) *connInfo {
@@ -384,7 +472,12 @@ func (s *SSHServer) conn(remote string) *connInfo {
 
 func (s *SSHServer) connOpened(_ ssh.Context, conn net.Conn) net.Conn {
 	remote := remoteOf(conn.RemoteAddr())
-	s.conns.Store(remote, &connInfo{at: time.Now()})
+	if limit := s.maxConns(); limit > 0 && s.connCount.Load() >= limit {
+		s.log.Warn("ssh connection refused: too many open", "remote", remote, "open", s.connCount.Load(), "limit", limit)
+		return nil
+	}
+	s.connCount.Add(1)
+	s.conns.Store(remote, &connInfo{at: time.Now(), conn: conn, srv: s})
 	s.log.Info("ssh connection opened", "remote", remote)
 	return conn
 }
@@ -409,6 +502,8 @@ func (s *SSHServer) connClosed(conn net.Conn) {
 	remote := remoteOf(conn.RemoteAddr())
 	attrs := []any{"remote", remote}
 	if ci, ok := s.conns.LoadAndDelete(remote); ok {
+		ci.(*connInfo).stop()
+		s.connCount.Add(-1)
 		attrs = append(attrs, "duration", time.Since(ci.(*connInfo).at).Round(time.Millisecond).String())
 	}
 	s.log.Info("ssh connection closed", attrs...)

@@ -53,6 +53,7 @@ type rigConfig struct {
 	onMsg       func(user string, msg tea.Msg)
 	dir         string // reuse a directory (host key, authorized keys, database) across restarts
 	redisURL    string // where sends go; nothing listens there when empty
+	sessionless time.Duration
 }
 
 // syncBuffer is a log sink that tests read while the server writes.
@@ -138,6 +139,7 @@ func startSSH(t testing.TB, rc rigConfig, keys ...gossh.Signer) *sshRig {
 		IdleTimeout:        rc.idle,
 		MaxSessions:        rc.maxSessions,
 		ShutdownGrace:      5 * time.Second,
+		SessionlessTimeout: rc.sessionless,
 		Logger:             slog.New(slog.NewTextHandler(logs, nil)),
 	}
 	return startSSHWith(t, cfg, rc, logs, func() { _ = conn.Close(); _ = st.Close() }, hub)

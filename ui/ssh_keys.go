@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -165,8 +167,20 @@ type authorizedKeys struct {
 
 	mu    sync.Mutex
 	stamp fileStamp
-	keys  map[string]string // marshalled key → its comment
-	err   error             // why the last read failed (the file is missing…)
+	keys  map[string]*authorizedKey // marshalled key → its line
+	err   error                     // why the last read failed (the file is missing…)
+}
+
+// authorizedKey is one line of the file: a key and what its options allow.
+type authorizedKey struct {
+	comment string
+	line    int
+	from    []string  // from="…": the addresses it may log in from; nil: any
+	expires time.Time // expiry-time="…"; zero: never
+	// refused says why the key may not log in at all: an option tui
+	// cannot honour (command=, permitopen=, …). OpenSSH would enforce
+	// it; ignoring it would grant more than the line says.
+	refused string
 }
 
 // fileStamp tells whether a file changed since it was read.
@@ -186,10 +200,19 @@ func (a *authorizedKeys) refresh() (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.refreshLocked()
-	if len(a.keys) == 0 && a.err == nil {
+	usable := 0
+	for _, k := range a.keys {
+		if k.refused == "" {
+			usable++
+		}
+	}
+	if usable == 0 && a.err == nil {
+		if len(a.keys) > 0 {
+			return 0, &NoAuthorizedKeysError{Path: a.path, Reason: "has only keys whose options tui cannot honour (see the log above)"}
+		}
 		return 0, &NoAuthorizedKeysError{Path: a.path, Reason: "has no keys"}
 	}
-	return len(a.keys), a.err
+	return usable, a.err
 }
 
 func (a *authorizedKeys) refreshLocked() {
@@ -203,7 +226,7 @@ func (a *authorizedKeys) refreshLocked() {
 	}
 	a.stamp = st
 	if err != nil {
-		a.keys = map[string]string{}
+		a.keys = map[string]*authorizedKey{}
 		if errors.Is(err, fs.ErrNotExist) {
 			a.err = &NoAuthorizedKeysError{Path: a.path, Reason: "does not exist"}
 		} else {
@@ -213,16 +236,18 @@ func (a *authorizedKeys) refreshLocked() {
 	}
 	data, err := os.ReadFile(a.path)
 	if err != nil {
-		a.keys, a.err = map[string]string{}, fmt.Errorf("read the authorized keys %s: %w", a.path, err)
+		a.keys, a.err = map[string]*authorizedKey{}, fmt.Errorf("read the authorized keys %s: %w", a.path, err)
 		return
 	}
 	a.keys, a.err = a.parse(data), nil
 }
 
 // parse reads an OpenSSH authorized_keys file. A line it cannot read is
-// reported and skipped: one typo must not lock everybody out.
-func (a *authorizedKeys) parse(data []byte) map[string]string {
-	keys := map[string]string{}
+// reported and skipped: one typo must not lock everybody out. A key whose
+// options tui cannot honour is kept, refused, and reported at the level of
+// an error, so that nobody believes it works as written.
+func (a *authorizedKeys) parse(data []byte) map[string]*authorizedKey {
+	keys := map[string]*authorizedKey{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for n := 1; sc.Scan(); n++ {
@@ -236,24 +261,145 @@ func (a *authorizedKeys) parse(data []byte) map[string]string {
 				"file", a.path, "line", n, "err", err.Error())
 			continue
 		}
-		if len(options) > 0 {
-			// from=, command= and the rest are OpenSSH's to enforce; here
-			// they would be silently meaningless, so say so.
-			a.log.Warn("authorized_keys: key options are not supported by tui --ssh and are ignored",
-				"file", a.path, "line", n, "options", strings.Join(options, ","), "fingerprint", Fingerprint(key))
+		ak := &authorizedKey{comment: comment, line: n}
+		applyKeyOptions(ak, options)
+		switch {
+		case ak.refused != "":
+			a.log.Error("authorized_keys: this key is refused: "+ak.refused,
+				"file", a.path, "line", n, "fingerprint", Fingerprint(key))
+		case len(options) > 0:
+			a.log.Info("authorized_keys: key options honoured", "file", a.path, "line", n,
+				"options", strings.Join(options, ","), "fingerprint", Fingerprint(key))
 		}
-		keys[string(key.Marshal())] = comment
+		keys[string(key.Marshal())] = ak
 	}
 	return keys
 }
 
-// allows reports whether key may log in, reading the file again if it
-// changed since the last attempt.
-func (a *authorizedKeys) allows(key gossh.PublicKey) (bool, string) {
+// applyKeyOptions reads a line's options (OpenSSH's sshd(8) AUTHORIZED_KEYS
+// FILE FORMAT) into ak. Those that forbid what tui never does anyway
+// (forwarding, X11, agent, user rc) are honoured by being true already;
+// from= and expiry-time= are enforced; anything that asks for something
+// tui does not do refuses the key.
+func applyKeyOptions(ak *authorizedKey, options []string) {
+	for _, opt := range options {
+		name, value, hasValue := strings.Cut(opt, "=")
+		name = strings.ToLower(name)
+		value = strings.Trim(value, `"`)
+		switch {
+		case !hasValue && (name == "restrict" || name == "no-port-forwarding" || name == "no-agent-forwarding" ||
+			name == "no-x11-forwarding" || name == "no-user-rc" || name == "pty" ||
+			name == "port-forwarding" || name == "agent-forwarding" || name == "x11-forwarding" || name == "user-rc"):
+			// tui --ssh forwards nothing, runs no rc, and needs a terminal.
+		case !hasValue && name == "no-pty":
+			ak.refused = "no-pty forbids a terminal, and tui is a terminal app: remove the option or the key"
+		case name == "from" && hasValue:
+			ak.from = strings.Split(value, ",")
+			for _, p := range ak.from {
+				if err := checkFromPattern(p); err != nil {
+					ak.refused = fmt.Sprintf("from=%q: %v; fix the pattern", value, err)
+				}
+			}
+		case name == "expiry-time" && hasValue:
+			t, err := parseExpiry(value)
+			if err != nil {
+				ak.refused = fmt.Sprintf("expiry-time=%q is not YYYYMMDD[HHMM[SS]][Z]; fix it", value)
+			}
+			ak.expires = t
+		default:
+			what := name
+			if hasValue {
+				what += "="
+			}
+			ak.refused = fmt.Sprintf("the option %s is not supported by tui --ssh, which serves only the TUI; "+
+				"honouring it is impossible and ignoring it would grant more than the line says. Remove the option, or give this person a key of their own", what)
+		}
+		if ak.refused != "" {
+			return
+		}
+	}
+}
+
+// parseExpiry reads expiry-time's YYYYMMDD[HHMM[SS]], in local time unless
+// it ends in Z.
+func parseExpiry(v string) (time.Time, error) {
+	loc := time.Local
+	if strings.HasSuffix(v, "Z") || strings.HasSuffix(v, "z") {
+		v, loc = v[:len(v)-1], time.UTC
+	}
+	for _, layout := range []string{"20060102150405", "200601021504", "20060102"} {
+		if len(v) == len(layout) {
+			return time.ParseInLocation(layout, v, loc)
+		}
+	}
+	return time.Time{}, errors.New("bad length")
+}
+
+// checkFromPattern accepts what fromAllows can match: an address with * and
+// ? wildcards, a CIDR block, a host name (which, as with OpenSSH's default
+// UseDNS no, never matches: tui does not look names up), each perhaps
+// negated with !.
+func checkFromPattern(p string) error {
+	p = strings.TrimPrefix(p, "!")
+	if p == "" {
+		return errors.New("an empty pattern")
+	}
+	if strings.Contains(p, "/") {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			return fmt.Errorf("%q is not an address block", p)
+		}
+	}
+	return nil
+}
+
+// fromAllows applies a from= pattern list to the client's address as
+// OpenSSH does: a negated pattern that matches refuses, whatever else
+// matches; otherwise one pattern must match.
+func fromAllows(patterns []string, ip net.IP) bool {
+	addr := ip.String()
+	if v4 := ip.To4(); v4 != nil {
+		addr = v4.String()
+	}
+	allowed := false
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(p, "!")
+		var match bool
+		if strings.Contains(p, "/") {
+			_, block, err := net.ParseCIDR(p)
+			match = err == nil && block.Contains(ip)
+		} else {
+			match, _ = path.Match(strings.ToLower(p), addr)
+		}
+		switch {
+		case match && neg:
+			return false
+		case match:
+			allowed = true
+		}
+	}
+	return allowed
+}
+
+// allows reports whether key may log in from remote, reading the file
+// again if it changed since the last attempt; when not, why.
+func (a *authorizedKeys) allows(key gossh.PublicKey, remote net.Addr) (bool, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.refreshLocked()
-	if _, ok := a.keys[string(key.Marshal())]; ok {
+	if ak, ok := a.keys[string(key.Marshal())]; ok {
+		where := fmt.Sprintf(" (line %d of %s)", ak.line, a.path)
+		switch {
+		case ak.refused != "":
+			return false, "the key's line has an option tui cannot honour" + where + ": " + ak.refused
+		case !ak.expires.IsZero() && time.Now().After(ak.expires):
+			return false, "the key expired at " + ak.expires.Format(time.RFC3339) + where
+		case ak.from != nil:
+			ip := remoteIP(remote)
+			if ip == nil || !fromAllows(ak.from, ip) {
+				return false, fmt.Sprintf("the key may log in only from %s%s, not from %s", strings.Join(ak.from, ","), where, remoteOf(remote))
+			}
+		}
 		return true, ""
 	}
 	var none *NoAuthorizedKeysError
@@ -264,4 +410,18 @@ func (a *authorizedKeys) allows(key gossh.PublicKey) (bool, string) {
 		return false, a.err.Error()
 	}
 	return false, "the key is not in " + a.path
+}
+
+func remoteIP(a net.Addr) net.IP {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP
+	case nil:
+		return nil
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return nil
+	}
+	return net.ParseIP(host)
 }

@@ -10,6 +10,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
+
+	"tui/internal/termsafe"
 )
 
 // endReason is why an SSH session ended; the first one set wins.
@@ -229,7 +231,7 @@ func (ss *sshSession) farewell(reason endReason) string {
 	if where := ss.unsavedWhere(); where != "" {
 		text += " Your unsaved changes in " + where + " were not saved."
 	}
-	return text
+	return termsafe.Text(text) // where names a campaign
 }
 
 // unsavedWhere names the form whose typing was lost, if any. The program

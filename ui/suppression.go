@@ -65,6 +65,9 @@ func (s *SuppressionScreen) load() tea.Cmd {
 	req, st := s.loadReq, s.c.Store
 	return func() tea.Msg {
 		list, err := st.Suppressions()
+		for i := range list {
+			list[i].Reason, list[i].By = safeLine(list[i].Reason), safeLine(list[i].By)
+		}
 		return suppressionLoadedMsg{req: req, list: list, err: err}
 	}
 }
@@ -315,7 +318,7 @@ func (s *SuppressionScreen) applyFilter() {
 	q := strings.ToLower(s.filter)
 	for i, sup := range s.all {
 		if q == "" || strings.Contains(sup.Address, q) || strings.Contains(strings.ToLower(sup.Reason), q) ||
-			strings.Contains(strings.ToLower(sup.By), q) {
+			strings.Contains(strings.ToLower(suppressionSource(sup)), q) {
 			s.shown = append(s.shown, i)
 		}
 	}
@@ -367,7 +370,7 @@ func (s *SuppressionScreen) listView() string {
 		lines := []string{title, ""}
 		lines = append(lines, wrapText("Addresses here never receive anything, whatever campaign includes them — "+st.Key.Render("a")+" add one", w)...)
 		lines = append(lines, "")
-		lines = append(lines, wrapText(st.Dim.Render("Put unsubscribes, bounces and complaints here. On the contacts screen, s suppresses the contact under the cursor."), w)...)
+		lines = append(lines, wrapText(st.Dim.Render("One-click unsubscribes and bounced addresses arrive here by themselves; add complaints by hand. On the contacts screen, s suppresses the contact under the cursor."), w)...)
 		return strings.Join(lines, "\n")
 	}
 	info := countNoun(len(s.all), "address", "addresses")
@@ -381,7 +384,7 @@ func (s *SuppressionScreen) listView() string {
 		{title: "ADDRESS", min: 16, priority: 0},
 		{title: "REASON", min: 10, priority: 1},
 		{title: "WHEN", min: 8, want: 10, priority: 2},
-		{title: "BY", min: 4, priority: 3},
+		{title: "SOURCE", min: 6, priority: 3},
 	}
 	vis := s.visibleRows()
 	end := min(s.top+vis, len(s.shown))
@@ -389,16 +392,16 @@ func (s *SuppressionScreen) listView() string {
 		sup := s.all[idx]
 		cols[0].want = max(cols[0].want, min(len(sup.Address), 40))
 		cols[1].want = max(cols[1].want, min(len(sup.Reason), 40))
-		cols[3].want = max(cols[3].want, min(len(sup.By), 16))
+		cols[3].want = max(cols[3].want, min(len(suppressionSource(sup)), 24))
 	}
 	widths := fitColumns(cols, w-2)
-	lines = append(lines, st.Header.Render(padLine("  "+renderCells([]string{"ADDRESS", "REASON", "WHEN", "BY"}, widths), w)))
+	lines = append(lines, st.Header.Render(padLine("  "+renderCells([]string{"ADDRESS", "REASON", "WHEN", "SOURCE"}, widths), w)))
 	if len(s.shown) == 0 {
 		lines = append(lines, "", st.Dim.Render(cutLine("No address matches /"+s.filter+" — esc clears the filter", w)))
 	}
 	for i := s.top; i < end; i++ {
 		sup := s.all[s.shown[i]]
-		line := padLine("  "+renderCells([]string{sup.Address, sup.Reason, agoText(now, sup.At), sup.By}, widths), w)
+		line := padLine("  "+renderCells([]string{sup.Address, sup.Reason, agoText(now, sup.At), suppressionSource(sup)}, widths), w)
 		if i == s.cursor {
 			line = st.Selected.Render(line)
 		}
@@ -412,4 +415,23 @@ func (s *SuppressionScreen) listView() string {
 		lines = append(lines, cutLine(st.Key.Render("/ ")+s.filterInput.View(), w))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// suppressionSource says where an entry came from: an unsubscribe link, a
+// bounce (with the campaign), or the person who added it.
+func suppressionSource(sup store.Suppression) string {
+	camp := ""
+	if sup.Campaign != 0 {
+		camp = fmt.Sprintf(" · campaign %d", sup.Campaign)
+	}
+	switch sup.Source {
+	case store.SourceUnsubscribe:
+		return "unsubscribe" + camp
+	case store.SourceBounce:
+		return "bounce" + camp
+	}
+	if sup.By == "" {
+		return "by hand"
+	}
+	return "by " + sup.By
 }

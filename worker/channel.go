@@ -42,6 +42,9 @@ type DeliveryError struct {
 	// Scope says whom a permanent failure concerns: the recipient (the
 	// zero value), or this worker's whole channel.
 	Scope Scope
+	// Bounce: the provider refused the address itself for good (no such
+	// mailbox, no such domain, mailbox disabled); the owner suppresses it.
+	Bounce bool
 }
 
 // Scope is whom a permanent failure concerns.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -20,15 +21,36 @@ import (
 // Close.
 //
 // A line holds: campaign and contact (numbers), key (the idempotency key,
-// campaignID:contactID), to, channel, subject, body, attempt, worker, and at
+// campaignID:contactID), to, channel, subject, body (the text part), html
+// (only when the message has an HTML part), unsubscribe_url (only when the
+// message carries one), test (only for a test send), attempt, worker, and at
 // (RFC 3339 in UTC, with the fraction of a second when it is not zero).
+//
+// The outbox follows its path: when the file is moved (logrotate) or
+// deleted, the next line goes to a new file at the path, checked at most
+// once a second; after ReopenOutboxes (SIGHUP) it is reopened at once.
 type FileChannel struct {
 	path string
+	now  func() time.Time
 
-	mu     sync.Mutex
-	f      *os.File
-	closed bool
+	mu      sync.Mutex
+	f       *os.File
+	closed  bool
+	checked time.Time // when the path was last compared with the open file
+	gen     uint64    // the reopenGeneration the file was opened under
 }
+
+// outboxCheckEvery is how often a delivery looks whether the outbox was
+// moved or deleted: a stat per second, not one per line.
+const outboxCheckEvery = time.Second
+
+// reopenGeneration counts ReopenOutboxes calls, process-wide: a signal is.
+var reopenGeneration atomic.Uint64
+
+// ReopenOutboxes makes every file channel of the process reopen its outbox
+// before its next line. The worker calls it on SIGHUP, as daemons reopen
+// their logs after logrotate.
+func ReopenOutboxes() { reopenGeneration.Add(1) }
 
 // NewFileChannel opens (creating when needed) the outbox at path for
 // appending. /dev/null and /dev/stdout are valid paths.
@@ -36,11 +58,44 @@ func NewFileChannel(path string) (*FileChannel, error) {
 	if path == "" {
 		return nil, fmt.Errorf("the file channel needs an outbox: pass --outbox PATH to the worker or set TUI_OUTBOX")
 	}
+	f, err := openOutbox(path)
+	if err != nil {
+		return nil, err
+	}
+	return &FileChannel{path: path, f: f, now: time.Now, checked: time.Now(), gen: reopenGeneration.Load()}, nil
+}
+
+func openOutbox(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open the outbox %s: %w (check that its directory exists and is writable, or pass another --outbox)", path, err)
 	}
-	return &FileChannel{path: path, f: f}, nil
+	return f, nil
+}
+
+// follow reopens the outbox when asked to, or when the file at the path is
+// no longer the one open (moved or deleted). c.mu is held.
+func (c *FileChannel) follow(now time.Time) error {
+	gen := reopenGeneration.Load()
+	asked := gen != c.gen
+	if !asked && now.Sub(c.checked) < outboxCheckEvery {
+		return nil
+	}
+	c.checked, c.gen = now, gen
+	if !asked {
+		atPath, err := os.Stat(c.path)
+		open, ferr := c.f.Stat()
+		if err == nil && ferr == nil && os.SameFile(atPath, open) {
+			return nil
+		}
+	}
+	f, err := openOutbox(c.path)
+	if err != nil {
+		return err
+	}
+	_ = c.f.Close()
+	c.f = f
+	return nil
 }
 
 // Path is the outbox the channel appends to.
@@ -58,12 +113,15 @@ func (c *FileChannel) Deliver(ctx context.Context, d Delivery) error {
 		return err
 	}
 	bp := lineBufs.Get().(*[]byte)
-	line := appendOutboxLine((*bp)[:0], &d, time.Now())
+	now := c.now()
+	line := appendOutboxLine((*bp)[:0], &d, now)
 
 	c.mu.Lock()
 	var err error
 	if c.closed {
 		err = Transient("the outbox %s is closed: the worker is shutting down", c.path)
+	} else if ferr := c.follow(now); ferr != nil {
+		err = Transient("%v", ferr)
 	} else if _, werr := c.f.Write(line); werr != nil {
 		err = Transient("write to the outbox %s: %v", c.path, werr)
 	}
@@ -114,8 +172,7 @@ func appendOutboxLine(b []byte, d *Delivery, now time.Time) []byte {
 	}
 	b = append(b, `,"subject":`...)
 	b = appendJSONString(b, j.Subject)
-	b = append(b, `,"body":`...)
-	b = appendJSONString(b, j.Body)
+	b = appendBodyParts(b, j)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
 	if j.Redelivery {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -348,4 +349,76 @@ func BenchmarkFileChannelEncodeLine(b *testing.B) {
 		buf = appendOutboxLine(buf[:0], &d, now)
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// The outbox follows its path: moved away (logrotate) or deleted, the next
+// lines go to a new file there, within a second; ReopenOutboxes (SIGHUP)
+// switches at once.
+func TestFileChannelFollowsAMovedOrDeletedOutbox(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "outbox.jsonl")
+	ch, err := NewFileChannel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	clock := time.Now()
+	ch.now = func() time.Time { return clock }
+	deliver := func(contact uint64) {
+		t.Helper()
+		if err := ch.Deliver(context.Background(), Delivery{Job: fileJob(1, contact, "b"), Attempt: 1, Worker: "w"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(p string) int {
+		t.Helper()
+		if _, err := os.Stat(p); os.IsNotExist(err) {
+			return 0
+		}
+		return len(readOutbox(t, p))
+	}
+
+	deliver(1)
+	// Moved: lines keep going to the moved file until the next check.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	deliver(2)
+	clock = clock.Add(outboxCheckEvery)
+	deliver(3)
+	if a, b := count(path+".1"), count(path); a != 2 || b != 1 {
+		t.Fatalf("after a move: %d lines in the moved file, %d in the new one; want 2 and 1", a, b)
+	}
+
+	// Deleted: the same.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(outboxCheckEvery)
+	deliver(4)
+	if n := count(path); n != 1 {
+		t.Fatalf("after a delete: %d lines in the new file, want 1", n)
+	}
+
+	// SIGHUP: at once, with no time passing.
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	ReopenOutboxes()
+	deliver(5)
+	if a, b := count(path+".2"), count(path); a != 1 || b != 1 {
+		t.Fatalf("after ReopenOutboxes: %d and %d lines, want 1 and 1", a, b)
+	}
+
+	// A path that cannot be opened any more fails the delivery as
+	// transient: the job goes to another worker or waits, never lost.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(outboxCheckEvery)
+	err = ch.Deliver(context.Background(), Delivery{Job: fileJob(1, 6, "b"), Attempt: 1, Worker: "w"})
+	var de *DeliveryError
+	if !errors.As(err, &de) || !de.Transient || !strings.Contains(de.Reason, "open the outbox") {
+		t.Fatalf("delivering with the outbox's directory gone: %v, want a transient error", err)
+	}
 }

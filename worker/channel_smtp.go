@@ -21,8 +21,9 @@ import (
 	"github.com/wneessen/go-mail/smtp"
 )
 
-// SMTPChannel sends each message as a plain-text UTF-8 mail through one SMTP
-// server, the one SMTP_URL names in the worker's environment:
+// SMTPChannel sends each message as a UTF-8 mail (text, or text and HTML:
+// see setContent) through one SMTP server, the one SMTP_URL names in the
+// worker's environment:
 //
 //	smtp://user:pass@host:587                   STARTTLS when the server offers it
 //	smtp://user:pass@host:587?starttls=required refuse to send without STARTTLS
@@ -280,7 +281,7 @@ func (c *SMTPChannel) compose(d Delivery) (msg *mail.Msg, from, to string, err e
 		return nil, "", "", Permanent("%q is not a mail address", d.Job.To)
 	}
 	m.Subject(d.Job.Subject)
-	m.SetBodyString(mail.TypeTextPlain, d.Job.Body)
+	setContent(m, &d.Job)
 	m.SetMessageIDWithValue(MessageID(d.Job.Key(), d.Job.From))
 	m.SetDate()
 	m.SetUserAgent("tui")
@@ -509,6 +510,7 @@ func (c *SMTPChannel) classify(stage string, err error) *DeliveryError {
 				de.Reason += " (authentication: check the user name and password in SMTP_URL)"
 			}
 		}
+		de.Bounce = isBounce(stage, reply)
 		return de
 	}
 	if stage == "end of DATA" {

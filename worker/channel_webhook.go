@@ -105,6 +105,12 @@ type webhookPayload struct {
 	// was taken over from a worker that stopped answering, or queued again
 	// after Redis lost the queue); receivers deduplicate by Key.
 	Redelivery bool `json:"redelivery,omitempty"`
+	// HTML is the HTML part of a Markdown or HTML campaign (Body is then
+	// its text part); UnsubscribeURL the recipient's one-click link; Test
+	// marks a test send.
+	HTML           string `json:"html,omitempty"`
+	UnsubscribeURL string `json:"unsubscribe_url,omitempty"`
+	Test           bool   `json:"test,omitempty"`
 }
 
 // WebhookSignature returns the X-Tui-Signature value for a body sent at timestamp (the
@@ -124,10 +130,11 @@ func (c *WebhookChannel) Deliver(ctx context.Context, d Delivery) error {
 		return err
 	}
 	key := d.Job.Key()
+	p := parts(&d.Job)
 	body, err := json.Marshal(webhookPayload{
 		Campaign: d.Job.CampaignID, Contact: d.Job.ContactID, To: d.Job.To,
-		Subject: d.Job.Subject, Body: d.Job.Body, Key: key, Attempt: d.Attempt,
-		Redelivery: d.Job.Redelivery,
+		Subject: d.Job.Subject, Body: p.Text, Key: key, Attempt: d.Attempt,
+		Redelivery: d.Job.Redelivery, HTML: p.HTML, UnsubscribeURL: d.Job.Unsubscribe, Test: d.Job.Test,
 	})
 	if err != nil {
 		return Permanent("encode the webhook body: %v", err)

@@ -97,7 +97,11 @@ func (cs *Channels) build(name string) (Channel, error) {
 	case "webhook":
 		return NewWebhookChannel(cs.env("WEBHOOK_SECRET")), nil
 	case "messenger":
-		return NewMessengerChannel(messengerConfigFromEnv(cs.env))
+		ch, err := NewMessengerChannel(messengerConfigFromEnv(cs.env))
+		if err != nil {
+			return nil, err
+		}
+		return textOnly{ch}, nil
 	case "":
 		return nil, errors.New("the job names no channel")
 	default:

@@ -186,6 +186,9 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	}
 	if !de.Transient || f.Job.Attempt >= ctl.MaxAttempts {
 		w.finish(outs, t, queue.EventFailed, "failed", de.Reason, time.Time{}, end)
+		// A refused address travels with its failure, to be suppressed by
+		// the owner in the same fold that records it.
+		(*outs)[len(*outs)-1].out.Event.Bounce = de.Bounce && !de.Transient
 		return end
 	}
 	w.finish(outs, t, queue.EventRetry, "", de.Reason, end.Add(retryDelay(f.Job.Attempt, de.RetryAfter)), end)

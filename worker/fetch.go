@@ -124,6 +124,12 @@ func (w *Worker) register(fetched []queue.Fetched, reclaimed bool) []*task {
 			byCampaign[f.CampaignID] = append(byCampaign[f.CampaignID], t)
 		}
 	}
+	if len(byCampaign) > 0 && w.epochsBehind(fetched) {
+		// Jobs the owner queued again after a loss: this worker records
+		// again what it delivered before the loss, so that the marks below
+		// see it.
+		w.refreshControls()
+	}
 	for id, ts := range byCampaign {
 		contacts := make([]uint64, len(ts))
 		for i, t := range ts {
@@ -143,6 +149,18 @@ func (w *Worker) register(fetched []queue.Fetched, reclaimed bool) []*task {
 	}
 	w.held.add(tasks)
 	return tasks
+}
+
+// epochsBehind reports whether a fetched job carries a queue epoch newer
+// than the live settings this worker holds.
+func (w *Worker) epochsBehind(fetched []queue.Fetched) bool {
+	for i := range fetched {
+		f := &fetched[i]
+		if ctl, ok := w.control(f.CampaignID); f.Job.Redelivery && (!ok || queue.EpochAfter(f.Job.Epoch, ctl.Epoch)) {
+			return true
+		}
+	}
+	return false
 }
 
 // dispatch hands registered tasks to the deliverers in chunks.

@@ -15,7 +15,8 @@ import (
 // holds it, reads cumulatively, and its count and sum agree with the
 // deliveries, also while deliverers add to it at once.
 func TestDeliveryHistogram(t *testing.T) {
-	var m workerMetrics
+	w := &Worker{}
+	m := &w.metrics
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -29,8 +30,6 @@ func TestDeliveryHistogram(t *testing.T) {
 	}
 	wg.Wait()
 	m.observeDelivery("smtp", time.Minute) // beyond the last bucket
-	w := &Worker{}
-	w.metrics = m
 	s := w.Metrics()
 	if len(s.Channels) != 2 || s.Channels[0].Channel != "file" || s.Channels[1].Channel != "smtp" {
 		t.Fatalf("channels %+v", s.Channels)
@@ -56,15 +55,14 @@ func TestDeliveryHistogram(t *testing.T) {
 // Outcomes are counted by channel and outcome, and possible second copies
 // among the deliveries.
 func TestOutcomesByChannel(t *testing.T) {
-	var m workerMetrics
+	w := &Worker{}
+	m := &w.metrics
 	mk := func(ch string, typ queue.EventType, redelivery bool) outcome {
 		return outcome{t: &task{f: queue.Fetched{Job: queue.Job{Channel: ch}}},
 			out: queue.Outcome{Job: queue.Job{Channel: ch, Redelivery: redelivery}, Event: queue.Event{Type: typ}}}
 	}
 	m.countOutcomes([]outcome{mk("file", queue.EventDelivered, false), mk("file", queue.EventDelivered, true),
 		mk("smtp", queue.EventFailed, false), mk("smtp", queue.EventRetry, false), mk("file", queue.EventSkipped, false)})
-	w := &Worker{}
-	w.metrics = m
 	s := w.Metrics()
 	got := map[string][numOutcomes]int64{}
 	for _, c := range s.Channels {

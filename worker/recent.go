@@ -71,49 +71,59 @@ func (e *recentOutcome) outcome() queue.Outcome {
 			Reason: e.reason, TakenOver: e.takenOver, At: at}}
 }
 
-// epochChanged notes the epochs of the live settings and returns, per
-// campaign whose epoch changed, the outcomes recorded under the old one.
-func (r *recentOutcomes) epochChanged(controls map[uint64]queue.Control) map[uint64][]queue.Outcome {
+// epochChanged notes the epochs of the live settings and returns the
+// campaigns whose epoch this worker had not seen before and, per campaign
+// whose epoch changed, the outcomes recorded under the old one.
+func (r *recentOutcomes) epochChanged(controls map[uint64]queue.Control) (seen []uint64, lost map[uint64][]queue.Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.epochs == nil {
 		r.epochs = map[uint64]string{}
 	}
-	var out map[uint64][]queue.Outcome
 	for id, c := range controls {
 		if c.Epoch == "" {
 			continue
 		}
 		old := r.epochs[id]
+		if old == c.Epoch {
+			continue
+		}
 		r.epochs[id] = c.Epoch
-		if old == "" || old == c.Epoch {
+		seen = append(seen, id)
+		if old == "" {
 			continue
 		}
 		since := time.Now().Add(-recentFor).UnixNano()
 		for i := range r.ring {
 			if e := &r.ring[i]; e.campaign == id && e.epoch == old && e.at >= since {
-				if out == nil {
-					out = map[uint64][]queue.Outcome{}
+				if lost == nil {
+					lost = map[uint64][]queue.Outcome{}
 				}
-				out[id] = append(out[id], e.outcome())
+				lost[id] = append(lost[id], e.outcome())
 			}
 		}
 	}
-	return out
+	return seen, lost
 }
 
-// recordAgain writes the recent outcomes of a send whose queue Redis lost:
-// the events for the ledger and the done-marks, without acknowledgements
-// (the old entries are gone).
-func (w *Worker) recordAgain(lost map[uint64][]queue.Outcome) {
-	for id, outs := range lost {
-		err := call(5*time.Second, func(ctx context.Context) error { return queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs) })
-		if err != nil {
-			w.log.Warn("could not record again the outcomes Redis lost; those recipients may get a second copy (marked)",
-				"campaign", id, "outcomes", len(outs), "err", queue.Explain(err))
-			continue
+// takeInEpochs writes the recent outcomes of a send whose queue Redis lost
+// (the events for the ledger and the done-marks, without acknowledgements:
+// the old entries are gone), then tells the owner, which waits for it
+// before queueing the send again, that this worker took the new epoch in.
+func (w *Worker) takeInEpochs(controls map[uint64]queue.Control, seen []uint64, lost map[uint64][]queue.Outcome) {
+	for _, id := range seen {
+		if outs := lost[id]; len(outs) > 0 {
+			err := call(5*time.Second, func(ctx context.Context) error { return queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs) })
+			if err != nil {
+				w.log.Warn("could not record again the outcomes Redis lost; those recipients may get a second copy (marked)",
+					"campaign", id, "outcomes", len(outs), "err", queue.Explain(err))
+				continue
+			}
+			w.log.Warn("Redis lost this send's queue; recorded again the outcomes of the last seconds",
+				"campaign", id, "outcomes", len(outs))
 		}
-		w.log.Warn("Redis lost this send's queue; recorded again the outcomes of the last seconds",
-			"campaign", id, "outcomes", len(outs))
+		_ = call(2*time.Second, func(ctx context.Context) error {
+			return queue.AckEpoch(ctx, w.rdb, id, w.cfg.ID, controls[id].Epoch)
+		})
 	}
 }

@@ -195,9 +195,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	committer := newGroup(1, w.commitLoop)
 	deliverers := newGroup(w.cfg.Concurrency, w.deliverChunks)
 	fetcher := newGroup(1, func() { w.fetchLoop(ctx) })
+	tests := newGroup(1, func() { w.testLoop(ctx) }) // test sends: testsend.go
 	// Everything a job passes through is running before the first read.
 	for _, start := range []func(){heartbeat.start, controls.start, janitor.start, leases.start, reclaimer.start,
-		committer.start, deliverers.start, fetcher.start} {
+		committer.start, deliverers.start, fetcher.start, tests.start} {
 		start()
 	}
 
@@ -206,6 +207,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("shutting down: no new jobs; finishing deliveries in flight", "grace", w.cfg.ShutdownGrace)
 	// No new jobs: not read, not taken over, not handed to the deliverers.
 	fetcher.wait()
+	tests.wait()
 	reclaimer.shutdown()
 	w.held.closeHandoffs()
 	close(w.todo)
@@ -255,8 +257,8 @@ func (w *Worker) refreshControls() {
 	defer w.gate.controls(false)
 	// Before the campaign's new jobs are read: the outcomes a lost queue
 	// took with it are recorded again.
-	if lost := w.recent.epochChanged(m); lost != nil {
-		w.recordAgain(lost)
+	if seen, lost := w.recent.epochChanged(m); len(seen) > 0 {
+		w.takeInEpochs(m, seen, lost)
 	}
 	old := *w.controls.Load()
 	for id, c := range m {
