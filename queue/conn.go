@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -326,6 +327,9 @@ func dialTopology(ctx context.Context, opts *redis.UniversalOptions) (redis.Univ
 		if strings.Contains(err.Error(), "SELECT is not allowed in cluster mode") {
 			return nil, clusterDBError(opts)
 		}
+		if alert := tlsAlert(ctx, opts, err); alert != nil {
+			return nil, alert
+		}
 		return nil, err
 	}
 	single, ok := cl.(*redis.Client)
@@ -348,6 +352,31 @@ func dialTopology(ctx context.Context, opts *redis.UniversalOptions) (redis.Univ
 		return nil, err
 	}
 	return cc, nil
+}
+
+// tlsAlert learns why a TLS server dropped the connection. With TLS 1.3 a
+// server checks the client's certificate after the client has finished its
+// handshake and sent its first command; the server's alert ("certificate
+// required") then races the reset its close causes, and the reset often
+// wins. A second handshake that sends nothing reads the alert itself.
+func tlsAlert(ctx context.Context, opts *redis.UniversalOptions, err error) error {
+	msg := err.Error()
+	if opts.TLSConfig == nil || len(opts.Addrs) != 1 || opts.MasterName != "" ||
+		!(strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") || errors.Is(err, io.EOF)) {
+		return nil
+	}
+	d := tls.Dialer{Config: opts.TLSConfig.Clone()}
+	conn, derr := d.DialContext(ctx, "tcp", opts.Addrs[0])
+	if derr != nil {
+		return derr
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	var b [1]byte
+	if _, rerr := conn.Read(b[:]); rerr != nil && strings.Contains(rerr.Error(), "remote error") {
+		return rerr
+	}
+	return nil
 }
 
 func clusterDBError(opts *redis.UniversalOptions) error {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,5 +223,36 @@ func TestParseURL(t *testing.T) {
 		} else if strings.Contains(err.Error(), ":pw@") {
 			t.Errorf("error leaks the password: %v", err)
 		}
+	}
+}
+
+// A TLS 1.3 server that wants a client certificate says so after the
+// client's handshake; when the reset of its close beats the alert to the
+// client, a second handshake that sends nothing still reads the alert, and
+// the cause is named.
+func TestATLSResetIsExplainedByTheServersAlert(t *testing.T) {
+	s := redistest.StartTLS(t)
+	opts, err := ParseURL(s.URL() + "?tls_ca=" + s.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := tlsAlert(context.Background(), opts, syscall.ECONNRESET)
+	if alert == nil {
+		t.Fatal("no alert read from a server that wants a client certificate")
+	}
+	if got := describeDialError(alert); !strings.Contains(got, "client certificate") || !strings.Contains(got, "tls_cert") {
+		t.Fatalf("explained as %q", got)
+	}
+	// With the client certificate the server trusts, nothing is blamed.
+	ok, err := ParseURL(s.URL() + "?tls_ca=" + s.CAFile() + "&tls_cert=" + s.ClientCertFile() + "&tls_key=" + s.ClientKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alert := tlsAlert(context.Background(), ok, syscall.ECONNRESET); alert != nil {
+		t.Fatalf("an alert from a server that accepts the client: %v", alert)
+	}
+	// Other errors are not probed.
+	if alert := tlsAlert(context.Background(), opts, errors.New("NOAUTH Authentication required.")); alert != nil {
+		t.Fatalf("probed for %v", alert)
 	}
 }
