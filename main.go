@@ -409,6 +409,24 @@ func openStore(e *env, g *globals) (*store.Store, error) {
 	return st, err
 }
 
+// dbPath is the database file the flags and environment name.
+func dbPath(g *globals) (string, error) {
+	path := g.db
+	if path == "" {
+		p, err := store.DefaultPath()
+		if err != nil {
+			return "", err
+		}
+		path = p
+	}
+	if strings.HasPrefix(path, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = home + path[1:]
+		}
+	}
+	return path, nil
+}
+
 // removeStaleSocket removes the socket a crashed owner left beside the
 // database at dbPath; the caller holds the database's lock.
 func removeStaleSocket(dbPath string) {
