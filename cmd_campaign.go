@@ -146,13 +146,13 @@ func campaignList(e *env, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	sizes, err := st.AudienceSizes(e.ctx, campaigns)
+	if err != nil {
+		return err
+	}
 	out := make([]campaignJSON, 0, len(campaigns))
 	for _, c := range campaigns {
-		n, err := st.AudienceSize(&c)
-		if err != nil {
-			return err
-		}
-		out = append(out, toCampaignJSON(c, n))
+		out = append(out, toCampaignJSON(c, sizes[store.AudienceKey(&c)]))
 	}
 	if *asJSON {
 		return writeJSON(e.stdout, out)

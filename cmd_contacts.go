@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -146,8 +148,14 @@ func contactsList(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// A million contacts are a million lines: written through one buffer,
+	// not a write per line.
+	out := bufio.NewWriterSize(e.stdout, 64<<10)
 	if *asJSON {
-		return streamContactsJSON(e.stdout, st)
+		if err := streamContactsJSON(e.ctx, out, st); err != nil {
+			return err
+		}
+		return out.Flush()
 	}
 	counts, err := st.Counts()
 	if err != nil {
@@ -157,18 +165,35 @@ func contactsList(e *env, g *globals, args []string) error {
 		fmt.Fprintln(e.stderr, "No contacts yet. Import some with: tui contacts import FILE.csv [--tag TAG]")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tADDRESS\tKIND\tNAME\tTAGS\tFIELDS")
+	n := 0
 	err = st.ForEachContact(func(c store.Contact) error {
+		if n++; n%contactsPerBlock == 0 {
+			// The table is aligned by blocks, so that a long list streams
+			// in bounded memory, and a signal stops it.
+			if err := e.ctx.Err(); err != nil {
+				return err
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
 		_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.ID, termsafe.Line(c.Address), c.Kind, oneLine(c.Name, 30),
 			termsafe.Line(strings.Join(c.Tags, ",")), fieldSummary(c.Fields, 60))
 		return err
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = tw.Flush()
 	}
-	return tw.Flush()
+	if err == nil {
+		err = out.Flush()
+	}
+	return err
 }
+
+// contactsPerBlock is how many rows of `contacts list` are aligned together.
+const contactsPerBlock = 5000
 
 func fieldSummary(fields map[string]string, max int) string {
 	keys := make([]string, 0, len(fields))
@@ -187,12 +212,15 @@ func fieldSummary(fields map[string]string, max int) string {
 
 // streamContactsJSON writes a JSON array one contact at a time, so a million
 // contacts never sit in memory at once.
-func streamContactsJSON(w io.Writer, st *store.Store) error {
+func streamContactsJSON(ctx context.Context, w io.Writer, st *store.Store) error {
 	if _, err := io.WriteString(w, "["); err != nil {
 		return err
 	}
-	first := true
+	first, n := true, 0
 	err := st.ForEachContact(func(c store.Contact) error {
+		if n++; n%contactsPerBlock == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		out := contactJSON{ID: c.ID, Address: c.Address, Kind: c.Kind, Name: c.Name, Fields: c.Fields, Tags: c.Tags,
 			CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 		if out.Fields == nil {

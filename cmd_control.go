@@ -484,7 +484,7 @@ func campaignExport(e *env, g *globals, args []string) error {
 		defer e.fs().Remove(f.Name())
 		w = f
 	}
-	n, err := writeLedgerCSV(w, st, c.ID)
+	n, err := writeLedgerCSV(e.ctx, w, st, c.ID)
 	if err != nil {
 		if f != nil {
 			f.Close()
@@ -510,14 +510,16 @@ func dirOf(path string) string {
 	return "."
 }
 
-func writeLedgerCSV(w io.Writer, st *store.Store, id uint64) (int, error) {
+func writeLedgerCSV(ctx context.Context, w io.Writer, st *store.Store, id uint64) (int, error) {
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"contact_id", "address", "state", "attempts", "last_error", "round", "updated_at", "possibly_twice"}); err != nil {
 		return 0, err
 	}
 	n := 0
 	err := st.ForEachLedger(id, func(le store.LedgerEntry) error {
-		n++
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return cw.Write([]string{strconv.FormatUint(le.ContactID, 10), csvSafe(le.Address), string(le.State),
 			strconv.Itoa(le.Attempts), csvSafe(le.LastError), strconv.Itoa(le.Round), le.UpdatedAt.UTC().Format(time.RFC3339),
 			strconv.FormatBool(le.Redelivered)})

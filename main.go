@@ -197,6 +197,9 @@ func run(e *env, args []string) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "tui: %s\nRun 'tui --help' for usage.\n", termsafe.Text(ue.msg))
 		return 2
+	case errors.Is(err, context.Canceled) && e.ctx.Err() != nil:
+		fmt.Fprintln(e.stderr, "tui: interrupted by a signal before the command finished; what it printed is incomplete")
+		return 1
 	default:
 		fmt.Fprintf(e.stderr, "tui: %s\n", termsafe.Text(err.Error()))
 		return 1

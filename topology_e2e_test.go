@@ -294,7 +294,10 @@ func scenarioStopped(t *testing.T, tp topology) {
 	env := tp.Env()
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	const n, rate, concurrency = 1000, 200, 4
-	lease := 2 * time.Second
+	// Short enough to keep the test short; long enough that a worker on a
+	// loaded machine (-race, other tests, CPU burners) renews its leases in
+	// time, so that only the stopped worker loses jobs.
+	lease := 4 * time.Second
 	db, id := seedCampaign(t, n)
 	setRate(t, db, id, rate)
 	a := startWorkerProcEnv(t, env, outbox, "--lease", lease.String(), "--concurrency", fmt.Sprint(concurrency))

@@ -2,7 +2,9 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -171,6 +173,53 @@ func (s *Store) AudienceSize(c *Campaign) (int, error) {
 		return 0, fmt.Errorf("count audience of %q: %w", c.Name, err)
 	}
 	return n, nil
+}
+
+// AudienceKey names a campaign's audience: campaigns with equal keys have
+// the same recipients (tags and excluded tags, in any order or case, and
+// whether the channel reaches every kind of address).
+func AudienceKey(c *Campaign) string {
+	key := strings.Join(NormalizeTags(c.Tags), ",") + "|" + strings.Join(NormalizeTags(c.ExcludeTags), ",")
+	if c.Channel == ChannelSMTP || c.Channel == ChannelMessenger {
+		key += "|" + string(c.Channel)
+	}
+	return key
+}
+
+// AudienceSizes counts the audiences of many campaigns in one read, each
+// distinct audience once (a thousand campaigns to the same tag cost one
+// count), keyed by AudienceKey. It stops when ctx ends.
+func (s *Store) AudienceSizes(ctx context.Context, cs []Campaign) (map[string]int, error) {
+	sizes := make(map[string]int)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for i := range cs {
+			c := &cs[i]
+			k := AudienceKey(c)
+			if _, ok := sizes[k]; ok {
+				continue
+			}
+			n := 0
+			err := newAudienceTx(tx, c).each(func(_, _ []byte) (bool, error) {
+				n++
+				if n%65536 == 0 {
+					return ctx.Err() == nil, ctx.Err()
+				}
+				return true, nil
+			})
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				return fmt.Errorf("count audience of %q: %w", c.Name, err)
+			}
+			sizes[k] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sizes, nil
 }
 
 // FirstRecipient returns the first contact of a campaign's audience, for the

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -295,5 +296,47 @@ func TestAudienceMatchesNaiveModel(t *testing.T) {
 				t.Fatalf("include %v exclude %v: AudienceSize %d, %v; want %d", inc, exc, n, err, len(want))
 			}
 		}
+	}
+}
+
+// AudienceSizes gives each campaign the count AudienceSize gives it alone,
+// sharing one count between campaigns with the same audience.
+func TestAudienceSizesAgreeWithAudienceSize(t *testing.T) {
+	s := fxOpen(t)
+	fxAddContact(t, s, "ann@example.com", nil, "customers")
+	fxAddContact(t, s, "bob@example.com", nil, "customers", "vip")
+	fxAddContact(t, s, "+4420794609", nil, "vip")
+	fxAddContact(t, s, "cat@example.com", nil)
+	cs := []Campaign{
+		{Name: "a", Tags: []string{"vip"}, Channel: ChannelFile},
+		{Name: "b", Tags: []string{"VIP "}, Channel: ChannelWebhook}, // the same audience as a
+		{Name: "c", Tags: []string{"vip"}, Channel: ChannelSMTP},     // the phone is not reachable
+		{Name: "d", Channel: ChannelSMTP},
+		{Name: "e", Tags: []string{"customers", "vip"}, ExcludeTags: []string{"Customers"}, Channel: ChannelFile},
+		{Name: "f", Tags: []string{"vip", "customers"}, ExcludeTags: []string{"customers"}, Channel: ChannelFile},
+	}
+	sizes, err := s.AudienceSizes(context.Background(), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cs {
+		want, err := s.AudienceSize(&cs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := sizes[AudienceKey(&cs[i])]; !ok || got != want {
+			t.Errorf("%s: AudienceSizes %d (present %v), AudienceSize %d", cs[i].Name, got, ok, want)
+		}
+	}
+	if AudienceKey(&cs[0]) != AudienceKey(&cs[1]) || AudienceKey(&cs[0]) == AudienceKey(&cs[2]) || AudienceKey(&cs[4]) != AudienceKey(&cs[5]) {
+		t.Errorf("keys: %q %q %q %q %q", AudienceKey(&cs[0]), AudienceKey(&cs[1]), AudienceKey(&cs[2]), AudienceKey(&cs[4]), AudienceKey(&cs[5]))
+	}
+	if len(sizes) != 4 {
+		t.Errorf("%d distinct audiences counted, want 4: %v", len(sizes), sizes)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.AudienceSizes(ctx, cs); !errors.Is(err, context.Canceled) {
+		t.Errorf("counting after the context ended: %v", err)
 	}
 }
