@@ -184,7 +184,7 @@ func scheduleLine(c *store.Campaign, now time.Time) string {
 		return when + " — the start failed: " + s.Error
 	case c.Status == store.StatusScheduled:
 		return when + ", " + campaign.TimeLeft(s.At, now)
-	case c.LastSend != nil && c.LastSend.StartedAt.Sub(s.At) > time.Minute:
+	case c.LastSend != nil && (strings.HasSuffix(c.LastSend.StartedBy, campaign.ScheduledLateMark) || c.LastSend.StartedAt.Sub(s.At) > time.Minute):
 		return when + "; started " + campaign.HumanDuration(c.LastSend.StartedAt.Sub(s.At)) + " late"
 	}
 	return when + "; started on time"

@@ -138,6 +138,11 @@ func isUnreachable(err error) bool {
 	return errors.As(err, &ue) || queue.IsUnreachable(err)
 }
 
+// ScheduledLateMark follows the name of who scheduled a send that started
+// late, its time missed while no tui owned the database, in the send's
+// "started by".
+const ScheduledLateMark = "(scheduled, started late)"
+
 // startScheduled runs one due campaign's preflight and start.
 func (s *Service) startScheduled(ctx context.Context, c store.Campaign, began, now time.Time) ScheduleEvent {
 	ev := ScheduleEvent{Campaign: c}
@@ -170,7 +175,11 @@ func (s *Service) startScheduled(ctx context.Context, c store.Campaign, began, n
 	if actor == "" {
 		actor = "tui"
 	}
-	res, err := s.Start(ctx, actor+" (scheduled)", c.ID, p.Campaign.Version, nil)
+	by := actor + " (scheduled)"
+	if missed {
+		by = actor + " " + ScheduledLateMark
+	}
+	res, err := s.Start(ctx, by, c.ID, p.Campaign.Version, nil)
 	if err != nil {
 		if errors.As(err, new(*store.ConflictError)) {
 			return fail(fmt.Errorf("the campaign changed during its preflight: %w", err))
