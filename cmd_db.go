@@ -33,7 +33,7 @@ func existingDBPath(g *globals) (string, error) {
 	if err := validateRedisURL(g.redis); err != nil {
 		return "", err
 	}
-	path, err := existingDBPath(g)
+	path, err := dbPath(g)
 	if err != nil {
 		return "", err
 	}

@@ -82,7 +82,14 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 	if code, body := get(t, "http://"+workerAddr+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("worker /healthz: %d %q", code, body)
 	}
-	if code, body := get(t, "http://"+workerAddr+"/readyz"); code != 200 || !strings.Contains(body, "redis: reachable") || !strings.Contains(body, "channel file: configured") {
+	// The worker is ready once its first dial to Redis is done.
+	var code int
+	var body string
+	waitUntil(t, 20*time.Second, "the worker to be ready", func() bool {
+		code, body = get(t, "http://"+workerAddr+"/readyz")
+		return code == 200
+	})
+	if !strings.Contains(body, "redis: reachable") || !strings.Contains(body, "channel file: configured") {
 		t.Fatalf("worker /readyz: %d\n%s", code, body)
 	}
 
