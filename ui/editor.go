@@ -122,9 +122,9 @@ type (
 // editorValues is the form's content, compared to tell unsaved changes.
 type editorValues struct {
 	name, from, url, subject, body, tags, exclude, rate, attempts, schedule string
-	channel                                                       store.Channel
-	msgType, msgTag                                               int
-	format                                                        int
+	channel                                                                 store.Channel
+	msgType, msgTag                                                         int
+	format                                                                  int
 }
 
 // Editor creates or edits one campaign.
