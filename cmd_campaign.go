@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -26,7 +25,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func campaignCmd(e *env, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export or test")
+		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, test, schedule or unschedule")
 	}
 	switch args[0] {
 	case "help", "--help", "-help", "-h":
@@ -57,8 +56,12 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignSetRate(e, g, args[1:])
 	case "test":
 		return campaignTest(e, g, args[1:])
+	case "schedule":
+		return campaignSchedule(e, g, args[1:])
+	case "unschedule":
+		return campaignUnschedule(e, g, args[1:])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export or test", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, test, schedule or unschedule", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).
@@ -84,6 +87,7 @@ type campaignJSON struct {
 	UpdatedAt     time.Time                    `json:"updated_at"`
 	UpdatedBy     string                       `json:"updated_by"`
 	LastSend      *store.SendInfo              `json:"last_send"`
+	Schedule      *scheduleJSON                `json:"schedule"`
 	Ledger        map[store.RecipientState]int `json:"ledger,omitempty"`
 }
 
@@ -102,7 +106,7 @@ func toCampaignJSON(c store.Campaign, audience int) campaignJSON {
 	return campaignJSON{ID: c.ID, Name: c.Name, Status: c.Status, Channel: c.Channel, From: c.From,
 		URL: c.URL, MessagingType: mt, MessageTag: c.MessageTag, Subject: c.Subject, Format: c.FormatName(), Tags: tags, ExcludeTags: excl, Rate: c.Rate, MaxAttempts: c.Attempts(), Audience: audience,
 		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy,
-		LastSend: c.LastSend}
+		LastSend: c.LastSend, Schedule: toScheduleJSON(c.Schedule)}
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -159,8 +163,9 @@ func campaignList(e *env, g *globals, args []string) error {
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCHANNEL\tAUDIENCE\tLAST SEND\tUPDATED")
-	for _, c := range out {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, oneLine(c.Name, 40), c.Status, c.Channel,
+	now := time.Now()
+	for i, c := range out {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, oneLine(c.Name, 40), statusText(&campaigns[i], now), c.Channel,
 			c.Audience, lastSend(c.LastSend), c.UpdatedAt.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
@@ -231,18 +236,20 @@ func campaignCreate(e *env, g *globals, args []string) error {
 	if c.Channel, err = store.ParseChannel(channel); err != nil {
 		return &usageError{msg: "--channel: " + err.Error()}
 	}
+	// The database first: when its owner runs the command, the body (on
+	// standard input, maybe) is the owner's to read.
+	st, err := openStore(e, g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	body, err := readBody(e, bodyFile)
 	if err != nil {
 		return err
 	}
 	c.Body = body
 	c.Tags, c.ExcludeTags = tags, excl
-	st, err := openStore(g)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	created, err := st.CreateCampaign(actor(), c)
+	created, err := st.CreateCampaign(e.actor(), c)
 	if err := validationFailure("created", err); err != nil {
 		return err
 	}
@@ -300,17 +307,17 @@ func campaignEdit(e *env, g *globals, args []string) error {
 	if len(set) == 0 {
 		return usagef("campaign edit %d changes nothing: name the fields to change, such as --subject TEXT or --messaging-type MESSAGE_TAG --message-tag ACCOUNT_UPDATE", id)
 	}
+	st, err := openStore(e, g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	var body string
 	if set["body-file"] {
 		if body, err = readBody(e, *bodyFile); err != nil {
 			return err
 		}
 	}
-	st, err := openStore(g)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	c, err := st.Campaign(id)
 	if err != nil {
 		return err
@@ -360,7 +367,7 @@ func campaignEdit(e *env, g *globals, args []string) error {
 	if set["max-attempts"] {
 		c.MaxAttempts = *attempts
 	}
-	saved, err := st.UpdateCampaign(actor(), c)
+	saved, err := st.UpdateCampaign(e.actor(), c)
 	if err := validationFailure("changed", err); err != nil {
 		return err
 	}
@@ -388,7 +395,7 @@ func readBody(e *env, path string) (string, error) {
 	if path == "-" {
 		r = e.stdin
 	} else {
-		f, err := os.Open(path)
+		f, err := e.fs().Open(path)
 		if err != nil {
 			return "", fmt.Errorf("read --body-file: %w", err)
 		}
@@ -449,6 +456,9 @@ func campaignShow(e *env, g *globals, args []string) error {
 	row("ID", strconv.FormatUint(c.ID, 10))
 	row("Name", c.Name)
 	row("Status", string(c.Status))
+	if line := scheduleLine(&c, time.Now()); line != "" {
+		row("Scheduled", line)
+	}
 	row("Channel", string(c.Channel))
 	if c.From != "" {
 		row("From", c.From)

@@ -58,7 +58,14 @@ func contactsImport(e *env, g *globals, args []string) error {
 		}
 		cols = append(cols, col)
 	}
-	f, err := os.Open(path)
+	// The database first: when its owner runs the command, the file is
+	// the owner's to read (opened here, by this process, and passed over).
+	st, err := openStore(e, g)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	f, err := e.fs().Open(path)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, errors.Unwrap(err))
 	}
@@ -70,13 +77,8 @@ func contactsImport(e *env, g *globals, args []string) error {
 	if info.IsDir() {
 		return fmt.Errorf("%s is a directory; give the path of a CSV file", path)
 	}
-	st, err := openStore(g)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 
-	opts := store.ImportOptions{Actor: actor(), Name: filepath.Base(path), Tags: tags, AddressColumns: cols}
+	opts := store.ImportOptions{Actor: e.actor(), Name: filepath.Base(path), Tags: tags, AddressColumns: cols}
 	if fd, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(fd.Fd())) && !*asJSON {
 		last := time.Now()
 		opts.Progress = func(p store.ImportProgress) {
@@ -141,7 +143,7 @@ func contactsList(e *env, g *globals, args []string) error {
 	if len(pos) > 0 {
 		return usagef("contacts list takes no arguments (got %q)", pos[0])
 	}
-	st, err := openStore(g)
+	st, err := openStore(e, g)
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func campaignPause(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer closeAll()
-	if _, err := svc.Pause(e.ctx, actor(), c.ID); err != nil {
+	if _, err := svc.Pause(e.ctx, e.actor(), c.ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "Paused %q: workers start no new deliveries (those under way finish). Resume with `tui campaign resume %d`.\n", c.Name, c.ID)
@@ -83,7 +83,7 @@ func campaignCancel(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer closeAll()
-	c, err = svc.Cancel(e.ctx, actor(), c.ID)
+	c, err = svc.Cancel(e.ctx, e.actor(), c.ID)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func campaignRetryFailed(e *env, g *globals, args []string) error {
 	}
 	defer closeAll()
 	progress, done := progressPrinter(e, c.Name)
-	res, err := svc.RetryFailed(e.ctx, actor(), c.ID, progress)
+	res, err := svc.RetryFailed(e.ctx, e.actor(), c.ID, progress)
 	done()
 	if err != nil {
 		return err
@@ -208,6 +208,10 @@ func campaignStatus(e *env, g *globals, args []string) error {
 		if *asJSON {
 			return writeJSON(e.stdout, toStatusJSON(c, store.SendState{}, nil))
 		}
+		if line := scheduleLine(&c, time.Now()); line != "" && c.Status == store.StatusScheduled {
+			fmt.Fprintf(e.stdout, "%q is scheduled for %s and has never been sent.\n", c.Name, line)
+			return nil
+		}
 		fmt.Fprintf(e.stdout, "%q is %s and has never been sent.\n", c.Name, c.Status)
 		return nil
 	}
@@ -292,7 +296,7 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 	lossesSeen := 0 // losses before --wait began are news too, once
 	noWorkerSince := time.Now()
 	rate := newRateMeter()
-	err := svc.Follow(ctx, func(u campaign.Update) {
+	err := followFor(e, svc)(ctx, func(u campaign.Update) {
 		if u.Campaign.ID != c.ID {
 			return
 		}
@@ -378,6 +382,29 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 		thousands(n[store.RecipientSkipped]), thousands(n[store.RecipientCancelled]), c.ID)
 }
 
+// followFor follows sends for a command: with the owner's hub when the
+// owner runs it (the updates its own follow publishes, live, with no second
+// fold), else with a follow of its own.
+func followFor(e *env, svc *campaign.Service) func(context.Context, func(campaign.Update)) error {
+	if e.owned == nil || e.owned.hub == nil {
+		return svc.Follow
+	}
+	hub := e.owned.hub
+	return func(ctx context.Context, onUpdate func(campaign.Update)) error {
+		sub := hub.Subscribe()
+		defer sub.Close()
+		for {
+			ups, err := sub.Next(ctx)
+			if err != nil {
+				return nil // ended, as Follow ends
+			}
+			for _, u := range ups {
+				onUpdate(u)
+			}
+		}
+	}
+}
+
 // LossNotice says that Redis lost a send's queue and what was done.
 func LossNotice(l store.QueueLoss) string {
 	return fmt.Sprintf("Redis lost the queue at %s; %s re-queued from the ledger (each marked as a possible redelivery).",
@@ -437,7 +464,7 @@ func campaignExport(e *env, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(g)
+	st, err := openStore(e, g)
 	if err != nil {
 		return err
 	}
@@ -450,11 +477,11 @@ func campaignExport(e *env, g *globals, args []string) error {
 	var f *os.File
 	if pos[1] != "-" {
 		// Written next to the target and renamed, so a failure leaves no half file.
-		f, err = os.CreateTemp(dirOf(pos[1]), ".tui-export-*")
+		f, err = e.fs().CreateTemp(dirOf(pos[1]), ".tui-export-*")
 		if err != nil {
 			return fmt.Errorf("create %s: %w", pos[1], err)
 		}
-		defer os.Remove(f.Name())
+		defer e.fs().Remove(f.Name())
 		w = f
 	}
 	n, err := writeLedgerCSV(e.ctx, w, st, c.ID)
@@ -468,7 +495,7 @@ func campaignExport(e *env, g *globals, args []string) error {
 		if err := f.Close(); err != nil {
 			return err
 		}
-		if err := os.Rename(f.Name(), pos[1]); err != nil {
+		if err := e.fs().Rename(f.Name(), pos[1]); err != nil {
 			return fmt.Errorf("write %s: %w", pos[1], err)
 		}
 		fmt.Fprintf(e.stderr, "Wrote %s recipients of %q to %s.\n", thousands(n), c.Name, pos[1])
@@ -543,7 +570,7 @@ func campaignSetRate(e *env, g *globals, args []string) error {
 	if _, err := findCampaign(svc.Store, id); err != nil {
 		return err
 	}
-	c, err := svc.SetRate(e.ctx, actor(), id, rate)
+	c, err := svc.SetRate(e.ctx, e.actor(), id, rate)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"tui/store"
 )
@@ -28,23 +27,15 @@ func dbCmd(e *env, g *globals, args []string) error {
 	return usagef("unknown db subcommand %q: use check, backup FILE or compact", args[0])
 }
 
-// dbPath is the database file the global flags name, without opening it.
-func dbPath(g *globals) (string, error) {
+// existingDBPath is the database file the global flags name, which must
+// exist: the db commands never make one.
+func existingDBPath(g *globals) (string, error) {
 	if err := validateRedisURL(g.redis); err != nil {
 		return "", err
 	}
-	path := g.db
-	if path == "" {
-		p, err := store.DefaultPath()
-		if err != nil {
-			return "", err
-		}
-		path = p
-	}
-	if strings.HasPrefix(path, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			path = home + path[1:]
-		}
+	path, err := dbPath(g)
+	if err != nil {
+		return "", err
 	}
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("database %s: %w (pass --db with the file to use)", path, err)
@@ -75,7 +66,7 @@ func dbCheck(e *env, g *globals, args []string) error {
 	if len(pos) > 0 {
 		return usagef("db check takes no arguments (got %q); --db names the database", pos[0])
 	}
-	path, err := dbPath(g)
+	path, err := existingDBPath(g)
 	if err != nil {
 		return err
 	}
@@ -112,7 +103,7 @@ func dbBackup(e *env, g *globals, args []string) error {
 	if len(pos) != 1 {
 		return usagef("db backup needs the file to write: tui db backup FILE")
 	}
-	path, err := dbPath(g)
+	path, err := existingDBPath(g)
 	if err != nil {
 		return err
 	}
@@ -136,7 +127,7 @@ func dbCompact(e *env, g *globals, args []string) error {
 	if len(pos) > 0 {
 		return usagef("db compact takes no arguments (got %q); --db names the database", pos[0])
 	}
-	path, err := dbPath(g)
+	path, err := existingDBPath(g)
 	if err != nil {
 		return err
 	}

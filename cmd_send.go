@@ -17,7 +17,13 @@ import (
 // sendService opens the database and prepares — without dialling — the
 // Redis connection.
 func sendService(e *env, g *globals) (*campaign.Service, func(), error) {
-	st, err := openStore(g)
+	if e.owned != nil {
+		if err := validateRedisURL(g.redis); err != nil {
+			return nil, nil, err
+		}
+		return e.owned.svc, func() {}, nil // the owner's, with its Redis connection
+	}
+	st, err := openStore(e, g)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,7 +91,7 @@ func campaignSend(e *env, g *globals, args []string) error {
 		return fmt.Errorf("not sent: %s", p.Problem())
 	}
 	progress, done := progressPrinter(e, c.Name)
-	res, err := svc.Start(e.ctx, actor(), id, p.Campaign.Version, progress)
+	res, err := svc.Start(e.ctx, e.actor(), id, p.Campaign.Version, progress)
 	done()
 	if err != nil {
 		return err
@@ -116,7 +122,7 @@ func campaignResume(e *env, g *globals, args []string) error {
 
 func resume(e *env, svc *campaign.Service, c store.Campaign) error {
 	progress, done := progressPrinter(e, c.Name)
-	res, err := svc.Resume(e.ctx, actor(), c.ID, progress)
+	res, err := svc.Resume(e.ctx, e.actor(), c.ID, progress)
 	done()
 	if errors.Is(err, campaign.ErrNothingToResume) {
 		fmt.Fprintf(e.stderr, "Campaign %q is already sending: all %d recipients are queued.\n", c.Name, res.Total)

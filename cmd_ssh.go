@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tui/campaign"
 	"tui/queue"
-	"tui/store"
 	"tui/ui"
 	"tui/worker"
 )
@@ -103,7 +103,7 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		}
 		authorized = p
 	}
-	st, err := openStore(g)
+	st, err := openOwnerStore(g)
 	if err != nil {
 		return err
 	}
@@ -123,6 +123,13 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 	}
 	hub := campaign.NewHub(svc)
 
+	owned := &ownedDB{st: st, svc: svc, hub: hub}
+	wf.current = new(atomic.Pointer[worker.Worker])
+	stopMetrics, err := serveOwnerMetrics(e, wf, owned, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	var lw *ui.LocalWorker
 	if withWorker {
 		lw = newServerWorker(e, conn, wf, log, st.Path())
@@ -151,14 +158,6 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		defer wg.Done()
 		followSends(ctx, hub, func(err error) { log.Warn("following sends failed; trying again", "err", err.Error()) })
 	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		svc.WatchUnsubscribes(ctx, campaign.UnsubscribeFoldEvery, func(added []store.Suppression) {
-			log.Info("unsubscribes folded into the suppression list", "added", len(added))
-			srv.NotifyAll("suppression")
-		})
-	}()
 	if lw != nil {
 		wg.Add(1)
 		go func() {
@@ -173,7 +172,12 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		"host_key", hostKey, "host_key_fingerprint", srv.HostKeyFingerprint(),
 		"authorized_keys", authorized, "idle_timeout", sf.idle.String(), "max_sessions", sf.maxSessions,
 		"worker", withWorker)
+	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{
+		log:     log,
+		changed: srv.NotifyAll,
+	})
 	serveErr := srv.Serve(e.ctx, ln)
+	stopOwner()
 	cancel()
 	wg.Wait()
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
@@ -206,6 +210,9 @@ func newLocalWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger,
 		cfg := wf.config(e, log, defaultOutbox)
 		channels := cfg.Channels.(*worker.Channels)
 		w := worker.New(rdb, cfg)
+		if wf.current != nil {
+			wf.current.Store(w)
+		}
 		return ui.WorkerProcess{
 			Run: func(ctx context.Context) error {
 				defer channels.Close()

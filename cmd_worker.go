@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,7 +28,10 @@ type workerFlags struct {
 	grace       time.Duration
 	lease       time.Duration
 	logFormat   string
+	metrics     string // serve /metrics, /healthz and /readyz here
 	listen      string // serve one-click unsubscribe links here (--headless-worker)
+	// current is the worker running in this process, for the metrics.
+	current *atomic.Pointer[worker.Worker]
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -36,6 +40,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.grace, "shutdown-grace", 10*time.Second, "how long in-flight deliveries may finish on SIGINT/SIGTERM")
 	fs.DurationVar(&w.lease, "lease", 30*time.Second, "a job untouched this long is taken over by other workers")
 	fs.StringVar(&w.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&w.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on this address")
 	fs.StringVar(&w.listen, "listen", "", "serve one-click unsubscribe links on this address (needs TUI_UNSUBSCRIBE_SECRET)")
 }
 
@@ -115,6 +120,15 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
 	}
 	defer conn.Close()
+	cfg := wf.config(e, log, dataDirOutbox())
+	channels := cfg.Channels.(*worker.Channels)
+	defer channels.Close()
+	var current atomic.Pointer[worker.Worker]
+	stopMetrics, err := serveWorkerMetrics(e, wf, conn, &current, channels, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	if wf.listen != "" {
 		lctx, stop := context.WithCancel(e.ctx)
 		wait, err := startUnsubscribeListener(lctx, e, wf.listen, conn, log)
@@ -130,13 +144,12 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 	for attempt := 1; ; attempt++ {
 		rdb, err := conn.Client(e.ctx)
 		if err == nil {
-			cfg := wf.config(e, log, dataDirOutbox())
-			channels := cfg.Channels.(*worker.Channels)
-			defer channels.Close()
 			if p := channels.OutboxPath(); p != "" {
 				log.Info("file-channel jobs append to the outbox", "path", p)
 			}
-			return worker.New(rdb, cfg).Run(e.ctx)
+			w := worker.New(rdb, cfg)
+			current.Store(w)
+			return w.Run(e.ctx)
 		}
 		if e.ctx.Err() != nil {
 			return nil

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"tui/queue"
 	"tui/store"
 	"tui/ui"
+	"tui/worker"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -40,12 +42,16 @@ Usage:
   tui --worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
                                            the TUI plus an in-process worker (starts with a send)
   tui --headless-worker [--concurrency N] [--outbox PATH] [--shutdown-grace 10s] [--lease 30s]
-                      [--log-format text|json] [--listen ADDR]
+                      [--log-format text|json] [--metrics ADDR] [--listen ADDR]
                                            worker only: no UI, no database, logs to stderr;
+                                           --metrics serves /metrics, /healthz and /readyz;
                                            --listen serves one-click unsubscribe links
                                            (env TUI_UNSUBSCRIBE_SECRET)
+  tui serve [--worker] [--metrics ADDR]    own the database without a screen, for servers:
+                                           serves other tui commands, starts scheduled
+                                           sends, follows sends; logs to stderr
   tui --ssh ADDR [--authorized-keys FILE] [--host-key FILE] [--idle-timeout 30m]
-                 [--max-sessions 50] [--worker]
+                 [--max-sessions 50] [--worker] [--metrics ADDR]
                                            serve the TUI over SSH to many people (public keys
                                            only); this process owns the database; logs to stderr
   tui campaign list [--json]
@@ -66,6 +72,10 @@ Usage:
   tui campaign test ID --to ADDR[,ADDR] [--contact ADDR|ID] [--timeout 45s]
                                            render for one contact and deliver once to these
                                            addresses through a running worker; ledger untouched
+  tui campaign schedule ID --at TIME [--tz ZONE]
+                                           start it at TIME (2026-12-24T09:00) in ZONE
+                                           (Europe/Paris; default TZ or this machine's)
+  tui campaign unschedule ID               back to draft
   tui contacts import FILE.csv [--tag TAG]... [--address-column COLUMN=KIND]... [--json]
                                            a header row; an email, address, phone or psid
                                            column (or those named, KIND email, phone, psid or
@@ -102,6 +112,44 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	ctx            context.Context
+
+	// stdio are the standard streams as files, when they are: a command
+	// that finds the database held passes them to its owner.
+	stdio [3]*os.File
+	// args is the command line, as the owner is to run it.
+	args []string
+	// who acts, for the audit log: this process's user unless the owner
+	// runs the command for another process (its peer's user).
+	who string
+	// owned is set when the owner of the database runs the command: it
+	// uses the owner's open database instead of opening the file.
+	owned *ownedDB
+	// files opens the files the command names: this process's, or the
+	// calling process's when served.
+	files fileOps
+}
+
+// newEnv is the environment of a command on these streams. main and the
+// owner's socket (for another process's command) build theirs here.
+func newEnv(ctx context.Context, stdin, stdout, stderr *os.File, getenv func(string) string) *env {
+	return &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, ctx: ctx,
+		stdio: [3]*os.File{stdin, stdout, stderr}}
+}
+
+// actor names who runs this command, for the audit log.
+func (e *env) actor() string {
+	if e.who != "" {
+		return e.who
+	}
+	return actor()
+}
+
+// fs opens the files the command names.
+func (e *env) fs() fileOps {
+	if e.files != nil {
+		return e.files
+	}
+	return localFiles{}
 }
 
 // globals are the flags every command accepts.
@@ -117,7 +165,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, ctx: ctx}
+	e := newEnv(ctx, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	code := run(e, os.Args[1:])
 	stop()
 	os.Exit(code)
@@ -125,11 +173,17 @@ func main() {
 
 // run executes one command line and returns the exit code.
 func run(e *env, args []string) int {
+	if e.args == nil {
+		e.args = args
+	}
 	err := dispatch(e, args)
 	var ue *usageError
+	var served *servedExit
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &served):
+		return served.code // the owner wrote what there was to say
 	case errors.Is(err, flag.ErrHelp):
 		var h *helpRequest
 		if errors.As(err, &h) {
@@ -174,8 +228,24 @@ func dispatch(e *env, args []string) error {
 		return nil
 	}
 	rest := fs.Args()
+	if e.owned != nil && (sf.requested() || *headless || *inProcess || len(rest) == 0 || rest[0] == "serve") {
+		return usagef("the process that owns the database runs commands such as `tui campaign list` for others; start the app, a server or a worker in a process of its own")
+	}
 	if wf.listen != "" && !*headless {
 		return usagef("--listen serves unsubscribe links from a headless worker: use it with --headless-worker")
+	}
+	if len(rest) > 0 && rest[0] == "serve" {
+		// The flags of serve are the top level's, and may follow it.
+		pos, err := parseInterspersed(fs, rest[1:])
+		switch {
+		case err != nil:
+			return err
+		case len(pos) > 0:
+			return usagef("serve takes no arguments (got %q)", pos[0])
+		case sf.requested() || *headless:
+			return usagef("serve owns the database without a screen: --ssh and --headless-worker are other ways to run tui")
+		}
+		return runServe(e, g, wf, *inProcess)
 	}
 	if sf.requested() {
 		return runSSH(e, g, wf, sf, *inProcess, *headless, rest)
@@ -299,16 +369,56 @@ func validateRedisURL(raw string) error {
 	return nil
 }
 
-// openStore validates the global flags and opens the database.
-func openStore(g *globals) (*store.Store, error) {
+// openStore validates the global flags and opens the database for a
+// command. When another tui holds the file and serves it (the app, --ssh,
+// serve), the whole command runs there instead: openStore then returns a
+// *servedExit, which every caller passes up as it would any error, and
+// run exits with the owner's code. A command the owner runs gets the
+// owner's open database.
+func openStore(e *env, g *globals) (*store.Store, error) {
 	if err := validateRedisURL(g.redis); err != nil {
 		return nil, err
 	}
+	if e.owned != nil {
+		return e.owned.st.Borrow(), nil
+	}
+	path, err := dbPath(g)
+	if err != nil {
+		return nil, err
+	}
+	if code, ok, err := forwardToOwner(e, path); ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, &servedExit{code: code}
+	}
+	st, err := store.Open(path)
+	if errors.Is(err, store.ErrLocked) {
+		// The owner may have been starting: its socket comes right after
+		// its lock.
+		if code, ok, ferr := forwardToOwner(e, path); ok {
+			if ferr != nil {
+				return nil, ferr
+			}
+			return nil, &servedExit{code: code}
+		}
+		return nil, err
+	}
+	if err == nil {
+		// This process holds the lock, so no owner is alive: a socket
+		// left beside the database is one a crashed owner left.
+		removeStaleSocket(path)
+	}
+	return st, err
+}
+
+// dbPath is the database file the flags and environment name.
+func dbPath(g *globals) (string, error) {
 	path := g.db
 	if path == "" {
 		p, err := store.DefaultPath()
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		path = p
 	}
@@ -316,6 +426,28 @@ func openStore(g *globals) (*store.Store, error) {
 		if home, err := os.UserHomeDir(); err == nil {
 			path = home + path[1:]
 		}
+	}
+	return path, nil
+}
+
+// removeStaleSocket removes the socket a crashed owner left beside the
+// database at dbPath; the caller holds the database's lock.
+func removeStaleSocket(dbPath string) {
+	p := ownerSocketPath(dbPath)
+	if info, err := os.Lstat(p); err == nil && info.Mode().Type() == os.ModeSocket {
+		os.Remove(p)
+	}
+}
+
+// openOwnerStore opens the database for a process that owns it for long
+// (the app, --ssh, serve): a second one is refused, never forwarded.
+func openOwnerStore(g *globals) (*store.Store, error) {
+	if err := validateRedisURL(g.redis); err != nil {
+		return nil, err
+	}
+	path, err := dbPath(g)
+	if err != nil {
+		return nil, err
 	}
 	return store.Open(path)
 }
@@ -346,7 +478,7 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 			return err
 		}
 	}
-	st, err := openStore(g)
+	st, err := openOwnerStore(g)
 	if err != nil {
 		return err
 	}
@@ -361,6 +493,13 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 		return err
 	}
 	hub := campaign.NewHub(svc)
+	owned := &ownedDB{st: st, svc: svc, hub: hub}
+	wf.current = new(atomic.Pointer[worker.Worker])
+	stopMetrics, err := serveOwnerMetrics(e, wf, owned, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
@@ -385,14 +524,15 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	c := ui.NewCommon(st, actor(), conn.Status()).WithSending(svc, hub, lw)
 	app := ui.NewApp(c)
 	p := tea.NewProgram(app, tea.WithContext(e.ctx))
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		svc.WatchUnsubscribes(ctx, campaign.UnsubscribeFoldEvery, func([]store.Suppression) {
-			p.Send(ui.DataChangedMsg{What: "suppression"})
-		})
-	}()
+	// Other processes' commands and scheduled sends change what the
+	// screens show; the log would write over them.
+	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{
+		log:     slog.New(slog.DiscardHandler),
+		changed: func(what string) { p.Send(ui.DataChangedMsg{What: what}) },
+		flash:   func(text string, isErr bool) { p.Send(ui.FlashMsg{Text: text, Err: isErr}) },
+	})
 	_, runErr := p.Run()
+	stopOwner()
 	app.Close()
 	if lw != nil {
 		if s := lw.Snapshot(); s.InFlight > 0 {

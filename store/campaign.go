@@ -160,6 +160,10 @@ type Campaign struct {
 	// messaging_type and tag; "" means UPDATE (see EffectiveMessagingType).
 	MessagingType MessagingType `json:"messaging_type,omitempty"`
 	MessageTag    string        `json:"message_tag,omitempty"`
+
+	// Schedule is when a scheduled campaign starts by itself (see
+	// schedule.go); it stays after the start, as a record.
+	Schedule *Schedule `json:"schedule,omitempty"`
 }
 
 // SendInfo summarises a campaign's latest send.
@@ -398,7 +402,7 @@ func (s *Store) CreateCampaign(actor string, c Campaign) (Campaign, error) {
 		now := s.now().UTC()
 		c.ID, c.Status, c.Version = id, StatusDraft, 1
 		c.CreatedAt, c.UpdatedAt, c.UpdatedBy = now, now, actor
-		c.LastSend = nil
+		c.LastSend, c.Schedule = nil, nil
 		if err := putJSON(b, itob(id), &c); err != nil {
 			return err
 		}
@@ -435,8 +439,9 @@ func (s *Store) UpdateCampaign(actor string, c Campaign) (Campaign, error) {
 		if !cur.Status.Editable() {
 			return fmt.Errorf("campaign %q is %s; only draft and scheduled campaigns can be edited (duplicate it to change the message)", cur.Name, cur.Status)
 		}
-		// Fields the editor does not own stay as stored.
-		c.Status, c.CreatedAt, c.LastSend = cur.Status, cur.CreatedAt, cur.LastSend
+		// Fields the editor does not own stay as stored. A schedule whose
+		// start failed is tried again once the campaign has changed.
+		c.Status, c.CreatedAt, c.LastSend, c.Schedule = cur.Status, cur.CreatedAt, cur.LastSend, cur.Schedule.retried()
 		c.Version = cur.Version + 1
 		c.UpdatedAt, c.UpdatedBy = s.now().UTC(), actor
 		if err := putJSON(b, itob(c.ID), &c); err != nil {

@@ -55,6 +55,8 @@ type Store struct {
 	db   *boltDB
 	path string
 	now  func() time.Time
+	// borrowed handles share another's database and do not close it.
+	borrowed bool
 }
 
 // DefaultPath is where the database lives when neither --db nor TUI_DB says
@@ -223,8 +225,20 @@ func (e *PathError) Unwrap() error { return e.Err }
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close releases the file lock.
-func (s *Store) Close() error { return s.db.Close() }
+// Close releases the file lock; a borrowed handle's Close does nothing.
+func (s *Store) Close() error {
+	if s.borrowed {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// Borrow returns a handle on the same open database whose Close does
+// nothing: the process that owns the database runs other processes'
+// commands with it, and their deferred Close must not close it.
+func (s *Store) Borrow() *Store {
+	return &Store{db: s.db, path: s.path, now: s.now, borrowed: true}
+}
 
 // migrations[i] upgrades a database from schema i to i+1.
 var migrations = []func(tx *bolt.Tx) error{

@@ -13,6 +13,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/campaign"
 	"tui/store"
 )
 
@@ -952,7 +953,11 @@ func (s *CampaignsScreen) rowView(r *campaignRow, sel bool, w, nameW int, cols [
 		case colAudience:
 			b.WriteString(pad(s.audienceText(r), c.width, true))
 		case colLast:
-			b.WriteString(pad(r.lastSend, c.width, false))
+			last := r.lastSend
+			if text, ok := scheduleCell(&r.c, now); ok {
+				last = text
+			}
+			b.WriteString(pad(last, c.width, false))
 		case colUpdated:
 			b.WriteString(pad(ago(now, r.c.UpdatedAt), c.width, false))
 		}
@@ -962,6 +967,22 @@ func (s *CampaignsScreen) rowView(r *campaignRow, sel bool, w, nameW int, cols [
 		return st.Selected.Render(pad(line, w, false))
 	}
 	return line
+}
+
+// scheduleCell is what the LAST SEND column says of a scheduled campaign:
+// when it starts, or that its start failed.
+func scheduleCell(c *store.Campaign, now time.Time) (string, bool) {
+	if c.Status != store.StatusScheduled || c.Schedule == nil {
+		return "", false
+	}
+	if c.Schedule.Error != "" {
+		return "✗ start failed", true
+	}
+	left := campaign.TimeLeft(c.Schedule.At, now)
+	if strings.HasPrefix(left, "in ") {
+		return "starts " + left, true
+	}
+	return left, true
 }
 
 // ago says how long ago t was, briefly.
@@ -1038,6 +1059,14 @@ func (s *CampaignsScreen) detailView(w, h int) string {
 		last = r.lastSend + " of " + thousands(ls.Total) + st.Dim.Render(", started "+ls.StartedAt.Local().Format("2006-01-02 15:04"))
 	}
 	field("Last send", last)
+	if c.Status == store.StatusScheduled && c.Schedule != nil {
+		starts := campaign.ScheduleText(c.Schedule) + st.Dim.Render(", "+campaign.TimeLeft(c.Schedule.At, s.c.Now()))
+		field("Starts", ansi.Truncate(starts, max(w-13, 4), "…"))
+		if c.Schedule.Error != "" {
+			lines = append(lines, " "+lipgloss.NewStyle().Foreground(st.Warn).Render(
+				ansi.Truncate("✗ the start failed: "+c.Schedule.Error, max(w-2, 1), "…")))
+		}
+	}
 	switch {
 	case c.Status == store.StatusSending || c.Status == store.StatusPaused:
 		lines = append(lines, " "+st.Dim.Render(ansi.Truncate("w watches the send live: pause, resume or cancel it there", max(w-2, 1), "…")))

@@ -206,7 +206,7 @@ func TestEditorMaxAttempts(t *testing.T) {
 
 	s.press("e")
 	s.waitFor("Edit campaign")
-	s.press("shift+tab", "shift+tab") // from the name, backwards past Format to Attempts
+	s.press("shift+tab", "shift+tab", "shift+tab") // from the name, backwards past Format and Starts to Attempts
 	s.typeText("99")
 	s.press("ctrl+s")
 	scr := s.waitFor("must be between 1 and 20")
@@ -241,14 +241,14 @@ func TestEditorScrollsToTheFocusedField(t *testing.T) {
 	s.waitFor("No campaigns yet")
 	s.press("n")
 	s.waitFor("New campaign")
-	s.press("shift+tab", "shift+tab") // backwards past Format to Attempts
+	s.press("shift+tab", "shift+tab", "shift+tab") // backwards past Format and Starts to Attempts
 	s.typeText("30")
 	s.press("ctrl+s")
 	scr := s.waitFor("3 problems to fix")
 	if !strings.Contains(scr, "a name is required") || !strings.Contains(scr, "↓ more fields below") {
 		t.Errorf("the first error and the hint below are not shown:\n%s", frame(scr))
 	}
-	s.press("shift+tab", "shift+tab") // from the name back round, past Format, to the attempts
+	s.press("shift+tab", "shift+tab", "shift+tab") // from the name back round, past Format and Starts, to the attempts
 	scr = s.waitUntil("the focus on Attempts", func(scr string) bool {
 		return strings.Contains(scr, "must be between 1 and 20") && strings.Contains(lineWith(scr, "Attempts"), "›")
 	})

@@ -38,14 +38,15 @@ const (
 	fExclude
 	fRate
 	fAttempts
+	fSchedule
 	fFormat // last, so the fields before it keep their places in the tab order
 	numFields
 )
 
 // fieldKeys are store.FieldError.Field values, in form order.
-var fieldKeys = [numFields]string{"name", "channel", "from", "url", "messaging_type", "message_tag", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts", "format"}
+var fieldKeys = [numFields]string{"name", "channel", "from", "url", "messaging_type", "message_tag", "subject", "body", "tags", "exclude_tags", "rate", "max_attempts", "schedule", "format"}
 
-var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Msg type", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts", "Format"}
+var fieldLabels = [numFields]string{"Name", "Channel", "From", "URL", "Msg type", "Tag", "Subject", "Body", "Tags", "Exclude", "Rate", "Attempts", "Starts", "Format"}
 
 // choices are the options of the fields picked from a list.
 func choices(f fieldID) []string {
@@ -97,6 +98,8 @@ type (
 		req int
 		c   store.Campaign
 		err error
+		// scheduleErr: the campaign was saved, its schedule was not.
+		scheduleErr error
 	}
 	editorRecipientMsg struct {
 		id  int
@@ -118,10 +121,10 @@ type (
 
 // editorValues is the form's content, compared to tell unsaved changes.
 type editorValues struct {
-	name, from, url, subject, body, tags, exclude, rate, attempts string
-	channel                                                       store.Channel
-	msgType, msgTag                                               int
-	format                                                        int
+	name, from, url, subject, body, tags, exclude, rate, attempts, schedule string
+	channel                                                                 store.Channel
+	msgType, msgTag                                                         int
+	format                                                                  int
 }
 
 // Editor creates or edits one campaign.
@@ -190,7 +193,7 @@ func NewEditor(c *Common, id int, camp store.Campaign) *Editor {
 	tiStyles.Cursor.Blink = false
 	tiStyles.Focused.Placeholder = c.Styles.Dim
 	tiStyles.Blurred.Placeholder = c.Styles.Dim
-	for _, f := range []fieldID{fName, fFrom, fURL, fSubject, fTags, fExclude, fRate, fAttempts} {
+	for _, f := range []fieldID{fName, fFrom, fURL, fSubject, fTags, fExclude, fRate, fAttempts, fSchedule} {
 		ti := textinput.New()
 		ti.Prompt = ""
 		ti.SetStyles(tiStyles)
@@ -206,6 +209,8 @@ func NewEditor(c *Common, id int, camp store.Campaign) *Editor {
 	e.inputs[fRate].CharLimit = 8
 	e.inputs[fAttempts].Placeholder = strconv.Itoa(store.DefaultMaxAttempts)
 	e.inputs[fAttempts].CharLimit = 3
+	e.inputs[fSchedule].Placeholder = "empty: when you press s · e.g. 2026-12-24 09:00 Europe/Paris"
+	e.inputs[fSchedule].CharLimit = 60
 
 	ta := textarea.New()
 	ta.Prompt = "│ "
@@ -247,6 +252,11 @@ func (e *Editor) setValues(camp store.Campaign) {
 		attempts = strconv.Itoa(camp.MaxAttempts)
 	}
 	e.inputs[fAttempts].SetValue(attempts)
+	schedule := ""
+	if camp.Status == store.StatusScheduled {
+		schedule = campaign.FormatSchedule(camp.Schedule)
+	}
+	e.inputs[fSchedule].SetValue(schedule)
 	e.body.SetValue(camp.Body)
 	e.body.MoveToBegin()
 	e.channel = 0
@@ -285,6 +295,7 @@ func (e *Editor) values() editorValues {
 		exclude:  e.inputs[fExclude].Value(),
 		rate:     e.inputs[fRate].Value(),
 		attempts: e.inputs[fAttempts].Value(),
+		schedule: strings.TrimSpace(e.inputs[fSchedule].Value()),
 		channel:  store.Channels[e.channel],
 		msgType:  e.choice[fMsgType],
 		msgTag:   e.choice[fMsgTag],
@@ -780,6 +791,22 @@ func (e *Editor) save() tea.Cmd {
 		// Saving again after a conflict is a deliberate overwrite.
 		camp.Version = e.conflict.Version
 	}
+	// The schedule is checked before anything is saved: a time that does
+	// not parse, or has passed, keeps the form open on it.
+	schedule, scheduleChanged := e.values().schedule, e.values().schedule != e.saved.schedule
+	var at time.Time
+	var zone string
+	if scheduleChanged && schedule != "" {
+		var err error
+		if at, zone, err = campaign.ParseSchedule(schedule); err != nil {
+			e.errs[fSchedule] = err.Error()
+			return e.focusField(fSchedule)
+		}
+		if !at.After(e.c.Now()) {
+			e.errs[fSchedule] = "that time has passed: give one to come, or empty the field and press s to send now"
+			return e.focusField(fSchedule)
+		}
+	}
 	e.saving, e.note = true, ""
 	e.saveReq++
 	req, id, st, actor, isNew := e.saveReq, e.id, e.c.Store, e.c.Actor, e.isNew
@@ -791,7 +818,23 @@ func (e *Editor) save() tea.Cmd {
 		} else {
 			saved, err = st.UpdateCampaign(actor, camp)
 		}
-		return editorSavedMsg{id: id, req: req, c: saved, err: err}
+		if err != nil || !scheduleChanged {
+			return editorSavedMsg{id: id, req: req, c: saved, err: err}
+		}
+		var scheduled store.Campaign
+		var serr error
+		switch {
+		case schedule == "" && saved.Status == store.StatusScheduled:
+			scheduled, serr = st.UnscheduleCampaign(actor, saved.ID)
+		case schedule != "":
+			scheduled, serr = st.ScheduleCampaign(actor, saved.ID, at, zone)
+		default:
+			scheduled = saved
+		}
+		if serr == nil {
+			saved = scheduled
+		}
+		return editorSavedMsg{id: id, req: req, c: saved, scheduleErr: serr}
 	}
 }
 
@@ -804,6 +847,9 @@ func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
 		e.done, e.conflict = true, nil
 		saved := safeCampaign(msg.c)
 		e.result = &saved
+		if msg.scheduleErr != nil {
+			return ReportError(fmt.Errorf("saved '%s', but it is not scheduled: %w", saved.Name, msg.scheduleErr))
+		}
 		return nil
 	case errors.As(msg.err, &verr):
 		e.errs = map[fieldID]string{}
@@ -879,6 +925,7 @@ func (e *Editor) layout() {
 	}
 	e.inputs[fRate].SetWidth(min(inputW, 10))
 	e.inputs[fAttempts].SetWidth(min(inputW, 10))
+	e.inputs[fSchedule].SetWidth(min(inputW, 34))
 	e.body.SetWidth(inputW)
 	e.body.SetHeight(e.bodyHeight())
 }
@@ -1093,6 +1140,13 @@ func (e *Editor) fieldView(f fieldID, w int) string {
 		value = e.inputs[f].View() + st.Dim.Render("  messages/second, 0 = no limit")
 	case fAttempts:
 		value = e.inputs[f].View() + st.Dim.Render(fmt.Sprintf("  tries per recipient before it fails, up to %d", store.MaxAttemptsLimit))
+	case fSchedule:
+		value = e.inputs[f].View()
+		if v := e.values().schedule; v != "" {
+			if at, _, err := campaign.ParseSchedule(v); err == nil {
+				value += st.Dim.Render("  " + campaign.TimeLeft(at, e.c.Now()))
+			}
+		}
 	default:
 		value = e.inputs[f].View()
 	}

@@ -139,12 +139,23 @@ func (s *CampaignsScreen) noteActiveSends() {
 // ensureClock keeps one clock tick going while a send is on screen, so
 // elapsed times, rates and lost workers move on between updates.
 func (s *CampaignsScreen) ensureClock() tea.Cmd {
-	if s.clockOn || (s.pane == nil && len(s.sends.strip(s.c.Now())) == 0) {
+	if s.clockOn || (s.pane == nil && len(s.sends.strip(s.c.Now())) == 0 && !s.anyScheduled()) {
 		return nil
 	}
 	s.clockOn = true
 	s.clockSeq++
 	return tickClock(s.clockSeq)
+}
+
+// anyScheduled reports a scheduled campaign in the list: its time left
+// counts down, so the clock ticks.
+func (s *CampaignsScreen) anyScheduled() bool {
+	for i := range s.all {
+		if s.all[i].c.Status == store.StatusScheduled {
+			return true
+		}
+	}
+	return false
 }
 
 // send starts the send flow for the selected campaign.

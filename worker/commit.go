@@ -111,6 +111,7 @@ func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
 			w.retried.Add(1)
 		}
 	}
+	w.metrics.countOutcomes(batch)
 	w.held.committed(batch)
 	return buf
 }

@@ -154,6 +154,7 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 		return time.Now()
 	}
 	if waited {
+		w.metrics.noteRateWait(now)
 		now = time.Now()
 		if !w.owns(t, now) { // the wait for a token may have outlived the lease
 			w.forget(t, true)
@@ -169,6 +170,7 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	err = ch.Deliver(w.hardStop, Delivery{Job: f.Job, Attempt: f.Job.Attempt, Worker: w.cfg.ID})
 	end := time.Now()
 	w.noteDeliveryTime(f.Job.Channel, end.Sub(now))
+	w.metrics.observeDelivery(f.Job.Channel, end.Sub(now))
 	w.inFlight.Add(-1)
 	if err == nil {
 		w.unclear.end(f.CampaignID)

@@ -33,6 +33,7 @@ func (w *Worker) reclaim() {
 		if len(fetched) == 0 {
 			continue
 		}
+		w.metrics.reclaimed.Add(int64(len(fetched)))
 		w.log.Info("reclaimed jobs of a worker that stopped answering", "campaign", id, "jobs", len(fetched))
 		events := make([]queue.Outcome, 0, len(fetched))
 		for _, f := range fetched {

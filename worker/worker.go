@@ -103,6 +103,8 @@ type Worker struct {
 	// of failures that may be this worker's (see parks).
 	parkedCount atomic.Int32
 	unclear     unclearRuns
+
+	metrics workerMetrics // what /metrics shows (metrics.go)
 }
 
 type task struct {
@@ -270,6 +272,7 @@ func (w *Worker) refreshControls() {
 // fail notes Redis trouble: logged once, and deliveries wait until the
 // live settings have been read again.
 func (w *Worker) fail(err error) int {
+	w.metrics.noteRedisError(err)
 	w.gate.controls(true)
 	return w.health.fail(w.log, err)
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"tui/campaign"
+	"tui/queue"
+	"tui/store"
+	"tui/ui"
+	"tui/worker"
+)
+
+// ownerHooks are how the owner's background work reaches people: its log,
+// and the screens when there are any.
+type ownerHooks struct {
+	log *slog.Logger
+	// changed says that stored data changed outside the screens ("" for
+	// anything, "campaigns"): they reload.
+	changed func(what string)
+	// flash shows one line on the screens.
+	flash func(text string, isErr bool)
+}
+
+// startOwnerLoops runs what every process that owns a database runs beside its
+// screens, until the returned stop: the command-line socket (other
+// processes' commands run here), the schedule (scheduled campaigns start
+// here) and the unsubscribes (folded into the suppression list). A socket that cannot be made is logged, not fatal: the app
+// still works, and other commands get "database is in use" as before.
+func startOwnerLoops(ctx context.Context, owned *ownedDB, h ownerHooks) (stop func()) {
+	if h.changed == nil {
+		h.changed = func(string) {}
+	}
+	if h.flash == nil {
+		h.flash = func(string, bool) {}
+	}
+	srv, err := listenOwner(ctx, owned, h.log, func() { h.changed("") })
+	if err != nil {
+		h.log.Warn("other tui commands cannot use this database while this process runs", "err", err.Error())
+	} else {
+		h.log.Info("serving the command line for this database", "socket", srv.path)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		owned.svc.WatchUnsubscribes(sctx, campaign.UnsubscribeFoldEvery, func(added []store.Suppression) {
+			h.log.Info("unsubscribes folded into the suppression list", "added", len(added))
+			h.changed("suppression")
+		})
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		owned.svc.RunSchedule(sctx, func(ev campaign.ScheduleEvent) {
+			attrs := []any{"campaign", ev.Campaign.ID, "name", ev.Campaign.Name, "scheduled_for", campaign.ScheduleText(ev.Campaign.Schedule)}
+			switch {
+			case ev.Err != nil:
+				h.log.Error("a scheduled send did not start; the campaign stays scheduled, nothing was sent", append(attrs, "err", ev.Err.Error())...)
+			case ev.Late > 0:
+				h.log.Warn("started a scheduled send late: no tui owned the database at its time", append(attrs, "late", ev.Late.Round(1e9).String(), "recipients", ev.Result.Total)...)
+			default:
+				h.log.Info("started a scheduled send", append(attrs, "recipients", ev.Result.Total)...)
+			}
+			h.changed("campaigns")
+			h.flash(ev.Message(), ev.Err != nil)
+		})
+	}()
+	return func() {
+		if srv != nil {
+			srv.Close()
+		}
+		cancel()
+		wg.Wait()
+	}
+}
+
+// runServe is `tui serve`: the owner of the database without a screen, for
+// servers. It serves other processes' commands through the socket beside
+// the database, starts scheduled campaigns at their time, follows sends
+// (folding their outcomes into the ledger), and with --worker delivers
+// too. It logs to stderr and stops cleanly on SIGINT or SIGTERM.
+func runServe(e *env, g *globals, wf *workerFlags, withWorker bool) error {
+	if err := wf.validate(); err != nil {
+		return err
+	}
+	log := wf.logger(e.stderr)
+	st, err := openOwnerStore(g)
+	if err != nil {
+		return err
+	}
+	defer st.Close() // closing twice is harmless: the clean path closes it to say so
+	conn, err := queue.NewConn(g.redis)
+	if err != nil {
+		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
+	}
+	defer conn.Close()
+	svc := campaign.New(st, conn)
+	hub := campaign.NewHub(svc)
+
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		followSends(ctx, hub, func(err error) { log.Warn("following sends failed; trying again", "err", err.Error()) })
+	}()
+	owned := &ownedDB{st: st, svc: svc, hub: hub}
+	wf.current = new(atomic.Pointer[worker.Worker])
+	stopMetrics, err := serveOwnerMetrics(e, wf, owned, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	var lw *ui.LocalWorker
+	if withWorker {
+		lw = newServerWorker(e, conn, wf, log, st.Path())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := lw.Run(ctx); err != nil {
+				log.Error("the in-process worker stopped", "err", err.Error())
+			}
+		}()
+	}
+	log.Info("serving the database", "db", st.Path(), "redis", conn.URL(), "worker", withWorker)
+	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{log: log})
+	<-ctx.Done()
+	log.Info("stopping: finishing the commands under way")
+	stopOwner()
+	cancel()
+	wg.Wait()
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close the database: %w", err)
+	}
+	log.Info("stopped; the database is closed")
+	return nil
+}
