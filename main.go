@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,9 +167,35 @@ func (g *globals) register(fs *flag.FlagSet) {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := newEnv(ctx, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stopProfile := profileCPU(os.Getenv("TUI_CPUPROFILE"))
 	code := run(e, os.Args[1:])
+	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// profileCPU writes a CPU profile of the whole process to path (with the
+// process ID appended, so that a worker and a send measured together keep
+// theirs apart) until the returned stop; "" profiles nothing. For
+// measuring the processes people run: `go tool pprof tui PATH.PID`.
+func profileCPU(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tui: TUI_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		fmt.Fprintf(os.Stderr, "tui: TUI_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // run executes one command line and returns the exit code.
