@@ -28,9 +28,11 @@ func toRecipientEvent(e queue.Event) store.RecipientEvent {
 	return re
 }
 
-// foldBatch is how many event entries (each a worker's batch) are folded
-// per transaction.
-const foldBatch = 50
+// foldBatch is how many event entries (each a worker's batch, up to 500
+// outcomes) are folded per transaction: each commit costs a write to disk,
+// so at full speed bigger transactions fold faster (50 left a 1M send's
+// fold seconds behind its workers), within tens of MB.
+const foldBatch = 200
 
 // FoldPending folds every event waiting in Redis for one campaign, then
 // trims what it folded. It returns the last fold's result.
@@ -67,13 +69,21 @@ func (s *Service) FoldPending(ctx context.Context, rdb redis.UniversalClient, id
 // fold applies stream entries to the ledger, then trims them from Redis:
 // only what the ledger holds is ever removed.
 func (s *Service) fold(ctx context.Context, rdb redis.UniversalClient, id uint64, msgs []redis.XMessage) (store.FoldResult, error) {
-	var events []store.RecipientEvent
+	// Decoded first and sized once: appending a million events one by one
+	// spent more time copying the slice than applying it.
+	batches := make([]queue.EventBatch, 0, len(msgs))
+	n := 0
 	for _, m := range msgs {
 		b, err := queue.ParseEventBatch(m.Values)
 		if err != nil {
 			continue // a malformed entry cannot be folded; it is trimmed with the rest
 		}
-		for _, e := range b.Events {
+		batches = append(batches, b)
+		n += len(b.Events)
+	}
+	events := make([]store.RecipientEvent, 0, n)
+	for i := range batches {
+		for _, e := range batches[i].Events {
 			events = append(events, toRecipientEvent(e))
 		}
 	}
