@@ -16,7 +16,7 @@ import (
 // one again, so that the ledger learns who did get the message and the
 // done-marks stop a second copy.
 type recentOutcomes struct {
-	mu     sync.Mutex
+	mu sync.Mutex
 	// chunks hold the ring: filled chunk by chunk up to recentMax entries,
 	// then the oldest is overwritten. Chunks, not one growing slice: at
 	// full speed, copying the slice as it grew cost a fifth of a worker's
