@@ -132,6 +132,7 @@ type recorder struct {
 	attempts  atomic.Int64
 	hold      chan struct{}
 	releaseMu sync.Once
+	held      map[string]chan struct{} // deliveries to these addresses wait until closed
 }
 
 func newRecorder() *recorder {
@@ -164,6 +165,16 @@ func (r *recorder) Deliver(ctx context.Context, d worker.Delivery) error {
 		}
 	}
 	r.mu.Lock()
+	wait := r.held[d.Job.To]
+	r.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.mu.Lock()
 	defer r.mu.Unlock()
 	if reason, ok := r.fail[d.Job.To]; ok {
 		return worker.Permanent("%s", reason)
@@ -180,6 +191,19 @@ func (r *recorder) setFail(addr, reason string) {
 		return
 	}
 	r.fail[addr] = reason
+}
+
+// holdAddr makes deliveries to addr wait until the returned release.
+func (r *recorder) holdAddr(addr string) (release func()) {
+	ch := make(chan struct{})
+	r.mu.Lock()
+	if r.held == nil {
+		r.held = map[string]chan struct{}{}
+	}
+	r.held[addr] = ch
+	r.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 func (r *recorder) count() (total, distinct int) {

@@ -177,10 +177,16 @@ func TestSendWatchFailuresRetry(t *testing.T) {
 		t.Fatalf("cancelling the retry started round %d", ss.Round)
 	}
 	rec.setFail("u007@example.com", "")
+	// The retry's delivery waits until the screen has said it was queued:
+	// one recipient is delivered within moments, and the completion's
+	// message would take the place of that one.
+	release := rec.holdAddr("u007@example.com")
+	defer release()
 	s.press("R")
 	s.waitFor("Retry 1 failed recipient of 'Spring sale'?")
 	s.press("y")
 	s.waitFor("Queued again 1 recipient of 'Spring sale' (round 2)")
+	release()
 	s.waitFor("✓ Completed: 60 sent")
 	s.press("esc")
 	scr = s.waitFor("LAST SEND")
