@@ -80,7 +80,8 @@ Usage:
   tui contacts import FILE.csv [--tag TAG]... [--address-column COLUMN=KIND]... [--json]
                                            a header row; an email, address, phone or psid
                                            column (or those named, KIND email, phone, psid or
-                                           auto); every other column is a template variable
+                                           auto); a tags column holds each row's tags;
+                                           every other column is a template variable
   tui contacts list [--json]
   tui db check                             check every page and record of the database
   tui db backup FILE                       a consistent copy of the database, checked

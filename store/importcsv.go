@@ -121,7 +121,8 @@ type importRow struct {
 	line    int
 	address string // normalised
 	kind    AddressKind
-	values  []string // trimmed; the columns of the header minus the address
+	values  []string // trimmed; the columns of the header minus the address and tags
+	tags    []string // the row's own tags, from a tags column, normalised
 }
 
 // key is the row's address index key.
@@ -164,7 +165,8 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 		return rep, err
 	}
 	addrIdx := sources[0].idx
-	w := s.newImportWriter(columns, addrIdx, opts)
+	tagsIdx := tagsColumn(columns, sources)
+	w := s.newImportWriter(columns, addrIdx, tagsIdx, opts)
 	rep.Columns = w.fieldNames
 
 	var stopErr error
@@ -250,13 +252,21 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 		// the slice is reused), so the values can be kept without copying.
 		values := make([]string, 0, len(rec)-1)
 		size := len(addr)
+		var rowTags []string
 		for i, v := range rec {
-			if i != addrIdx {
+			switch i {
+			case addrIdx:
+			case tagsIdx:
+				if strings.TrimSpace(v) != "" {
+					rowTags = NormalizeTags([]string{strings.ReplaceAll(v, "|", ",")})
+					size += len(v)
+				}
+			default:
 				values = append(values, strings.TrimSpace(v))
 				size += len(v)
 			}
 		}
-		batch = append(batch, importRow{line: line, address: addr, kind: kind, values: values})
+		batch = append(batch, importRow{line: line, address: addr, kind: kind, values: values, tags: rowTags})
 		batchBytes += size
 		if len(batch) == importBatch || batchBytes >= importBatchBytes {
 			batchBytes = 0
@@ -310,10 +320,10 @@ type importWriter struct {
 	shared     contactJSON
 }
 
-func (s *Store) newImportWriter(columns []string, addrIdx int, opts ImportOptions) *importWriter {
+func (s *Store) newImportWriter(columns []string, addrIdx, tagsIdx int, opts ImportOptions) *importWriter {
 	w := &importWriter{s: s, opts: opts, tags: NormalizeTags(opts.Tags), nameIdx: -1}
 	for i, c := range columns {
-		if i != addrIdx {
+		if i != addrIdx && i != tagsIdx {
 			w.fieldNames = append(w.fieldNames, c)
 		}
 	}
@@ -377,6 +387,7 @@ func (w *importWriter) writeTx(batch []importRow, rep *ImportReport) (int, error
 		// Contact ids only grow: pack their pages full.
 		contacts.FillPercent = 1
 		tagBuckets := make([]*bolt.Bucket, len(w.tags))
+		openTags := map[string]*bolt.Bucket{}
 		for i, t := range w.tags {
 			b, err := tx.Bucket(bucketTags).CreateBucketIfNotExists([]byte(t))
 			if err != nil {
@@ -384,6 +395,7 @@ func (w *importWriter) writeTx(batch []importRow, rep *ImportReport) (int, error
 			}
 			b.FillPercent = 1
 			tagBuckets[i] = b
+			openTags[t] = b
 		}
 		if !jsonTimeOK(now) {
 			return fmt.Errorf("the clock says %v, which cannot be stored", now)
@@ -434,7 +446,27 @@ func (w *importWriter) writeTx(batch []importRow, rep *ImportReport) (int, error
 			if w.nameIdx >= 0 {
 				name = rw.values[w.nameIdx]
 			}
-			scratch = appendNewContact(scratch[:0], &w.shared, seq, rw.address, rw.kind, name, values, rw.line)
+			shared, rowTagBuckets := &w.shared, tagBuckets
+			if len(rw.tags) > 0 {
+				// A row with its own tags carries them beside the import's.
+				own := w.shared
+				all := NormalizeTags(append(append([]string(nil), w.tags...), rw.tags...))
+				own.tags = appendTagsJSON(nil, all)
+				shared = &own
+				rowTagBuckets = rowTagBuckets[:0:0]
+				for _, t := range all {
+					b, ok := openTags[t]
+					if !ok {
+						var err error
+						if b, err = tx.Bucket(bucketTags).CreateBucketIfNotExists([]byte(t)); err != nil {
+							return err
+						}
+						openTags[t] = b
+					}
+					rowTagBuckets = append(rowTagBuckets, b)
+				}
+			}
+			scratch = appendNewContact(scratch[:0], shared, seq, rw.address, rw.kind, name, values, rw.line)
 			rec := carve(len(scratch))
 			copy(rec, scratch)
 			if err := contacts.Put(idKey, rec); err != nil {
@@ -445,7 +477,7 @@ func (w *importWriter) writeTx(batch []importRow, rep *ImportReport) (int, error
 			if err := addrs.Put(addrKey, idKey); err != nil {
 				return err
 			}
-			for _, b := range tagBuckets {
+			for _, b := range rowTagBuckets {
 				if err := b.Put(idKey, nil); err != nil {
 					return err
 				}
@@ -495,6 +527,9 @@ func (w *importWriter) merge(tx *bolt.Tx, contacts *bolt.Bucket, id []byte, rw *
 		cur.Name = rw.values[w.nameIdx]
 	}
 	added := missing(cur.Tags, w.tags)
+	if len(rw.tags) > 0 {
+		added = missing(cur.Tags, NormalizeTags(append(append([]string(nil), w.tags...), rw.tags...)))
+	}
 	cur.Tags = NormalizeTags(append(cur.Tags, added...))
 	cur.UpdatedAt, cur.ImportID, cur.ImportRow = now, w.importID, rw.line
 	if err := putContact(contacts, bytes.Clone(id), &cur); err != nil {
@@ -576,6 +611,26 @@ func parseHeader(header []string, want []AddressColumn) (columns []string, sourc
 	return nil, nil, &ImportError{Reason: fmt.Sprintf(
 		"the header has no email, address, phone or psid column (it has: %s); name the column that holds addresses one of those",
 		strings.Join(columns, ", "))}
+}
+
+// tagsColumn is the index of the column that holds each row's tags (a
+// header cell "tags" or "tag"), or -1. Its cells are lists of tags, the way
+// the contacts list shows them, not a template field: a file exported from
+// tui imports back with its tags.
+func tagsColumn(columns []string, sources []addressSource) int {
+	for i, c := range columns {
+		if c != "tags" && c != "tag" {
+			continue
+		}
+		taken := false
+		for _, s := range sources {
+			taken = taken || s.idx == i
+		}
+		if !taken {
+			return i
+		}
+	}
+	return -1
 }
 
 // emptyColumns says which address columns a row left empty.

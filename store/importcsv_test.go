@@ -276,6 +276,23 @@ var importCases = []importCase{
 		},
 	},
 	{
+		name: "a tags column gives each row its tags, beside --tag, and is no template field",
+		existing: []Contact{
+			{Address: "ada@example.com", Fields: map[string]string{"city": "London"}, Tags: []string{"old"}},
+		},
+		csv:     "email,Tags,city\nada@example.com,VIP,Paris\nbob@example.com,\"vip, b2b\",Rome\ncy@example.com,,Oslo\ndi@example.com,a;b|c,Nice\n",
+		tags:    []string{"news"},
+		rows:    4,
+		created: 3, updated: 1,
+		columns: "city",
+		contacts: []string{
+			"ada@example.com city=Paris tags=[news old vip]",
+			"bob@example.com city=Rome tags=[b2b news vip]",
+			"cy@example.com city=Oslo tags=[news]",
+			"di@example.com city=Nice tags=[a b c news]",
+		},
+	},
+	{
 		name: "duplicate against existing contacts: fields updated, tags merged",
 		existing: []Contact{
 			{Address: "ada@example.com", Name: "Ada", Fields: map[string]string{"name": "Ada", "plan": "gold", "city": "London"}, Tags: []string{"vip"}},

@@ -47,7 +47,7 @@ func newCampaignRow(c store.Campaign) campaignRow {
 	return campaignRow{
 		c:        c,
 		search:   search,
-		audience: audienceKeyOf(store.NormalizeTags(c.Tags), store.NormalizeTags(c.ExcludeTags)) + reachKey(c.Channel),
+		audience: audienceKeyOf(&store.Campaign{Tags: store.NormalizeTags(c.Tags), ExcludeTags: store.NormalizeTags(c.ExcludeTags), Channel: c.Channel}),
 		lastSend: lastSendSummary(c.LastSend),
 	}
 }

@@ -106,6 +106,7 @@ type (
 		req int
 		ct  *store.Contact
 		err error
+		aud audienceInfo
 	}
 	editorTagsSettledMsg struct {
 		id  int
@@ -155,6 +156,7 @@ type Editor struct {
 	recipientMsg string // why there is no recipient
 	recipientReq int
 	recipientFor string // the audience the recipient was looked up for
+	audience     audienceInfo
 	tagSeq       int
 	preview      campaign.Rendered
 	previewOK    bool
@@ -425,23 +427,123 @@ func (e *Editor) Init() tea.Cmd {
 	return tea.Batch(e.lookupRecipient(), e.takePreviewCmd())
 }
 
-func audienceKeyOf(tags, exclude []string) string {
-	return strings.Join(tags, ",") + "|" + strings.Join(exclude, ",")
+func audienceKeyOf(camp *store.Campaign) string {
+	return strings.Join(camp.Tags, ",") + "|" + strings.Join(camp.ExcludeTags, ",") + reachKey(camp.Channel)
+}
+
+// audienceInfo is the editor's live count of who the campaign reaches, and
+// when that is nobody, why.
+type audienceInfo struct {
+	known   bool
+	size    int
+	total   int      // contacts in the database
+	unknown []string // tags of the campaign that no contact has
+	inUse   []store.TagCount
+	err     error
 }
 
 func (e *Editor) lookupRecipient() tea.Cmd {
 	camp, _ := e.campaign()
 	e.recipientReq++
-	e.recipientFor = audienceKeyOf(camp.Tags, camp.ExcludeTags)
+	e.recipientFor = audienceKeyOf(&camp)
 	req, id, st := e.recipientReq, e.id, e.c.Store
 	return func() tea.Msg {
+		aud := countAudience(st, &camp)
 		ct, err := st.FirstRecipient(&camp)
 		if err != nil {
-			return editorRecipientMsg{id: id, req: req, err: err}
+			return editorRecipientMsg{id: id, req: req, err: err, aud: aud}
 		}
 		// The preview renders the contact as stored; the screen names it.
-		return editorRecipientMsg{id: id, req: req, ct: &ct}
+		return editorRecipientMsg{id: id, req: req, ct: &ct, aud: aud}
 	}
+}
+
+// countAudience counts the campaign's recipients and, when there are none,
+// finds out why: no contacts at all, or tags nobody has.
+func countAudience(st *store.Store, camp *store.Campaign) audienceInfo {
+	n, err := st.AudienceSize(camp)
+	if err != nil {
+		return audienceInfo{known: true, err: err}
+	}
+	aud := audienceInfo{known: true, size: n}
+	if n > 0 {
+		return aud
+	}
+	if c, err := st.Counts(); err == nil {
+		aud.total = c.Contacts
+	}
+	if tags, err := st.Tags(); err == nil {
+		have := map[string]bool{}
+		for _, t := range tags {
+			if t.Count > 0 {
+				have[t.Tag] = true
+				aud.inUse = append(aud.inUse, t)
+			}
+		}
+		for _, t := range camp.Tags {
+			if !have[t] {
+				aud.unknown = append(aud.unknown, t)
+			}
+		}
+	}
+	return aud
+}
+
+// emptyAudienceText says why the audience is empty and what to do.
+func (a audienceInfo) emptyAudienceText() string {
+	switch {
+	case a.total == 0:
+		return "No contacts yet, so there is nothing to render. Import contacts with 2, then i."
+	case len(a.unknown) > 0:
+		what := "the tag " + a.unknown[0]
+		if len(a.unknown) > 1 {
+			what = "the tags " + strings.Join(a.unknown, ", ")
+		}
+		msg := fmt.Sprintf("No contact has %s, so this audience is empty (%s in the database).", what, countNoun(a.total, "contact", "contacts"))
+		if len(a.inUse) > 0 {
+			var in []string
+			for i, t := range a.inUse {
+				if i == 6 {
+					in = append(in, fmt.Sprintf("and %d more", len(a.inUse)-i))
+					break
+				}
+				in = append(in, fmt.Sprintf("%s (%s)", t.Tag, thousands(t.Count)))
+			}
+			msg += " Tags in use: " + strings.Join(in, ", ") + "."
+		} else {
+			msg += " No contact has any tag yet: leave Tags empty to reach everyone, or tag contacts on screen 2."
+		}
+		return msg
+	}
+	return fmt.Sprintf("Every one of the %s that these tags select is excluded, suppressed or has no address this channel reaches, so there is nothing to render.", countNoun(a.total, "contact", "contacts"))
+}
+
+// audienceLine is the form's line under the tags: how many recipients the
+// campaign has now, counted again as the tags change.
+func (e *Editor) audienceLine(w int) string {
+	st := e.c.Styles
+	prefix := "  " + st.Dim.Render(fmt.Sprintf("%-*s", labelWidth-2, "Audience")) + " "
+	var text string
+	a := e.audience
+	switch {
+	case !a.known:
+		text = st.Dim.Render("counting…")
+	case a.err != nil:
+		text = st.Error.Render("✗ cannot count: " + a.err.Error())
+	case a.size == 0 && len(a.unknown) > 0:
+		text = st.Error.Render("0 recipients") + st.Dim.Render(" — no contact has "+strings.Join(a.unknown, ", "))
+	case a.size == 0:
+		text = st.Error.Render("0 recipients")
+	default:
+		text = lipgloss.NewStyle().Foreground(st.Ok).Render(countNoun(a.size, "recipient", "recipients"))
+	}
+	if e.recipientFor != "" {
+		camp, _ := e.campaign()
+		if audienceKeyOf(&camp) != e.recipientFor {
+			text += st.Dim.Render(" (counting…)")
+		}
+	}
+	return ansi.Truncate(prefix+text, w, "…")
 }
 
 // refreshPreview re-checks the templates and renders them for the
@@ -577,10 +679,10 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 		if msg.id != e.id || msg.req != e.recipientReq {
 			return nil
 		}
-		e.recipient, e.recipientMsg = msg.ct, ""
+		e.recipient, e.recipientMsg, e.audience = msg.ct, "", msg.aud
 		if msg.err != nil {
 			if errors.Is(msg.err, store.ErrNotFound) {
-				e.recipientMsg = "No contact is in this audience yet, so there is nothing to render. Import contacts with 2, then i."
+				e.recipientMsg = msg.aud.emptyAudienceText()
 			} else {
 				e.recipientMsg = "Could not find a recipient for the preview: " + msg.err.Error()
 			}
@@ -595,7 +697,7 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 	case editorTagsSettledMsg:
 		if msg.id == e.id && msg.seq == e.tagSeq {
 			camp, _ := e.campaign()
-			if audienceKeyOf(camp.Tags, camp.ExcludeTags) != e.recipientFor {
+			if audienceKeyOf(&camp) != e.recipientFor {
 				return e.lookupRecipient()
 			}
 		}
@@ -710,7 +812,19 @@ func (e *Editor) handleChoiceKey(k tea.KeyPressMsg) tea.Cmd {
 		delete(e.errs, fMsgTag)
 	}
 	e.urlPlaceholder()
+	if f == fChannel {
+		// The channel decides which addresses count: recount once the
+		// person stops cycling.
+		return e.settleAudience()
+	}
 	return nil
+}
+
+// settleAudience recounts the audience once typing pauses.
+func (e *Editor) settleAudience() tea.Cmd {
+	e.tagSeq++
+	seq, id := e.tagSeq, e.id
+	return tea.Tick(tagsSettle, func(time.Time) tea.Msg { return editorTagsSettledMsg{id: id, seq: seq} })
 }
 
 // urlPlaceholder fits the URL field's example to the channel.
@@ -752,9 +866,7 @@ func (e *Editor) toField(msg tea.Msg) tea.Cmd {
 		if f == fTags {
 			delete(e.errs, fExclude) // "both included and excluded" involves both
 		}
-		e.tagSeq++
-		seq, id := e.tagSeq, e.id
-		return tea.Batch(cmd, tea.Tick(tagsSettle, func(time.Time) tea.Msg { return editorTagsSettledMsg{id: id, seq: seq} }))
+		return tea.Batch(cmd, e.settleAudience())
 	}
 	return cmd
 }
@@ -938,7 +1050,7 @@ func (e *Editor) formHeight() int {
 }
 
 func (e *Editor) bodyHeight() int {
-	other := 2 // title and note lines
+	other := 3 // title and note lines, and the audience
 	for _, f := range e.visibleFields() {
 		if f != fBody {
 			other++
@@ -1055,6 +1167,9 @@ func (e *Editor) formView(w, h int) string {
 		fields = append(fields, strings.Split(e.fieldView(f, w), "\n")...)
 		if block := e.errorBlock(f, w); block != "" {
 			fields = append(fields, strings.Split(block, "\n")...)
+		}
+		if f == fExclude {
+			fields = append(fields, e.audienceLine(w))
 		}
 		if f == e.focus {
 			to = len(fields)
