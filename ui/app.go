@@ -97,6 +97,10 @@ type App struct {
 	worker   WorkerSnapshot
 	draining bool // quitting: the in-process worker finishes its deliveries
 
+	// msgLines is the height of the message area above the footer, which
+	// shows a flash the status bar would cut; the screens get the rest.
+	msgLines int
+
 	width, height int
 }
 
@@ -174,6 +178,17 @@ func (a *App) loadCounts() tea.Cmd {
 // Update routes one message: sizes and data changes go to every screen,
 // keys to the overlay or the active screen unless they are global.
 func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m, cmd := a.update(msg)
+	// A message that opens or closes the message area moves the screens'
+	// bottom edge.
+	if n := len(a.messageArea()); n != a.msgLines {
+		a.msgLines = n
+		a.resize(a.width, a.height)
+	}
+	return m, cmd
+}
+
+func (a *App) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		a.resize(msg.Width, msg.Height)
@@ -198,7 +213,9 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case ErrorMsg:
 		return a, a.showError(msg.Err)
 	case flashExpiredMsg:
-		if msg.seq == a.flash.seq {
+		// An error too long for the status bar stays in the message area
+		// until esc: its cause and what to do are the part that was cut.
+		if msg.seq == a.flash.seq && !(a.flash.err && len(a.messageArea()) > 0) {
 			a.flash = flashState{seq: a.flash.seq}
 		}
 		return a, nil
@@ -267,6 +284,11 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		if key.Matches(k, a.keys.Close) {
 			a.overlay = overlayNone
 		}
+		return nil
+	}
+	if key.Matches(k, a.keys.Close) && k.String() == "esc" && len(a.messageArea()) > 0 {
+		// The message is the innermost thing on screen: esc puts it away.
+		a.flash = flashState{seq: a.flash.seq + 1}
 		return nil
 	}
 	scr := a.screens[a.active]
@@ -388,7 +410,7 @@ func (a *App) resize(w, h int) {
 	a.width, a.height = max(w, 0), max(h, 0)
 	a.c.Width, a.c.Height = a.width, a.height
 	a.help.SetWidth(a.width)
-	sh := max(a.height-headerLines-footerLines, 0)
+	sh := max(a.height-headerLines-footerLines-a.msgLines, 0)
 	for _, s := range a.screens {
 		s.SetSize(a.width, sh)
 	}
@@ -415,7 +437,8 @@ func (a *App) render() string {
 	if w < MinWidth || h < MinHeight {
 		return tooSmall(w, h)
 	}
-	sh := h - headerLines - footerLines
+	area := a.messageArea()
+	sh := h - headerLines - footerLines - len(area)
 	scr := a.screens[a.active]
 	body := fitLines(scr.View(), w, sh)
 	switch a.overlay {
@@ -433,17 +456,78 @@ func (a *App) render() string {
 	b.WriteByte('\n')
 	b.WriteString(body)
 	b.WriteByte('\n')
+	for _, l := range area {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
 	b.WriteString(ansi.Truncate(a.shortHelp(), w, "…"))
 	b.WriteByte('\n')
-	b.WriteString(a.status.View(w, statusInfo{
-		crumbs:   scr.Breadcrumb(),
+	in := a.statusInfo()
+	if len(area) > 0 {
+		in.flash = "" // it is in full above
+	}
+	b.WriteString(a.status.View(w, in))
+	return b.String()
+}
+
+func (a *App) statusInfo() statusInfo {
+	return statusInfo{
+		crumbs:   a.screens[a.active].Breadcrumb(),
 		flash:    a.flash.text,
 		flashErr: a.flash.err,
 		redis:    a.c.Redis,
 		worker:   a.workerTexts(),
 		counts:   a.counts,
-	}))
-	return b.String()
+	}
+}
+
+// messageArea is the flash the status bar would cut, wrapped in full above
+// the footer: a dim rule, then the message, and for an error how to put it
+// away. It is empty when the status bar shows the whole flash.
+func (a *App) messageArea() []string {
+	w, h := a.width, a.height
+	if a.flash.text == "" || w < MinWidth || h < MinHeight || a.status.flashFits(w, a.statusInfo()) {
+		return nil
+	}
+	st := a.c.Styles
+	mark, style := "✓ ", st.Success
+	if a.flash.err {
+		mark, style = "✗ ", st.Error
+	}
+	// At most a third of the screen, so what the message is about stays
+	// in view.
+	maxText := max(min(5, (h-headerLines-footerLines)/3), 1)
+	text := a.flash.text
+	hint := ""
+	if a.flash.err {
+		hint = "esc dismisses · ! lists recent errors"
+	}
+	lines := strings.Split(lipgloss.NewStyle().Width(w-2).Render(text), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimRight(lines[i], " ")
+	}
+	if len(lines) > maxText {
+		lines = lines[:maxText]
+		lines[maxText-1] = ansi.Truncate(lines[maxText-1], max(w-4, 1), "") + "…"
+		hint = "! shows all of it · esc dismisses"
+	}
+	out := []string{st.Dim.Render(strings.Repeat("─", w))}
+	for i, l := range lines {
+		prefix := "  "
+		if i == 0 {
+			prefix = mark
+		}
+		out = append(out, style.Render(prefix+l))
+	}
+	if hint != "" {
+		last := out[len(out)-1]
+		if ansi.StringWidth(last)+3+ansi.StringWidth(hint) <= w {
+			out[len(out)-1] = last + "   " + st.Dim.Render(hint)
+		} else {
+			out = append(out, "  "+st.Dim.Render(hint))
+		}
+	}
+	return out
 }
 
 func (a *App) workerTexts() []string {

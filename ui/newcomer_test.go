@@ -1,8 +1,12 @@
 package ui
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // Screen tests for what trips a newcomer up on the way from a fresh
@@ -71,5 +75,63 @@ func TestEditorCountsTheAudienceLive(t *testing.T) {
 	}
 	if strings.Contains(f, "Import contacts") {
 		t.Fatalf("the preview asks for an import although contacts exist:\n%s", frame(scr))
+	}
+}
+
+// An error longer than the status bar opens in the message area above the
+// footer, whole, with its cause and what to do; it outlives the flash's
+// seconds and esc puts it away.
+func TestLongErrorWrapsIntoTheMessageArea(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, twoContacts)
+	camp := seedSend(t, st, "Spring sale", 0)
+	url := closedPortURL(t)
+	rig := newSendRig(t, st, url, rigOptions{})
+	s := startAppWith(t, rig.common(), 80, 24)
+	s.waitFor("Spring sale")
+	s.sendFromList("Spring sale", 2)
+	scr := s.waitFor("✗ cannot reach Redis at")
+	f := flat(scr)
+	for _, want := range []string{"cannot reach Redis at " + url, "connection refused", "REDIS_URL", "esc dismisses"} {
+		if !strings.Contains(f, want) {
+			t.Fatalf("the message area lacks %q:\n%s", want, frame(scr))
+		}
+	}
+	for _, l := range strings.Split(scr, "\n") {
+		if strings.Contains(l, "cannot reach Redis") && strings.HasSuffix(l, "…") {
+			t.Fatalf("the error is cut:\n%s", frame(scr))
+		}
+	}
+	// The footer stays where it was: the short help, then the status bar.
+	lines := strings.Split(scr, "\n")
+	if !strings.Contains(lines[23], "? help") || !strings.Contains(lines[23], "redis: unavailable") {
+		t.Fatalf("the status bar moved or lost the indicator:\n%s", frame(scr))
+	}
+	s.press("esc")
+	scr = s.waitGone("cannot reach Redis")
+	if !strings.Contains(scr, "Spring sale") {
+		t.Fatalf("esc left the list:\n%s", frame(scr))
+	}
+	if got := campaignByID(t, st, camp.ID); got.Status != "draft" {
+		t.Fatalf("the campaign changed: %+v", got)
+	}
+}
+
+// The message area outlasts the flash's timer for an error; a short info
+// flash in the status bar still goes.
+func TestLongErrorOutlivesTheFlashTimer(t *testing.T) {
+	st := newTestStore(t)
+	app := NewApp(NewCommon(st, "tester", ctStatus()))
+	app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	long := "cannot reach Redis at redis://127.0.0.1:1/0: dial tcp 127.0.0.1:1: connect: connection refused. Start Redis (redis-server) or set REDIS_URL to a running one, then press s again."
+	app.Update(ErrorMsg{Err: errors.New(long)})
+	app.Update(flashExpiredMsg{seq: app.flash.seq})
+	if scr := flat(ansi.Strip(app.render())); !strings.Contains(scr, "then press s again.") {
+		t.Fatalf("the error went with the timer:\n%s", app.render())
+	}
+	app.Update(FlashMsg{Text: "Saved"})
+	app.Update(flashExpiredMsg{seq: app.flash.seq})
+	if scr := ansi.Strip(app.render()); strings.Contains(scr, "Saved") || strings.Contains(scr, "press s again") {
+		t.Fatalf("a flash outlived its timer:\n%s", scr)
 	}
 }

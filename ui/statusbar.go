@@ -74,9 +74,23 @@ func formatCounts(c store.Counts) string {
 
 // View renders the bar in exactly one line of at most width cells.
 func (b statusBar) View(width int, in statusInfo) string {
+	line, _ := b.render(width, in)
+	return line
+}
+
+// flashFits reports whether the bar shows the whole flash at this width;
+// when it would cut it, the App shows the message above the footer.
+func (b statusBar) flashFits(width int, in statusInfo) bool {
+	_, cut := b.render(width, in)
+	return !cut
+}
+
+// render lays the bar out and says whether the flash had to be cut.
+func (b statusBar) render(width int, in statusInfo) (string, bool) {
 	if width <= 0 {
-		return ""
+		return "", in.flash != ""
 	}
+	cut := false
 	st := b.styles
 	sep := st.Dim.Render(" │ ")
 	const sepW = 3
@@ -141,6 +155,7 @@ func (b statusBar) View(width int, in statusInfo) string {
 		if flash != "" && fw < flashW {
 			flash = ansi.Truncate(flash, max(fw, 1), "…")
 			flashW = ansi.StringWidth(flash)
+			cut = true
 		}
 		if cw := room - flashW; cw < crumbW && cw > 1 {
 			crumb = "…" + ansi.TruncateLeft(crumb, crumbW-cw+1, "")
@@ -167,7 +182,10 @@ func (b statusBar) View(width int, in statusInfo) string {
 	}
 	parts = append(parts, st.Key.Render("?")+" help")
 	line := strings.Join(parts, sep)
-	return ansi.Truncate(line, width, "…")
+	if ansi.StringWidth(line) > width && in.flash != "" {
+		cut = true
+	}
+	return ansi.Truncate(line, width, "…"), cut
 }
 
 // thousands formats n with thousands separators: 12,430.
