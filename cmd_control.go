@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -511,33 +510,10 @@ func dirOf(path string) string {
 }
 
 func writeLedgerCSV(ctx context.Context, w io.Writer, st *store.Store, id uint64) (int, error) {
-	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"contact_id", "address", "state", "attempts", "last_error", "round", "updated_at", "possibly_twice"}); err != nil {
-		return 0, err
-	}
-	n := 0
-	err := st.ForEachLedger(id, func(le store.LedgerEntry) error {
-		if n++; n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return cw.Write([]string{strconv.FormatUint(le.ContactID, 10), csvSafe(le.Address), string(le.State),
-			strconv.Itoa(le.Attempts), csvSafe(le.LastError), strconv.Itoa(le.Round), le.UpdatedAt.UTC().Format(time.RFC3339),
-			strconv.FormatBool(le.Redelivered)})
-	})
-	if err != nil {
-		return n, err
-	}
-	cw.Flush()
-	return n, cw.Error()
+	return st.WriteLedgerCSV(ctx, w, id)
 }
 
-// csvSafe defuses cells a spreadsheet would run as a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+func csvSafe(s string) string { return store.CSVSafe(s) }
 
 func campaignSetRate(e *env, g *globals, args []string) error {
 	fs := newFlagSet(e, "campaign set-rate")

@@ -286,6 +286,9 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 	if len(batch) > 0 && opts.Progress != nil {
 		opts.Progress(ImportProgress{Rows: rep.Rows, BytesRead: counter.n})
 	}
+	// Duplicates are found when their batch is written, after the invalid
+	// rows around them: the report lists every problem in file order.
+	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Line < rep.Problems[j].Line })
 	outcome := "finished"
 	switch {
 	case errors.Is(stopErr, context.Canceled), errors.Is(stopErr, context.DeadlineExceeded):

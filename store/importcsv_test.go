@@ -276,6 +276,15 @@ var importCases = []importCase{
 		},
 	},
 	{
+		name:    "problems are listed in line order, duplicates among invalid rows",
+		csv:     "email\nada@example.com\nbob@example.com\nada@example.com\nnot-an-email\n",
+		rows:    4,
+		created: 2, duplicates: 1, invalid: 1,
+		problems: []wantProblem{{4, "ada@example.com repeats line 2"}, {5, "not-an-email"}},
+		columns:  "",
+		contacts: []string{"ada@example.com tags=[]", "bob@example.com tags=[]"},
+	},
+	{
 		name: "a tags column gives each row its tags, beside --tag, and is no template field",
 		existing: []Contact{
 			{Address: "ada@example.com", Fields: map[string]string{"city": "London"}, Tags: []string{"old"}},

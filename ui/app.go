@@ -213,9 +213,7 @@ func (a *App) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case ErrorMsg:
 		return a, a.showError(msg.Err)
 	case flashExpiredMsg:
-		// An error too long for the status bar stays in the message area
-		// until esc: its cause and what to do are the part that was cut.
-		if msg.seq == a.flash.seq && !(a.flash.err && len(a.messageArea()) > 0) {
+		if msg.seq == a.flash.seq {
 			a.flash = flashState{seq: a.flash.seq}
 		}
 		return a, nil
@@ -284,11 +282,6 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		if key.Matches(k, a.keys.Close) {
 			a.overlay = overlayNone
 		}
-		return nil
-	}
-	if key.Matches(k, a.keys.Close) && k.String() == "esc" && len(a.messageArea()) > 0 {
-		// The message is the innermost thing on screen: esc puts it away.
-		a.flash = flashState{seq: a.flash.seq + 1}
 		return nil
 	}
 	scr := a.screens[a.active]
@@ -390,8 +383,19 @@ func (a *App) showFlash(text string, isErr bool) tea.Cmd {
 			a.errs = a.errs[len(a.errs)-maxLoggedErrors:]
 		}
 	}
+	if isErr && len(a.messageArea()) > 0 {
+		d = readingTime(text)
+	}
 	seq := a.flash.seq
 	return tea.Tick(d, func(time.Time) tea.Msg { return flashExpiredMsg{seq: seq} })
+}
+
+// readingTime is how long an error in the message area stays: long enough
+// to read its cause and what to do at a slow pace (three words a second),
+// never less than a flash, and at most half a minute; ! keeps it after.
+func readingTime(text string) time.Duration {
+	d := flashErrorFor + time.Duration(len(strings.Fields(text)))*time.Second/3
+	return min(d, 30*time.Second)
 }
 
 func (a *App) showError(err error) tea.Cmd {
@@ -500,7 +504,7 @@ func (a *App) messageArea() []string {
 	text := a.flash.text
 	hint := ""
 	if a.flash.err {
-		hint = "esc dismisses · ! lists recent errors"
+		hint = "! lists recent errors"
 	}
 	lines := strings.Split(lipgloss.NewStyle().Width(w-2).Render(text), "\n")
 	for i := range lines {
@@ -509,7 +513,7 @@ func (a *App) messageArea() []string {
 	if len(lines) > maxText {
 		lines = lines[:maxText]
 		lines[maxText-1] = ansi.Truncate(lines[maxText-1], max(w-4, 1), "") + "…"
-		hint = "! shows all of it · esc dismisses"
+		hint = "! shows all of it"
 	}
 	out := []string{st.Dim.Render(strings.Repeat("─", w))}
 	for i, l := range lines {

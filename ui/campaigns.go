@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +43,7 @@ type campaignRow struct {
 
 func newCampaignRow(c store.Campaign) campaignRow {
 	c = safeCampaign(c)
-	search := strings.ToLower(c.Name + "\x00" + string(c.Channel) + "\x00" + string(c.Status) + "\x00" +
+	search := strings.ToLower(strconv.FormatUint(c.ID, 10) + "\x00" + c.Name + "\x00" + string(c.Channel) + "\x00" + string(c.Status) + "\x00" +
 		strings.Join(c.Tags, "\x00") + "\x00" + strings.Join(c.ExcludeTags, "\x00"))
 	return campaignRow{
 		c:        c,
@@ -121,6 +122,9 @@ type CampaignsScreen struct {
 
 	confirm      *Confirm
 	confirmID    uint64 // the campaign the delete dialog names
+	export       *exportDialog
+	idW          int // the ID column's width
+	cwd          string // where relative export paths start
 	editor       *Editor
 	nextEditorID int
 
@@ -145,8 +149,10 @@ func NewCampaignsScreen(c *Common) *CampaignsScreen {
 	st.Focused.Prompt = c.Styles.Key
 	st.Focused.Placeholder = c.Styles.Dim
 	f.SetStyles(st)
+	cwd, _ := os.Getwd()
 	return &CampaignsScreen{
 		c:        c,
+		cwd:      cwd,
 		keys:     DefaultCampaignListKeyMap(),
 		fkeys:    DefaultFilterKeyMap(),
 		filter:   f,
@@ -198,6 +204,15 @@ func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		return s, cmd
 	}
 	switch msg := msg.(type) {
+	case ledgerExportedMsg, pathCompletionsMsg:
+		if s.export != nil {
+			cmd := s.export.Update(msg)
+			if s.export.done {
+				s.export = nil
+			}
+			return s, cmd
+		}
+		return s, nil
 	case tea.KeyPressMsg:
 		return s, s.handleKey(msg)
 	case campaignsLoadedMsg:
@@ -296,6 +311,18 @@ func (s *CampaignsScreen) updateFilter(msg tea.Msg) tea.Cmd {
 }
 
 func (s *CampaignsScreen) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case s.export != nil:
+		cmd := s.export.Update(k)
+		if s.export.done {
+			s.export = nil
+		}
+		return cmd
+	case s.flow != nil && s.flow.capturing():
+		return tea.Batch(s.flow.Update(k), s.afterFlow())
+	case s.editor == nil && s.pane != nil && !s.pane.capturing() && key.Matches(k, s.keys.Export):
+		return s.openExport(s.pane.id, s.pane.name)
+	}
 	switch {
 	case s.flow != nil && s.flow.capturing():
 		cmd := s.flow.Update(k)
@@ -441,6 +468,11 @@ func (s *CampaignsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
 		return s.send()
 	case key.Matches(k, s.keys.Watch):
 		return s.watch()
+	case key.Matches(k, s.keys.Export):
+		if r := s.selected(); r != nil {
+			return s.openExport(r.c.ID, r.c.Name)
+		}
+		return nil
 	case key.Matches(k, s.keys.Copy):
 		if r := s.selected(); r != nil {
 			return copyToClipboard(strconv.FormatUint(r.c.ID, 10), fmt.Sprintf("ID %d ('%s')", r.c.ID, r.c.Name))
@@ -450,6 +482,16 @@ func (s *CampaignsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	return s.wantSizes()
+}
+
+// openExport asks where to write a campaign's ledger. A campaign never
+// sent has none, and says so rather than writing an empty file.
+func (s *CampaignsScreen) openExport(id uint64, name string) tea.Cmd {
+	if r := s.rowByID(id); r != nil && r.c.LastSend == nil && r.c.Status.Editable() {
+		return Flash(fmt.Sprintf("'%s' (ID %d) was never sent, so it has no ledger to export yet", name, id))
+	}
+	s.export = newExportDialog(s.c, id, name, s.cwd)
+	return s.export.focus()
 }
 
 func (s *CampaignsScreen) openEditor(c store.Campaign) tea.Cmd {
@@ -668,7 +710,7 @@ func (s *CampaignsScreen) SetSize(w, h int) {
 
 // Capturing is true while text input, a dialog or the editor has the keys.
 func (s *CampaignsScreen) Capturing() bool {
-	return s.editor != nil || s.confirm != nil || s.filtering ||
+	return s.editor != nil || s.confirm != nil || s.filtering || s.export != nil ||
 		(s.flow != nil && s.flow.capturing()) || (s.pane != nil && s.pane.capturing())
 }
 
@@ -698,6 +740,8 @@ func (s *CampaignsScreen) Breadcrumb() []string {
 // ShortHelp lists the keys for what is on screen now.
 func (s *CampaignsScreen) ShortHelp() []key.Binding {
 	switch {
+	case s.export != nil:
+		return s.export.ShortHelp()
 	case s.flow != nil && s.flow.capturing():
 		return s.flow.ShortHelp()
 	case s.editor == nil && s.pane != nil:
@@ -736,7 +780,7 @@ func (s *CampaignsScreen) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 		{k.Open, k.Back, k.Filter, s.fkeys.Apply, s.fkeys.Clear, k.Reload},
-		{k.New, k.Edit, k.Duplicate, k.Delete, k.Send, k.Watch, k.Copy},
+		{k.New, k.Edit, k.Duplicate, k.Delete, k.Send, k.Watch, k.Copy, k.Export},
 	}
 }
 
@@ -780,6 +824,9 @@ func (s *CampaignsScreen) View() string {
 	}
 	if s.flow != nil && s.flow.capturing() {
 		out = Overlay(w, h, fitLines(out, w, h), s.flow.View())
+	}
+	if s.export != nil {
+		out = Overlay(w, h, fitLines(out, w, h), s.export.View())
 	}
 	return out
 }
@@ -893,8 +940,15 @@ func (s *CampaignsScreen) listView(w, h int) string {
 	}
 
 	nameW, cols, shown := columns(w)
+	// The ID is what the command line takes (export, status, pause): it
+	// leads every row, as wide as the largest.
+	s.idW = 2
+	for i := range s.all {
+		s.idW = max(s.idW, len(strconv.FormatUint(s.all[i].c.ID, 10)))
+	}
+	nameW = max(nameW-s.idW-2, 4)
 	var hdr strings.Builder
-	hdr.WriteString("  " + pad("NAME", nameW, false))
+	hdr.WriteString("  " + pad("ID", s.idW, true) + "  " + pad("NAME", nameW, false))
 	for i, c := range cols {
 		if shown[i] {
 			hdr.WriteString("  " + pad(c.title, c.width, c.right))
@@ -935,6 +989,7 @@ func (s *CampaignsScreen) rowView(r *campaignRow, sel bool, w, nameW int, cols [
 	} else {
 		b.WriteString("  ")
 	}
+	b.WriteString(st.Dim.Render(pad(strconv.FormatUint(r.c.ID, 10), s.idW, true)) + "  ")
 	b.WriteString(pad(r.c.Name, nameW, false))
 	for i, c := range cols {
 		if !shown[i] {
@@ -1018,6 +1073,11 @@ func (s *CampaignsScreen) detailView(w, h int) string {
 	field := func(label, value string) {
 		lines = append(lines, " "+st.Label.Render(fmt.Sprintf("%-10s", label))+" "+value)
 	}
+	idHint := "  y copies it"
+	if c.LastSend != nil || !c.Status.Editable() {
+		idHint += " · E exports the ledger"
+	}
+	field("ID", strconv.FormatUint(c.ID, 10)+st.Dim.Render(idHint))
 	channel := string(c.Channel)
 	switch {
 	case c.Channel == store.ChannelSMTP && c.From != "":

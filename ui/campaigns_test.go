@@ -105,7 +105,7 @@ func TestCreateCampaignByKeys(t *testing.T) {
 	// Name, status, channel and the audience (both contacts are vip), once
 	// it is counted.
 	s.waitUntil("the new row with its audience", func(scr string) bool {
-		return strings.Join(strings.Fields(lineWith(scr, "Spring sale")), " ") == "▌ Spring sale draft smtp 2 —"
+		return strings.Join(strings.Fields(lineWith(scr, "Spring sale")), " ") == "▌ 1 Spring sale draft smtp 2 —"
 	})
 	c, ok := campaignNamed(t, st, "Spring sale")
 	if !ok {
@@ -460,7 +460,7 @@ func TestResizeSmallAndLarge(t *testing.T) {
 	if l := lineWith(scr, "Last send"); !strings.Contains(l, "│") {
 		t.Errorf("the detail pane is not beside the list:\n%s", scr)
 	}
-	if l := lineWith(scr, "▌ Spring sale"); !strings.Contains(l, "Channel") && !strings.Contains(lineWith(scr, "Audience"), "│") {
+	if l := lineWith(scr, "Spring sale  "); !strings.Contains(l, "Channel") && !strings.Contains(lineWith(scr, "Audience"), "│") {
 		t.Errorf("the detail pane is not beside the list:\n%s", scr)
 	}
 	if !strings.Contains(scr, "Campaigns › Spring sale") {
@@ -588,5 +588,5 @@ func TestPreviewFollowsTheAudience(t *testing.T) {
 	s.waitFor("Preview for Bob")
 	s.waitFor("Hi Bob")
 	s.typeText("x") // a tag nobody has
-	s.waitFor("No contact is in this audience yet")
+	s.waitFor("No contact has the tag pressx")
 }

@@ -1,6 +1,10 @@
 package ui
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -42,6 +46,19 @@ type formField struct {
 	// the person hears about a bad address when leaving the field rather
 	// than after filling in the rest.
 	check func(string) string
+	// paths, when set, makes the field complete file paths, relative ones
+	// from pathCwd; matches are what the directory listing offered.
+	paths   bool
+	pathCwd string
+	matches []string
+}
+
+// pathCompletionsMsg carries the entries of a directory that complete what
+// was typed in a path field; the listing runs in a command.
+type pathCompletionsMsg struct {
+	field   *formField
+	value   string
+	matches []string
 }
 
 type formAction int
@@ -120,7 +137,33 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 		}
 		return formKeep, nil
 	}
+	if m, ok := msg.(pathCompletionsMsg); ok {
+		for _, fl := range f.fields {
+			if fl == m.field && fl.input.Value() == m.value {
+				if len(m.matches) == 1 && m.matches[0] == m.value {
+					m.matches = nil // complete already
+				}
+				fl.matches = m.matches
+				fl.input.SetSuggestions(m.matches)
+			}
+		}
+		return formKeep, nil
+	}
 	fl := f.fields[f.focus]
+	if k, ok := msg.(tea.KeyPressMsg); ok && fl.paths && key.Matches(k, f.keys.Next) {
+		// Like a shell: several matches complete to what they share, one
+		// match completes whole.
+		if p := commonPrefix(fl.matches); len(fl.matches) > 1 && len(p) > len(fl.input.Value()) {
+			fl.input.SetValue(p)
+			fl.input.CursorEnd()
+			return formKeep, listPathCompletions(fl, p)
+		}
+		if canComplete(&fl.input) {
+			fl.input.SetValue(fl.input.CurrentSuggestion())
+			fl.input.CursorEnd()
+			return formKeep, listPathCompletions(fl, fl.input.Value())
+		}
+	}
 	if k, ok := msg.(tea.KeyPressMsg); ok {
 		switch {
 		case key.Matches(k, f.keys.Cancel):
@@ -154,7 +197,107 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 	if fl.tags != nil {
 		fl.input.SetSuggestions(tagCompletions(fl.input.Value(), fl.tags))
 	}
+	if fl.paths && fl.input.Value() != before {
+		fl.matches = nil
+		fl.input.SetSuggestions(nil)
+		return formKeep, tea.Batch(cmd, listPathCompletions(fl, fl.input.Value()))
+	}
 	return formKeep, cmd
+}
+
+// withPaths makes the field complete file paths with tab.
+func (fl *formField) withPaths(cwd string) *formField {
+	fl.paths, fl.pathCwd = true, cwd
+	fl.input.ShowSuggestions = true
+	return fl
+}
+
+// listPathCompletions lists, in a command, the entries of the directory
+// being typed whose names start with what follows its last slash.
+func listPathCompletions(fl *formField, value string) tea.Cmd {
+	cwd := fl.pathCwd
+	return func() tea.Msg {
+		return pathCompletionsMsg{field: fl, value: value, matches: pathCompletions(value, cwd)}
+	}
+}
+
+// pathCompletions is the whole values that complete value: "~/Dow"
+// gives "~/Downloads/"; directories end in a slash so the next tab goes on
+// inside them. Hidden entries appear once a dot is typed.
+func pathCompletions(value, cwd string) []string {
+	dirPart, base := "", value
+	if i := strings.LastIndexByte(value, '/'); i >= 0 {
+		dirPart, base = value[:i+1], value[i+1:]
+	}
+	dir := dirPart
+	switch {
+	case dir == "":
+		dir = cwd
+	case dir == "~/" || strings.HasPrefix(dir, "~/"):
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil
+		}
+		dir = filepath.Join(home, dir[2:])
+	case !filepath.IsAbs(dir):
+		if cwd == "" {
+			return nil
+		}
+		dir = filepath.Join(cwd, dir)
+	}
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, base) || (strings.HasPrefix(name, ".") && !strings.HasPrefix(base, ".")) {
+			continue
+		}
+		if e.IsDir() {
+			name += "/"
+		} else if info, err := os.Stat(filepath.Join(dir, name)); err == nil && info.IsDir() {
+			name += "/" // a link to a directory
+		}
+		out = append(out, dirPart+name)
+		if len(out) == 200 {
+			break
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// commonPrefix is the longest start all of ss share.
+func commonPrefix(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	p := ss[0]
+	for _, s := range ss[1:] {
+		for !strings.HasPrefix(s, p) {
+			p = p[:len(p)-1]
+		}
+	}
+	return p
+}
+
+// matchesHint names the entries that complete a path, for the line under
+// the field.
+func matchesHint(matches []string, w int) string {
+	names := make([]string, 0, len(matches))
+	for _, m := range matches {
+		if i := strings.LastIndexByte(strings.TrimSuffix(m, "/"), '/'); i >= 0 {
+			m = m[i+1:]
+		}
+		names = append(names, m)
+	}
+	text := fmt.Sprintf("tab completes · ↓/↑ choose · %d matches: %s", len(names), strings.Join(names, "  "))
+	return cutLine(text, w)
 }
 
 // checkField runs the field's check and reports whether it failed.
@@ -251,8 +394,14 @@ func (f *miniForm) View(width int) string {
 			for _, l := range wrapText("✗ "+fl.err, max(width-len(indent), 10)) {
 				lines = append(lines, indent+st.Error.Render(l))
 			}
+		case fl.paths && len(fl.matches) > 1 && i == f.focus:
+			lines = append(lines, indent+st.Dim.Render(matchesHint(fl.matches, max(width-len(indent), 10))))
 		case fl.hint != "" && i == f.focus:
-			lines = append(lines, cutLine(indent+st.Dim.Render(fl.hint), width))
+			hint := fl.hint
+			if fl.paths {
+				hint += " · tab completes"
+			}
+			lines = append(lines, cutLine(indent+st.Dim.Render(hint), width))
 		}
 	}
 	lines = append(lines, "")

@@ -7,6 +7,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -40,7 +41,15 @@ type failuresView struct {
 	skipped   int
 	truncated bool
 
-	cursor, offset int
+	cursor, offset int // into visible
+
+	// The filter keeps the rows whose address or reason holds the query;
+	// visible indexes rows.
+	filter      textinput.Model
+	filtering   bool
+	filterQuery string
+	visible     []int
+	detail      bool // the selected failure's whole reason, in a box
 
 	confirm   *Confirm
 	askOnLoad bool // R was pressed before the list was read
@@ -74,8 +83,46 @@ type (
 )
 
 func newFailuresView(c *Common, board *sendBoard, id uint64, name string) *failuresView {
-	return &failuresView{c: c, keys: DefaultFailuresKeyMap(), board: board, id: id, name: name,
+	f := textinput.New()
+	f.Prompt = "/ "
+	f.Placeholder = "address or reason"
+	fst := textinput.DefaultStyles(true)
+	fst.Cursor.Blink = false
+	fst.Focused.Prompt = c.Styles.Key
+	fst.Focused.Placeholder = c.Styles.Dim
+	f.SetStyles(fst)
+	return &failuresView{c: c, keys: DefaultFailuresKeyMap(), board: board, id: id, name: name, filter: f,
 		spin: spinner.New(spinner.WithSpinner(spinner.Dot), spinner.WithStyle(lipgloss.NewStyle().Foreground(c.Styles.Accent)))}
+}
+
+// applyFilter recomputes the visible rows, keeping the selected one when
+// it still matches.
+func (v *failuresView) applyFilter() {
+	var keep = -1
+	if v.cursor >= 0 && v.cursor < len(v.visible) {
+		keep = v.visible[v.cursor]
+	}
+	v.visible = v.visible[:0]
+	for i, e := range v.rows {
+		if v.filterQuery == "" || strings.Contains(strings.ToLower(e.Address+"\x00"+e.LastError), v.filterQuery) {
+			v.visible = append(v.visible, i)
+		}
+	}
+	v.cursor = 0
+	for i, r := range v.visible {
+		if r == keep {
+			v.cursor = i
+		}
+	}
+	v.clamp()
+}
+
+// selected is the failure under the cursor, or nil.
+func (v *failuresView) selected() *store.LedgerEntry {
+	if v.cursor < 0 || v.cursor >= len(v.visible) {
+		return nil
+	}
+	return &v.rows[v.visible[v.cursor]]
 }
 
 func (v *failuresView) setSize(w, h int) {
@@ -83,7 +130,9 @@ func (v *failuresView) setSize(w, h int) {
 	v.clamp()
 }
 
-func (v *failuresView) capturing() bool { return v.confirm != nil }
+// capturing is true while the filter input, the detail box or a dialog
+// has the keys.
+func (v *failuresView) capturing() bool { return v.confirm != nil || v.filtering || v.detail }
 
 // load reads the failed recipients in a command.
 func (v *failuresView) load() tea.Cmd {
@@ -129,7 +178,7 @@ func (v *failuresView) Update(msg tea.Msg) tea.Cmd {
 		v.rows, v.failed, v.skipped = msg.rows, msg.failed, msg.skipped
 		v.truncated = msg.failed > len(msg.rows)
 		v.loadedAt = msg.failed
-		v.clamp()
+		v.applyFilter()
 		if v.askOnLoad {
 			v.askOnLoad = false
 			return v.openConfirm()
@@ -177,8 +226,22 @@ func (v *failuresView) Update(msg tea.Msg) tea.Cmd {
 		return cmd
 	case tea.KeyPressMsg:
 		return v.handleKey(msg)
+	case tea.PasteMsg:
+		if v.filtering {
+			return v.updateFilter(msg)
+		}
 	}
 	return nil
+}
+
+func (v *failuresView) updateFilter(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	v.filter, cmd = v.filter.Update(msg)
+	if q := strings.ToLower(strings.TrimSpace(v.filter.Value())); q != v.filterQuery {
+		v.filterQuery = q
+		v.applyFilter()
+	}
+	return cmd
 }
 
 // refresh reads the list again when the send reports new failures; at most
@@ -202,10 +265,64 @@ func (v *failuresView) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	if v.retrying {
 		return nil
 	}
+	if v.detail {
+		switch {
+		case key.Matches(k, v.keys.Copy):
+			return v.copySelected()
+		case key.Matches(k, v.keys.Back), key.Matches(k, v.keys.Open), k.String() == "q":
+			v.detail = false
+		case key.Matches(k, v.keys.Down):
+			v.cursor++
+			v.clamp()
+		case key.Matches(k, v.keys.Up):
+			v.cursor--
+			v.clamp()
+		}
+		return nil
+	}
+	if v.filtering {
+		switch k.String() {
+		case "enter":
+			v.filtering = false
+			v.filter.Blur()
+			return nil
+		case "esc":
+			v.filtering = false
+			v.filter.Blur()
+			v.filter.SetValue("")
+			v.filterQuery = ""
+			v.applyFilter()
+			return nil
+		case "up", "down":
+			if k.String() == "up" {
+				v.cursor--
+			} else {
+				v.cursor++
+			}
+			v.clamp()
+			return nil
+		}
+		return v.updateFilter(k)
+	}
 	page := v.rowsShown()
 	switch {
 	case key.Matches(k, v.keys.Back):
+		if v.filterQuery != "" {
+			// esc undoes the innermost thing: the filter, then the view.
+			v.filter.SetValue("")
+			v.filterQuery = ""
+			v.applyFilter()
+			return nil
+		}
 		v.closed = true
+	case key.Matches(k, v.keys.Filter):
+		v.filtering = true
+		return v.filter.Focus()
+	case key.Matches(k, v.keys.Open):
+		if v.selected() != nil {
+			v.detail = true
+		}
+		return nil
 	case key.Matches(k, v.keys.Down):
 		v.cursor++
 	case key.Matches(k, v.keys.Up):
@@ -219,20 +336,23 @@ func (v *failuresView) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, v.keys.Top):
 		v.cursor = 0
 	case key.Matches(k, v.keys.Bottom):
-		v.cursor = len(v.rows) - 1
+		v.cursor = len(v.visible) - 1
 	case key.Matches(k, v.keys.Retry):
 		return v.openConfirm()
 	case key.Matches(k, v.keys.Copy):
-		if v.cursor < 0 || v.cursor >= len(v.rows) {
-			return nil
-		}
-		e := v.rows[v.cursor]
-		// Tab-separated, so it pastes into a spreadsheet as three cells;
-		// the screen cuts long reasons, the copy keeps all of it.
-		return copyToClipboard(fmt.Sprintf("%s\t%d\t%s", e.Address, e.Attempts, e.LastError), e.Address+" and its reason")
+		return v.copySelected()
 	}
 	v.clamp()
 	return nil
+}
+
+func (v *failuresView) copySelected() tea.Cmd {
+	e := v.selected()
+	if e == nil {
+		return nil
+	}
+	// Tab-separated, so it pastes into a spreadsheet as three cells.
+	return copyToClipboard(fmt.Sprintf("%s\t%d\t%s", e.Address, e.Attempts, e.LastError), e.Address+" and its reason")
 }
 
 func (v *failuresView) openConfirm() tea.Cmd {
@@ -284,7 +404,7 @@ func waitRetryProgress(id uint64, ch <-chan campaign.Progress) tea.Cmd {
 func (v *failuresView) rowsShown() int { return max(v.height-4, 1) }
 
 func (v *failuresView) clamp() {
-	v.cursor = max(min(v.cursor, len(v.rows)-1), 0)
+	v.cursor = max(min(v.cursor, len(v.visible)-1), 0)
 	rows := v.rowsShown()
 	if v.cursor < v.offset {
 		v.offset = v.cursor
@@ -292,7 +412,7 @@ func (v *failuresView) clamp() {
 	if v.cursor >= v.offset+rows {
 		v.offset = v.cursor - rows + 1
 	}
-	v.offset = max(min(v.offset, len(v.rows)-rows), 0)
+	v.offset = max(min(v.offset, len(v.visible)-rows), 0)
 }
 
 // ShortHelp lists the view's keys.
@@ -300,7 +420,19 @@ func (v *failuresView) ShortHelp() []key.Binding {
 	if v.confirm != nil {
 		return v.confirm.ShortHelp()
 	}
+	if v.detail {
+		return []key.Binding{v.keys.Back, v.keys.Copy, v.keys.Down, v.keys.Up}
+	}
+	if v.filtering {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")),
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear")),
+		}
+	}
 	h := []key.Binding{}
+	if len(v.rows) > 0 {
+		h = append(h, v.keys.Open, v.keys.Filter)
+	}
 	if v.failed+v.skipped > 0 {
 		h = append(h, v.keys.Retry)
 	}
@@ -313,7 +445,7 @@ func (v *failuresView) ShortHelp() []key.Binding {
 // FullHelp lists every key of the view.
 func (v *failuresView) FullHelp() [][]key.Binding {
 	k := v.keys
-	return [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}, {k.Retry, k.Copy, k.Back}}
+	return [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}, {k.Open, k.Filter, k.Retry, k.Copy, k.Back}}
 }
 
 // View draws the list.
@@ -335,6 +467,12 @@ func (v *failuresView) View() string {
 			title += st.Dim.Render(" · " + thousands(v.skipped) + " skipped")
 		}
 	}
+	switch {
+	case v.filtering:
+		title = v.filter.View() + "  " + st.Dim.Render(fmt.Sprintf("%s of %s match", thousands(len(v.visible)), thousands(len(v.rows))))
+	case v.filterQuery != "":
+		title += lipgloss.NewStyle().Foreground(st.Accent).Render(fmt.Sprintf("  filter %q: %s", v.filterQuery, thousands(len(v.visible)))) + st.Dim.Render("  esc clears")
+	}
 	lines := []string{ansi.Truncate(title, w, "…")}
 	var out string
 	switch {
@@ -354,9 +492,12 @@ func (v *failuresView) View() string {
 		const triesW = 8
 		hdr := "  " + pad("RECIPIENT", addrW, false) + "  " + pad("ATTEMPTS", triesW, true) + "  REASON"
 		lines = append(lines, st.Header.Render(ansi.Truncate(hdr, w, "")))
-		end := min(v.offset+v.rowsShown(), len(v.rows))
+		end := min(v.offset+v.rowsShown(), len(v.visible))
+		if len(v.visible) == 0 && v.filterQuery != "" {
+			lines = append(lines, "", st.Dim.Render(ansi.Truncate(fmt.Sprintf("  No failure matches %q — esc clears the filter", v.filterQuery), w, "…")))
+		}
 		for i := v.offset; i < end; i++ {
-			e := v.rows[i]
+			e := v.rows[v.visible[i]]
 			reason := e.LastError
 			if reason == "" {
 				reason = "no reason given"
@@ -369,8 +510,12 @@ func (v *failuresView) View() string {
 			}
 		}
 		foot := ""
-		if len(v.rows) > 0 {
-			foot = fmt.Sprintf("%s–%s of %s", thousands(v.offset+1), thousands(end), thousands(v.failed))
+		if len(v.visible) > 0 {
+			of := thousands(v.failed)
+			if v.filterQuery != "" {
+				of = thousands(len(v.visible)) + " matching"
+			}
+			foot = fmt.Sprintf("%s–%s of %s · enter shows the whole reason", thousands(v.offset+1), thousands(end), of)
 			if v.truncated {
 				foot += fmt.Sprintf(" (the first %s are listed; `tui campaign export %d FILE.csv` writes all)", thousands(len(v.rows)), v.id)
 			}
@@ -387,5 +532,37 @@ func (v *failuresView) View() string {
 	if v.confirm != nil {
 		out = Overlay(w, h, fitLines(out, w, h), v.confirm.View())
 	}
+	if v.detail {
+		if e := v.selected(); e != nil {
+			out = Overlay(w, h, fitLines(out, w, h), v.detailView(e, w, h))
+		}
+	}
 	return out
+}
+
+// detailView is one failure in a box: the whole reason, wrapped, with
+// what else the ledger knows of the recipient.
+func (v *failuresView) detailView(e *store.LedgerEntry, w, h int) string {
+	st := v.c.Styles
+	inner := max(min(w-8, 76), 20)
+	label := func(s string) string { return st.Label.Render(fmt.Sprintf("%-9s", s)) }
+	reason := e.LastError
+	if reason == "" {
+		reason = "no reason given"
+	}
+	lines := []string{
+		st.Title.Render(ansi.Truncate(e.Address, inner, "…")),
+		"",
+		label("Tries") + " " + thousands(e.Attempts) + st.Dim.Render(fmt.Sprintf("  in round %d", e.Round)),
+		label("Last try") + " " + e.UpdatedAt.Local().Format("2006-01-02 15:04:05"),
+		label("Reason"),
+	}
+	room := max(h-len(lines)-6, 3)
+	wrapped := wrapText(reason, inner)
+	if len(wrapped) > room {
+		wrapped = append(wrapped[:room-1], st.Dim.Render("… y copies all of it"))
+	}
+	lines = append(lines, wrapped...)
+	lines = append(lines, "", st.Dim.Render(ansi.Truncate(fmt.Sprintf("%s of %s · ↑/↓ the next · y copies · esc closes", thousands(v.cursor+1), thousands(len(v.visible))), inner, "…")))
+	return st.Dialog.Render(strings.Join(lines, "\n"))
 }

@@ -93,7 +93,7 @@ func newImporter(c *Common, runs *int, cwd string, knownTags []string) *importer
 	m.form = newMiniForm(c, "Import contacts from a CSV file",
 		"A header row; an email, address, phone or psid column; every other column\n"+
 			"becomes a template field like {{.city}}. A known address updates it.",
-		newFormField("File", "contacts.csv or ~/Downloads/contacts.csv", hint),
+		newFormField("File", "contacts.csv or ~/Downloads/contacts.csv", hint).withPaths(cwd),
 		newFormField("Tags", "optional: spring, newsletter", "added to every imported contact · tab completes").withTags(knownTags),
 		newFormField("Columns", "optional: Messenger ID=psid, Mobile=phone", "address columns named otherwise, with their kind: email, phone or psid").withCheck(checkAddressColumns),
 	)

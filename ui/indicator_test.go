@@ -113,7 +113,7 @@ func TestIndicatorUnavailableChangesNothing(t *testing.T) {
 	}
 	s.press("esc")
 	scr = s.waitGone("Recent errors")
-	if !regexp.MustCompile(`▌ Spring sale +draft`).MatchString(scr) {
+	if !regexp.MustCompile(`▌ +\d+  Spring sale +draft`).MatchString(scr) {
 		t.Errorf("the row changed:\n%s", frame(scr))
 	}
 	got := campaignByID(t, st, camp.ID)

@@ -77,6 +77,7 @@ type CampaignListKeyMap struct {
 	Send      key.Binding
 	Watch     key.Binding
 	Copy      key.Binding
+	Export    key.Binding
 }
 
 // DefaultCampaignListKeyMap returns the campaign list keys.
@@ -99,6 +100,7 @@ func DefaultCampaignListKeyMap() CampaignListKeyMap {
 		Send:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "send")),
 		Watch:     key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "watch send")),
 		Copy:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy ID")),
+		Export:    key.NewBinding(key.WithKeys("E"), key.WithHelp("E", "export ledger")),
 	}
 }
 
@@ -245,6 +247,8 @@ type FailuresKeyMap struct {
 	Retry    key.Binding
 	Copy     key.Binding
 	Back     key.Binding
+	Filter   key.Binding
+	Open     key.Binding
 }
 
 // DefaultFailuresKeyMap returns the failures view keys.
@@ -259,5 +263,7 @@ func DefaultFailuresKeyMap() FailuresKeyMap {
 		Retry:    key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "retry failed")),
 		Copy:     key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy row")),
 		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Filter:   key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "whole reason")),
 	}
 }

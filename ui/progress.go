@@ -450,7 +450,7 @@ func (p *progressPane) head(l *sendLive, now time.Time) []string {
 	n := l.send.Counts
 	total, final := l.send.Total, l.final()
 
-	title := " " + st.Title.Render(l.c.Name) + "  " + st.StatusBadge(l.c.Status)
+	title := " " + st.Title.Render(l.c.Name) + "  " + st.StatusBadge(l.c.Status) + st.Dim.Render(fmt.Sprintf("  ID %d", l.c.ID))
 	info := fmt.Sprintf("round %d · started %s", l.send.Round, l.send.StartedAt.Local().Format("15:04:05"))
 	if l.send.StartedBy != "" {
 		info += " by " + l.send.StartedBy

@@ -190,7 +190,7 @@ func TestSendWatchFailuresRetry(t *testing.T) {
 	s.waitFor("✓ Completed: 60 sent")
 	s.press("esc")
 	scr = s.waitFor("LAST SEND")
-	if !regexp.MustCompile(`▌ Spring sale +completed +60 +60 sent`).MatchString(scr) {
+	if !regexp.MustCompile(`▌ +\d+  Spring sale +completed +60 +60 sent`).MatchString(scr) {
 		t.Errorf("the list row does not follow the send:\n%s", frame(scr))
 	}
 	if line := lineWith(scr, "✓ Spring sale"); !strings.Contains(line, "100%  60/60 · 60 sent") {
@@ -218,7 +218,7 @@ func TestPauseResumeCancelFromThePane(t *testing.T) {
 	s.sendFromList("Spring sale", 60) // the newest is selected first
 	s.waitFor("Spring sale  sending") // the pane; the breadcrumb gives way to the flash
 	s.press("esc", "j")
-	s.waitFor("▌ Autumn")
+	s.waitUntil("Autumn selected", func(scr string) bool { return regexp.MustCompile(`▌ +\d+  Autumn`).MatchString(scr) })
 	s.sendFromList("Autumn", 60)
 	s.waitFor("Autumn  sending")
 	s.press("esc")
