@@ -118,6 +118,25 @@ func Overlay(w, h int, bg, fg string) string {
 	}
 	fw, fh := lipgloss.Width(fg), lipgloss.Height(fg)
 	x, y := max((w-fw)/2, 0), max((h-fh)/2, 0)
+	// A blank margin keeps the text behind from running into the box's
+	// border ("│ed"); a sliver of two or three cells left at an edge would
+	// read as part of the box, so the margin reaches the edge instead.
+	left, right := min(x, 1), min(max(w-x-fw, 0), 1)
+	if x <= 3 {
+		left = x
+	}
+	if rest := w - x - fw; rest <= 3 {
+		right = max(rest, 0)
+	}
+	if left > 0 || right > 0 {
+		lines := strings.Split(fg, "\n")
+		for i, l := range lines {
+			lines[i] = strings.Repeat(" ", left) + l + strings.Repeat(" ", fw-lipgloss.Width(l)+right)
+		}
+		fg = strings.Join(lines, "\n")
+		x -= left
+		fw += left + right
+	}
 	canvas := lipgloss.NewCanvas(w, h)
 	canvas.Compose(lipgloss.NewCompositor(
 		lipgloss.NewLayer(bg),

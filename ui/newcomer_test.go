@@ -2,12 +2,18 @@ package ui
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"tui/internal/redistest"
 )
 
 // Screen tests for what trips a newcomer up on the way from a fresh
@@ -136,4 +142,92 @@ func TestLongErrorStaysToBeRead(t *testing.T) {
 	if scr := ansi.Strip(app.render()); strings.Contains(scr, "Saved") || strings.Contains(scr, "press s again") {
 		t.Fatalf("a flash outlived its timer:\n%s", scr)
 	}
+}
+
+// The campaign's ID is on the list, the detail and the pane; E writes the
+// ledger where the person says; the failures view filters with / and
+// shows one failure's whole reason, which the row cuts at 80 columns.
+func TestIDsExportAndFailuresAt80x24(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(6))
+	seedSend(t, st, "Old news", 0)
+	camp := seedSend(t, st, "Spring sale", 0)
+	rec := newRecorder()
+	long := "550 5.1.1 <u002@example.com>: Recipient address rejected: User unknown in virtual mailbox table; see https://postmaster.example.com/errors/5.1.1 for what to do next"
+	rec.setFail("u002@example.com", long)
+	rec.setFail("u004@example.com", "552 5.2.2 mailbox full")
+	rig := newSendRig(t, st, srv.URL(), rigOptions{worker: true, rec: rec})
+	s := startAppWith(t, rig.common(), 80, 24)
+	scr := s.waitFor("Spring sale")
+	if !regexp.MustCompile(`ID +NAME`).MatchString(lineWith(scr, "NAME")) ||
+		!regexp.MustCompile(fmt.Sprintf(`▌ +%d  Spring sale`, camp.ID)).MatchString(scr) {
+		t.Fatalf("the list does not show the IDs:\n%s", frame(scr))
+	}
+	s.press("E")
+	s.waitFor("was never sent, so it has no ledger to export yet")
+	s.sendFromList("Spring sale", 6)
+	scr = s.waitFor("Completed with 2 failures")
+	if !strings.Contains(lineWith(scr, "Spring sale"), fmt.Sprintf("ID %d", camp.ID)) {
+		t.Fatalf("the pane's title lacks the ID:\n%s", frame(scr))
+	}
+
+	// The export dialog proposes a file named after the campaign; another
+	// directory is typed instead.
+	dir := t.TempDir()
+	s.press("E")
+	scr = s.waitFor(fmt.Sprintf("Export the ledger of 'Spring sale' (ID %d)", camp.ID))
+	if !strings.Contains(scr, fmt.Sprintf("spring-sale-%d-ledger.csv", camp.ID)) {
+		t.Fatalf("the dialog proposes no file name:\n%s", frame(scr))
+	}
+	for range len(fmt.Sprintf("spring-sale-%d-ledger.csv", camp.ID)) {
+		s.press("backspace")
+	}
+	target := filepath.Join(dir, "ledger.csv")
+	s.typeText(target + "\n")
+	s.waitFor("Wrote 6 recipients of 'Spring sale'")
+	data, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatalf("the export wrote nothing: %v", err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(data)), "\n"); len(lines) != 7 || !strings.HasPrefix(lines[0], "contact_id,address,state") ||
+		!strings.Contains(string(data), "u004@example.com,failed,1,552 5.2.2 mailbox full") {
+		t.Fatalf("the exported ledger:\n%s", data)
+	}
+
+	s.press("f")
+	scr = s.waitFor("u004@example.com")
+	if l := lineWith(scr, "u002@example.com"); !strings.HasSuffix(l, "…") {
+		t.Fatalf("the long reason fits at 80 columns, so this test shows nothing: %q", l)
+	}
+	s.press("/")
+	s.typeText("full")
+	scr = s.waitFor("1 of 2 match")
+	if strings.Contains(scr, "u002@example.com") || !strings.Contains(scr, "u004@example.com") {
+		t.Fatalf("the filter on the reason:\n%s", frame(scr))
+	}
+	s.press("enter")
+	s.waitFor(`filter "full": 1`)
+	s.press("esc") // clears the filter, the view stays
+	scr = s.waitGone(`filter "full"`)
+	if !strings.Contains(scr, "u002@example.com") || !strings.Contains(scr, "Failures of") {
+		t.Fatalf("esc did not clear the filter only:\n%s", frame(scr))
+	}
+	s.press("g", "enter")
+	scr = s.waitFor("Reason")
+	if !strings.Contains(scr, "https://postmaster.example.com/errors/5.1.1 for what to do next") || !strings.Contains(scr, "in virtual mailbox table") {
+		t.Fatalf("the detail does not show the whole reason:\n%s", frame(scr))
+	}
+	// Nothing from the list behind runs into the box's right edge.
+	for _, l := range strings.Split(scr, "\n") {
+		for _, edge := range []string{"╮", "╯"} {
+			if i := strings.LastIndex(l, edge); i >= 0 && strings.TrimSpace(l[i+len(edge):]) != "" {
+				t.Fatalf("text bleeds past the dialog's edge: %q\n%s", l, frame(scr))
+			}
+		}
+	}
+	s.press("esc")
+	s.waitGone("Last try")
+	s.press("esc")
+	s.waitFor("Completed with 2 failures")
 }
