@@ -26,6 +26,13 @@ const (
 	flashErrorFor = 6 * time.Second
 )
 
+// textTyper is implemented by screens that know whether the focus is on a
+// text input: when it is not (a selector, a read-only view, a dialog of
+// buttons), ? opens the help even though the screen has the keys.
+type textTyper interface {
+	TypingText() bool
+}
+
 // unsavedChanger is implemented by screens that hold a form: q then asks
 // before quitting instead of throwing the person's typing away.
 type unsavedChanger interface {
@@ -77,8 +84,9 @@ type App struct {
 	contacts    *ContactsScreen
 	suppression *SuppressionScreen
 
-	overlay overlay
-	confirm *Confirm
+	overlay    overlay
+	confirm    *Confirm
+	helpScroll int // the first line of the help box's body
 
 	flash     flashState
 	errs      []loggedError
@@ -278,14 +286,42 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			a.overlay, a.confirm = overlayNone, nil
 		}
 		return cmd
-	case overlayHelp, overlayErrors:
+	case overlayHelp:
+		switch k.String() {
+		case "j", "down":
+			a.helpScroll++
+		case "k", "up":
+			a.helpScroll--
+		case "pgdown", "space", "f":
+			a.helpScroll += max(a.height/2, 1)
+		case "pgup", "b":
+			a.helpScroll -= max(a.height/2, 1)
+		case "g", "home":
+			a.helpScroll = 0
+		case "G", "end":
+			a.helpScroll = 1 << 20
+		default:
+			if key.Matches(k, a.keys.Close) || key.Matches(k, a.keys.HelpAnywhere) {
+				a.overlay = overlayNone
+			}
+		}
+		return nil
+	case overlayErrors:
 		if key.Matches(k, a.keys.Close) {
 			a.overlay = overlayNone
 		}
 		return nil
 	}
 	scr := a.screens[a.active]
+	if key.Matches(k, a.keys.HelpAnywhere) {
+		a.openHelp()
+		return nil
+	}
 	if scr.Capturing() {
+		if t, ok := scr.(textTyper); ok && !t.TypingText() && key.Matches(k, a.keys.Help) {
+			a.openHelp()
+			return nil
+		}
 		return a.toActive(k)
 	}
 	switch {
@@ -311,7 +347,7 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return tea.Quit
 	case key.Matches(k, a.keys.Help):
-		a.overlay = overlayHelp
+		a.openHelp()
 	case key.Matches(k, a.keys.Errors):
 		a.overlay = overlayErrors
 	case key.Matches(k, a.keys.Screen1):
@@ -328,6 +364,10 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return a.toActive(k)
 	}
 	return nil
+}
+
+func (a *App) openHelp() {
+	a.overlay, a.helpScroll = overlayHelp, 0
 }
 
 // workerDelivering reports whether quitting would stop deliveries: the
@@ -447,7 +487,9 @@ func (a *App) render() string {
 	body := fitLines(scr.View(), w, sh)
 	switch a.overlay {
 	case overlayHelp:
-		body = Overlay(w, sh, body, renderFullHelp(a.c.Styles, w, sh, a.helpSections()))
+		var box string
+		box, a.helpScroll = renderFullHelp(a.c.Styles, w, sh, a.helpSections(), a.helpScroll)
+		body = Overlay(w, sh, body, box)
 	case overlayErrors:
 		body = Overlay(w, sh, body, renderErrorList(a.c.Styles, w, sh, a.errs))
 	case overlayConfirm:
@@ -475,7 +517,14 @@ func (a *App) render() string {
 }
 
 func (a *App) statusInfo() statusInfo {
+	helpKey := "?"
+	if scr := a.screens[a.active]; scr.Capturing() {
+		if t, ok := scr.(textTyper); !ok || t.TypingText() {
+			helpKey = "f1"
+		}
+	}
 	return statusInfo{
+		helpKey:  helpKey,
 		crumbs:   a.screens[a.active].Breadcrumb(),
 		flash:    a.flash.text,
 		flashErr: a.flash.err,
@@ -570,13 +619,22 @@ func (a *App) shortHelp() string {
 	switch a.overlay {
 	case overlayConfirm:
 		return a.help.ShortHelpView(a.confirm.ShortHelp())
-	case overlayHelp, overlayErrors:
+	case overlayHelp:
+		return a.help.ShortHelpView([]key.Binding{a.keys.Close,
+			key.NewBinding(key.WithKeys("j"), key.WithHelp("↓/j ↑/k", "scroll"))})
+	case overlayErrors:
 		return a.help.ShortHelpView([]key.Binding{a.keys.Close})
 	}
 	scr := a.screens[a.active]
 	bindings := append([]key.Binding(nil), scr.ShortHelp()...)
-	if !scr.Capturing() {
+	switch t, ok := scr.(textTyper); {
+	case !scr.Capturing():
 		bindings = append(bindings, a.keys.Help, a.keys.Quit)
+	case ok && !t.TypingText():
+		bindings = append(bindings, a.keys.Help)
+	default:
+		// ? is a character in a text input: F1 opens the help there.
+		bindings = append(bindings, a.keys.HelpAnywhere)
 	}
 	return a.help.ShortHelpView(bindings)
 }
@@ -587,7 +645,7 @@ func (a *App) helpSections() []helpSection {
 		{title: strings.Join(scr.Breadcrumb(), " › "), groups: scr.FullHelp()},
 		{title: "Everywhere", groups: [][]key.Binding{
 			{a.keys.Screen1, a.keys.Screen2, a.keys.Screen3, a.keys.Next, a.keys.Prev},
-			{a.keys.Help, a.keys.Errors, a.keys.Quit, a.keys.ForceQuit},
+			{a.keys.Help, a.keys.HelpAnywhere, a.keys.Errors, a.keys.Quit, a.keys.ForceQuit},
 		}},
 	}
 }

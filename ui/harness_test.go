@@ -186,6 +186,7 @@ var keyNames = map[string]rune{
 	"pgup":      tea.KeyPgUp,
 	"pgdown":    tea.KeyPgDown,
 	"space":     tea.KeySpace,
+	"f1":        tea.KeyF1,
 }
 
 // parseKey turns "ctrl+s", "shift+tab", "enter", "G" or "?" into the message

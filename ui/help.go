@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -30,8 +31,9 @@ type helpSection struct {
 }
 
 // renderFullHelp lays the sections out as columns that flow onto new rows
-// when the terminal is narrow, inside a box that fits w×h.
-func renderFullHelp(st *Styles, w, h int, sections []helpSection) string {
+// when the terminal is narrow, inside a box that fits w×h. When they do
+// not fit the box scrolls: scroll is its first line, returned clamped.
+func renderFullHelp(st *Styles, w, h int, sections []helpSection, scroll int) (string, int) {
 	var cols []string
 	for _, sec := range sections {
 		first := true
@@ -77,8 +79,38 @@ func renderFullHelp(st *Styles, w, h int, sections []helpSection) string {
 	if len(row) > 0 {
 		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
 	}
-	body := st.Title.Render("Keys") + "\n\n" + strings.Join(rows, "\n\n") + "\n\n" + st.Dim.Render("esc or ? closes this help")
-	return fitBox(st, w, h, body)
+	return scrollBox(st, w, h, st.Title.Render("Keys"), strings.Join(rows, "\n\n"), "esc or ? closes this help", scroll)
+}
+
+// scrollBox draws a titled box no larger than w×h whose body scrolls: when
+// it does not fit, the last line says how much is above and below and how
+// to scroll. It returns the box and the scroll, clamped.
+func scrollBox(st *Styles, w, h int, title, body, foot string, scroll int) (string, int) {
+	maxW, maxH := max(w-4, 8), max(h-2, 3)
+	box := st.Dialog.Padding(0, 1)
+	innerW := max(maxW-box.GetHorizontalFrameSize(), 1)
+	innerH := maxH - box.GetVerticalFrameSize()
+	lines := strings.Split(body, "\n")
+	room := max(innerH-3, 1) // the title, a blank line and the foot
+	scroll = max(min(scroll, len(lines)-room), 0)
+	if len(lines) > room {
+		end := min(scroll+room, len(lines))
+		lines = lines[scroll:end]
+		var where []string
+		if scroll > 0 {
+			where = append(where, fmt.Sprintf("↑ %d more", scroll))
+		}
+		if rest := len(strings.Split(body, "\n")) - end; rest > 0 {
+			where = append(where, fmt.Sprintf("↓ %d more", rest))
+		}
+		foot = strings.Join(where, " · ") + " — j/k or ↓/↑ scroll · " + foot
+	}
+	out := append([]string{title, ""}, lines...)
+	out = append(out, st.Dim.Render(foot))
+	for i, l := range out {
+		out[i] = ansi.Truncate(l, innerW, "…")
+	}
+	return box.Render(strings.Join(out, "\n")), scroll
 }
 
 // loggedError is one entry of the recent-errors list.
@@ -122,3 +154,59 @@ func fitBox(st *Styles, w, h int, body string) string {
 	}
 	return box.Render(strings.Join(lines, "\n"))
 }
+
+// TypingText reports whether the focus is on a text input, where ? is a
+// character; elsewhere ? opens the help even while the screen has the keys.
+func (s *CampaignsScreen) TypingText() bool {
+	switch {
+	case s.export != nil:
+		return true
+	case s.flow != nil && s.flow.capturing():
+		return false // the send's confirmation: buttons only
+	case s.editor == nil && s.pane != nil:
+		return s.pane.typingText()
+	case s.editor != nil:
+		return s.editor.typingText()
+	case s.confirm != nil:
+		return false
+	}
+	return s.filtering
+}
+
+func (e *Editor) typingText() bool {
+	switch {
+	case e.test != nil:
+		return true
+	case e.confirm != nil, e.readOnly:
+		return false
+	}
+	switch e.focus {
+	case fChannel, fMsgType, fMsgTag, fFormat:
+		return false
+	}
+	return true
+}
+
+func (p *progressPane) typingText() bool {
+	switch {
+	case p.cancelDlg != nil, p.rateDlg != nil:
+		return true
+	case p.failures != nil:
+		return p.failures.filtering
+	}
+	return false
+}
+
+// TypingText: see CampaignsScreen.TypingText.
+func (s *ContactsScreen) TypingText() bool {
+	switch {
+	case s.dialog != nil:
+		return false
+	case s.imp != nil:
+		return s.imp.stage == importForm
+	}
+	return s.prompt != nil || s.form != nil || s.picker != nil || s.filtering
+}
+
+// TypingText: see CampaignsScreen.TypingText.
+func (s *SuppressionScreen) TypingText() bool { return s.filtering || s.form != nil }

@@ -18,21 +18,25 @@ type AppKeyMap struct {
 	Next      key.Binding
 	Prev      key.Binding
 	Close     key.Binding // closes the help and the error list
+	// HelpAnywhere opens the help while a text input has the focus, where
+	// ? is a character.
+	HelpAnywhere key.Binding
 }
 
 // DefaultAppKeyMap returns the global keys.
 func DefaultAppKeyMap() AppKeyMap {
 	return AppKeyMap{
-		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
-		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
-		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Errors:    key.NewBinding(key.WithKeys("!"), key.WithHelp("!", "recent errors")),
-		Screen1:   key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "campaigns")),
-		Screen2:   key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "contacts")),
-		Screen3:   key.NewBinding(key.WithKeys("3"), key.WithHelp("3", "suppression list")),
-		Next:      key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next screen")),
-		Prev:      key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen")),
-		Close:     key.NewBinding(key.WithKeys("esc", "q", "?", "!"), key.WithHelp("esc", "close")),
+		Quit:         key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
+		ForceQuit:    key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
+		Help:         key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Errors:       key.NewBinding(key.WithKeys("!"), key.WithHelp("!", "recent errors")),
+		Screen1:      key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "campaigns")),
+		Screen2:      key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "contacts")),
+		Screen3:      key.NewBinding(key.WithKeys("3"), key.WithHelp("3", "suppression list")),
+		Next:         key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next screen")),
+		Prev:         key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen")),
+		Close:        key.NewBinding(key.WithKeys("esc", "q", "?", "!"), key.WithHelp("esc", "close")),
+		HelpAnywhere: key.NewBinding(key.WithKeys("f1"), key.WithHelp("f1", "help, also in a text field")),
 	}
 }
 

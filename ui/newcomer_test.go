@@ -231,3 +231,57 @@ func TestIDsExportAndFailuresAt80x24(t *testing.T) {
 	s.press("esc")
 	s.waitFor("Completed with 2 failures")
 }
+
+// ? opens the help in the editor wherever ? is not a character (a
+// selector, the read-only view); F1 opens it in a text field; the help
+// scrolls when it does not fit 80×24.
+func TestHelpEverywhereAndScrolling(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, twoContacts)
+	s := startApp(t, st, 80, 24)
+	s.waitFor("No campaigns yet")
+
+	s.press("?")
+	scr := s.waitFor("Keys")
+	if !strings.Contains(scr, "↓") || !strings.Contains(scr, "more") {
+		t.Fatalf("the help does not say there is more below:\n%s", frame(scr))
+	}
+	s.press("G")
+	scr = s.waitFor("shift+tab")
+	if !strings.Contains(scr, "previous screen") || !strings.Contains(scr, "↑") {
+		t.Fatalf("scrolled to the end, the help lacks its last keys:\n%s", frame(scr))
+	}
+	s.press("esc")
+	s.waitGone("Keys")
+
+	s.press("n")
+	s.waitFor("New campaign")
+	s.typeText("Why?") // a text field takes ? as a character
+	scr = s.waitFor("Why?")
+	if strings.Contains(scr, "Keys") {
+		t.Fatalf("? in the name opened the help:\n%s", frame(scr))
+	}
+	if !strings.Contains(strings.Split(scr, "\n")[23], "f1 help") {
+		t.Fatalf("the footer does not say how to get help in a text field:\n%s", frame(scr))
+	}
+	s.press("f1")
+	scr = s.waitFor("Keys")
+	if !strings.Contains(flat(scr), "ctrl+s") || !strings.Contains(scr, "New campaign") {
+		t.Fatalf("the help does not list the editor's keys:\n%s", frame(scr))
+	}
+	s.press("esc")
+	s.waitGone("Keys")
+
+	s.press("tab") // the channel selector
+	s.waitUntil("the channel to have the focus", func(scr string) bool { return strings.Contains(lineWith(scr, "Channel"), "›") })
+	s.press("?")
+	scr = s.waitFor("Keys")
+	if !strings.Contains(flat(scr), "ctrl+s") {
+		t.Fatalf("? on the channel selector does not show the editor's keys:\n%s", frame(scr))
+	}
+	s.press("?") // ? closes it again
+	scr = s.waitGone("Keys")
+	if !strings.Contains(lineWith(scr, "Channel"), "file") || !strings.Contains(scr, "Why?") {
+		t.Fatalf("the editor changed behind the help:\n%s", frame(scr))
+	}
+}

@@ -53,6 +53,9 @@ type statusInfo struct {
 	redis    queue.Status
 	worker   []string      // the in-process worker, most detailed first; nil without one
 	counts   *store.Counts // nil until loaded
+	// helpKey is the key that opens the help now: f1 while a text field
+	// takes ? as a character.
+	helpKey string
 }
 
 func (b statusBar) dot(s queue.Status) string {
@@ -102,7 +105,11 @@ func (b statusBar) render(width int, in statusInfo) (string, bool) {
 	redisLevel, workerLevel := 0, 0
 	showPath, showCounts := b.dbPath != "", in.counts != nil
 	flash := in.flash
-	helpText := "? help"
+	helpKey := in.helpKey
+	if helpKey == "" {
+		helpKey = "?"
+	}
+	helpText := helpKey + " help"
 
 	fixed := func(rl, wl int) int {
 		w := sepW + 2 + ansi.StringWidth(redis[rl]) + sepW + len(helpText)
@@ -180,7 +187,7 @@ func (b statusBar) render(width int, in statusInfo) (string, bool) {
 	if showCounts {
 		parts = append(parts, st.Dim.Render(formatCounts(*in.counts)))
 	}
-	parts = append(parts, st.Key.Render("?")+" help")
+	parts = append(parts, st.Key.Render(helpKey)+" help")
 	line := strings.Join(parts, sep)
 	if ansi.StringWidth(line) > width && in.flash != "" {
 		cut = true
