@@ -123,7 +123,7 @@ type CampaignsScreen struct {
 	confirm      *Confirm
 	confirmID    uint64 // the campaign the delete dialog names
 	export       *exportDialog
-	idW          int // the ID column's width
+	idW          int    // the ID column's width
 	cwd          string // where relative export paths start
 	editor       *Editor
 	nextEditorID int
