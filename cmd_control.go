@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+	"golang.org/x/term"
+
 	"tui/campaign"
 	"tui/internal/termsafe"
 	"tui/queue"
@@ -226,37 +229,110 @@ func campaignStatus(e *env, g *globals, args []string) error {
 
 // progressLine is one line of numbers, the same the progress pane shows.
 func progressLine(c store.Campaign, st store.SendState, rate float64, workers []queue.WorkerInfo) string {
+	return fitProgressLine(c, st, rate, workers, 0)
+}
+
+// fitProgressLine is the progress line in at most width cells (0: no
+// limit). A line longer than the terminal wraps, and the carriage return
+// that redraws it then goes back to its last row only, so every update
+// would scroll: the least useful parts go first (workers, the rate, the
+// counts that are zero, then the others), and the name is cut last.
+func fitProgressLine(c store.Campaign, st store.SendState, rate float64, workers []queue.WorkerInfo, width int) string {
 	n := st.Counts
 	final := n[store.RecipientSent] + n[store.RecipientFailed] + n[store.RecipientSkipped] + n[store.RecipientCancelled]
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s [%s] %s/%s done: %s sent, %s failed, %s retrying, %s queued", termsafe.Line(c.Name), c.Status,
-		thousands(final), thousands(st.Total), thousands(n[store.RecipientSent]), thousands(n[store.RecipientFailed]),
-		thousands(n[store.RecipientRetrying]), thousands(n[store.RecipientQueued]))
+	type part struct {
+		text string
+		sep  string // what joins it to the part before
+		prio int    // lower stays longer
+	}
+	name := termsafe.Line(c.Name)
+	parts := []part{
+		{fmt.Sprintf("[%s] %s/%s done", c.Status, thousands(final), thousands(st.Total)), " ", 0},
+		{thousands(n[store.RecipientSent]) + " sent", ": ", 1},
+		{thousands(n[store.RecipientFailed]) + " failed", ", ", 2},
+		{thousands(n[store.RecipientRetrying]) + " retrying", ", ", 6},
+		{thousands(n[store.RecipientQueued]) + " queued", ", ", 5},
+	}
+	if n[store.RecipientFailed] == 0 {
+		parts[2].prio = 7
+	}
+	if n[store.RecipientRetrying] == 0 {
+		parts[3].prio = 8
+	}
 	if k := n[store.RecipientSkipped]; k > 0 {
-		fmt.Fprintf(&b, ", %s skipped", thousands(k))
+		parts = append(parts, part{thousands(k) + " skipped", ", ", 3})
 	}
 	if k := n[store.RecipientCancelled]; k > 0 {
-		fmt.Fprintf(&b, ", %s cancelled", thousands(k))
+		parts = append(parts, part{thousands(k) + " cancelled", ", ", 3})
 	}
 	if st.Redelivered > 0 {
-		fmt.Fprintf(&b, ", %s possibly twice", thousands(st.Redelivered))
+		parts = append(parts, part{thousands(st.Redelivered) + " possibly twice", ", ", 4})
 	}
 	if rate > 0 {
-		fmt.Fprintf(&b, " · %.0f/s", rate)
+		parts = append(parts, part{fmt.Sprintf("%.0f/s", rate), " · ", 9})
 		if left := st.Total - final; left > 0 {
-			fmt.Fprintf(&b, " · ETA %s", campaign.HumanDuration(time.Duration(float64(left)/rate*float64(time.Second))))
-		}
-	}
-	alive := 0
-	for _, w := range workers {
-		if w.Alive(time.Now()) {
-			alive++
+			parts = append(parts, part{"ETA " + campaign.HumanDuration(time.Duration(float64(left)/rate*float64(time.Second))), " · ", 4})
 		}
 	}
 	if c.Status == store.StatusSending || c.Status == store.StatusPaused {
-		fmt.Fprintf(&b, " · %d worker(s)", alive)
+		alive := 0
+		for _, w := range workers {
+			if w.Alive(time.Now()) {
+				alive++
+			}
+		}
+		parts = append(parts, part{fmt.Sprintf("%d worker(s)", alive), " · ", 10})
 	}
-	return b.String()
+	render := func(keep func(part) bool) string {
+		var b strings.Builder
+		b.WriteString(name)
+		for _, p := range parts {
+			if keep(p) {
+				b.WriteString(p.sep + p.text)
+			}
+		}
+		return b.String()
+	}
+	line := render(func(part) bool { return true })
+	if width <= 0 || ansi.StringWidth(line) <= width {
+		return line
+	}
+	for limit := 10; limit >= 3; limit-- {
+		line = render(func(p part) bool { return p.prio < limit })
+		if ansi.StringWidth(line) <= width {
+			return line
+		}
+	}
+	// Still too long: the name gives way (to a dozen cells), then the
+	// failures, then the line is cut.
+	full := name
+	for _, limit := range []int{3, 2, 1} {
+		name = full
+		line = render(func(p part) bool { return p.prio < limit })
+		over := ansi.StringWidth(line) - width
+		if over <= 0 {
+			return line
+		}
+		if keep := ansi.StringWidth(name) - over; keep >= 12 {
+			name = ansi.Truncate(name, keep, "…")
+			return render(func(p part) bool { return p.prio < limit })
+		}
+	}
+	return ansi.Truncate(line, width, "…")
+}
+
+// terminalWidth is the width of the terminal w writes to, or 0 when it is
+// not a terminal or does not say.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || cols <= 0 {
+		return 0
+	}
+	return cols
 }
 
 func thousands(n int) string {
@@ -346,7 +422,9 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 		over := u.Campaign.Status != store.StatusSending && u.Campaign.Status != store.StatusPaused
 		switch {
 		case tty && (time.Since(lastPrint) > 100*time.Millisecond || over):
-			fmt.Fprintf(e.stderr, "\r\033[K%s", progressLine(u.Campaign, u.Send, r, u.Workers))
+			// One cell short of the width: a line that fills the last
+			// column leaves the cursor pending a wrap on some terminals.
+			fmt.Fprintf(e.stderr, "\r\033[K%s", fitProgressLine(u.Campaign, u.Send, r, u.Workers, max(terminalWidth(e.stderr)-1, 0)))
 			lastPrint = time.Now()
 		case !tty && (time.Since(lastPrint) > 3*time.Second || over):
 			fmt.Fprintln(e.stderr, progressLine(u.Campaign, u.Send, r, u.Workers))
