@@ -65,3 +65,43 @@ func TestFitProgressLine(t *testing.T) {
 		t.Errorf("plain lines changed: %q", got)
 	}
 }
+
+// A preflight that finds the same problem for many recipients says it
+// once, with how many and who, instead of a line each.
+func TestPreflightErrorsGroupedOnTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tui.db")
+	var csv strings.Builder
+	csv.WriteString("email,name,country\n")
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&csv, "ok%d@example.com,Ok %d,FR\n", i, i)
+	}
+	csvPath := writeFile(t, dir, "a.csv", csv.String())
+	if r := cli(t, db, "", "contacts", "import", csvPath); r.code != 0 {
+		t.Fatalf("import: %+v", r)
+	}
+	csv.Reset()
+	csv.WriteString("email,name\n")
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&csv, "user%d@example.com,User %d\n", i, i)
+	}
+	if r := cli(t, db, "", "contacts", "import", writeFile(t, dir, "b.csv", csv.String())); r.code != 0 {
+		t.Fatalf("import: %+v", r)
+	}
+	body := writeFile(t, dir, "body.txt", "Hello {{.name}} from {{.country}}")
+	r := cli(t, db, "", "campaign", "create", "--name", "Spring", "--channel", "file", "--body-file", body, "--subject", "Hi")
+	if r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "send", strings.TrimSpace(r.stdout))
+	if r.code != 1 {
+		t.Fatalf("a blocked send exits %d:\n%s", r.code, r.stderr)
+	}
+	want := `100 contacts have no field "country"`
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "user1@example.com, user2@example.com and 98 more") {
+		t.Fatalf("the errors are not grouped (want %q):\n%s", want, r.stderr)
+	}
+	if n := strings.Count(r.stderr, "has no field"); n > 1 {
+		t.Fatalf("%d lines about the missing field:\n%s", n, r.stderr)
+	}
+}

@@ -260,14 +260,75 @@ func (p *Preflight) Summary() string {
 	fmt.Fprintf(&b, "Estimated duration: %s\n", p.EstimateText())
 	if p.ErrorCount > 0 {
 		fmt.Fprintf(&b, "Errors: %d\n", p.ErrorCount)
-		for _, e := range p.Errors {
-			fmt.Fprintf(&b, "  %s\n", e)
+		// One line per cause, not per recipient: a hundred contacts
+		// without a field are one problem to fix.
+		for _, g := range p.ErrorGroups() {
+			fmt.Fprintf(&b, "  %s\n", g.Text(2))
 		}
 		if more := p.ErrorCount - len(p.Errors); more > 0 {
-			fmt.Fprintf(&b, "  … and %d more\n", more)
+			fmt.Fprintf(&b, "  … and %d more recipients (the first %d are listed)\n", more, len(p.Errors))
 		}
 	}
 	return b.String()
+}
+
+// ErrorGroup is one cause of the preflight's errors and the recipients it
+// blocks, in contact order.
+type ErrorGroup struct {
+	Reason    string
+	Addresses []string
+}
+
+// ErrorGroups gathers the listed errors by cause, in the order each cause
+// first appears.
+func (p *Preflight) ErrorGroups() []ErrorGroup {
+	var out []ErrorGroup
+	at := map[string]int{}
+	for _, e := range p.Errors {
+		reason := e.Err.Error()
+		i, ok := at[reason]
+		if !ok {
+			i = len(out)
+			at[reason] = i
+			out = append(out, ErrorGroup{Reason: reason})
+		}
+		out[i].Addresses = append(out[i].Addresses, e.Address)
+	}
+	return out
+}
+
+// Cause says the reason for all the group's recipients: "the contact has
+// no field" becomes "100 contacts have no field"; other reasons are
+// preceded by the count.
+func (g ErrorGroup) Cause() string {
+	n := len(g.Addresses)
+	if n == 1 {
+		return g.Reason
+	}
+	if i := strings.Index(g.Reason, "the contact has "); i >= 0 {
+		return g.Reason[:i] + fmt.Sprintf("%d contacts have ", n) + g.Reason[i+len("the contact has "):]
+	}
+	return fmt.Sprintf("%d contacts: %s", n, g.Reason)
+}
+
+// Who names the first show addresses and how many more there are.
+func (g ErrorGroup) Who(show int) string {
+	if len(g.Addresses) <= show+1 {
+		show = len(g.Addresses)
+	}
+	who := strings.Join(g.Addresses[:show], ", ")
+	if more := len(g.Addresses) - show; more > 0 {
+		who += fmt.Sprintf(" and %d more", more)
+	}
+	return who
+}
+
+// Text is the group in one line: the cause, then who.
+func (g ErrorGroup) Text(show int) string {
+	if len(g.Addresses) == 1 {
+		return g.Addresses[0] + ": " + g.Reason
+	}
+	return g.Cause() + ": " + g.Who(show)
 }
 
 // EstimateText says how long the send will take at its rate.

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"tui/internal/redistest"
+	"tui/store"
 )
 
 // Screen tests for what trips a newcomer up on the way from a fresh
@@ -283,5 +284,38 @@ func TestHelpEverywhereAndScrolling(t *testing.T) {
 	scr = s.waitGone("Keys")
 	if !strings.Contains(lineWith(scr, "Channel"), "file") || !strings.Contains(scr, "Why?") {
 		t.Fatalf("the editor changed behind the help:\n%s", frame(scr))
+	}
+}
+
+// The send's preflight at 80×24 lists its errors by cause, wrapped: the
+// field that is missing is not cut away, and a hundred contacts without it
+// are one entry.
+func TestPreflightErrorsGroupedAndWrapped(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, "email,name,country\nok@example.com,Ok,FR\n")
+	var csv strings.Builder
+	csv.WriteString("email,name\n")
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&csv, "user%d@example.com,User %d\n", i, i)
+	}
+	seedContacts(t, st, csv.String())
+	if _, err := st.CreateCampaign("tester", store.Campaign{Name: "Spring", Channel: store.ChannelFile,
+		Subject: "Hi", Body: "Hello {{.name}} from {{.country}}"}); err != nil {
+		t.Fatal(err)
+	}
+	ln := newConnListener(t, false)
+	rig := newSendRig(t, st, ln.url(), rigOptions{})
+	s := startAppWith(t, rig.common(), 80, 24)
+	s.waitFor("Spring")
+	s.press("s")
+	scr := s.waitFor("Cannot send 'Spring'")
+	f := flat(strings.ReplaceAll(scr, "│", " "))
+	for _, want := range []string{`100 contacts have no field "country"`, "user1@example.com, user2@example.com, user3@example.com and 97 more"} {
+		if !strings.Contains(f, want) {
+			t.Fatalf("the preflight lacks %q:\n%s", want, frame(scr))
+		}
+	}
+	if strings.Contains(scr, "user4@example.com") {
+		t.Fatalf("the preflight lists the recipients one by one:\n%s", frame(scr))
 	}
 }

@@ -406,17 +406,36 @@ func (f *sendFlow) blockedLines(inner int) []string {
 	return append(append(lines, ""), f.closeRow(inner)...)
 }
 
-// errorLines is one line per recipient error: who, then what.
+// errorLines lists the errors by cause, wrapped to the dialog: a cause
+// that blocks one recipient is the address and the reason; one that
+// blocks many says how many, then who.
 func (f *sendFlow) errorLines(inner int) []string {
 	st := f.c.Styles
-	addrW := 0
-	for _, e := range f.pf.Errors {
-		addrW = max(addrW, ansi.StringWidth(e.Address))
+	var out []string
+	wrap := func(text string, indent int) []string {
+		lines := wrapText(text, max(inner-indent, 10))
+		for i := range lines {
+			lines[i] = strings.Repeat(" ", indent) + lines[i]
+		}
+		return lines
 	}
-	addrW = min(addrW, inner/2)
-	out := make([]string, 0, len(f.pf.Errors))
-	for _, e := range f.pf.Errors {
-		out = append(out, "  "+st.Label.Render(pad(e.Address, addrW, false))+"  "+e.Err.Error())
+	for _, g := range f.pf.ErrorGroups() {
+		if len(g.Addresses) == 1 {
+			first := wrap(g.Addresses[0]+"  "+g.Reason, 2)
+			// The address stands out from its reason.
+			first[0] = "  " + st.Label.Render(g.Addresses[0]) + strings.TrimPrefix(first[0], "  "+g.Addresses[0])
+			out = append(out, first[0])
+			for _, l := range first[1:] {
+				out = append(out, "  "+l)
+			}
+			continue
+		}
+		cause := wrap(g.Cause(), 2)
+		for i := range cause {
+			cause[i] = st.Error.Render(cause[i])
+		}
+		out = append(out, cause...)
+		out = append(out, wrap(g.Who(3), 4)...)
 	}
 	return out
 }
@@ -436,7 +455,7 @@ func (f *sendFlow) clampScroll() {
 		f.scroll = 0
 		return
 	}
-	f.scroll = max(min(f.scroll, len(f.pf.Errors)-f.errorRows()), 0)
+	f.scroll = max(min(f.scroll, len(f.errorLines(f.dialogWidth()))-f.errorRows()), 0)
 }
 
 func (f *sendFlow) closeRow(inner int) []string {
