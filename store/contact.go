@@ -545,3 +545,98 @@ func (s *Store) DeleteContact(actor string, id uint64) error {
 	}
 	return nil
 }
+
+// EditContact replaces a contact's address, name, fields and tags with
+// those of edit, keeping its ID, its creation time and its place in every
+// send's ledger. A new address must not belong to another contact; bad
+// input changes nothing.
+func (s *Store) EditContact(actor string, id uint64, edit Contact) (Contact, error) {
+	addr, kind, err := NormalizeAddressKind(edit.Address, edit.Kind)
+	if err != nil {
+		return Contact{}, err
+	}
+	if why := textProblem(edit.Name); why != "" {
+		return Contact{}, fmt.Errorf("the name %s", why)
+	}
+	fields := make(map[string]string, len(edit.Fields))
+	for k, v := range edit.Fields {
+		name := columnName(k)
+		if name == "" {
+			return Contact{}, fmt.Errorf("a field needs a name (value %q)", v)
+		}
+		if why := textProblem(name + v); why != "" {
+			return Contact{}, fmt.Errorf("the field %q %s", name, why)
+		}
+		fields[name] = v
+	}
+	if edit.Name != "" {
+		fields["name"] = edit.Name
+	}
+	var out Contact
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		contacts, addrs := tx.Bucket(bucketContacts), tx.Bucket(bucketAddresses)
+		key := itob(id)
+		var cur Contact
+		if err := getJSON(contacts, key, &cur); err != nil {
+			return err
+		}
+		next := cur
+		next.Address, next.Kind, next.Name, next.Fields = addr, kind, edit.Name, fields
+		next.Tags = NormalizeTags(edit.Tags)
+		next.UpdatedAt = s.now().UTC()
+		if next.Key() != cur.Key() {
+			if other := addrs.Get([]byte(next.Key())); other != nil && btoi(other) != id {
+				return fmt.Errorf("%s is the address of another contact (ID %d): edit or delete that one instead", addr, btoi(other))
+			}
+			if err := addrs.Delete([]byte(cur.Key())); err != nil {
+				return err
+			}
+			if err := addrs.Put([]byte(next.Key()), key); err != nil {
+				return err
+			}
+		}
+		if err := putContact(contacts, key, &next); err != nil {
+			return err
+		}
+		if err := indexTags(tx, id, missing(cur.Tags, next.Tags), missing(next.Tags, cur.Tags)); err != nil {
+			return err
+		}
+		out = next
+		detail := ""
+		if cur.Address != next.Address {
+			detail = "address was " + cur.Address
+		}
+		return s.audit(tx, actor, "contact.update", "contact "+next.Address, detail)
+	})
+	if err != nil {
+		return Contact{}, fmt.Errorf("save contact %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// FieldNames lists the template fields of the first contacts (up to
+// sample), so a form can offer the fields a contact lacks.
+func (s *Store) FieldNames(sample int) ([]string, error) {
+	seen := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketContacts).Cursor()
+		n := 0
+		for k, v := c.First(); k != nil && n < sample; k, v = c.Next() {
+			n++
+			var ct Contact
+			if err := decodeContact(v, &ct); err != nil {
+				continue
+			}
+			for f := range ct.Fields {
+				seen[f] = true
+			}
+		}
+		return nil
+	})
+	out := make([]string, 0, len(seen))
+	for f := range seen {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out, err
+}

@@ -52,6 +52,8 @@ type ContactsScreen struct {
 	picker *tagPicker
 	prompt *contactsPrompt
 	form   *miniForm
+	// editing is set while the form edits a contact rather than adds one.
+	editing *contactEdit
 	dialog *Confirm
 	detail *contactDetail
 	imp    *importer
@@ -150,6 +152,8 @@ func (s *ContactsScreen) Breadcrumb() []string {
 	switch {
 	case s.imp != nil:
 		return []string{"Contacts", "Import"}
+	case s.form != nil && s.editing != nil:
+		return []string{"Contacts", "Edit"}
 	case s.form != nil:
 		return []string{"Contacts", "Add"}
 	case s.detail != nil:
@@ -178,13 +182,13 @@ func (s *ContactsScreen) ShortHelp() []key.Binding {
 		return s.imp.ShortHelp()
 	case s.detail != nil:
 		k := s.keys
-		return []key.Binding{s.detailKeys.Close, s.detailKeys.Down, k.AddTag, k.RemoveTag, k.Suppress, k.Delete}
+		return []key.Binding{s.detailKeys.Close, k.Edit, s.detailKeys.Down, k.AddTag, k.RemoveTag, k.Suppress, k.Delete}
 	}
 	k := s.keys
 	if s.isEmpty() {
 		return []key.Binding{k.Import, k.Add}
 	}
-	return []key.Binding{k.Down, k.Filter, k.TagFilter, k.Mark, k.AddTag, k.RemoveTag, k.Open, k.Import, k.Add, k.Suppress, k.Delete, k.Back}
+	return []key.Binding{k.Down, k.Filter, k.TagFilter, k.Mark, k.AddTag, k.RemoveTag, k.Open, k.Edit, k.Import, k.Add, k.Suppress, k.Delete, k.Back}
 }
 
 // FullHelp groups every key of the list.
@@ -194,7 +198,7 @@ func (s *ContactsScreen) FullHelp() [][]key.Binding {
 		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 		{k.Filter, k.TagFilter, k.Back, k.Reload},
 		{k.Mark, k.MarkPage, k.AddTag, k.RemoveTag},
-		{k.Open, k.Add, k.Import, k.Suppress, k.Delete},
+		{k.Open, k.Edit, k.Add, k.Import, k.Suppress, k.Delete},
 	}
 }
 
@@ -292,6 +296,10 @@ func (s *ContactsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		return s, nil
 	case contactsActionMsg:
 		return s, s.onAction(msg)
+	case contactEditOpenMsg:
+		return s, s.onEditOpen(msg)
+	case contactEditedMsg:
+		return s, s.onEdited(msg)
 	case contactAddedMsg:
 		return s, s.onAdded(msg)
 	case DataChangedMsg:
@@ -515,6 +523,8 @@ func (s *ContactsScreen) handleDetailKey(k tea.KeyPressMsg) (tea.Cmd, bool) {
 		s.detail.scroll = max(s.detail.scroll-1, 0)
 	case key.Matches(k, s.detailKeys.Down):
 		s.detail.scroll++
+	case key.Matches(k, s.keys.Edit):
+		return s.openEditForm(s.detail.contact.ID), true
 	case key.Matches(k, s.keys.AddTag, s.keys.RemoveTag, s.keys.Suppress, s.keys.Delete):
 		return nil, false
 	}
@@ -549,6 +559,11 @@ func (s *ContactsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
 		s.filterInput.CursorEnd()
 		s.scrollToCursor()
 		return s.filterInput.Focus()
+	case key.Matches(k, km.Edit):
+		if c, ok := s.row(s.cursor); ok {
+			return s.openEditForm(c.ID)
+		}
+		return nil
 	case key.Matches(k, km.TagFilter):
 		s.picker = newTagPicker(s.c, s.tags, s.filter.Tag)
 		return s.loadTags()

@@ -261,9 +261,12 @@ func (s *ContactsScreen) handleFormKey(k tea.KeyPressMsg) tea.Cmd {
 	action, cmd := s.form.Update(k)
 	switch action {
 	case formCancel:
-		s.form = nil
+		s.form, s.editing = nil, nil
 		return nil
 	case formSubmit:
+		if s.editing != nil {
+			return s.submitEdit()
+		}
 		addr, err := store.NormalizeAddress(s.form.value(0))
 		if err != nil {
 			return s.form.fail(0, err.Error()+"; nothing was saved")

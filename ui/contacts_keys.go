@@ -19,6 +19,7 @@ type ContactsKeyMap struct {
 	RemoveTag key.Binding
 	Open      key.Binding
 	Add       key.Binding
+	Edit      key.Binding
 	Suppress  key.Binding
 	Delete    key.Binding
 	Import    key.Binding
@@ -43,6 +44,7 @@ func DefaultContactsKeyMap() ContactsKeyMap {
 		RemoveTag: key.NewBinding(key.WithKeys("-"), key.WithHelp("-", "remove tag")),
 		Open:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
 		Add:       key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add")),
+		Edit:      key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit")),
 		Suppress:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "suppress")),
 		Delete:    key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "delete")),
 		Import:    key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "import CSV")),

@@ -300,7 +300,7 @@ func (s *ContactsScreen) detailView() string {
 	}
 	sort.Strings(keys)
 	if len(keys) == 0 {
-		lines = append(lines, st.Dim.Render("  none"))
+		lines = append(lines, st.Dim.Render("  none — e edits the contact and adds them"))
 	}
 	keyW := 0
 	for _, k := range keys {

@@ -319,3 +319,65 @@ func TestPreflightErrorsGroupedAndWrapped(t *testing.T) {
 		t.Fatalf("the preflight lists the recipients one by one:\n%s", frame(scr))
 	}
 }
+
+// A contact added by hand has no fields, so a template that needs one
+// cannot render for it; e edits the contact: the fields the other contacts
+// have are offered, and its address and tags change too.
+func TestEditAContactsFieldsAddressAndTags(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, "email,name,country\nada@example.com,Ada,FR\n", "news")
+	if _, _, err := st.AddContact("tester", store.Contact{Address: "bob@example.com", Name: "Bob"}); err != nil {
+		t.Fatal(err)
+	}
+	camp, err := st.CreateCampaign("tester", store.Campaign{Name: "Hello", Channel: store.ChannelFile, Subject: "Hi", Body: "From {{.country}}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startApp(t, st, 80, 24)
+	s.press("2")
+	s.waitFor("bob@example.com")
+	s.press("j", "enter")
+	s.waitFor("Contact bob@example.com")
+	s.waitFor("e edits the contact")
+	s.press("e")
+	scr := s.waitFor("Edit contact bob@example.com")
+	if !strings.Contains(scr, "country") || !strings.Contains(scr, "New field") {
+		t.Fatalf("the form does not offer the field other contacts have:\n%s", frame(scr))
+	}
+	// Address: replace it; Tags: add vip; country: DE.
+	for range len("bob@example.com") {
+		s.press("backspace")
+	}
+	s.typeText("robert@example.com")
+	s.press("tab", "tab") // name, tags
+	s.typeText("vip")
+	s.press("tab") // country
+	s.waitUntil("the country field to have the focus", func(scr string) bool { return strings.Contains(lineWith(scr, "country"), "›") })
+	s.typeText("DE")
+	s.press("ctrl+s")
+	scr = s.waitFor("Saved robert@example.com")
+	if !strings.Contains(scr, "country") || !strings.Contains(scr, "DE") {
+		t.Fatalf("the details do not show the new field:\n%s", frame(scr))
+	}
+	c, err := st.ContactByAddress("robert@example.com")
+	if err != nil {
+		t.Fatalf("the new address is not stored: %v", err)
+	}
+	if c.Fields["country"] != "DE" || strings.Join(c.Tags, ",") != "vip" || c.Name != "Bob" {
+		t.Fatalf("stored contact %+v", c)
+	}
+	if _, err := st.ContactByAddress("bob@example.com"); err == nil {
+		t.Fatal("the old address still finds the contact")
+	}
+	// The campaign renders for everyone now.
+	n := 0
+	_ = st.ForEachRecipient(&camp, func(ct store.Contact) bool {
+		if _, ok := ct.Fields["country"]; ok {
+			n++
+		}
+		return true
+	})
+	if n != 2 {
+		t.Fatalf("%d of 2 recipients have the field", n)
+	}
+}
