@@ -54,9 +54,9 @@ type ContactsScreen struct {
 	form   *miniForm
 	// editing is set while the form edits a contact rather than adds one.
 	editing *contactEdit
-	dialog *Confirm
-	detail *contactDetail
-	imp    *importer
+	dialog  *Confirm
+	detail  *contactDetail
+	imp     *importer
 	// importRuns numbers the imports' opens and runs across importers.
 	importRuns int
 }
