@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -105,6 +106,11 @@ type App struct {
 	worker   WorkerSnapshot
 	draining bool // quitting: the in-process worker finishes its deliveries
 
+	// pid and host tell this process's worker from others in the sends'
+	// worker lists.
+	pid  int
+	host string
+
 	// msgLines is the height of the message area above the footer, which
 	// shows a flash the status bar would cut; the screens get the rest.
 	msgLines int
@@ -130,6 +136,8 @@ func NewApp(c *Common) *App {
 		contacts:    NewContactsScreen(c),
 		suppression: NewSuppressionScreen(c),
 	}
+	a.pid = os.Getpid()
+	a.host, _ = os.Hostname()
 	a.screens = []Screen{a.campaigns, a.contacts, a.suppression}
 	a.titles = []string{"Campaigns", "Contacts", "Suppression"}
 	return a
@@ -337,7 +345,11 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			return tea.Quit // the server's worker goes on for everyone
 		}
 		if a.workerDelivering() {
-			a.confirm = NewConfirm(a.c, "Sending continues on headless workers. Quit?", a.quitWorkerBody(),
+			title := "Quit? This process's worker stops"
+			if n := a.otherWorkers(); n > 0 {
+				title = fmt.Sprintf("Sending continues on %s. Quit?", countNoun(n, "other worker", "other workers"))
+			}
+			a.confirm = NewConfirm(a.c, title, a.quitWorkerBody(),
 				"Quit", func() tea.Msg { return quitDrainMsg{} })
 			a.overlay = overlayConfirm
 			return nil
@@ -388,7 +400,29 @@ func (a *App) quitWorkerBody() string {
 	if n == 0 {
 		body = "A send is going on and this process's worker delivers it."
 	}
-	return body + fmt.Sprintf(" Quitting stops it: deliveries under way finish (up to %s), and what is left waits in Redis for `tui --headless-worker` or the next `tui --worker`.", grace)
+	body += fmt.Sprintf(" Quitting stops it: deliveries under way finish (up to %s)", grace)
+	if a.otherWorkers() > 0 {
+		return body + ", and the other workers deliver the rest."
+	}
+	return body + ". No other worker is running, so the rest waits in Redis until `tui --headless-worker` or the next `tui --worker` starts."
+}
+
+// otherWorkers counts the live workers of the sends in progress that are
+// not this process's own: those keep delivering after it quits.
+func (a *App) otherWorkers() int {
+	now := a.c.Now()
+	seen := map[string]bool{}
+	for _, l := range a.campaigns.sends.byID {
+		if !l.active() {
+			continue
+		}
+		for _, w := range l.workers {
+			if w.Alive(now) && !(w.PID == a.pid && w.Host == a.host) {
+				seen[w.ID] = true
+			}
+		}
+	}
+	return len(seen)
 }
 
 // drainAndQuit stops the in-process worker, letting its deliveries finish,

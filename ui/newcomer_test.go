@@ -381,3 +381,58 @@ func TestEditAContactsFieldsAddressAndTags(t *testing.T) {
 		t.Fatalf("%d of 2 recipients have the field", n)
 	}
 }
+
+// The cancel dialog follows the send while the name is typed, and when the
+// send ends first it says so instead of cancelling; a cancel that arrives
+// after the end says plainly that nothing was cancelled.
+func TestCancelDialogFollowsTheSend(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(6))
+	camp := seedSend(t, st, "Cancel me", 0)
+	rec := holdingRecorder()
+	rig := newSendRig(t, st, srv.URL(), rigOptions{worker: true, rec: rec})
+	s := startAppWith(t, rig.common(), 80, 24)
+	s.waitFor("Cancel me")
+	s.sendFromList("Cancel me", 6)
+	s.waitFor("Cancel me  sending")
+	s.press("x")
+	s.waitFor("Nobody has been sent to yet")
+	s.typeText("Cancel")
+	rec.release()
+	scr := s.waitFor("The send ended while you typed")
+	if f := flat(strings.ReplaceAll(scr, "│", " ")); !strings.Contains(f, "it is completed (6 of 6 sent)") || !strings.Contains(f, "nothing left to cancel") {
+		t.Fatalf("the dialog does not say the send ended:\n%s", frame(scr))
+	}
+	s.press("enter")
+	scr = s.waitGone("The send ended while you typed")
+	if strings.Contains(scr, "cannot become") || strings.Contains(scr, "✗") {
+		t.Fatalf("closing the dialog reported an error:\n%s", frame(scr))
+	}
+	if got := campaignByID(t, st, camp.ID); got.Status != store.StatusCompleted {
+		t.Fatalf("the campaign is %s", got.Status)
+	}
+
+	// A cancel the store refuses because the send completed meanwhile.
+	news := controlNews(sendControlMsg{action: actionCancel, c: store.Campaign{Name: "Cancel me"},
+		send: &store.SendState{Total: 6, Counts: map[store.RecipientState]int{store.RecipientSent: 6}},
+		err:  &store.TransitionError{Name: "Cancel me", From: store.StatusCompleted, To: store.StatusCancelled}})()
+	f, ok := news.(FlashMsg)
+	if !ok || f.Err || !strings.Contains(f.Text, "'Cancel me' had completed before the cancel arrived: nothing was cancelled; 6 of 6 sent") {
+		t.Fatalf("the late cancel says %#v", news)
+	}
+}
+
+// The end of a send is flashed with the words of the counts beside it:
+// skipped recipients are not called failures.
+func TestEndNewsNamesSkippedAsSkipped(t *testing.T) {
+	l := &sendLive{c: store.Campaign{Name: "Spring", Status: store.StatusCompleted},
+		send: store.SendState{Total: 296, Counts: map[store.RecipientState]int{store.RecipientSent: 286, store.RecipientSkipped: 10}}}
+	if got := endNews(l).Text; got != "'Spring' completed with 10 skipped: 286 sent; f in its send pane lists them" {
+		t.Fatalf("end news: %q", got)
+	}
+	l.send.Counts[store.RecipientFailed] = 2
+	if got := endNews(l).Text; !strings.Contains(got, "completed with 2 failures and 10 skipped") {
+		t.Fatalf("end news: %q", got)
+	}
+}

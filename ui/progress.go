@@ -265,7 +265,7 @@ func (p *progressPane) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		if status != store.StatusSending && status != store.StatusPaused {
 			return ReportError(fmt.Errorf("'%s' is %s: there is no send to cancel", p.name, status))
 		}
-		p.cancelDlg = newCancelSendDialog(p.c, l)
+		p.cancelDlg = newCancelSendDialog(p.c, l, p.live)
 		return p.cancelDlg.focus()
 	case key.Matches(k, p.keys.Rate):
 		if status != store.StatusSending && status != store.StatusPaused {
@@ -308,12 +308,29 @@ func (p *progressPane) control(a sendAction) tea.Cmd {
 	}
 }
 
+// endedBefore reports whether a control failed because the send was over.
+func endedBefore(err error) bool {
+	var te *store.TransitionError
+	return errors.As(err, &te) && (te.From == store.StatusCompleted || te.From == store.StatusCancelled || te.From == store.StatusFailed)
+}
+
 // controlNews is the flash for a control's answer.
 func controlNews(msg sendControlMsg) tea.Cmd {
 	name := "'" + msg.c.Name + "'"
 	switch {
 	case msg.action == actionResume && errors.Is(msg.err, campaign.ErrNothingToResume):
 		return Flash(name + " is sending already: every recipient is queued")
+	case msg.action == actionCancel && endedBefore(msg.err):
+		// The send finished between the confirmation and the cancel: say
+		// what happened, not which status change the store refused.
+		text := name + " ended before the cancel arrived: nothing was cancelled"
+		var te *store.TransitionError
+		errors.As(msg.err, &te)
+		if msg.send != nil {
+			text = fmt.Sprintf("%s had %s before the cancel arrived: nothing was cancelled; %s of %s sent", name,
+				te.From, thousands(msg.send.Counts[store.RecipientSent]), thousands(msg.send.Total))
+		}
+		return Flash(text)
 	case msg.err != nil:
 		verb := map[sendAction]string{actionPause: "pause", actionResume: "resume", actionCancel: "cancel", actionRate: "change the rate of"}[msg.action]
 		return ReportError(fmt.Errorf("could not %s the send: %w", verb, msg.err))
@@ -557,15 +574,8 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 		if failed+skipped == 0 {
 			return st.Success.Render("✓ Completed: " + thousands(n[store.RecipientSent]) + " sent")
 		}
-		var parts []string
-		if failed > 0 {
-			parts = append(parts, countNoun(failed, "failure", "failures"))
-		}
-		if skipped > 0 {
-			parts = append(parts, thousands(skipped)+" skipped")
-		}
 		return st.Error.Render(fmt.Sprintf("✗ Completed with %s (%s sent) — f lists them, R retries them",
-			strings.Join(parts, " and "), thousands(n[store.RecipientSent])))
+			failedAndSkipped(failed, skipped), thousands(n[store.RecipientSent])))
 	case l.c.Status == store.StatusCancelled:
 		return st.Dim.Render(fmt.Sprintf("Cancelled: %s sent, %s cancelled", thousands(n[store.RecipientSent]), thousands(n[store.RecipientCancelled])))
 	case l.c.Status == store.StatusFailed:

@@ -20,7 +20,9 @@ type cancelSendDialog struct {
 	c     *Common
 	keys  CancelSendKeyMap
 	name  string
-	body  string
+	// live is the send as the board has it now: the dialog's counts move
+	// while the name is typed, and it notices when the send ends.
+	live  func() *sendLive
 	input textinput.Model
 	err   string
 
@@ -52,8 +54,10 @@ func promptView(c *Common, w, h int, in *textinput.Model, title, body, label, er
 	parts := []string{
 		st.Title.Render(ansi.Truncate(title, inner, "…")), "",
 		lipgloss.NewStyle().Width(inner).Render(body), "",
-		label,
-		in.View(),
+	}
+	if label != "" {
+		// A prompt that asks nothing more (the send ended) shows no input.
+		parts = append(parts, label, in.View())
 	}
 	if err != "" {
 		parts = append(parts, st.Error.Render(lipgloss.NewStyle().Width(inner).Render(err)))
@@ -62,16 +66,37 @@ func promptView(c *Common, w, h int, in *textinput.Model, title, body, label, er
 	return st.Dialog.Render(strings.Join(compactDialog(parts, h), "\n"))
 }
 
-func newCancelSendDialog(c *Common, l *sendLive) *cancelSendDialog {
+func newCancelSendDialog(c *Common, l *sendLive, live func() *sendLive) *cancelSendDialog {
 	in := newPromptInput(c, l.c.Name, 200)
+	return &cancelSendDialog{c: c, keys: DefaultCancelSendKeyMap(), name: l.c.Name, live: live, input: in}
+}
+
+// ended reports whether the send is over already, and how.
+func (d *cancelSendDialog) ended() (store.Status, bool) {
+	l := d.live()
+	if l == nil || l.active() {
+		return "", false
+	}
+	return l.c.Status, true
+}
+
+// body says what cancelling does now, with the send's latest counts.
+func (d *cancelSendDialog) body() string {
+	l := d.live()
+	if l == nil {
+		return "The send's numbers are not known yet."
+	}
+	if status, over := d.ended(); over {
+		return fmt.Sprintf("The send ended while you typed: it is %s (%s of %s sent). There is nothing left to cancel — esc closes this.",
+			status, thousands(l.count(store.RecipientSent)), thousands(l.send.Total))
+	}
 	left := l.send.Total - l.final()
-	body := fmt.Sprintf("%s of %s are done. The %s not sent yet become cancelled, and this cannot be undone. Deliveries under way finish.",
-		thousands(l.final()), thousands(l.send.Total), countNoun(left, "recipient", "recipients"))
 	if l.send.Counts[store.RecipientSent] == 0 && l.final() == 0 {
-		body = fmt.Sprintf("Nobody has been sent to yet. All %s become cancelled, and this cannot be undone.",
+		return fmt.Sprintf("Nobody has been sent to yet. All %s become cancelled, and this cannot be undone.",
 			countNoun(l.send.Total, "recipient", "recipients"))
 	}
-	return &cancelSendDialog{c: c, keys: DefaultCancelSendKeyMap(), name: l.c.Name, body: body, input: in}
+	return fmt.Sprintf("%s of %s are done. The %s not sent yet become cancelled, and this cannot be undone. Deliveries under way finish.",
+		thousands(l.final()), thousands(l.send.Total), countNoun(left, "recipient", "recipients"))
 }
 
 func (d *cancelSendDialog) focus() tea.Cmd { return d.input.Focus() }
@@ -84,6 +109,10 @@ func (d *cancelSendDialog) Update(msg tea.Msg) tea.Cmd {
 			d.done = true
 			return nil
 		case key.Matches(k, d.keys.Confirm):
+			if _, over := d.ended(); over {
+				d.done = true // nothing to cancel: the body said so
+				return nil
+			}
 			if strings.TrimSpace(d.input.Value()) == d.name {
 				d.confirmed = true
 				return nil
@@ -99,6 +128,10 @@ func (d *cancelSendDialog) Update(msg tea.Msg) tea.Cmd {
 
 // View renders the dialog box for a pane of width w.
 func (d *cancelSendDialog) View(w, h int) string {
-	return promptView(d.c, w, h, &d.input, fmt.Sprintf("Cancel the send of '%s'?", d.name), d.body,
+	if _, over := d.ended(); over {
+		return promptView(d.c, w, h, &d.input, fmt.Sprintf("The send of '%s' is over", d.name), d.body(),
+			"", "", "enter or esc closes")
+	}
+	return promptView(d.c, w, h, &d.input, fmt.Sprintf("Cancel the send of '%s'?", d.name), d.body(),
 		"Type the campaign's name to confirm:", d.err, "enter cancels the send · esc keeps it going")
 }

@@ -129,7 +129,7 @@ func TestPaneFitsEverySize(t *testing.T) {
 			p.c.Redis = queue.Status{State: queue.Reconnecting, URL: "redis://127.0.0.1:6379/0", Attempt: 4, NextTry: 2 * time.Second, Err: "connection refused"}
 		},
 		"cancel dialog": func() {
-			p.cancelDlg = newCancelSendDialog(p.c, board.get(7))
+			p.cancelDlg = newCancelSendDialog(p.c, board.get(7), func() *sendLive { return board.get(7) })
 		},
 	}
 	for _, name := range []string{"sending", "paused", "completed", "redis lost", "cancel dialog"} {
@@ -289,7 +289,7 @@ func TestSendScreensFitEverySize(t *testing.T) {
 		open       func()
 	}{
 		{"rate dialog", "enter sets it", func() { p.rateDlg = newRateDialog(app.c, board.get(7)) }},
-		{"cancel dialog", "enter cancels the send", func() { p.cancelDlg = newCancelSendDialog(app.c, board.get(7)) }},
+		{"cancel dialog", "enter cancels the send", func() { p.cancelDlg = newCancelSendDialog(app.c, board.get(7), func() *sendLive { return board.get(7) }) }},
 	}
 	for _, d := range dialogs {
 		p.rateDlg, p.cancelDlg = nil, nil

@@ -315,18 +315,31 @@ func (b *sendBoard) strip(now time.Time) []*sendLive {
 	return out
 }
 
+// failedAndSkipped names what went wrong with the same words as the
+// counts beside it: failures are failures, skipped recipients are skipped.
+func failedAndSkipped(failed, skipped int) string {
+	var parts []string
+	if failed > 0 {
+		parts = append(parts, countNoun(failed, "failure", "failures"))
+	}
+	if skipped > 0 {
+		parts = append(parts, thousands(skipped)+" skipped")
+	}
+	return strings.Join(parts, " and ")
+}
+
 // endNews is the flash for a send that ended while the session watched.
 func endNews(l *sendLive) FlashMsg {
 	n := l.send.Counts
 	name := "'" + l.c.Name + "'"
 	switch l.c.Status {
 	case store.StatusCompleted:
-		failed := n[store.RecipientFailed] + n[store.RecipientSkipped]
-		if failed == 0 {
+		failed, skipped := n[store.RecipientFailed], n[store.RecipientSkipped]
+		if failed+skipped == 0 {
 			return FlashMsg{Text: fmt.Sprintf("%s completed: %s sent", name, thousands(n[store.RecipientSent]))}
 		}
 		return FlashMsg{Text: fmt.Sprintf("%s completed with %s: %s sent; f in its send pane lists them",
-			name, countNoun(failed, "failure", "failures"), thousands(n[store.RecipientSent])), Err: true}
+			name, failedAndSkipped(failed, skipped), thousands(n[store.RecipientSent])), Err: true}
 	case store.StatusCancelled:
 		return FlashMsg{Text: fmt.Sprintf("%s was cancelled: %s sent, %s cancelled", name,
 			thousands(n[store.RecipientSent]), thousands(n[store.RecipientCancelled]))}

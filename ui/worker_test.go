@@ -1,8 +1,14 @@
 package ui
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"tui/queue"
 
 	"tui/internal/redistest"
 	"tui/store"
@@ -24,18 +30,42 @@ func TestWorkerQuitAsksAndDrains(t *testing.T) {
 	s.waitFor("worker: 8 slots, 5 in flight")
 
 	s.press("q")
-	scr := s.waitFor("Sending continues on headless workers. Quit?")
-	for _, want := range []string{"5 deliveries in flight", "[ Cancel ]", "headless-worker"} {
-		if !strings.Contains(scr, want) {
+	// No other worker exists: the question does not promise that sending
+	// goes on.
+	scr := s.waitFor("Quit? This process's worker stops")
+	for _, want := range []string{"5 deliveries in flight", "[ Cancel ]", "No other worker is running", "headless-worker"} {
+		if !strings.Contains(flat(scr), want) {
 			t.Errorf("the question lacks %q:\n%s", want, frame(scr))
 		}
 	}
+	if strings.Contains(scr, "Sending continues") {
+		t.Errorf("the question claims other workers:\n%s", frame(scr))
+	}
 	s.press("enter") // Cancel
-	s.waitGone("Sending continues on headless workers")
+	s.waitGone("Quit? This process's worker stops")
 	s.waitFor("worker: 8 slots, 5 in flight") // still running
 
-	s.press("q")
-	s.waitFor("Sending continues on headless workers. Quit?")
+	// A headless worker on another host comes up: now sending goes on.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	other := queue.WorkerInfo{ID: "far-1", Host: "elsewhere", PID: 1, Concurrency: 4, Started: time.Now(), LastSeen: time.Now()}
+	if err := queue.Heartbeat(context.Background(), rdb, other); err != nil {
+		t.Fatal(err)
+	}
+	s.waitUntil("the app to know the other worker", func(string) bool {
+		s.press("q")
+		scr := s.waitUntil("a quit question", func(scr string) bool { return strings.Contains(scr, "Quit?") })
+		if strings.Contains(scr, "Sending continues on 1 other worker. Quit?") {
+			return true
+		}
+		s.press("esc")
+		s.waitGone("Quit?")
+		return false
+	})
+	scr = s.screen()
+	if !strings.Contains(flat(scr), "the other workers deliver the rest") {
+		t.Errorf("the question does not say who delivers the rest:\n%s", frame(scr))
+	}
 	s.press("y")
 	s.waitFor("Stopping the in-process worker: finishing 5 deliveries…")
 	s.press("q", "esc") // nothing interrupts the drain but ctrl+c
