@@ -13,7 +13,9 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/campaign"
 	"tui/internal/redistest"
+	"tui/queue"
 	"tui/store"
 )
 
@@ -434,5 +436,41 @@ func TestEndNewsNamesSkippedAsSkipped(t *testing.T) {
 	l.send.Counts[store.RecipientFailed] = 2
 	if got := endNews(l).Text; !strings.Contains(got, "completed with 2 failures and 10 skipped") {
 		t.Fatalf("end news: %q", got)
+	}
+}
+
+// While sending, r stays in the footer (it re-queues from the ledger), and
+// a send whose recipients wait while the live workers idle suggests it.
+func TestPaneSuggestsRequeueWhenTheQueueIsGone(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := newTestStore(t)
+	c := NewCommon(st, "tester", queue.Status{State: queue.Connected, URL: "redis://127.0.0.1:6379/0"})
+	c.Now = func() time.Time { return now }
+	board := newSendBoard()
+	camp := store.Campaign{ID: 7, Name: "Spring sale", Status: store.StatusSending}
+	send := store.SendState{CampaignID: 7, Round: 1, Total: 296, Enqueued: true, StartedAt: now.Add(-5 * time.Minute),
+		Counts: map[store.RecipientState]int{store.RecipientSent: 100, store.RecipientQueued: 196}}
+	worker := queue.WorkerInfo{ID: "w1", Host: "h", LastSeen: now}
+	for i := 120; i >= 0; i -= 10 {
+		board.apply(campaign.Update{Campaign: camp, Send: send, Workers: []queue.WorkerInfo{worker}, At: now.Add(-time.Duration(i) * time.Second)})
+	}
+	app := NewApp(c)
+	app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	p := newProgressPane(c, board, camp, 0)
+	app.campaigns.pane = p
+	p.setSize(80, 21)
+	scr := ansi.Strip(app.render())
+	if !strings.Contains(flat(scr), "196 recipients wait, yet the workers are idle") || !strings.Contains(flat(scr), "r queues them again from the ledger") {
+		t.Fatalf("the pane does not suggest r:\n%s", scr)
+	}
+	if !strings.Contains(lineWith(scr, "p pause"), "r re-queue") {
+		t.Fatalf("the footer hides r while sending:\n%s", scr)
+	}
+	// Moving again, the suggestion goes.
+	send.Counts = map[store.RecipientState]int{store.RecipientSent: 150, store.RecipientQueued: 146}
+	worker.InFlight = 8
+	board.apply(campaign.Update{Campaign: camp, Send: send, Workers: []queue.WorkerInfo{worker}, At: now})
+	if scr := ansi.Strip(app.render()); strings.Contains(scr, "workers are idle") {
+		t.Fatalf("a moving send is called idle:\n%s", scr)
 	}
 }

@@ -389,7 +389,8 @@ func (p *progressPane) ShortHelp() []key.Binding {
 	if l != nil {
 		switch l.c.Status {
 		case store.StatusSending:
-			h = append(h, p.keys.Pause, p.keys.Cancel, p.keys.Rate)
+			// r is how a lost queue is recovered: it stays in sight.
+			h = append(h, p.keys.Pause, p.keys.Cancel, p.keys.Rate, p.keys.Requeue)
 		case store.StatusPaused:
 			h = append(h, p.keys.Resume, p.keys.Cancel, p.keys.Rate)
 		}
@@ -410,7 +411,7 @@ func (p *progressPane) FullHelp() [][]key.Binding {
 		return p.failures.FullHelp()
 	}
 	k := p.keys
-	return [][]key.Binding{{k.Pause, k.Resume, k.Cancel, k.Rate}, {k.Failures, k.Retry, k.Down, k.Up, k.Back}}
+	return [][]key.Binding{{k.Pause, k.Resume, k.Requeue, k.Cancel, k.Rate}, {k.Failures, k.Retry, k.Down, k.Up, k.Back}}
 }
 
 // headLines is how many lines the pane uses above the failures list.
@@ -603,12 +604,27 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 		return warn.Render("No running worker can deliver this send: " + reason + " — fix that where the workers run and restart them; the recipients wait")
 	case l.live && l.active() && workerRefusal(l, now) != "":
 		return st.Error.Render("✗ " + workerRefusal(l, now))
+	case l.live && l.c.Status == store.StatusSending && queueLooksLost(l, now):
+		return warn.Render(fmt.Sprintf("%s wait, yet the workers are idle: if Redis lost the queue (a restart without persistence, a flush), r queues them again from the ledger",
+			countNoun(l.count(store.RecipientQueued), "recipient", "recipients")))
 	case len(l.send.Losses) > 0 && l.active():
 		last := l.send.Losses[len(l.send.Losses)-1]
 		return warn.Render(fmt.Sprintf("Redis lost the queue at %s; %s re-queued from the ledger (each marked as a possible redelivery)",
 			last.At.Local().Format("15:04:05"), thousands(last.Requeued)))
 	}
 	return ""
+}
+
+// idleQueueAfter is how long a send may stand still, with recipients
+// waiting and idle workers, before the pane suspects the queue is gone.
+const idleQueueAfter = 30 * time.Second
+
+// queueLooksLost reports a send with recipients waiting whose live workers
+// hold nothing and deliver nothing: the jobs are not in Redis any more.
+func queueLooksLost(l *sendLive, now time.Time) bool {
+	return l.send.Enqueued && l.count(store.RecipientQueued) > 0 && l.aliveWorkers(now) > 0 &&
+		l.inFlight(now) == 0 && l.rate(now) == 0 && now.Sub(l.send.StartedAt) > idleQueueAfter &&
+		(l.at.IsZero() || now.Sub(l.lastProgress()) > idleQueueAfter)
 }
 
 // workerRefusal is what Redis refuses a live worker, or "".

@@ -467,3 +467,15 @@ func bar(st *Styles, width int, n map[store.RecipientState]int, total int) strin
 	}
 	return b.String()
 }
+
+// lastProgress is when the count of recipients done last moved, as far as
+// the samples go back; the send's start when it never moved.
+func (l *sendLive) lastProgress() time.Time {
+	at := l.send.StartedAt
+	for i := 1; i < len(l.samples); i++ {
+		if l.samples[i].final != l.samples[i-1].final {
+			at = l.samples[i].at
+		}
+	}
+	return at
+}
