@@ -578,7 +578,7 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 		return st.Error.Render(fmt.Sprintf("✗ Completed with %s (%s sent) — f lists them, R retries them",
 			failedAndSkipped(failed, skipped), thousands(n[store.RecipientSent])))
 	case l.c.Status == store.StatusCancelled:
-		return st.Dim.Render(fmt.Sprintf("Cancelled: %s sent, %s cancelled", thousands(n[store.RecipientSent]), thousands(n[store.RecipientCancelled])))
+		return st.Dim.Render(fmt.Sprintf("Cancelled%s: %s sent, %s cancelled", byWhom(&l.c), thousands(n[store.RecipientSent]), thousands(n[store.RecipientCancelled])))
 	case l.c.Status == store.StatusFailed:
 		return st.Error.Render("✗ The send failed as a whole — R retries the recipients that did not get it")
 	case redisLost(p.c.Redis) && l.active():
@@ -590,7 +590,7 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 	case l.redisErr != "" && l.active():
 		return st.Error.Render("✗ " + l.redisErr)
 	case l.c.Status == store.StatusPaused:
-		return warn.Render("Paused: no new deliveries start — r resumes")
+		return warn.Render("Paused" + byWhom(&l.c) + ": no new deliveries start — r resumes")
 	case !l.send.Enqueued && l.c.Status == store.StatusSending:
 		return warn.Render("Still being queued — if the queueing was interrupted, r finishes it")
 	case l.live && l.c.Status == store.StatusSending && l.aliveWorkers(now) == 0:
@@ -613,6 +613,24 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 			last.At.Local().Format("15:04:05"), thousands(last.Requeued)))
 	}
 	return ""
+}
+
+// byWhom says who last changed the campaign and when, " by ada@host at
+// 15:04:05": with several people on one database (SSH, the command line)
+// a paused or cancelled send names who did it.
+func byWhom(c *store.Campaign) string {
+	if c.UpdatedBy == "" {
+		return ""
+	}
+	who := c.UpdatedBy
+	if i := strings.Index(who, " (SHA256:"); i > 0 {
+		who = who[:i] // an SSH key's fingerprint is for the audit log
+	}
+	out := " by " + who
+	if !c.UpdatedAt.IsZero() {
+		out += " at " + c.UpdatedAt.Local().Format("15:04:05")
+	}
+	return out
 }
 
 // idleQueueAfter is how long a send may stand still, with recipients

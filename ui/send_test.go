@@ -229,12 +229,16 @@ func TestPauseResumeCancelFromThePane(t *testing.T) {
 	s.waitFor("Spring sale  sending")
 	s.waitFor("Workers (1 alive)")
 	s.press("p")
-	s.waitFor("Paused: no new deliveries start — r resumes")
+	// The banner names who paused it: another session, or the command
+	// line, would read the same.
+	s.waitUntil("the banner of a pause by tester", func(scr string) bool {
+		return regexp.MustCompile(`Paused by tester at \d\d:\d\d:\d\d: no new deliveries start — r resumes`).MatchString(scr)
+	})
 	s.waitFor("✓ Paused 'Spring sale'")
 	waitStored(t, st, camp.ID, "paused", func(c store.Campaign, _ store.SendState) bool { return c.Status == store.StatusPaused })
 	s.press("r")
 	s.waitFor("✓ Resumed 'Spring sale'")
-	s.waitGone("Paused: no new")
+	s.waitGone("Paused by")
 	waitStored(t, st, camp.ID, "sending again", func(c store.Campaign, _ store.SendState) bool { return c.Status == store.StatusSending })
 
 	s.press("x")
@@ -258,7 +262,7 @@ func TestPauseResumeCancelFromThePane(t *testing.T) {
 		s.press("home", "delete")
 	}
 	s.press("enter")
-	scr := s.waitFor("Cancelled: ")
+	scr := s.waitFor("Cancelled by tester at ")
 	waitStored(t, st, camp.ID, "cancelled", func(c store.Campaign, ss store.SendState) bool {
 		return c.Status == store.StatusCancelled && ss.Counts[store.RecipientCancelled] > 0
 	})
