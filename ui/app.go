@@ -558,6 +558,7 @@ func (a *App) statusInfo() statusInfo {
 		}
 	}
 	return statusInfo{
+		redisWhy: a.redisWhy(),
 		helpKey:  helpKey,
 		crumbs:   a.screens[a.active].Breadcrumb(),
 		flash:    a.flash.text,
@@ -566,6 +567,27 @@ func (a *App) statusInfo() statusInfo {
 		worker:   a.workerTexts(),
 		counts:   a.counts,
 	}
+}
+
+// redisWhy explains a connection to Redis while nothing is sending: the
+// app follows a send cancelled within the last minute (FollowCancelledFor),
+// whose deliveries under way still report. A fresh start does this too,
+// so the person hears why Redis was dialled.
+func (a *App) redisWhy() string {
+	if a.c.Redis.State == queue.Idle {
+		return ""
+	}
+	now := a.c.Now()
+	why := ""
+	for _, l := range a.campaigns.sends.byID {
+		if l.active() {
+			return "" // a send in progress is reason enough
+		}
+		if at := l.send.CancelledAt; at != nil && now.Sub(*at) < campaign.FollowCancelledFor && why == "" {
+			why = fmt.Sprintf(" for '%s', cancelled %s ago", l.c.Name, formatElapsed(now.Sub(*at)))
+		}
+	}
+	return why
 }
 
 // messageArea is the flash the status bar would cut, wrapped in full above

@@ -474,3 +474,27 @@ func TestPaneSuggestsRequeueWhenTheQueueIsGone(t *testing.T) {
 		t.Fatalf("a moving send is called idle:\n%s", scr)
 	}
 }
+
+// A fresh app started within a minute of a cancel dials Redis to fold the
+// send's last deliveries; the indicator says so at 80 columns.
+func TestIndicatorSaysWhyRedisIsDialledAfterACancel(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(4))
+	camp := seedSend(t, st, "Cancel me", 0)
+	rig := newSendRig(t, st, srv.URL(), rigOptions{})
+	if _, err := rig.svc.Start(t.Context(), "tester", camp.ID, camp.Version, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rig.svc.Cancel(t.Context(), "tester", camp.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newSendRig(t, st, srv.URL(), rigOptions{})
+	s := startAppWith(t, fresh.common(), 80, 24)
+	scr := s.waitUntil("the indicator to say why Redis is dialled", func(scr string) bool {
+		return regexp.MustCompile(`redis: connected( \([^)]*\))? for 'Cancel me', cancelled \d+s ago`).MatchString(strings.Split(scr, "\n")[23])
+	})
+	if !strings.Contains(scr, "? help") {
+		t.Fatalf("the status bar lost its end:\n%s", frame(scr))
+	}
+}

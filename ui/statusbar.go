@@ -56,6 +56,9 @@ type statusInfo struct {
 	// helpKey is the key that opens the help now: f1 while a text field
 	// takes ? as a character.
 	helpKey string
+	// redisWhy says why Redis is dialled when no send is going on, e.g.
+	// the late deliveries of a send cancelled a moment ago.
+	redisWhy string
 }
 
 func (b statusBar) dot(s queue.Status) string {
@@ -100,6 +103,16 @@ func (b statusBar) render(width int, in statusInfo) (string, bool) {
 
 	crumb := strings.Join(in.crumbs, " › ")
 	redis := redisTexts(in.redis)
+	if in.redisWhy != "" {
+		// Why Redis is dialled matters more than where it is: every text
+		// says why before the texts that do not.
+		plain := redisTexts(queue.Status{State: in.redis.State, RTT: in.redis.RTT, Attempt: in.redis.Attempt, NextTry: in.redis.NextTry, Err: in.redis.Err})
+		var why []string
+		for _, t := range plain {
+			why = append(why, t+in.redisWhy)
+		}
+		redis = append(why, redis...)
+	}
 	worker := in.worker
 	// The first Redis text adds the URL: it is the first thing to go.
 	redisLevel, workerLevel := 0, 0
