@@ -481,11 +481,13 @@ func TestHelpShowsKeys(t *testing.T) {
 	s.waitFor("Spring sale")
 	s.press("?")
 	scr := s.waitFor("Keys")
-	for _, want := range []string{"filter", "duplicate", "delete", "Everywhere", "quit"} {
+	for _, want := range []string{"filter", "duplicate", "delete", "Everywhere"} {
 		if !strings.Contains(scr, want) {
 			t.Errorf("help lacks %q:\n%s", want, scr)
 		}
 	}
+	s.press("G") // at 80×24 the help scrolls to its last keys
+	s.waitFor("quit")
 	s.press("esc")
 	s.waitGone("Everywhere")
 }

@@ -326,7 +326,8 @@ func TestSendScreensFitEverySize(t *testing.T) {
 	pf.ErrorCount = 40
 	for i := 0; i < 40; i++ {
 		pf.Errors = append(pf.Errors, campaign.RecipientError{Address: fmt.Sprintf("u%03d@example.com", i),
-			Err: &store.FieldError{Field: "body", Line: 1, Col: 17, Msg: `the contact has no field "city"`}})
+			// Forty causes: the list is longer than the dialog.
+			Err: &store.FieldError{Field: "body", Line: 1, Col: 17, Msg: fmt.Sprintf(`the contact has no field "city%d"`, i)}})
 	}
 	app.campaigns.flow = newSendFlow(app.c, 2, camp)
 	app.campaigns.flow.Update(preflightDoneMsg{run: 2, pf: pf})
