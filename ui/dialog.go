@@ -119,13 +119,15 @@ func Overlay(w, h int, bg, fg string) string {
 	fw, fh := lipgloss.Width(fg), lipgloss.Height(fg)
 	x, y := max((w-fw)/2, 0), max((h-fh)/2, 0)
 	// A blank margin keeps the text behind from running into the box's
-	// border ("│ed"); a sliver of two or three cells left at an edge would
-	// read as part of the box, so the margin reaches the edge instead.
+	// border ("│ed"); a sliver of a few cells left at an edge is a word
+	// cut in two that reads as part of the box, so the margin reaches the
+	// edge instead.
+	const sliver = 5
 	left, right := min(x, 1), min(max(w-x-fw, 0), 1)
-	if x <= 3 {
+	if x <= sliver {
 		left = x
 	}
-	if rest := w - x - fw; rest <= 3 {
+	if rest := w - x - fw; rest <= sliver {
 		right = max(rest, 0)
 	}
 	if left > 0 || right > 0 {

@@ -1170,6 +1170,10 @@ func (e *Editor) formView(w, h int) string {
 		}
 		if f == fExclude {
 			fields = append(fields, e.audienceLine(w))
+			if e.focus == fTags || e.focus == fExclude {
+				// The count answers the typing: keep it in view.
+				to = len(fields)
+			}
 		}
 		if f == e.focus {
 			to = len(fields)

@@ -553,7 +553,9 @@ func (v *failuresView) detailView(e *store.LedgerEntry, w, h int) string {
 	lines := []string{
 		st.Title.Render(ansi.Truncate(e.Address, inner, "…")),
 		"",
-		label("Tries") + " " + thousands(e.Attempts) + st.Dim.Render(fmt.Sprintf("  in round %d", e.Round)),
+		// Tries add up over the rounds a retry starts: a webhook's
+		// attempt says the same number.
+		label("Tries") + " " + thousands(e.Attempts) + st.Dim.Render(fmt.Sprintf("  over every round; the last in round %d", e.Round)),
 		label("Last try") + " " + e.UpdatedAt.Local().Format("2006-01-02 15:04:05"),
 		label("Reason"),
 	}

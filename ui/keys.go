@@ -201,7 +201,7 @@ func DefaultProgressKeyMap() ProgressKeyMap {
 	return ProgressKeyMap{
 		Pause:    key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause")),
 		Resume:   key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "resume")),
-		Requeue:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "re-queue from the ledger")),
+		Requeue:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "re-queue")),
 		Cancel:   key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel send")),
 		Rate:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "set rate")),
 		Failures: key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "failures")),

@@ -462,6 +462,11 @@ func (f *sendFlow) closeRow(inner int) []string {
 	st := f.c.Styles
 	row := lipgloss.PlaceHorizontal(inner, lipgloss.Right, button("Close", true))
 	hint := "e edit the campaign · esc close"
+	if f.blockErr == nil && f.pf != nil && f.pf.RenderErrors > 0 && ansi.StringWidth(hint) < inner-40 {
+		// A missing field is fixed on the contact as often as in the
+		// template.
+		hint = "e edit the campaign · 2, then e on a contact, adds its fields · esc close"
+	}
 	if f.blockErr == nil && f.pf != nil && f.pf.Recipients == 0 {
 		hint = "e edit its tags · 2 then i imports contacts · esc close"
 	}

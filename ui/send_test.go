@@ -39,7 +39,7 @@ func TestPreflightBlocksOnErrors(t *testing.T) {
 		"Blocked: 1 of 4 messages cannot be rendered",
 		"Messages that cannot be rendered (1)",
 		"[ Close ]",
-		"e edit the campaign · esc close",
+		"e edit the campaign · 2, then e on a contact, adds its fields · esc close",
 	} {
 		if !strings.Contains(scr, want) {
 			t.Errorf("the report lacks %q:\n%s", want, frame(scr))
