@@ -51,6 +51,13 @@ type formField struct {
 	paths   bool
 	pathCwd string
 	matches []string
+	listed  string // the value matches were listed for
+	// tabWaiting: tab came before the listing of what was typed; it
+	// completes once the listing arrives.
+	tabWaiting bool
+	// enterWaiting: enter came while the tab waited; it follows the
+	// completion, as it would have after a slower tab.
+	enterWaiting int
 }
 
 // pathCompletionsMsg carries the entries of a directory that complete what
@@ -138,30 +145,48 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 		return formKeep, nil
 	}
 	if m, ok := msg.(pathCompletionsMsg); ok {
-		for _, fl := range f.fields {
-			if fl == m.field && fl.input.Value() == m.value {
-				if len(m.matches) == 1 && m.matches[0] == m.value {
-					m.matches = nil // complete already
+		for i, fl := range f.fields {
+			if fl != m.field || fl.input.Value() != m.value {
+				continue
+			}
+			if len(m.matches) == 1 && m.matches[0] == m.value {
+				m.matches = nil // complete already
+			}
+			fl.matches, fl.listed = m.matches, m.value
+			fl.input.SetSuggestions(m.matches)
+			if fl.tabWaiting && i == f.focus {
+				enter := fl.enterWaiting
+				fl.tabWaiting, fl.enterWaiting = false, 0
+				cmd, done := f.completePath(fl)
+				if !done {
+					f.checkField(fl)
+					cmd = f.focusField(f.focus + 1)
 				}
-				fl.matches = m.matches
-				fl.input.SetSuggestions(m.matches)
+				action := formKeep
+				for ; enter > 0 && action == formKeep; enter-- {
+					var next tea.Cmd
+					action, next = f.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+					cmd = tea.Batch(cmd, next)
+				}
+				return action, cmd
 			}
 		}
 		return formKeep, nil
 	}
 	fl := f.fields[f.focus]
+	if k, ok := msg.(tea.KeyPressMsg); ok && fl.tabWaiting && key.Matches(k, f.keys.Enter) {
+		fl.enterWaiting++
+		return formKeep, nil
+	}
 	if k, ok := msg.(tea.KeyPressMsg); ok && fl.paths && key.Matches(k, f.keys.Next) {
-		// Like a shell: several matches complete to what they share, one
-		// match completes whole.
-		if p := commonPrefix(fl.matches); len(fl.matches) > 1 && len(p) > len(fl.input.Value()) {
-			fl.input.SetValue(p)
-			fl.input.CursorEnd()
-			return formKeep, listPathCompletions(fl, p)
+		if fl.listed != fl.input.Value() && fl.input.Value() != "" {
+			// Typed faster than the directory was read: the tab waits
+			// for the listing rather than leaving the field.
+			fl.tabWaiting = true
+			return formKeep, nil
 		}
-		if canComplete(&fl.input) {
-			fl.input.SetValue(fl.input.CurrentSuggestion())
-			fl.input.CursorEnd()
-			return formKeep, listPathCompletions(fl, fl.input.Value())
+		if cmd, done := f.completePath(fl); done {
+			return formKeep, cmd
 		}
 	}
 	if k, ok := msg.(tea.KeyPressMsg); ok {
@@ -198,11 +223,29 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 		fl.input.SetSuggestions(tagCompletions(fl.input.Value(), fl.tags))
 	}
 	if fl.paths && fl.input.Value() != before {
-		fl.matches = nil
+		fl.matches, fl.listed, fl.tabWaiting = nil, "", false
 		fl.input.SetSuggestions(nil)
 		return formKeep, tea.Batch(cmd, listPathCompletions(fl, fl.input.Value()))
 	}
 	return formKeep, cmd
+}
+
+// completePath completes a path field like a shell: several matches
+// complete to what they share, one match completes whole. It reports
+// whether there was anything to complete.
+func (f *miniForm) completePath(fl *formField) (tea.Cmd, bool) {
+	if p := commonPrefix(fl.matches); len(fl.matches) > 0 && len(p) > len(fl.input.Value()) {
+		fl.input.SetValue(p)
+		fl.input.CursorEnd()
+		return listPathCompletions(fl, p), true
+	}
+	if canComplete(&fl.input) {
+		// One the person chose with ↓/↑ among several.
+		fl.input.SetValue(fl.input.CurrentSuggestion())
+		fl.input.CursorEnd()
+		return listPathCompletions(fl, fl.input.Value()), true
+	}
+	return nil, false
 }
 
 // withPaths makes the field complete file paths with tab.
@@ -296,7 +339,7 @@ func matchesHint(matches []string, w int) string {
 		}
 		names = append(names, m)
 	}
-	text := fmt.Sprintf("tab completes · ↓/↑ choose · %d matches: %s", len(names), strings.Join(names, "  "))
+	text := fmt.Sprintf("%d matches: %s · ↓/↑ choose, tab takes it", len(names), strings.Join(names, "  "))
 	return cutLine(text, w)
 }
 

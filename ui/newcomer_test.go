@@ -498,3 +498,34 @@ func TestIndicatorSaysWhyRedisIsDialledAfterACancel(t *testing.T) {
 		t.Fatalf("the status bar lost its end:\n%s", frame(scr))
 	}
 }
+
+// The import form's file field completes with tab like a shell: several
+// matches complete to what they share and are listed, one completes whole.
+func TestImportPathCompletesWithTab(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"contacts-spring.csv", "contacts-summer.csv", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("email\nada@example.com\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := newTestStore(t)
+	s := startApp(t, st, 80, 24)
+	s.press("2")
+	s.waitFor("No contacts yet")
+	s.press("i")
+	s.waitFor("Import contacts from a CSV file")
+	s.typeText(dir + "/con")
+	s.press("tab")
+	scr := s.waitFor("2 matches: contacts-spring.csv  contacts-summer.csv")
+	if !strings.Contains(scr, "contacts-s") {
+		t.Fatalf("tab did not complete what the matches share:\n%s", frame(scr))
+	}
+	s.typeText("p")
+	s.press("tab")
+	s.waitFor("contacts-spring.csv")
+	s.press("enter", "enter")
+	scr = s.waitFor("Imported contacts-spring.csv")
+	if !strings.Contains(scr, "1 created") {
+		t.Fatalf("the completed path was not imported:\n%s", frame(scr))
+	}
+}
