@@ -17,9 +17,9 @@ import (
 // cancelled: cancelling cannot be undone, and a reflexive key must not do
 // it. A wrong name does nothing but say so.
 type cancelSendDialog struct {
-	c     *Common
-	keys  CancelSendKeyMap
-	name  string
+	c    *Common
+	keys CancelSendKeyMap
+	name string
 	// live is the send as the board has it now: the dialog's counts move
 	// while the name is typed, and it notices when the send ends.
 	live  func() *sendLive

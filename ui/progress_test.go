@@ -289,7 +289,9 @@ func TestSendScreensFitEverySize(t *testing.T) {
 		open       func()
 	}{
 		{"rate dialog", "enter sets it", func() { p.rateDlg = newRateDialog(app.c, board.get(7)) }},
-		{"cancel dialog", "enter cancels the send", func() { p.cancelDlg = newCancelSendDialog(app.c, board.get(7), func() *sendLive { return board.get(7) }) }},
+		{"cancel dialog", "enter cancels the send", func() {
+			p.cancelDlg = newCancelSendDialog(app.c, board.get(7), func() *sendLive { return board.get(7) })
+		}},
 	}
 	for _, d := range dialogs {
 		p.rateDlg, p.cancelDlg = nil, nil
