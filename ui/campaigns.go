@@ -1113,7 +1113,7 @@ func (s *CampaignsScreen) detailView(w, h int) string {
 	if c.Rate > 0 {
 		rate = thousands(c.Rate) + " messages/second"
 	}
-	field("Rate", rate+st.Dim.Render(fmt.Sprintf(" · %d tries per recipient", c.Attempts())))
+	field("Rate", rate+st.Dim.Render(" · "+countNoun(c.Attempts(), "try", "tries")+" per recipient"))
 	last := "never sent"
 	if ls := c.LastSend; ls != nil {
 		last = r.lastSend + " of " + thousands(ls.Total) + st.Dim.Render(", started "+ls.StartedAt.Local().Format("2006-01-02 15:04"))

@@ -59,8 +59,7 @@ func newExportDialog(c *Common, id uint64, name, cwd string) *exportDialog {
 	field.input.CursorEnd()
 	d := &exportDialog{c: c, id: id, name: name, cwd: cwd}
 	d.form = newMiniForm(c, fmt.Sprintf("Export the ledger of '%s' (ID %d)", name, id),
-		"One row per recipient: address, state, tries, the last error. The same file as\n"+
-			fmt.Sprintf("`tui campaign export %d FILE.csv`.", id),
+		fmt.Sprintf("One row per recipient: address, state, tries, the last error — the file `tui campaign export %d FILE.csv` writes, on the machine tui runs on.", id),
 		field)
 	return d
 }
