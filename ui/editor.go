@@ -211,7 +211,9 @@ func NewEditor(c *Common, id int, camp store.Campaign) *Editor {
 	e.inputs[fRate].CharLimit = 8
 	e.inputs[fAttempts].Placeholder = strconv.Itoa(store.DefaultMaxAttempts)
 	e.inputs[fAttempts].CharLimit = 3
-	e.inputs[fSchedule].Placeholder = "empty: when you press s · e.g. 2026-12-24 09:00 Europe/Paris"
+	// The field is 34 cells wide: the example fits it, and what empty
+	// means follows the field.
+	e.inputs[fSchedule].Placeholder = "e.g. 2026-12-24 09:00 Europe/Paris"
 	e.inputs[fSchedule].CharLimit = 60
 
 	ta := textarea.New()
@@ -1261,6 +1263,9 @@ func (e *Editor) fieldView(f fieldID, w int) string {
 		value = e.inputs[f].View() + st.Dim.Render(fmt.Sprintf("  tries per recipient before it fails, up to %d", store.MaxAttemptsLimit))
 	case fSchedule:
 		value = e.inputs[f].View()
+		if e.values().schedule == "" {
+			value += st.Dim.Render("  empty: sends when you press s")
+		}
 		if v := e.values().schedule; v != "" {
 			if at, _, err := campaign.ParseSchedule(v); err == nil {
 				value += st.Dim.Render("  " + campaign.TimeLeft(at, e.c.Now()))
