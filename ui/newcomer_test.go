@@ -55,9 +55,13 @@ func TestEditorCountsTheAudienceLive(t *testing.T) {
 	s.waitFor("No campaigns yet")
 	s.press("n")
 	s.waitFor("New campaign")
-	s.waitUntil("the audience of every contact", func(scr string) bool {
+	scr := s.waitUntil("the audience of every contact", func(scr string) bool {
 		return strings.Contains(lineWith(scr, "Audience"), "4 recipients")
 	})
+	// The schedule's example is whole at 80 columns, not cut at "e.g. 2026".
+	if l := lineWith(scr, "Starts"); !strings.Contains(l, "e.g. 2026-12-24 09:00 Europe/Paris") || !strings.Contains(l, "empty: sends when you press s") {
+		t.Fatalf("the Starts field is cut: %q", l)
+	}
 	s.press("tab", "tab", "tab", "tab") // Channel, Subject, Body, Tags
 	s.waitUntil("the Tags field to have the focus", func(scr string) bool { return strings.Contains(lineWith(scr, "Tags"), "›") })
 	s.typeText("news")
@@ -72,7 +76,7 @@ func TestEditorCountsTheAudienceLive(t *testing.T) {
 		s.press("backspace")
 	}
 	s.typeText("vip")
-	scr := s.waitUntil("an empty audience that names the tag", func(scr string) bool {
+	scr = s.waitUntil("an empty audience that names the tag", func(scr string) bool {
 		return strings.Contains(lineWith(scr, "Audience"), "0 recipients — no contact has vip")
 	})
 	s.press("ctrl+p")
