@@ -34,7 +34,8 @@ type (
 // which input is which field.
 type contactEdit struct {
 	id     uint64
-	fields []string // the names of inputs 3…, in order; the last input is "New field"
+	fields []string          // the names of inputs 3…, in order; the last input is "New field"
+	had    map[string]string // the contact's fields when the form opened
 }
 
 // openEditForm reads the contact and the field names in use, then opens
@@ -77,7 +78,7 @@ func (s *ContactsScreen) onEditOpen(m contactEditOpenMsg) tea.Cmd {
 	fields[0].input.SetValue(c.Address)
 	fields[1].input.SetValue(c.Name)
 	fields[2].input.SetValue(strings.Join(c.Tags, ", "))
-	edit := &contactEdit{id: c.ID}
+	edit := &contactEdit{id: c.ID, had: c.Fields}
 	for _, n := range own {
 		f := newFormField(n, "", fmt.Sprintf("{{.%s}} in templates", n))
 		f.input.SetValue(c.Fields[n])
@@ -105,13 +106,11 @@ func (s *ContactsScreen) submitEdit() tea.Cmd {
 		return f.fail(0, err.Error()+"; nothing was saved")
 	}
 	c := store.Contact{Address: addr, Name: f.value(1), Tags: store.NormalizeTags([]string{f.value(2)}), Fields: map[string]string{}}
-	var had map[string]string
-	if s.detail != nil && s.detail.contact.ID == edit.id {
-		had = s.detail.contact.Fields
-	}
 	for i, name := range edit.fields {
 		v := f.value(3 + i)
-		if _, ok := had[name]; ok || v != "" {
+		// A field the contact had stays, empty if emptied: a template
+		// then renders it as nothing rather than failing.
+		if _, ok := edit.had[name]; ok || v != "" {
 			c.Fields[name] = v
 		}
 	}

@@ -28,6 +28,10 @@ type miniForm struct {
 	busy   string // set while the submitted values are being saved
 	keys   miniFormKeyMap
 
+	// maxLines, when above 0, is the height the form may use: a longer
+	// one scrolls to keep the focused field in view.
+	maxLines int
+
 	// optionalFrom, when above 0, is the first of the trailing fields
 	// that only tab reaches: enter on the field before it, or on any of
 	// them, saves, so an advanced field does not lengthen the usual way
@@ -423,6 +427,8 @@ func (f *miniForm) View(width int) string {
 		}
 	}
 	lines = append(lines, "")
+	head := len(lines)
+	focusAt := 0
 	for i, fl := range f.fields {
 		marker := "  "
 		label := st.Label.Render(fitCell(fl.label, labelW))
@@ -430,6 +436,9 @@ func (f *miniForm) View(width int) string {
 			marker = st.Key.Render("› ")
 		}
 		fl.input.SetWidth(inputW)
+		if i == f.focus {
+			focusAt = len(lines)
+		}
 		lines = append(lines, cutLine(marker+label+"  "+fl.input.View(), width))
 		indent := strings.Repeat(" ", labelW+4)
 		switch {
@@ -447,16 +456,36 @@ func (f *miniForm) View(width int) string {
 			lines = append(lines, cutLine(indent+st.Dim.Render(hint), width))
 		}
 	}
-	lines = append(lines, "")
+	body := lines[head:]
+	var tail []string
+	tail = append(tail, "")
 	switch {
 	case f.busy != "":
-		lines = append(lines, cutLine(st.Dim.Render(f.busy), width))
+		tail = append(tail, cutLine(st.Dim.Render(f.busy), width))
 	case f.err != "":
 		for _, l := range wrapText("✗ "+f.err, width) {
-			lines = append(lines, st.Error.Render(l))
+			tail = append(tail, st.Error.Render(l))
 		}
 	}
-	return strings.Join(lines, "\n")
+	if room := f.maxLines - head - len(tail); f.maxLines > 0 && len(body) > room && room >= 3 {
+		// The fields scroll: the focused one and the lines under it (its
+		// hint or error) stay in view, with marks for what is hidden.
+		focus := focusAt - head
+		end := min(len(body), focus+3)
+		start := max(end-(room-2), 0)
+		end = min(len(body), start+room-2)
+		window := []string{st.Dim.Render("  ↑ more fields (shift+tab)")}
+		if start == 0 {
+			window = window[:0]
+			end = min(len(body), room-1)
+		}
+		window = append(window, body[start:end]...)
+		if end < len(body) {
+			window = append(window, st.Dim.Render("  ↓ more fields (tab)"))
+		}
+		body = window
+	}
+	return strings.Join(append(append(lines[:head:head], body...), tail...), "\n")
 }
 
 // ShortHelp lists the form's keys.

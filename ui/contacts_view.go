@@ -54,6 +54,7 @@ func (s *ContactsScreen) View() string {
 	case s.imp != nil:
 		body = s.imp.View()
 	case s.form != nil:
+		s.form.maxLines = h
 		body = s.form.View(min(w, 100))
 	case s.picker != nil:
 		body = s.picker.View(w, h)

@@ -533,3 +533,30 @@ func TestImportPathCompletesWithTab(t *testing.T) {
 		t.Fatalf("the completed path was not imported:\n%s", frame(scr))
 	}
 }
+
+// A contact with many fields is edited on the smallest screen: the form
+// scrolls, so the field being typed in is always in view.
+func TestContactFormScrollsAt60x15(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, "email,name,a,b,c,d,e,f,g,h\nada@example.com,Ada,1,2,3,4,5,6,7,8\n")
+	s := startApp(t, st, 60, 15)
+	s.press("2")
+	s.waitFor("ada@example.com")
+	s.press("e")
+	s.waitFor("Edit contact ada@example.com")
+	scr := s.waitFor("↓ more fields")
+	for range 11 { // Name, Tags, a … h, New field
+		s.press("tab")
+	}
+	scr = s.waitUntil("the last field in view", func(scr string) bool { return strings.Contains(lineWith(scr, "New field"), "›") })
+	if !strings.Contains(scr, "↑ more fields") {
+		t.Fatalf("the form does not say fields are above:\n%s", frame(scr))
+	}
+	s.typeText("zone=eu")
+	s.press("ctrl+s")
+	s.waitFor("Saved ada@example.com")
+	c, err := st.ContactByAddress("ada@example.com")
+	if err != nil || c.Fields["zone"] != "eu" || c.Fields["h"] != "8" {
+		t.Fatalf("stored %+v, %v", c, err)
+	}
+}
