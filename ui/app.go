@@ -690,7 +690,7 @@ func (a *App) shortHelp() string {
 		bindings = append(bindings, a.keys.Help)
 	default:
 		// ? is a character in a text input: F1 opens the help there.
-		bindings = append(bindings, a.keys.HelpAnywhere)
+		bindings = append(bindings, key.NewBinding(key.WithKeys("f1"), key.WithHelp("f1", "help")))
 	}
 	return a.help.ShortHelpView(bindings)
 }
