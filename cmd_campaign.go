@@ -121,6 +121,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func campaignList(e *env, g *globals, args []string) error {
+	defer noticeInterrupt(e)()
 	fs := newFlagSet(e, "campaign list")
 	g.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")

@@ -133,6 +133,7 @@ type contactJSON struct {
 }
 
 func contactsList(e *env, g *globals, args []string) error {
+	defer noticeInterrupt(e)()
 	fs := newFlagSet(e, "contacts list")
 	g.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")

@@ -528,6 +528,7 @@ func (m *rateMeter) add(at time.Time, n int) float64 {
 
 // campaignExport writes the ledger as CSV.
 func campaignExport(e *env, g *globals, args []string) error {
+	defer noticeInterrupt(e)()
 	fs := newFlagSet(e, "campaign export")
 	g.register(fs)
 	pos, err := parseInterspersed(fs, args)

@@ -175,6 +175,21 @@ func main() {
 	os.Exit(code)
 }
 
+// noticeInterrupt says on stderr, as soon as a signal comes, that a long
+// command is stopping: it stops at its next check, which a listing blocked
+// on a full pipe reaches only once the reader reads on.
+func noticeInterrupt(e *env) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-e.ctx.Done():
+			fmt.Fprintln(e.stderr, "tui: interrupted; stopping…")
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
 // profileCPU writes a CPU profile of the whole process to path (with the
 // process ID appended, so that a worker and a send measured together keep
 // theirs apart) until the returned stop; "" profiles nothing. For
