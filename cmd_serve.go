@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 
 	"tui/campaign"
-	"tui/queue"
 	"tui/store"
-	"tui/ui"
-	"tui/worker"
 )
 
 // ownerHooks are how the owner's background work reaches people: its log,
@@ -89,53 +85,17 @@ func runServe(e *env, g *globals, wf *workerFlags, withWorker bool) error {
 		return err
 	}
 	log := wf.logger(e.stderr)
-	st, err := openOwnerStore(g)
+	o, err := openOwner(e, g, wf, ownerSetup{log: log, worker: withWorker, workerLog: serverWorkerLog(log), noLinks: true})
 	if err != nil {
 		return err
 	}
-	defer st.Close() // closing twice is harmless: the clean path closes it to say so
-	conn, err := queue.NewConn(g.redis)
-	if err != nil {
-		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
-	}
-	defer conn.Close()
-	svc := campaign.New(st, conn)
-	hub := campaign.NewHub(svc)
-
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		followSends(ctx, hub, func(err error) { log.Warn("following sends failed; trying again", "err", err.Error()) })
-	}()
-	owned := &ownedDB{st: st, svc: svc, hub: hub}
-	wf.current = new(atomic.Pointer[worker.Worker])
-	stopMetrics, err := serveOwnerMetrics(e, wf, owned, log)
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
-	var lw *ui.LocalWorker
-	if withWorker {
-		lw = newServerWorker(e, conn, wf, log, st.Path())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := lw.Run(ctx); err != nil {
-				log.Error("the in-process worker stopped", "err", err.Error())
-			}
-		}()
-	}
-	log.Info("serving the database", "db", st.Path(), "redis", conn.URL(), "worker", withWorker)
-	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{log: log})
-	<-ctx.Done()
+	defer o.Close()
+	log.Info("serving the database", "db", o.st.Path(), "redis", o.conn.URL(), "worker", withWorker)
+	o.Start(e.ctx, ownerHooks{})
+	<-e.ctx.Done()
 	log.Info("stopping: finishing the commands under way")
-	stopOwner()
-	cancel()
-	wg.Wait()
-	if err := st.Close(); err != nil {
+	o.Stop()
+	if err := o.st.Close(); err != nil {
 		return fmt.Errorf("close the database: %w", err)
 	}
 	log.Info("stopped; the database is closed")

@@ -10,11 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"tui/campaign"
 	"tui/queue"
 	"tui/ui"
 	"tui/worker"
@@ -103,40 +100,17 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		}
 		authorized = p
 	}
-	st, err := openOwnerStore(g)
+	o, err := openOwner(e, g, wf, ownerSetup{log: log, worker: withWorker, workerLog: serverWorkerLog(log), reopenOnHUP: true})
 	if err != nil {
 		return err
 	}
-	defer st.Close() // closing twice is harmless: the clean path closes it to say so
+	defer o.Close()
 	hostKey := sf.hostKey
 	if hostKey == "" {
-		hostKey = filepath.Join(filepath.Dir(st.Path()), ui.HostKeyFileName)
-	}
-	conn, err := queue.NewConn(g.redis)
-	if err != nil {
-		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
-	}
-	defer conn.Close()
-	svc, err := newService(e, st, conn)
-	if err != nil {
-		return err
-	}
-	hub := campaign.NewHub(svc)
-
-	owned := &ownedDB{st: st, svc: svc, hub: hub}
-	wf.current = new(atomic.Pointer[worker.Worker])
-	stopMetrics, err := serveOwnerMetrics(e, wf, owned, log)
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
-	var lw *ui.LocalWorker
-	if withWorker {
-		lw = newServerWorker(e, conn, wf, log, st.Path())
-		defer reopenOutboxesOnHUP(log)()
+		hostKey = filepath.Join(filepath.Dir(o.st.Path()), ui.HostKeyFileName)
 	}
 	srv, err := ui.NewSSHServer(ui.SSHConfig{
-		Store: st, Sends: svc, Hub: hub, Conn: conn, Worker: lw,
+		Store: o.st, Sends: o.svc, Hub: o.hub, Conn: o.conn, Worker: o.lw,
 		HostKeyPath: hostKey, AuthorizedKeysPath: authorized,
 		IdleTimeout: sf.idle, MaxSessions: sf.maxSessions,
 		Logger: log,
@@ -150,53 +124,29 @@ func runSSH(e *env, g *globals, wf *workerFlags, sf *sshFlags, withWorker, headl
 		return fmt.Errorf("listen for SSH on %s: %w (is something else on that port? choose another with --ssh)", addr, err)
 	}
 
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		followSends(ctx, hub, func(err error) { log.Warn("following sends failed; trying again", "err", err.Error()) })
-	}()
-	if lw != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := lw.Run(ctx); err != nil {
-				log.Error("the in-process worker stopped", "err", err.Error())
-			}
-		}()
-	}
-
-	log.Info("serving tui over SSH", "addr", ln.Addr().String(), "db", st.Path(),
+	log.Info("serving tui over SSH", "addr", ln.Addr().String(), "db", o.st.Path(),
 		"host_key", hostKey, "host_key_fingerprint", srv.HostKeyFingerprint(),
 		"authorized_keys", authorized, "idle_timeout", sf.idle.String(), "max_sessions", sf.maxSessions,
 		"worker", withWorker)
-	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{
-		log:     log,
-		changed: srv.NotifyAll,
-	})
+	o.Start(e.ctx, ownerHooks{changed: srv.NotifyAll})
 	serveErr := srv.Serve(e.ctx, ln)
-	stopOwner()
-	cancel()
-	wg.Wait()
+	o.Stop()
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
 		return serveErr
 	}
-	if err := st.Close(); err != nil {
+	if err := o.st.Close(); err != nil {
 		return fmt.Errorf("close the database: %w", err)
 	}
 	log.Info("stopped; the database is closed")
 	return nil
 }
 
-// newServerWorker is the in-process worker of `tui --ssh --worker`. It is
-// the server's, not a session's: it starts once a send has brought the
-// Redis connection up and stops only with the server. It logs on the
-// server's stderr, where no screen is drawn.
-func newServerWorker(e *env, conn *queue.Conn, wf *workerFlags, log *slog.Logger, dbPath string) *ui.LocalWorker {
-	return newLocalWorker(e, conn, wf, log.With("component", "worker"), outboxBeside(dbPath))
-}
+// serverWorkerLog is the log of the in-process worker of `tui --ssh
+// --worker` and `tui serve --worker`. That worker is the server's, not a
+// session's: it starts once a send has brought the Redis connection up and
+// stops only with the server. It logs on the server's stderr, where no
+// screen is drawn.
+func serverWorkerLog(log *slog.Logger) *slog.Logger { return log.With("component", "worker") }
 
 // newLocalWorker is a worker inside this process (--worker) that starts
 // only once the Redis connection is up — a send brought it up — so that it

@@ -18,8 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,7 +28,6 @@ import (
 	"tui/queue"
 	"tui/store"
 	"tui/ui"
-	"tui/worker"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -521,69 +518,33 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 			return err
 		}
 	}
-	st, err := openOwnerStore(g)
+	// The log, the worker's too, would write over the screen: the state
+	// shows in the status bar instead.
+	quiet := slog.New(slog.DiscardHandler)
+	o, err := openOwner(e, g, wf, ownerSetup{log: quiet, worker: withWorker, workerLog: quiet})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	conn, err := queue.NewConn(g.redis)
-	if err != nil {
-		return &usageError{msg: "--redis/REDIS_URL: " + err.Error()}
-	}
-	defer conn.Close()
-	svc, err := newService(e, st, conn)
-	if err != nil {
-		return err
-	}
-	hub := campaign.NewHub(svc)
-	owned := &ownedDB{st: st, svc: svc, hub: hub}
-	wf.current = new(atomic.Pointer[worker.Worker])
-	stopMetrics, err := serveOwnerMetrics(e, wf, owned, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
+	defer o.Close()
 
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		followSends(ctx, hub, func(error) {}) // the screen shows the state; nothing to log
-	}()
-	var lw *ui.LocalWorker
-	if withWorker {
-		// The worker's log would write over the screen: its state shows in
-		// the status bar instead.
-		lw = newLocalWorker(e, conn, wf, slog.New(slog.DiscardHandler), outboxBeside(st.Path()))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = lw.Run(ctx)
-		}()
-	}
-
-	c := ui.NewCommon(st, actor(), conn.Status()).WithSending(svc, hub, lw)
+	c := ui.NewCommon(o.st, actor(), o.conn.Status()).WithSending(o.svc, o.hub, o.lw)
 	app := ui.NewApp(c)
 	p := tea.NewProgram(app, tea.WithContext(e.ctx))
 	// Other processes' commands and scheduled sends change what the
-	// screens show; the log would write over them.
-	stopOwner := startOwnerLoops(ctx, owned, ownerHooks{
-		log:     slog.New(slog.DiscardHandler),
+	// screens show.
+	o.Start(e.ctx, ownerHooks{
 		changed: func(what string) { p.Send(ui.DataChangedMsg{What: what}) },
 		flash:   func(text string, isErr bool) { p.Send(ui.FlashMsg{Text: text, Err: isErr}) },
 	})
 	_, runErr := p.Run()
-	stopOwner()
+	o.StopOwnerLoops()
 	app.Close()
-	if lw != nil {
-		if s := lw.Snapshot(); s.InFlight > 0 {
+	if o.lw != nil {
+		if s := o.lw.Snapshot(); s.InFlight > 0 {
 			fmt.Fprintf(e.stderr, "Stopping the in-process worker: finishing %d deliveries (up to %s)…\n", s.InFlight, wf.grace)
 		}
 	}
-	cancel()
-	wg.Wait()
+	o.Stop()
 	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) && !errors.Is(runErr, context.Canceled) {
 		return fmt.Errorf("run the terminal UI: %w", runErr)
 	}
