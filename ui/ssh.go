@@ -129,7 +129,11 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 		// handler, neither method is even offered to clients.
 		wish.WithPublicKeyAuth(s.authorize),
 		wish.WithMiddleware(
-			rm.MiddlewareWithLogger(printfLogger{s.log}, func(ssh.Handler) ssh.Handler { return s.serveSession }),
+			// The first is innermost: a session passes the connection's
+			// count, the terminal check, the command check and admission
+			// before it is logged, runs its App, and hears why it ended.
+			rm.MiddlewareWithLogger(printfLogger{s.log},
+				s.runApp, s.logSession, s.sayFarewell, s.admission, refuseCommands(s), requirePTY(s), s.countSession),
 		),
 	)
 	if err != nil {
@@ -262,79 +266,141 @@ func (s *SSHServer) broadcast(from *sshSession, what string) {
 	}
 }
 
-// serveSession is one SSH session from start to end: checks, a fresh App
-// in its own program, and a word about why it ended.
-func (s *SSHServer) serveSession(sess ssh.Session) {
-	remote := sess.RemoteAddr().String()
-	user, fp := sess.User(), Fingerprint(sess.PublicKey())
-	ci := s.conn(remote)
-	ci.sessionStarted()
-	defer ci.sessionEnded(s.cfg.SessionlessTimeout)
-	pty, winCh, hasPTY := sess.Pty()
-	if !hasPTY {
-		s.refuse(sess, "no terminal", "tui is a terminal app and needs one: connect with plain `ssh` or `ssh -t`, not `ssh -T` or from a script.")
-		return
-	}
-	if cmd := sess.RawCommand(); cmd != "" {
-		s.refuse(sess, "command given", fmt.Sprintf("tui over SSH runs no commands (got %q): connect without one.", cmd))
-		return
-	}
-	ss := &sshSession{
-		srv:         s,
-		sess:        sess,
-		user:        user,
-		fingerprint: fp,
-		remote:      remote,
-		started:     time.Now(),
-		peerReady:   make(chan struct{}, 1),
-		peerWhat:    map[string]bool{},
-		quit:        make(chan struct{}),
-		done:        make(chan struct{}),
-	}
-	if why := s.admit(ss); why != "" {
-		s.refuse(sess, why, why)
-		return
-	}
-	defer s.release(ss)
+// sessionKey holds a session's *sshSession in its context, from
+// admission on.
+type sessionKey struct{}
 
-	c := NewCommon(s.cfg.Store, SSHActor(user, sess.PublicKey()), s.redisStatus()).WithSending(s.cfg.Sends, s.cfg.Hub, s.cfg.Worker)
-	c.WorkerShared = s.cfg.Worker != nil
-	// The session's commands end with its connection.
-	c.Ctx = sess.Context()
-	ss.app = NewApp(c)
-	// MakeOptions gives the program the session as its terminal and the
-	// colour profile its TERM asks for; the filter (which replaces the one
-	// MakeOptions adds) watches what flows through the session. Signals
-	// belong to the server, not to each session.
-	opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler(), tea.WithFilter(ss.filter))
-	ss.prog = tea.NewProgram(ss.app, opts...)
+func sessionOf(sess ssh.Session) *sshSession {
+	ss, _ := sess.Context().Value(sessionKey{}).(*sshSession)
+	return ss
+}
 
-	s.log.Info("ssh session started", "session", ss.id, "user", user, "fingerprint", fp, "remote", remote,
-		"term", pty.Term, "width", pty.Window.Width, "height", pty.Window.Height, "open", s.Sessions())
-	_, runErr := ss.run(winCh)
+// countSession keeps the connection open while it holds a session: one
+// that holds none is closed after SessionlessTimeout.
+func (s *SSHServer) countSession(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		ci := s.conn(sess.RemoteAddr().String())
+		ci.sessionStarted()
+		defer ci.sessionEnded(s.cfg.SessionlessTimeout)
+		next(sess)
+	}
+}
 
-	reason := endReason(ss.reason.Load())
-	switch {
-	case errors.Is(runErr, tea.ErrProgramPanic):
-		reason = endPanic
-		s.log.Error("ssh session panicked; it was ended and the others go on (the stack is above)",
-			"session", ss.id, "user", user, "fingerprint", fp, "remote", remote)
-	case runErr != nil && reason == endQuit && sess.Context().Err() == nil:
-		s.log.Warn("ssh session ended with an error", "session", ss.id, "user", user, "remote", remote, "err", runErr.Error())
+// requirePTY refuses a session without a terminal: the TUI needs one.
+func requirePTY(s *SSHServer) wish.Middleware {
+	return func(next ssh.Handler) ssh.Handler {
+		return func(sess ssh.Session) {
+			if _, _, ok := sess.Pty(); !ok {
+				s.refuse(sess, "no terminal", "tui is a terminal app and needs one: connect with plain `ssh` or `ssh -t`, not `ssh -T` or from a script.")
+				return
+			}
+			next(sess)
+		}
 	}
-	if reason == endQuit && sess.Context().Err() != nil {
-		reason = endDisconnect
+}
+
+// refuseCommands refuses `ssh host CMD`: the server runs the TUI only.
+func refuseCommands(s *SSHServer) wish.Middleware {
+	return func(next ssh.Handler) ssh.Handler {
+		return func(sess ssh.Session) {
+			if cmd := sess.RawCommand(); cmd != "" {
+				s.refuse(sess, "command given", fmt.Sprintf("tui over SSH runs no commands (got %q): connect without one.", cmd))
+				return
+			}
+			next(sess)
+		}
 	}
-	s.log.Info("ssh session ended", "session", ss.id, "user", user, "remote", remote,
-		"reason", reason.String(), "duration", time.Since(ss.started).Round(time.Millisecond).String())
-	if text := ss.farewell(reason); text != "" {
-		_, _ = fmt.Fprint(sess, "\n"+text+"\n")
+}
+
+// admission registers the session, unless the server is stopping or full,
+// and releases it when it ends.
+func (s *SSHServer) admission(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		ss := &sshSession{
+			srv:         s,
+			sess:        sess,
+			user:        sess.User(),
+			fingerprint: Fingerprint(sess.PublicKey()),
+			remote:      sess.RemoteAddr().String(),
+			started:     time.Now(),
+			peerReady:   make(chan struct{}, 1),
+			peerWhat:    map[string]bool{},
+			quit:        make(chan struct{}),
+			done:        make(chan struct{}),
+		}
+		if why := s.admit(ss); why != "" {
+			s.refuse(sess, why, why)
+			return
+		}
+		defer s.release(ss)
+		sess.Context().SetValue(sessionKey{}, ss)
+		next(sess)
 	}
-	code := 0
-	if reason == endPanic {
-		code = 1
+}
+
+// sayFarewell tells the person why their session ended, and ends it with
+// an exit status: 1 after a panic.
+func (s *SSHServer) sayFarewell(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		next(sess)
+		ss := sessionOf(sess)
+		if text := ss.farewell(ss.final); text != "" {
+			_, _ = fmt.Fprint(sess, "\n"+text+"\n")
+		}
+		code := 0
+		if ss.final == endPanic {
+			code = 1
+		}
+		_ = sess.Exit(code)
 	}
-	_ = sess.Exit(code)
+}
+
+// logSession logs a session's start and its end with the reason.
+func (s *SSHServer) logSession(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		ss := sessionOf(sess)
+		pty, _, _ := sess.Pty()
+		s.log.Info("ssh session started", "session", ss.id, "user", ss.user, "fingerprint", ss.fingerprint, "remote", ss.remote,
+			"term", pty.Term, "width", pty.Window.Width, "height", pty.Window.Height, "open", s.Sessions())
+		next(sess)
+		s.log.Info("ssh session ended", "session", ss.id, "user", ss.user, "remote", ss.remote,
+			"reason", ss.final.String(), "duration", time.Since(ss.started).Round(time.Millisecond).String())
+	}
+}
+
+// runApp is the session's own App in its own program, built exactly as
+// the interactive TUI builds one; it records why the session ended.
+func (s *SSHServer) runApp(ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		ss := sessionOf(sess)
+		_, winCh, _ := sess.Pty()
+		c := NewCommon(s.cfg.Store, SSHActor(ss.user, sess.PublicKey()), s.redisStatus()).WithSending(s.cfg.Sends, s.cfg.Hub, s.cfg.Worker)
+		c.WorkerShared = s.cfg.Worker != nil
+		// The session's commands end with its connection.
+		c.Ctx = sess.Context()
+		ss.app = NewApp(c)
+		// MakeOptions gives the program the session as its terminal and the
+		// colour profile its TERM asks for; the filter (which replaces the one
+		// MakeOptions adds) watches what flows through the session. Signals
+		// belong to the server, not to each session.
+		opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler(), tea.WithFilter(ss.filter))
+		ss.prog = tea.NewProgram(ss.app, opts...)
+		_, runErr := ss.run(winCh)
+
+		reason := endReason(ss.reason.Load())
+		switch {
+		case errors.Is(runErr, tea.ErrProgramPanic):
+			reason = endPanic
+			s.log.Error("ssh session panicked; it was ended and the others go on (the stack is above)",
+				"session", ss.id, "user", ss.user, "fingerprint", ss.fingerprint, "remote", ss.remote)
+		case runErr != nil && reason == endQuit && sess.Context().Err() == nil:
+			s.log.Warn("ssh session ended with an error", "session", ss.id, "user", ss.user, "remote", ss.remote, "err", runErr.Error())
+		}
+		if reason == endQuit && sess.Context().Err() != nil {
+			reason = endDisconnect
+		}
+		ss.final = reason
+	}
 }
 
 // refuse ends a session before it starts, with one line that says why.

@@ -57,6 +57,7 @@ type sshSession struct {
 
 	lastInput atomic.Int64 // unix nanoseconds of the last key, paste or resize
 	reason    atomic.Int32 // an endReason; endQuit until something else ends it
+	final     endReason    // why it ended, once the program has returned
 	quitOnce  sync.Once
 	quit      chan struct{} // closed by end: the watcher quits the program
 
