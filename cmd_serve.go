@@ -85,7 +85,7 @@ func runServe(e *env, g *globals, wf *workerFlags, withWorker bool) error {
 		return err
 	}
 	log := wf.logger(e.stderr)
-	o, err := openOwner(e, g, wf, ownerSetup{log: log, worker: withWorker, workerLog: serverWorkerLog(log), noLinks: true})
+	o, err := openOwner(e, g, wf, ownerSetup{log: log, worker: withWorker, workerLog: serverWorkerLog(log), reopenOnHUP: true})
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -454,4 +456,23 @@ func TestScheduleRefusesBadTimesAndUnschedules(t *testing.T) {
 		t.Fatalf("after unschedule: %s %+v", c.Status, c.Schedule)
 	}
 	_ = io.Discard
+}
+
+// Every owner renders with the unsubscribe settings the app uses: serve
+// reads them too, and a wrong one stops it before it serves anything, as
+// it stops the app, rather than leaving its sends without their links.
+func TestServeReadsTheUnsubscribeSettings(t *testing.T) {
+	db, _ := seedCampaign(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tuiBinary(t), "serve")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db,
+		"TUI_UNSUBSCRIBE_URL=https://news.example.com/u"}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(errb.String(), "TUI_UNSUBSCRIBE_SECRET is not") {
+		t.Fatalf("serve with a link address and no secret: %v (a minute is its bound; it should refuse at once)\n%s", err, errb.String())
+	}
 }

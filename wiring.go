@@ -25,10 +25,10 @@ type ownerSetup struct {
 	worker bool
 	// workerLog is the in-process worker's log.
 	workerLog *slog.Logger
-	// noLinks renders messages without unsubscribe links even when
-	// TUI_UNSUBSCRIBE_SECRET is set.
-	noLinks bool
-	// reopenOnHUP reopens the worker's outboxes on SIGHUP.
+	// reopenOnHUP reopens the worker's outboxes on SIGHUP, for servers
+	// (logrotate moves the outbox and sends SIGHUP, which would otherwise
+	// end the process). A terminal app lets SIGHUP end it: its terminal
+	// went away.
 	reopenOnHUP bool
 }
 
@@ -78,9 +78,9 @@ func openOwner(e *env, g *globals, wf *workerFlags, set ownerSetup) (_ *ownerPro
 	}
 	o.conn = conn
 	o.closers = append(o.closers, func() { conn.Close() })
-	if set.noLinks {
-		o.svc = campaign.New(st, conn)
-	} else if o.svc, err = newService(e, st, conn); err != nil {
+	// Every owner renders with the same unsubscribe links: a scheduled
+	// send it starts, or a send another process's command asks of it.
+	if o.svc, err = newService(e, st, conn); err != nil {
 		return nil, err
 	}
 	o.hub = campaign.NewHub(o.svc)
