@@ -38,6 +38,7 @@ race:
 fuzz:
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzImportCSV$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzRecordSplitterIsInvisible$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/jsonstr -run '^$$' -fuzz '^FuzzAppendMatchesEncodingJSON$$' -fuzztime $(FUZZTIME)
 
 test: deps vet race fuzz
 

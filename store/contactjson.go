@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"time"
-	"unicode/utf8"
+	"tui/internal/jsonstr"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -39,11 +39,11 @@ func appendContact(dst []byte, c *Contact) ([]byte, error) {
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, c.ID, 10)
 	dst = append(dst, `,"address":`...)
-	dst = appendJSONString(dst, c.Address)
+	dst = jsonstr.Append(dst, c.Address)
 	dst = appendKindJSON(dst, c.Kind)
 	if c.Name != "" {
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, c.Name)
+		dst = jsonstr.Append(dst, c.Name)
 	}
 	if len(keys) > 0 {
 		dst = append(dst, `,"fields":{`...)
@@ -51,9 +51,9 @@ func appendContact(dst []byte, c *Contact) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, k)
+			dst = jsonstr.Append(dst, k)
 			dst = append(dst, ':')
-			dst = appendJSONString(dst, c.Fields[k])
+			dst = jsonstr.Append(dst, c.Fields[k])
 		}
 		dst = append(dst, '}')
 	}
@@ -70,11 +70,11 @@ func appendNewContact(dst []byte, shared *contactJSON, id uint64, address string
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, id, 10)
 	dst = append(dst, `,"address":`...)
-	dst = appendJSONString(dst, address)
+	dst = jsonstr.Append(dst, address)
 	dst = appendKindJSON(dst, kind)
 	if name != "" {
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, name)
+		dst = jsonstr.Append(dst, name)
 	}
 	if len(fields) > 0 {
 		dst = append(dst, `,"fields":{`...)
@@ -84,7 +84,7 @@ func appendNewContact(dst []byte, shared *contactJSON, id uint64, address string
 			}
 			dst = append(dst, shared.fieldKeys[i]...)
 			dst = append(dst, ':')
-			dst = appendJSONString(dst, v)
+			dst = jsonstr.Append(dst, v)
 		}
 		dst = append(dst, '}')
 	}
@@ -100,7 +100,7 @@ func appendKindJSON(dst []byte, kind AddressKind) []byte {
 		return dst
 	}
 	dst = append(dst, `,"kind":`...)
-	return appendJSONString(dst, string(kind))
+	return jsonstr.Append(dst, string(kind))
 }
 
 func appendTagsJSON(dst []byte, tags []string) []byte {
@@ -113,7 +113,7 @@ func appendTagsJSON(dst []byte, tags []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, t)
+		dst = jsonstr.Append(dst, t)
 	}
 	return append(dst, ']')
 }
@@ -131,7 +131,7 @@ func appendImportIDJSON(dst []byte, id string) []byte {
 		return dst
 	}
 	dst = append(dst, `,"import_id":`...)
-	return appendJSONString(dst, id)
+	return jsonstr.Append(dst, id)
 }
 
 func appendImportRowJSON(dst []byte, row int) []byte {
@@ -150,61 +150,6 @@ func jsonTimeOK(t time.Time) bool {
 	}
 	_, off := t.Zone()
 	return off%60 == 0 && off > -24*3600 && off < 24*3600
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s as encoding/json does by default: HTML-safe,
-// invalid UTF-8 replaced, U+2028 and U+2029 escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // putContact writes one contact record.

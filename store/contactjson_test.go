@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"tui/internal/jsonstr"
 )
 
 // The hand-made contact encoder must write exactly what json.Marshal writes.
@@ -100,7 +101,7 @@ func TestAppendNewContactMatchesAppendContact(t *testing.T) {
 				// What newImportWriter prepares, by hand.
 				w.order = sortedOrder(names)
 				for _, i := range w.order {
-					w.shared.fieldKeys = append(w.shared.fieldKeys, appendJSONString(nil, names[i]))
+					w.shared.fieldKeys = append(w.shared.fieldKeys, jsonstr.Append(nil, names[i]))
 				}
 				w.shared.tags = appendTagsJSON(nil, tags)
 				w.shared.importID = appendImportIDJSON(nil, "imp1")
@@ -130,18 +131,6 @@ func sortedOrder(names []string) []int {
 		}
 	}
 	return order
-}
-
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range jsonStrings {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("%q: got %s, json.Marshal %s", s, got, want)
-		}
-	})
 }
 
 // decodeContact must read exactly what json.Unmarshal reads, whatever the

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"tui/internal/jsonstr"
 	"unicode"
 
 	bolt "go.etcd.io/bbolt"
@@ -338,7 +339,7 @@ func (s *Store) newImportWriter(columns []string, addrIdx, tagsIdx int, opts Imp
 	}
 	sort.Slice(w.order, func(a, b int) bool { return w.fieldNames[w.order[a]] < w.fieldNames[w.order[b]] })
 	for _, i := range w.order {
-		w.shared.fieldKeys = append(w.shared.fieldKeys, appendJSONString(nil, w.fieldNames[i]))
+		w.shared.fieldKeys = append(w.shared.fieldKeys, jsonstr.Append(nil, w.fieldNames[i]))
 	}
 	// Unique even for two imports in the same instant: a second import of a
 	// file must update its contacts, not call them duplicates.

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+	"tui/internal/jsonstr"
 )
 
 // FileChannel appends one JSON object per successful delivery to an outbox
@@ -163,15 +163,15 @@ func appendOutboxLine(b []byte, d *Delivery, now time.Time) []byte {
 	b = append(b, ':')
 	b = strconv.AppendUint(b, j.ContactID, 10)
 	b = append(b, `","to":`...)
-	b = appendJSONString(b, j.To)
+	b = jsonstr.AppendNoHTML(b, j.To)
 	b = append(b, `,"channel":`...)
 	if j.Channel == "" {
 		b = append(b, `"file"`...)
 	} else {
-		b = appendJSONString(b, j.Channel)
+		b = jsonstr.AppendNoHTML(b, j.Channel)
 	}
 	b = append(b, `,"subject":`...)
-	b = appendJSONString(b, j.Subject)
+	b = jsonstr.AppendNoHTML(b, j.Subject)
 	b = appendBodyParts(b, j)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
@@ -179,72 +179,9 @@ func appendOutboxLine(b []byte, d *Delivery, now time.Time) []byte {
 		b = append(b, `,"redelivery":true`...)
 	}
 	b = append(b, `,"worker":`...)
-	b = appendJSONString(b, d.Worker)
+	b = jsonstr.AppendNoHTML(b, d.Worker)
 	b = append(b, `,"at":"`...)
 	b = now.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, "\"}\n"...)
 	return b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// jsonSafe marks the bytes that go into a JSON string as they are.
-var jsonSafe = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendJSONString quotes s as encoding/json does without HTML escaping:
-// control characters escaped, invalid UTF-8 replaced by U+FFFD, and U+2028
-// and U+2029 escaped so a line is also valid JavaScript.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		for i < len(s) && jsonSafe[s[i]] {
-			i++
-		}
-		if i == len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,30 +111,6 @@ func TestFileChannelWritesEveryField(t *testing.T) {
 	}
 	if at.Before(before) || at.After(time.Now().Add(time.Second)) || !strings.HasSuffix(l.At, "Z") {
 		t.Fatalf("at %q is not the delivery time in UTC", l.At)
-	}
-}
-
-// The hand-written encoder must agree with encoding/json on every string.
-func TestFileChannelEncodesStringsLikeEncodingJSON(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	alphabet := []string{"a", "Z", "0", " ", `"`, `\`, "/", "<", ">", "&", "\n", "\r", "\t", "\x00", "\x01", "\x1f",
-		"\x7f", "é", "日", "😀", "\u2028", "\u2029", "\xff", "\xc3", "\xe2\x80", "\ufffd"}
-	for i := range 5000 {
-		var sb strings.Builder
-		for range r.IntN(20) {
-			sb.WriteString(alphabet[r.IntN(len(alphabet))])
-		}
-		s := sb.String()
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
-			t.Fatal(err)
-		}
-		got := string(appendJSONString(nil, s)) + "\n"
-		if got != want.String() {
-			t.Fatalf("case %d %q: got %s want %s", i, s, got, want.String())
-		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 
 	mail "github.com/wneessen/go-mail"
 
+	"tui/internal/jsonstr"
 	"tui/message"
 	"tui/queue"
 )
@@ -54,18 +55,18 @@ func setContent(m *mail.Msg, j *queue.Job) {
 func appendBodyParts(b []byte, j *queue.Job) []byte {
 	b = append(b, `,"body":`...)
 	if j.Format == "" || j.Format == string(message.FormatText) {
-		b = appendJSONString(b, j.Body)
+		b = jsonstr.AppendNoHTML(b, j.Body)
 	} else {
 		p := parts(j)
-		b = appendJSONString(b, p.Text)
+		b = jsonstr.AppendNoHTML(b, p.Text)
 		if p.HTML != "" {
 			b = append(b, `,"html":`...)
-			b = appendJSONString(b, p.HTML)
+			b = jsonstr.AppendNoHTML(b, p.HTML)
 		}
 	}
 	if j.Unsubscribe != "" {
 		b = append(b, `,"unsubscribe_url":`...)
-		b = appendJSONString(b, j.Unsubscribe)
+		b = jsonstr.AppendNoHTML(b, j.Unsubscribe)
 	}
 	if j.Test {
 		b = append(b, `,"test":true`...)
