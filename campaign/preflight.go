@@ -1,10 +1,12 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -386,10 +388,13 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 		raw store.RawContact
 	}
 	work := make(chan []item, runtime.GOMAXPROCS(0))
-	var errs []struct {
+	// errs keeps each error with its contact's place in the audience.
+	type seqError struct {
 		seq int
 		e   RecipientError
 	}
+	var errs []seqError
+	bySeq := func(a, b seqError) int { return cmp.Compare(a.seq, b.seq) }
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
@@ -445,12 +450,9 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 							p.RenderErrors++
 						}
 						p.ErrorCount++
-						errs = append(errs, struct {
-							seq int
-							e   RecipientError
-						}{it.seq, RecipientError{ContactID: ct.ID, Address: ct.Key(), Err: err}})
+						errs = append(errs, seqError{it.seq, RecipientError{ContactID: ct.ID, Address: ct.Key(), Err: err}})
 						if len(errs) >= 4*MaxReportedErrors { // keep memory bounded
-							sortBySeq(errs, func(i int) int { return errs[i].seq })
+							slices.SortStableFunc(errs, bySeq)
 							errs = errs[:MaxReportedErrors]
 						}
 					} else {
@@ -490,7 +492,7 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 	}
 	p.Recipients = n
 	// Keep the first errors in contact order, whatever order workers found them.
-	sortBySeq(errs, func(i int) int { return errs[i].seq })
+	slices.SortStableFunc(errs, bySeq)
 	for i := 0; i < len(errs) && i < MaxReportedErrors; i++ {
 		p.Errors = append(p.Errors, errs[i].e)
 	}
