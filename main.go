@@ -558,10 +558,7 @@ func followSends(ctx context.Context, hub *campaign.Hub, onErr func(error)) {
 	for ctx.Err() == nil {
 		if err := hub.Run(ctx); err != nil {
 			onErr(err)
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-			}
+			queue.Sleep(ctx, time.Second)
 		}
 	}
 }

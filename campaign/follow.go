@@ -45,7 +45,7 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 		rdb, err := s.Conn.Client(ctx)
 		if err != nil {
 			attempt++
-			if !sleep(ctx, queue.Backoff(attempt)) {
+			if !queue.Sleep(ctx, queue.Backoff(attempt)) {
 				break
 			}
 			continue
@@ -74,7 +74,7 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 				break
 			}
 			attempt++
-			if !sleep(ctx, queue.Backoff(attempt)) {
+			if !queue.Sleep(ctx, queue.Backoff(attempt)) {
 				break
 			}
 			continue
@@ -98,7 +98,7 @@ func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sen
 		cursors = append(cursors, st.EventCursor)
 	}
 	if len(ids) == 0 {
-		sleep(ctx, 250*time.Millisecond)
+		queue.Sleep(ctx, 250*time.Millisecond)
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -165,15 +165,4 @@ func (s *Service) watchQueue(ctx context.Context, rdb redis.UniversalClient, c s
 			fmt.Sprintf(" — run `tui campaign resume %d`", c.ID)
 	}
 	return ""
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -132,7 +132,7 @@ func (s *Service) TestSend(ctx context.Context, actor string, req TestRequest) (
 		if time.Now().After(wait) {
 			return rep, errors.New("no worker is running to deliver the test: start one (tui --headless-worker on a server, or tui --worker) with this channel's settings in its environment")
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !queue.Sleep(ctx, 100*time.Millisecond) {
 			return rep, ctx.Err()
 		}
 	}

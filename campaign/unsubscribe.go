@@ -115,7 +115,7 @@ func (s *Service) WatchUnsubscribes(ctx context.Context, every time.Duration, on
 				}
 			}
 		}
-		if !sleep(ctx, wait) {
+		if !queue.Sleep(ctx, wait) {
 			return
 		}
 	}

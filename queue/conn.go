@@ -456,6 +456,19 @@ func Backoff(n int) time.Duration {
 	return d
 }
 
+// Sleep waits for d or until ctx ends, and reports whether d passed: the
+// pause between retries of every loop that talks to Redis.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // Close stops the monitor and closes the client, if one was ever made.
 func (c *Conn) Close() error {
 	c.mu.Lock()

@@ -16,7 +16,7 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 	for !w.stopping.Load() {
 		ids := w.sendingCampaigns()
 		if len(ids) == 0 {
-			if !sleepCtx(ctx, 250*time.Millisecond) {
+			if !queue.Sleep(ctx, 250*time.Millisecond) {
 				return
 			}
 			continue
@@ -75,7 +75,7 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 		}
 		if err != nil {
 			attempt := w.fail(err)
-			if !sleepCtx(ctx, queue.Backoff(attempt)) {
+			if !queue.Sleep(ctx, queue.Backoff(attempt)) {
 				return
 			}
 			continue
@@ -193,17 +193,6 @@ func (w *Worker) ensureGroups(ids []uint64) {
 			w.fail(err)
 			return
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -139,7 +139,7 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 		if wait > 250*time.Millisecond {
 			wait = 250 * time.Millisecond // look at stopping and new settings often
 		}
-		if !sleepCtx(ctx, wait) {
+		if !queue.Sleep(ctx, wait) {
 			return waited, ctx.Err()
 		}
 	}
