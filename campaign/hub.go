@@ -82,9 +82,6 @@ func (s *Subscription) offer(u Update) {
 	}
 }
 
-// Ready is signalled when updates are waiting.
-func (s *Subscription) Ready() <-chan struct{} { return s.ready }
-
 // Take returns the waiting updates, one per campaign, oldest first.
 func (s *Subscription) Take() []Update {
 	s.mu.Lock()

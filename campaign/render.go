@@ -126,9 +126,6 @@ func (r *Renderer) WithContext(ctx context.Context) *Renderer {
 	return &c
 }
 
-// UsesLink reports whether the templates hold {{.unsubscribe_url}}.
-func (r *Renderer) UsesLink() bool { return r.usesLink }
-
 // CheckRaw returns the error RenderRaw would, building as little as it can.
 func (r *Renderer) CheckRaw(raw store.RawContact) error {
 	if r.html == nil {

@@ -24,9 +24,6 @@ const (
 	FormatHTML     Format = "html"
 )
 
-// Formats lists every format in display order.
-var Formats = []Format{FormatText, FormatMarkdown, FormatHTML}
-
 // ParseFormat accepts a format name; "" is text.
 func ParseFormat(s string) (Format, error) {
 	switch Format(strings.ToLower(strings.TrimSpace(s))) {

@@ -20,9 +20,6 @@ const (
 	KindPSID  AddressKind = "psid"
 )
 
-// AddressKinds lists every kind in display order.
-var AddressKinds = []AddressKind{KindEmail, KindPhone, KindPSID}
-
 // ParseAddressKind accepts a kind's name; "auto" (or "") means: tell email
 // from phone by the value.
 func ParseAddressKind(s string) (AddressKind, error) {

@@ -209,19 +209,3 @@ func splitStreamID(id string) (uint64, uint64) {
 	s, _ := strconv.ParseUint(seq, 10, 64)
 	return m, s
 }
-
-// SendingCampaigns lists the campaigns whose sends are in progress (sending
-// or paused): the only ones that give a process a reason to dial Redis.
-func (s *Store) SendingCampaigns() ([]Campaign, error) {
-	all, err := s.Campaigns()
-	if err != nil {
-		return nil, err
-	}
-	var out []Campaign
-	for _, c := range all {
-		if c.Status == StatusSending || c.Status == StatusPaused {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}

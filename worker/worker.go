@@ -170,9 +170,6 @@ func New(rdb redis.UniversalClient, cfg Config) *Worker {
 	return w
 }
 
-// ID is the worker's identity.
-func (w *Worker) ID() string { return w.cfg.ID }
-
 // Stats reads the counters.
 func (w *Worker) Stats() Stats {
 	return Stats{Processed: w.processed.Load(), Delivered: w.delivered.Load(), Failed: w.failed.Load(),
