@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -36,7 +37,7 @@ func TestWaitExitsZeroWhenAllDelivered(t *testing.T) {
 	srv := redistest.Start(t)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	startWorkerProc(t, srv.URL(), outbox)
-	db, id := seedCampaign(t, 300)
+	db, id := seed.Campaign(t, 300)
 	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id), "--wait")
 	if code != 0 || !strings.Contains(stderr, "Done: all 300 recipients") {
 		t.Fatalf("send --wait: exit %d\n%s", code, stderr)
@@ -59,7 +60,7 @@ func TestWaitExitsOneWhenSomeFailed(t *testing.T) {
 		http.Error(w, "no such recipient", http.StatusUnprocessableEntity)
 	}))
 	defer hook.Close()
-	db, id := seedCampaign(t, 20)
+	db, id := seed.Campaign(t, 20)
 	editCampaign(t, db, id, func(c *store.Campaign) { c.Channel, c.URL = store.ChannelWebhook, hook.URL+"/notify" })
 	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id), "--wait")
 	if code != 1 || !strings.Contains(stderr, "0 of 20 sent, 20 failed") || !strings.Contains(stderr, "campaign export") {
@@ -86,7 +87,7 @@ func TestWaitSaysWhenNoWorkerIsRunning(t *testing.T) {
 		t.Skip("waits for the no-worker warning")
 	}
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, 5)
+	db, id := seed.Campaign(t, 5)
 	cmd, stderr := startWait(t, db, srv.URL(), id, "No worker has been seen", NoWorkerWarning+15*time.Second)
 	if !strings.Contains(stderrText(stderr), "tui --headless-worker") {
 		t.Errorf("the warning does not say how to start a worker:\n%s", stderrText(stderr))
@@ -148,7 +149,7 @@ func startWait(t *testing.T, db, redisURL string, id uint64, want string, within
 func TestWaitSaysWhenNoWorkerCanDeliver(t *testing.T) {
 	srv := redistest.Start(t)
 	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl")) // no SMTP_URL
-	db, id := seedCampaign(t, 20)
+	db, id := seed.Campaign(t, 20)
 	editCampaign(t, db, id, func(c *store.Campaign) { c.Channel, c.From = store.ChannelSMTP, "news@example.com" })
 	cmd, stderr := startWait(t, db, srv.URL(), id, "No running worker can deliver this send", 30*time.Second)
 	if !strings.Contains(stderrText(stderr), "SMTP_URL") {
@@ -168,7 +169,7 @@ func TestCountsCatchUpWhenNoAppWasRunning(t *testing.T) {
 	srv := redistest.Start(t)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	const n = 5000
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	// The send is queued and the command exits: no process follows it.
 	if code, _, e := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id)); code != 0 {
 		t.Fatal(e)
@@ -198,7 +199,7 @@ func TestAppKilledMidSendCountsNothingTwice(t *testing.T) {
 	srv := redistest.Start(t)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	const n = 3000
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	st, err := store.Open(db)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +243,7 @@ func TestPauseResumeCancelFromTheCommandLine(t *testing.T) {
 	srv := redistest.Start(t)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	const n = 1000
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	st, err := store.Open(db)
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +310,7 @@ func TestSetRateWhileSending(t *testing.T) {
 	srv := redistest.Start(t)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	const n = 600
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	env := []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
 	if code, _, e := runBinary(t, env, "campaign", "set-rate", fmt.Sprint(id), "20"); code != 0 || !strings.Contains(e, "will send at 20/s") {
 		t.Fatalf("set-rate on a draft: %d %s", code, e)
@@ -345,7 +346,7 @@ func TestSetRateWhileSending(t *testing.T) {
 }
 
 func TestCommandsFoldOnlyWhileSendingAndSurviveRedisDown(t *testing.T) {
-	db, id := seedCampaign(t, 10)
+	db, id := seed.Campaign(t, 10)
 	counter := newConnCounter(t)
 	quiet := []string{"TUI_DB=" + db, "REDIS_URL=" + counter.url()}
 	for _, args := range [][]string{{"campaign", "list"}, {"campaign", "show", fmt.Sprint(id)}, {"campaign", "status", fmt.Sprint(id)}, {"contacts", "list"}} {

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
 // A database with a sent campaign: contacts, a campaign, its ledger.
 func sentDatabase(t *testing.T) (db string, id uint64) {
 	t.Helper()
-	db, id = seedCampaign(t, 3000)
+	db, id = seed.Campaign(t, 3000)
 	st, err := store.Open(db)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func TestTheAppOnADamagedFileSaysSoAndExits(t *testing.T) {
 
 func TestBackupDuringARunningSendHoldsTheLedger(t *testing.T) {
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, 2000)
+	db, id := seed.Campaign(t, 2000)
 	st, err := store.Open(db)
 	if err != nil {
 		t.Fatal(err)

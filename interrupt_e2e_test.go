@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -17,7 +18,7 @@ import (
 // running to its end: the command is held on a full pipe when the signal
 // comes, and stops at its next check once the pipe drains.
 func TestLongListingsStopOnASignal(t *testing.T) {
-	db, id := seedCampaign(t, 20000)
+	db, id := seed.Campaign(t, 20000)
 	// A ledger to export: the send's first chunk, as a start writes it.
 	st, err := store.Open(db)
 	if err != nil {

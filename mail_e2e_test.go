@@ -23,6 +23,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 	"tui/message"
 	"tui/store"
 )
@@ -203,7 +204,7 @@ func TestMailboxProviderRequirementsEndToEnd(t *testing.T) {
 	smtp := startMailServer(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "tui.db")
-	listen := freeTCPAddr(t)
+	listen := testkit.FreeAddr(t)
 	base := "http://" + listen + "/u"
 
 	st, err := store.Open(db)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -61,13 +63,13 @@ func get(t *testing.T, url string) (int, string) {
 // answer, and readiness follows Redis.
 func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, 300)
+	db, id := seed.Campaign(t, 300)
 	editCampaign(t, db, id, func(c *store.Campaign) { c.Rate = 100 })
-	ownerAddr, workerAddr := freeTCPAddr(t), freeTCPAddr(t)
+	ownerAddr, workerAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	startServe(t, []string{"REDIS_URL=" + srv.URL()}, db, "--metrics", ownerAddr)
 	startWorkerProc(t, srv.URL(), outbox, "--metrics", workerAddr)
-	waitUntil(t, 10*time.Second, "the worker's metrics", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the worker's metrics", func() bool {
 		resp, err := http.Get("http://" + workerAddr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -85,7 +87,7 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 	// The worker is ready once its first dial to Redis is done.
 	var code int
 	var body string
-	waitUntil(t, 20*time.Second, "the worker to be ready", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the worker to be ready", func() bool {
 		code, body = get(t, "http://"+workerAddr+"/readyz")
 		return code == 200
 	})
@@ -98,7 +100,7 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 		t.Fatalf("send: %s", e)
 	}
 	label := fmt.Sprintf(`campaign="%d"`, id)
-	waitUntil(t, 20*time.Second, "a third of the send", func() bool {
+	testkit.Eventually(t, 20*time.Second, "a third of the send", func() bool {
 		return scrape(t, ownerAddr)[`tui_campaign_recipients{`+label+`,state="sent"}`] >= 100
 	})
 	// Mid-send: pause, and once the ledger has folded everything, every
@@ -108,7 +110,7 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 	}
 	var st statusJSON
 	var om, wm map[string]float64
-	waitUntil(t, 20*time.Second, "the ledger, the owner's and the worker's metrics to agree", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the ledger, the owner's and the worker's metrics to agree", func() bool {
 		st = statusOf(t, db, srv.URL(), id)
 		om, wm = scrape(t, ownerAddr), scrape(t, workerAddr)
 		sent := float64(st.Counts[store.RecipientSent])
@@ -154,21 +156,21 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 	if code, _, e := runBinary(t, env, "campaign", "resume", fmt.Sprint(id)); code != 0 {
 		t.Fatalf("resume: %s", e)
 	}
-	waitUntil(t, 30*time.Second, "the send to complete", func() bool { return statusOf(t, db, srv.URL(), id).Status == store.StatusCompleted })
+	testkit.Eventually(t, 30*time.Second, "the send to complete", func() bool { return statusOf(t, db, srv.URL(), id).Status == store.StatusCompleted })
 	if got := scrape(t, workerAddr)[`tui_worker_deliveries_total{channel="file",outcome="sent"}`]; got != 300 {
 		t.Errorf("the worker counted %v deliveries of 300", got)
 	}
 
 	// Redis gone: the worker is alive but not ready, and counts the errors.
 	srv.Stop()
-	waitUntil(t, 15*time.Second, "the worker's readiness to follow Redis", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the worker's readiness to follow Redis", func() bool {
 		code, _ := get(t, "http://"+workerAddr+"/readyz")
 		return code == 503
 	})
 	if code, _ := get(t, "http://"+workerAddr+"/healthz"); code != 200 {
 		t.Errorf("/healthz with Redis down: %d", code)
 	}
-	waitUntil(t, 15*time.Second, "the Redis errors to be counted", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the Redis errors to be counted", func() bool {
 		return scrape(t, workerAddr)[`tui_worker_redis_errors_total{kind="unreachable"}`] > 0
 	})
 }

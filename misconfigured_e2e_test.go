@@ -13,6 +13,7 @@ import (
 	"tui/internal/graphtest"
 	"tui/internal/redistest"
 	"tui/internal/smtptest"
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -152,7 +153,7 @@ func TestARevokedPageTokenFailsNobody(t *testing.T) {
 // smtpCampaign seeds n email contacts and an smtp campaign.
 func smtpCampaign(t *testing.T, n int) (db string, id uint64) {
 	t.Helper()
-	db, id = seedCampaign(t, n)
+	db, id = seed.Campaign(t, n)
 	editCampaign(t, db, id, func(c *store.Campaign) { c.Channel, c.From = store.ChannelSMTP, "news@example.com" })
 	return db, id
 }

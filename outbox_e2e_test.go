@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -18,7 +19,7 @@ import (
 // there exactly once.
 func TestWorkerReopensItsOutboxOnSIGHUP(t *testing.T) {
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, 400)
+	db, id := seed.Campaign(t, 400)
 	st, err := store.Open(db)
 	if err != nil {
 		t.Fatal(err)

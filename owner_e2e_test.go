@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -48,7 +50,7 @@ func startServe(t *testing.T, env []string, db string, args ...string) *ownerPro
 			t.Logf("tui serve log:\n%s", o.stderr.String())
 		}
 	})
-	waitUntil(t, 10*time.Second, "the owner's socket", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the owner's socket", func() bool {
 		return strings.Contains(o.stderr.String(), "serving the command line")
 	})
 	return o
@@ -65,17 +67,6 @@ func (o *ownerProc) stop(t *testing.T) {
 	}
 	if code := o.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("tui serve exit %d:\n%s", code, o.stderr.String())
-	}
-}
-
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -146,7 +137,7 @@ func transcript(t *testing.T, db, redisURL, outDir string) []transcriptLine {
 	// Pause and resume a rate-limited send under way.
 	do("", "campaign", "send", "2")
 	do("", "campaign", "pause", "2")
-	waitUntil(t, 10*time.Second, "the pause in the ledger", func() bool { return statusOf(t, db, redisURL, 2).Status == store.StatusPaused })
+	testkit.Eventually(t, 10*time.Second, "the pause in the ledger", func() bool { return statusOf(t, db, redisURL, 2).Status == store.StatusPaused })
 	do("", "campaign", "resume", "2")
 	if l := do("", "campaign", "send", "2", "--wait"); l.code != 0 {
 		t.Fatalf("send 2 --wait: exit %d\n%s", l.code, l.stderr)
@@ -173,7 +164,7 @@ func copyFile(t *testing.T, from, to string) {
 // codes, stdout, stderr, JSON, exported files — against a database nobody
 // holds and against one a running `tui serve` owns and serves.
 func TestCommandsGiveTheSameResultsThroughTheOwner(t *testing.T) {
-	seed, _ := seedCampaign(t, 30)
+	seed, _ := seed.Campaign(t, 30)
 	free := filepath.Join(t.TempDir(), "tui.db")
 	owned := filepath.Join(t.TempDir(), "tui.db")
 	copyFile(t, seed, free)
@@ -222,7 +213,7 @@ func TestCommandsGiveTheSameResultsThroughTheOwner(t *testing.T) {
 // caller stops the wait there as it would here: exit 1, the send goes on.
 func TestWaitThroughTheOwnerStopsOnSIGINT(t *testing.T) {
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, 5)
+	db, id := seed.Campaign(t, 5)
 	startServe(t, []string{"REDIS_URL=" + srv.URL()}, db)
 	cmd, stderr := startWait(t, db, srv.URL(), id, "Queued 5 recipients", 15*time.Second)
 	cmd.Process.Signal(syscall.SIGINT)
@@ -243,7 +234,7 @@ func TestWaitThroughTheOwnerStopsOnSIGINT(t *testing.T) {
 // (SO_PEERCRED). A socket left by an owner killed with SIGKILL is cleaned
 // by the next process that opens the database, and the next owner serves.
 func TestOwnerSocketIsRefusedToOthersAndSurvivesACrash(t *testing.T) {
-	db, _ := seedCampaign(t, 3)
+	db, _ := seed.Campaign(t, 3)
 	o := startServe(t, nil, db)
 	sock := ownerSocketPath(db)
 	si, err := os.Stat(sock)
@@ -299,7 +290,7 @@ func TestOwnerSocketIsRefusedToOthersAndSurvivesACrash(t *testing.T) {
 
 // A second owner is refused, never forwarded to the first.
 func TestASecondOwnerIsRefused(t *testing.T) {
-	db, _ := seedCampaign(t, 1)
+	db, _ := seed.Campaign(t, 1)
 	startServe(t, nil, db)
 	code, _, errOut := runBinary(t, []string{"TUI_DB=" + db}, "serve")
 	if code != 1 || !strings.Contains(errOut, "database is in use") {
@@ -335,14 +326,14 @@ func scheduleIn(t *testing.T, db string, id uint64, d time.Duration) time.Time {
 // through the preflight and start a person's send takes.
 func TestScheduledSendStartsOnTimeInARunningOwner(t *testing.T) {
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, 20)
+	db, id := seed.Campaign(t, 20)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	o := startServe(t, []string{"REDIS_URL=" + srv.URL(), "TUI_OUTBOX=" + outbox}, db, "--worker")
 	at := scheduleIn(t, db, id, 2*time.Second)
 	if c := showJSON(t, db, id); c.Status != store.StatusScheduled || c.Schedule == nil || !c.Schedule.At.Equal(at) || c.Schedule.Zone != "UTC" {
 		t.Fatalf("after schedule: %+v %+v", c.Status, c.Schedule)
 	}
-	waitUntil(t, 30*time.Second, "the scheduled send to complete", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the scheduled send to complete", func() bool {
 		return statusOf(t, db, srv.URL(), id).Status == store.StatusCompleted
 	})
 	c := showJSON(t, db, id)
@@ -365,15 +356,15 @@ func TestScheduledSendStartsOnTimeInARunningOwner(t *testing.T) {
 // owner's start, which says how late.
 func TestMissedScheduleStartsOnTheNextOwnerStart(t *testing.T) {
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, 10)
+	db, id := seed.Campaign(t, 10)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	at := scheduleIn(t, db, id, 2*time.Second)
-	waitUntil(t, 10*time.Second, "the scheduled time to pass", func() bool { return time.Now().After(at.Add(500 * time.Millisecond)) })
+	testkit.Eventually(t, 10*time.Second, "the scheduled time to pass", func() bool { return time.Now().After(at.Add(500 * time.Millisecond)) })
 	if c := showJSON(t, db, id); c.Status != store.StatusScheduled {
 		t.Fatalf("with no owner it is %s", c.Status)
 	}
 	o := startServe(t, []string{"REDIS_URL=" + srv.URL(), "TUI_OUTBOX=" + outbox}, db, "--worker")
-	waitUntil(t, 30*time.Second, "the late send to complete", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the late send to complete", func() bool {
 		return statusOf(t, db, srv.URL(), id).Status == store.StatusCompleted
 	})
 	if !strings.Contains(o.stderr.String(), "started a scheduled send late") {
@@ -390,12 +381,12 @@ func TestMissedScheduleStartsOnTheNextOwnerStart(t *testing.T) {
 // fixed, it starts.
 func TestAFailedScheduledPreflightLeavesItScheduledWithTheReason(t *testing.T) {
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, 5)
+	db, id := seed.Campaign(t, 5)
 	editCampaign(t, db, id, func(c *store.Campaign) { c.Body = "Hello {{.city}}" }) // nobody has a city
 	o := startServe(t, []string{"REDIS_URL=" + srv.URL()}, db)
 	scheduleIn(t, db, id, time.Second)
 	var c campaignJSON
-	waitUntil(t, 15*time.Second, "the failed start to be recorded", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the failed start to be recorded", func() bool {
 		c = showJSON(t, db, id)
 		return c.Schedule != nil && c.Schedule.Error != ""
 	})
@@ -415,7 +406,7 @@ func TestAFailedScheduledPreflightLeavesItScheduledWithTheReason(t *testing.T) {
 	if code, _, e := runBinary(t, []string{"TUI_DB=" + db}, "campaign", "edit", fmt.Sprint(id), "--body-file", body); code != 0 {
 		t.Fatalf("edit: %s", e)
 	}
-	waitUntil(t, 15*time.Second, "the fixed campaign to start", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the fixed campaign to start", func() bool {
 		return showJSON(t, db, id).Status == store.StatusSending
 	})
 	_ = o
@@ -424,7 +415,7 @@ func TestAFailedScheduledPreflightLeavesItScheduledWithTheReason(t *testing.T) {
 // schedule refuses times in the past, times the clocks skip and unknown
 // zones (exit 2) and changes nothing; unschedule makes it a draft again.
 func TestScheduleRefusesBadTimesAndUnschedules(t *testing.T) {
-	db, id := seedCampaign(t, 1)
+	db, id := seed.Campaign(t, 1)
 	env := []string{"TUI_DB=" + db}
 	before, _ := os.ReadFile(db)
 	for _, args := range [][]string{
@@ -462,7 +453,7 @@ func TestScheduleRefusesBadTimesAndUnschedules(t *testing.T) {
 // reads them too, and a wrong one stops it before it serves anything, as
 // it stops the app, rather than leaving its sends without their links.
 func TestServeReadsTheUnsubscribeSettings(t *testing.T) {
-	db, _ := seedCampaign(t, 1)
+	db, _ := seed.Campaign(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tuiBinary(t), "serve")

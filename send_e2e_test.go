@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,38 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
+	"tui/internal/testkit/seed"
 	"tui/queue"
-	"tui/store"
 )
-
-// seedCampaign makes a database with n contacts tagged "all" and one draft
-// campaign to all of them, and closes it.
-func seedCampaign(t *testing.T, n int) (db string, id uint64) {
-	t.Helper()
-	db = filepath.Join(t.TempDir(), "tui.db")
-	st, err := store.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	pr, pw := io.Pipe()
-	go func() {
-		fmt.Fprintln(pw, "email,name")
-		for i := 1; i <= n; i++ {
-			fmt.Fprintf(pw, "c%d@example.com,Name %d\n", i, i)
-		}
-		pw.Close()
-	}()
-	if _, err := st.ImportCSV(context.Background(), pr, store.ImportOptions{Tags: []string{"all"}}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := st.CreateCampaign("test", store.Campaign{Name: "Kill me", Channel: store.ChannelFile,
-		Tags: []string{"all"}, Subject: "Hi {{.name}}", Body: "Hello {{.name}}"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db, c.ID
-}
 
 func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -64,8 +34,8 @@ func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, st
 }
 
 func TestSendWithRedisDownExplainsAndChangesNothing(t *testing.T) {
-	db, id := seedCampaign(t, 20)
-	dead := freeTCPAddr(t)
+	db, id := seed.Campaign(t, 20)
+	dead := testkit.FreeAddr(t)
 	// How fast the refusal comes is measured in-process (campaign and queue
 	// tests); a whole process under a loaded -race run varies too much.
 	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=redis://:topsecret@" + dead + "/0"},
@@ -80,18 +50,10 @@ func TestSendWithRedisDownExplainsAndChangesNothing(t *testing.T) {
 	}
 }
 
-func freeTCPAddr(t *testing.T) string {
-	t.Helper()
-	c := newConnCounter(t)
-	addr := c.ln.Addr().String()
-	c.ln.Close()
-	return addr
-}
-
 func TestSendKilledMidEnqueueResumesWithoutDuplicates(t *testing.T) {
 	const n = 100_000
 	srv := redistest.Start(t)
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()

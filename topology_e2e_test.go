@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -204,7 +205,7 @@ func scenarioTwoAtOnce(t *testing.T, tp topology) {
 	const n = 600
 	// At a rate, so that the two sends overlap for a few seconds.
 	const rate = 300
-	db, a := seedCampaign(t, n)
+	db, a := seed.Campaign(t, n)
 	setRate(t, db, a, rate)
 	b := addCampaign(t, db, "Second", rate)
 	for i := 0; i < 2; i++ {
@@ -249,7 +250,7 @@ func scenarioFault(t *testing.T, tp topology, fault func(*testing.T), what strin
 	env := tp.Env()
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	const n, rate, workers, concurrency = 1500, 400, 2, 4
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	setRate(t, db, id, rate)
 	for i := 0; i < workers; i++ {
 		startWorkerProcEnv(t, env, outbox, "--concurrency", fmt.Sprint(concurrency))
@@ -298,7 +299,7 @@ func scenarioStopped(t *testing.T, tp topology) {
 	// loaded machine (-race, other tests, CPU burners) renews its leases in
 	// time, so that only the stopped worker loses jobs.
 	lease := 4 * time.Second
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	setRate(t, db, id, rate)
 	a := startWorkerProcEnv(t, env, outbox, "--lease", lease.String(), "--concurrency", fmt.Sprint(concurrency))
 	startWorkerProcEnv(t, env, outbox, "--lease", lease.String(), "--concurrency", fmt.Sprint(concurrency))
@@ -494,7 +495,7 @@ func TestClusterFailoverMidSend(t *testing.T) {
 // its message and leaves the campaign a draft.
 func sendRefused(t *testing.T, env []string, want ...string) {
 	t.Helper()
-	db, id := seedCampaign(t, 5)
+	db, id := seed.Campaign(t, 5)
 	code, _, stderr := runBinary(t, append([]string{"TUI_DB=" + db}, env...), "campaign", "send", fmt.Sprint(id))
 	for _, w := range want {
 		if code != 1 || !strings.Contains(stderr, w) {
@@ -518,7 +519,7 @@ func TestTLSCertificateProblemsSayWhatToDo(t *testing.T) {
 	// The CA, but no client certificate, which the server requires.
 	sendRefused(t, []string{"REDIS_URL=" + s.URL() + "?tls_ca=" + s.CAFile()}, "client certificate", "tls_cert")
 	// The settings from the environment instead of the URL work.
-	db, id := seedCampaign(t, 5)
+	db, id := seed.Campaign(t, 5)
 	env := []string{"TUI_DB=" + db, "REDIS_URL=" + s.URL(), "REDIS_TLS_CA=" + s.CAFile(),
 		"REDIS_TLS_CERT=" + s.ClientCertFile(), "REDIS_TLS_KEY=" + s.ClientKeyFile()}
 	if code, _, stderr := runBinary(t, env, "campaign", "send", fmt.Sprint(id)); code != 0 {
@@ -547,7 +548,7 @@ func TestRedisOutOfMemoryIsNamedAndTheSendResumes(t *testing.T) {
 	env := tp.Env()
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	const n = 600
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	setRate(t, db, id, 200)
 	startWorkerProcEnv(t, env, outbox, "--concurrency", "4")
 	o := startOwner(t, env, db, id)

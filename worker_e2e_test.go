@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/queue"
 	"tui/store"
 )
@@ -120,7 +121,7 @@ func startWorkerProcEnv(t *testing.T, env []string, outbox string, args ...strin
 // the real `campaign send`.
 func sendCampaign(t *testing.T, srv *redistest.Server, n, rate int) (id uint64) {
 	t.Helper()
-	db, id := seedCampaign(t, n)
+	db, id := seed.Campaign(t, n)
 	if rate > 0 {
 		st, err := store.Open(db)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/queue"
 	"tui/store"
 )
@@ -21,8 +22,8 @@ import (
 func BenchmarkEnqueue100k(b *testing.B) {
 	const n = 100_000
 	srv := redistest.Start(b)
-	st, _ := openStore(b)
-	importContacts(b, st, n, "all")
+	st, _ := seed.Open(b)
+	seed.Contacts(b, st, n, "all")
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,38 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
+	"tui/internal/testkit/seed"
 	"tui/queue"
 	"tui/store"
 )
-
-func openStore(t testing.TB) (*store.Store, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "tui.db")
-	st, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st, path
-}
-
-// contactsCSV generates n contacts: c<i>@example.com with a name and a city,
-// every one tagged "all", every tenth also "ten".
-func importContacts(t testing.TB, st *store.Store, n int, tags ...string) {
-	t.Helper()
-	pr, pw := io.Pipe()
-	go func() {
-		fmt.Fprintln(pw, "email,name,city")
-		for i := 1; i <= n; i++ {
-			fmt.Fprintf(pw, "c%d@example.com,Name %d,City %d\n", i, i, i%97)
-		}
-		pw.Close()
-	}()
-	rep, err := st.ImportCSV(context.Background(), pr, store.ImportOptions{Actor: "test", Tags: tags})
-	if err != nil || rep.Created != n {
-		t.Fatalf("import: %+v %v", rep, err)
-	}
-}
 
 func newConn(t testing.TB, url string) *queue.Conn {
 	t.Helper()
@@ -74,7 +45,7 @@ func create(t testing.TB, st *store.Store, c store.Campaign) store.Campaign {
 }
 
 func TestPreflightCountsAndErrors(t *testing.T) {
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	svc := New(st, newConn(t, "redis://127.0.0.1:1/0"))
 	for _, c := range []store.Contact{
 		{Address: "ann@example.com", Fields: map[string]string{"name": "Ann", "city": "Oslo"}, Tags: []string{"news"}},
@@ -126,10 +97,10 @@ func snapshot(t *testing.T, path string) [32]byte {
 }
 
 func TestStartWithRedisDownChangesNothing(t *testing.T) {
-	st, path := openStore(t)
-	importContacts(t, st, 50, "news")
+	st, path := seed.Open(t)
+	seed.Contacts(t, st, 50, "news")
 	c := create(t, st, store.Campaign{Name: "Down", Tags: []string{"news"}})
-	ln := freeAddr(t)
+	ln := testkit.FreeAddr(t)
 	svc := New(st, newConn(t, "redis://:pa55word@"+ln+"/0"))
 	p, err := svc.Preflight(context.Background(), c.ID)
 	if err != nil || !p.OK() {
@@ -170,17 +141,6 @@ func TestStartWithRedisDownChangesNothing(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := netListen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func rdbFor(t testing.TB, srv *redistest.Server) *redis.Client {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -214,8 +174,8 @@ func TestStartEnqueuesEveryRecipientOnce(t *testing.T) {
 		n = 10_000
 	}
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
-	importContacts(t, st, n, "all")
+	st, _ := seed.Open(t)
+	seed.Contacts(t, st, n, "all")
 	c := create(t, st, store.Campaign{Name: "Big", Tags: []string{"all"}, Subject: "Hi {{.name}}"})
 	svc := New(st, newConn(t, srv.URL()))
 	p, err := svc.Preflight(context.Background(), c.ID)
@@ -277,9 +237,9 @@ func TestStartEnqueuesEveryRecipientOnce(t *testing.T) {
 
 func TestInterruptedEnqueueResumesWithoutDuplicates(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	n := 5000
-	importContacts(t, st, n, "all")
+	seed.Contacts(t, st, n, "all")
 	c := create(t, st, store.Campaign{Name: "Cut", Tags: []string{"all"}})
 	svc := New(st, newConn(t, srv.URL()))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -312,7 +272,7 @@ func TestInterruptedEnqueueResumesWithoutDuplicates(t *testing.T) {
 
 func TestEnqueueFailsRecipientsWhoseMessageCannotRender(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	for _, a := range []string{"a@example.com", "b@example.com"} {
 		if _, _, err := st.AddContact("t", store.Contact{Address: a, Fields: map[string]string{"name": "x", "city": "y"}, Tags: []string{"t"}}); err != nil {
 			t.Fatal(err)
@@ -346,8 +306,8 @@ func TestEnqueueFailsRecipientsWhoseMessageCannotRender(t *testing.T) {
 
 func TestStartRefusesAChangedCampaign(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
-	importContacts(t, st, 3, "t")
+	st, _ := seed.Open(t)
+	seed.Contacts(t, st, 3, "t")
 	c := create(t, st, store.Campaign{Name: "V", Tags: []string{"t"}})
 	svc := New(st, newConn(t, srv.URL()))
 	p, _ := svc.Preflight(context.Background(), c.ID)
@@ -369,9 +329,9 @@ func TestStartRefusesAChangedCampaign(t *testing.T) {
 // resume queues again every recipient not done, of this round and earlier.
 func TestResumeAfterALostQueueMidRetryQueuesEveryoneNotDone(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	const n = 3000
-	importContacts(t, st, n, "all")
+	seed.Contacts(t, st, n, "all")
 	c := create(t, st, store.Campaign{Name: "Twice", Tags: []string{"all"}})
 	svc := New(st, newConn(t, srv.URL()))
 	ctx := context.Background()
@@ -427,8 +387,8 @@ func TestLedgerInChunksQueuesEveryoneOnce(t *testing.T) {
 	defer func(n int) { store.LedgerChunk = n }(store.LedgerChunk)
 	store.LedgerChunk = 7
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
-	importContacts(t, st, 60, "all")
+	st, _ := seed.Open(t)
+	seed.Contacts(t, st, 60, "all")
 	// Tags that interleave: "odd" on odd contacts, "third" on every third,
 	// "out" on every fifth (excluded); contact 3 suppressed.
 	var odd, third, out []uint64

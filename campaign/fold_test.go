@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/queue"
 	"tui/store"
 	"tui/worker"
@@ -54,7 +55,7 @@ func ledgerDump(t *testing.T, st *store.Store, id uint64) string {
 
 func startSend(t *testing.T, st *store.Store, svc *Service, n int, c store.Campaign) store.Campaign {
 	t.Helper()
-	importContacts(t, st, n, "all")
+	seed.Contacts(t, st, n, "all")
 	c.Tags = []string{"all"}
 	c = create(t, st, c)
 	if _, err := svc.Start(context.Background(), "t", c.ID, 0, nil); err != nil {
@@ -83,7 +84,7 @@ func foldUntil(t *testing.T, svc *Service, rdb redis.UniversalClient, id uint64,
 
 func TestFoldCompletesWithExactCountsAndReplayChangesNothing(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	svc := New(st, newConn(t, srv.URL()))
 	const n = 2000
 	c := startSend(t, st, svc, n, store.Campaign{Name: "Fold"})
@@ -121,7 +122,7 @@ func TestFoldCompletesWithExactCountsAndReplayChangesNothing(t *testing.T) {
 
 func TestReplayingEventsTwiceYieldsTheSameLedger(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	svc := New(st, newConn(t, srv.URL()))
 	const n = 500
 	c := startSend(t, st, svc, n, store.Campaign{Name: "Replay"})
@@ -185,8 +186,8 @@ func TestReplayingEventsTwiceYieldsTheSameLedger(t *testing.T) {
 }
 
 func TestOutOfOrderEventsResolveToTheFinalState(t *testing.T) {
-	st, _ := openStore(t)
-	importContacts(t, st, 3, "all")
+	st, _ := seed.Open(t)
+	seed.Contacts(t, st, 3, "all")
 	c := create(t, st, store.Campaign{Name: "Order", Tags: []string{"all"}})
 	if _, _, err := st.StartSend("t", c.ID, 0); err != nil {
 		t.Fatal(err)
@@ -223,7 +224,7 @@ func TestOutOfOrderEventsResolveToTheFinalState(t *testing.T) {
 
 func TestCancelAndRetryFailed(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	svc := New(st, newConn(t, srv.URL()))
 	const n = 300
 	c := startSend(t, st, svc, n, store.Campaign{Name: "Retry"})
@@ -286,7 +287,7 @@ func TestCancelAndRetryFailed(t *testing.T) {
 
 func TestResumeRequeuesWhatARedisWithoutPersistenceLost(t *testing.T) {
 	srv := redistest.Start(t) // no appendonly: a restart loses everything
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	svc := New(st, newConn(t, srv.URL()))
 	const n = 400
 	c := startSend(t, st, svc, n, store.Campaign{Name: "Lost", Rate: 200})
@@ -330,7 +331,7 @@ func TestResumeRequeuesWhatARedisWithoutPersistenceLost(t *testing.T) {
 // recipients, and everyone is delivered once.
 func TestRetryFailedWhileRetriesAreUnderWay(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	svc := New(st, newConn(t, srv.URL()))
 	const n = 40
 	const slow = 3 // contact whose first try asks for a long wait: the send stays open
@@ -396,7 +397,7 @@ func TestRetryFailedWhileRetriesAreUnderWay(t *testing.T) {
 // back put-backs stayed set) is cleared by resume, so retries flow again.
 func TestResumeClearsAStuckEnqueueFlag(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	svc := New(st, newConn(t, srv.URL()))
 	c := startSend(t, st, svc, 10, store.Campaign{Name: "Stuck"})
 	rdb := rdbFor(t, srv)

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/queue"
 	"tui/store"
 )
@@ -42,8 +43,8 @@ func peakHeap(stop <-chan struct{}) *atomic.Uint64 {
 func BenchmarkFold1M(b *testing.B) {
 	const n = 1_000_000
 	srv := redistest.Start(b)
-	st, _ := openStore(b)
-	importContacts(b, st, n, "all")
+	st, _ := seed.Open(b)
+	seed.Contacts(b, st, n, "all")
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -91,9 +92,9 @@ func BenchmarkFollowLatency(b *testing.B) {
 	for _, rate := range []int{1000, 5000} {
 		b.Run(strconv.Itoa(rate)+"/s", func(b *testing.B) {
 			srv := redistest.Start(b)
-			st, _ := openStore(b)
+			st, _ := seed.Open(b)
 			const n = 20_000
-			importContacts(b, st, n, "all")
+			seed.Contacts(b, st, n, "all")
 			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 			defer rdb.Close()
 			ctx, cancel := context.WithCancel(context.Background())

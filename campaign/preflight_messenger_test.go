@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -36,7 +37,7 @@ func preflight(t *testing.T, st *store.Store, c store.Campaign) *Preflight {
 // A messenger campaign goes to page-scoped IDs and phone numbers with their
 // country code; the preflight names how many others it leaves out and why.
 func TestPreflightLeavesOutWhomTheChannelCannotReach(t *testing.T) {
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	importFans(t, st, "name,email,phone,psid\n"+
 		"Ada,ada@example.com,,\nBob,,555-0100,\nCat,,+14155550123,\nDan,,,1254477777772919\n")
 	p := preflight(t, st, store.Campaign{Name: "Shipping"})
@@ -58,7 +59,7 @@ func TestPreflightLeavesOutWhomTheChannelCannotReach(t *testing.T) {
 		t.Fatalf("smtp: %+v %v", p, err)
 	}
 	// Nobody reachable: the preflight says so, and why.
-	st2, _ := openStore(t)
+	st2, _ := seed.Open(t)
 	importFans(t, st2, "email\nzed@example.com\n")
 	p = preflight(t, st2, store.Campaign{Name: "Nobody"})
 	if p.OK() || !strings.Contains(p.Problem(), "nobody in the audience can be reached on the messenger channel (1 contact has an email address") {
@@ -68,7 +69,7 @@ func TestPreflightLeavesOutWhomTheChannelCannotReach(t *testing.T) {
 
 // A text over the Send API's limit blocks the send, naming the contact.
 func TestPreflightChecksMessengersTextLimit(t *testing.T) {
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	// "News", a blank line and 1,995 characters: 2,001, one over.
 	importFans(t, st, "psid,name,note\n1254477777772919,Ada,short\n26203292189261166,Bob,"+strings.Repeat("é", 1995)+"\n")
 	p := preflight(t, st, store.Campaign{Name: "Long", Subject: "News", Body: "{{.note}}"})
@@ -88,7 +89,7 @@ func TestPreflightChecksMessengersTextLimit(t *testing.T) {
 // MESSAGE_TAG and a tag they go, and the preflight notes how many are
 // outside; HUMAN_AGENT reaches 7 days back.
 func TestPreflightChecksTheMessagingWindow(t *testing.T) {
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	now := time.Now().UTC()
 	at := func(d time.Duration) string { return now.Add(-d).Format(time.RFC3339) }
 	importFans(t, st, "psid,name,last_interaction_at\n"+

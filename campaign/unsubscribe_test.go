@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/message"
 	"tui/queue"
 	"tui/store"
@@ -145,7 +146,7 @@ func TestOwnerDialsForUnsubscribesOnlyOnceLinksWentOut(t *testing.T) {
 			c.Close()
 		}
 	}()
-	st, _ := openStore(t)
+	st, _ := seed.Open(t)
 	svc := New(st, newConn(t, "redis://"+ln.Addr().String()+"/0"))
 	svc.Links = testLinks(t) // configured, but nothing sent yet
 	ctx, cancel := context.WithCancel(context.Background())
@@ -178,8 +179,8 @@ func TestOwnerDialsForUnsubscribesOnlyOnceLinksWentOut(t *testing.T) {
 // trimmed from Redis, and counted by the next preflight.
 func TestUnsubscribesFoldOnceIntoTheSuppressionList(t *testing.T) {
 	srv := redistest.Start(t)
-	st, _ := openStore(t)
-	importContacts(t, st, 3, "all")
+	st, _ := seed.Open(t)
+	seed.Contacts(t, st, 3, "all")
 	c := create(t, st, store.Campaign{Name: "Links", Channel: store.ChannelFile, Tags: []string{"all"},
 		Subject: "s", Body: "b {{.unsubscribe_url}}"})
 	svc := New(st, newConn(t, srv.URL()))

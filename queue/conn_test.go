@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 )
 
 // countingListener stands where Redis would be and counts connections.
@@ -55,18 +56,8 @@ func TestNewConnDoesNotDial(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestRefusedIsReportedWithinOneSecond(t *testing.T) {
-	c, err := NewConn("redis://:hunter2@" + freeAddr(t) + "/0")
+	c, err := NewConn("redis://:hunter2@" + testkit.FreeAddr(t) + "/0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"tui/internal/testkit"
 	"tui/queue"
 )
 
@@ -47,7 +48,7 @@ func TestASenderFailureFailsNobody(t *testing.T) {
 	f.enqueue(11, n, queue.Control{})
 	bad := &failing{err: &DeliveryError{Scope: ScopeSender, Reason: "Graph error 190: the Page access token is invalid"}}
 	w, _ := f.startWorker("bad", bad, Config{Concurrency: 4})
-	eventually(t, 10*time.Second, "the heartbeat to say why", noneCanDeliver(t, f, 11, "Graph error 190"))
+	testkit.Eventually(t, 10*time.Second, "the heartbeat to say why", noneCanDeliver(t, f, 11, "Graph error 190"))
 	// At most one attempt per deliverer: the others never started.
 	if a := bad.attempts.Load(); a < 1 || a > 4 {
 		t.Fatalf("%d attempts by the worker that cannot deliver, want 1 to 4", a)
@@ -57,7 +58,7 @@ func TestASenderFailureFailsNobody(t *testing.T) {
 	}
 	rec := newRecorder()
 	f.startWorker("good", rec, Config{Concurrency: 8})
-	eventually(t, 60*time.Second, "every event", func() bool { return f.events(11)[queue.EventDelivered] == n })
+	testkit.Eventually(t, 60*time.Second, "every event", func() bool { return f.events(11)[queue.EventDelivered] == n })
 	total, distinct, most := rec.count()
 	if total != n || distinct != n || most != 1 || f.events(11)[queue.EventFailed] != 0 {
 		t.Fatalf("deliveries %d, distinct %d, most per key %d, failed %d; want %d once each",
@@ -77,13 +78,13 @@ func TestARunOfUnclearFailuresStopsTheWorker(t *testing.T) {
 	f.enqueue(12, n, queue.Control{})
 	bad := &failing{err: &DeliveryError{Scope: ScopeUnclear, Reason: "550 5.7.1 relaying denied"}}
 	f.startWorker("bad", bad, Config{Concurrency: 1})
-	eventually(t, 10*time.Second, "the heartbeat to say why", noneCanDeliver(t, f, 12, "5 recipients in a row failed"))
+	testkit.Eventually(t, 10*time.Second, "the heartbeat to say why", noneCanDeliver(t, f, 12, "5 recipients in a row failed"))
 	if got := f.events(12); got[queue.EventFailed] != unclearRun-1 || got[queue.EventDelivered] != 0 {
 		t.Fatalf("events %v, want %d failed before the worker stopped", got, unclearRun-1)
 	}
 	rec := newRecorder()
 	f.startWorker("good", rec, Config{Concurrency: 4})
-	eventually(t, 30*time.Second, "the rest delivered", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the rest delivered", func() bool {
 		return f.events(12)[queue.EventDelivered] == n-(unclearRun-1)
 	})
 }
@@ -98,7 +99,7 @@ func TestScatteredUnclearFailuresDoNotStopTheWorker(t *testing.T) {
 	ch := &failing{err: &DeliveryError{Scope: ScopeUnclear, Reason: "(#100) Invalid parameter"},
 		fail: func(d Delivery) bool { return odd[d.Job.ContactID] }}
 	w, _ := f.startWorker("w", ch, Config{Concurrency: 1})
-	eventually(t, 30*time.Second, "every outcome", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every outcome", func() bool {
 		got := f.events(13)
 		return got[queue.EventDelivered]+got[queue.EventFailed] == n
 	})

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 	"tui/queue"
 )
 
@@ -138,18 +139,6 @@ func (f *fixture) startWorker(id string, ch ChannelSource, cfg Config) (w *Worke
 	return w, stop
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // finals counts the final outcomes recorded in the campaign's events.
 func (f *fixture) events(campaign uint64) map[queue.EventType]int {
 	f.t.Helper()
@@ -178,14 +167,14 @@ func TestThreeWorkersDeliverEveryRecipientOnce(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		f.startWorker(fmt.Sprintf("w%d", i), rec, Config{Concurrency: 8})
 	}
-	eventually(t, 60*time.Second, "every delivery", func() bool { total, _, _ := rec.count(); return total >= n })
-	eventually(t, 10*time.Second, "every event", func() bool { return f.events(1)[queue.EventDelivered] == n })
+	testkit.Eventually(t, 60*time.Second, "every delivery", func() bool { total, _, _ := rec.count(); return total >= n })
+	testkit.Eventually(t, 10*time.Second, "every event", func() bool { return f.events(1)[queue.EventDelivered] == n })
 	total, distinct, most := rec.count()
 	if total != n || distinct != n || most != 1 {
 		t.Fatalf("deliveries %d, distinct %d, most per key %d; want %d once each", total, distinct, most, n)
 	}
 	// Acknowledged jobs leave the stream at the workers' next trim.
-	eventually(t, 5*time.Second, "an empty job stream", func() bool {
+	testkit.Eventually(t, 5*time.Second, "an empty job stream", func() bool {
 		l, _ := f.rdb.XLen(context.Background(), queue.JobsKey(1)).Result()
 		return l == 0
 	})
@@ -272,7 +261,7 @@ func TestTransientFailuresRetryThenFail(t *testing.T) {
 		return nil
 	}
 	f.startWorker("w", rec, Config{})
-	eventually(t, 20*time.Second, "the outcomes", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the outcomes", func() bool {
 		ev := f.events(2)
 		return ev[queue.EventFailed] == 2 && ev[queue.EventDelivered] == 1
 	})
@@ -301,7 +290,7 @@ func TestPauseStopsEveryWorkerAndResumeSendsNobodyTwice(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		f.startWorker(fmt.Sprintf("w%d", i), rec, Config{Concurrency: 4})
 	}
-	eventually(t, 30*time.Second, "40% delivered", func() bool { total, _, _ := rec.count(); return total >= n*4/10 })
+	testkit.Eventually(t, 30*time.Second, "40% delivered", func() bool { total, _, _ := rec.count(); return total >= n*4/10 })
 	ctx := context.Background()
 	if err := queue.SetState(ctx, f.rdb, 3, queue.StatePaused); err != nil {
 		t.Fatal(err)
@@ -331,7 +320,7 @@ func TestPauseStopsEveryWorkerAndResumeSendsNobodyTwice(t *testing.T) {
 	if err := queue.SetState(ctx, f.rdb, 3, queue.StateSending); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "all delivered", func() bool { total, _, _ := rec.count(); return total >= n })
+	testkit.Eventually(t, 30*time.Second, "all delivered", func() bool { total, _, _ := rec.count(); return total >= n })
 	total, distinct, most := rec.count()
 	if total != n || distinct != n || most != 1 {
 		t.Fatalf("after resume: %d deliveries, %d distinct, max %d per key", total, distinct, most)
@@ -347,11 +336,11 @@ func TestCancelSkipsTheRest(t *testing.T) {
 	f.enqueue(4, n, queue.Control{Rate: 200})
 	rec := newRecorder()
 	w, _ := f.startWorker("w", rec, Config{Concurrency: 4})
-	eventually(t, 20*time.Second, "some delivered", func() bool { total, _, _ := rec.count(); return total >= 50 })
+	testkit.Eventually(t, 20*time.Second, "some delivered", func() bool { total, _, _ := rec.count(); return total >= 50 })
 	if err := queue.SetState(context.Background(), f.rdb, 4, queue.StateCancelled); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the worker to let go of every job", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the worker to let go of every job", func() bool {
 		return w.held.held() == 0 && w.Stats().InFlight == 0
 	})
 	delivered, _, _ := rec.count()
@@ -376,7 +365,7 @@ func TestCancelSkipsTheRest(t *testing.T) {
 	// Two more reads of the live settings later, nothing more was read or
 	// delivered.
 	refreshed := w.controlReads.Load()
-	eventually(t, 10*time.Second, "two more reads of the settings", func() bool { return w.controlReads.Load() >= refreshed+2 })
+	testkit.Eventually(t, 10*time.Second, "two more reads of the settings", func() bool { return w.controlReads.Load() >= refreshed+2 })
 	if now, _, _ := rec.count(); now != delivered || read() != entriesRead {
 		t.Errorf("after the cancel, deliveries went from %d to %d and jobs read from %d to %d", delivered, now, entriesRead, read())
 	}
@@ -393,7 +382,7 @@ func TestRateHoldsAcrossWorkers(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		f.startWorker(fmt.Sprintf("w%d", i), rec, Config{Concurrency: 16})
 	}
-	eventually(t, 30*time.Second, "all delivered", func() bool { total, _, _ := rec.count(); return total >= 1200 })
+	testkit.Eventually(t, 30*time.Second, "all delivered", func() bool { total, _, _ := rec.count(); return total >= 1200 })
 	rec.mu.Lock()
 	times := append([]time.Time(nil), rec.times...)
 	rec.mu.Unlock()
@@ -432,11 +421,11 @@ func TestShutdownFinishesInFlightAndGivesBackTheRest(t *testing.T) {
 	rec := newRecorder()
 	rec.block = make(chan struct{})
 	w, stop := f.startWorker("w", rec, Config{Concurrency: 4, ShutdownGrace: 5 * time.Second})
-	eventually(t, 10*time.Second, "deliveries in flight", func() bool { return w.Stats().InFlight == 4 })
+	testkit.Eventually(t, 10*time.Second, "deliveries in flight", func() bool { return w.Stats().InFlight == 4 })
 	done := make(chan struct{})
 	go func() { stop(); close(done) }()
 	// Shutdown waits for the deliveries in flight…
-	eventually(t, 5*time.Second, "shutdown to begin", func() bool { return w.stopping.Load() })
+	testkit.Eventually(t, 5*time.Second, "shutdown to begin", func() bool { return w.stopping.Load() })
 	close(rec.block)
 	select {
 	case <-done:
@@ -450,7 +439,7 @@ func TestShutdownFinishesInFlightAndGivesBackTheRest(t *testing.T) {
 	// …and the rest is back in the queue for another worker, at once.
 	rec2 := newRecorder()
 	f.startWorker("w2", rec2, Config{})
-	eventually(t, 10*time.Second, "the rest delivered", func() bool { n, _, _ := rec2.count(); return n == 96 })
+	testkit.Eventually(t, 10*time.Second, "the rest delivered", func() bool { n, _, _ := rec2.count(); return n == 96 })
 	for k := range rec.byKey {
 		if rec2.byKey[k] != 0 {
 			t.Errorf("%s delivered twice", k)
@@ -472,7 +461,7 @@ func TestReclaimsTheJobsOfAWorkerThatDied(t *testing.T) {
 	}
 	rec := newRecorder()
 	f.startWorker("alive", rec, Config{Lease: 600 * time.Millisecond})
-	eventually(t, 15*time.Second, "the dead worker's jobs delivered", func() bool { n, _, _ := rec.count(); return n == 20 })
+	testkit.Eventually(t, 15*time.Second, "the dead worker's jobs delivered", func() bool { n, _, _ := rec.count(); return n == 20 })
 	if ev := f.events(7); ev[queue.EventReclaimed] != 20 || ev[queue.EventDelivered] != 20 {
 		t.Errorf("events %v", ev)
 	}
@@ -486,13 +475,13 @@ func TestSurvivesARedisRestart(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		f.startWorker(fmt.Sprintf("w%d", i), rec, Config{Concurrency: 4})
 	}
-	eventually(t, 20*time.Second, "some delivered", func() bool { total, _, _ := rec.count(); return total >= 200 })
+	testkit.Eventually(t, 20*time.Second, "some delivered", func() bool { total, _, _ := rec.count(); return total >= 200 })
 	f.srv.Restart()
-	eventually(t, 60*time.Second, "all delivered after the restart", func() bool {
+	testkit.Eventually(t, 60*time.Second, "all delivered after the restart", func() bool {
 		_, distinct, _ := rec.count()
 		return distinct == n
 	})
-	eventually(t, 10*time.Second, "the queue drained", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the queue drained", func() bool {
 		l, _ := f.rdb.XLen(context.Background(), queue.JobsKey(8)).Result()
 		p, _ := f.rdb.XPending(context.Background(), queue.JobsKey(8), queue.Group).Result()
 		return l == 0 && (p == nil || p.Count == 0)
@@ -541,7 +530,7 @@ func TestSlowDeliveryRecordedBeforeTheNext(t *testing.T) {
 	f.startWorker("w", rec, Config{Concurrency: 1})
 	t.Cleanup(func() { close(rec.block) }) // runs before the worker's stop
 	rec.block <- struct{}{}                // the first delivery ends; the second waits
-	eventually(t, 5*time.Second, "the first outcome recorded", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the first outcome recorded", func() bool {
 		return f.events(4)[queue.EventDelivered] == 1
 	})
 	if total, _, _ := rec.count(); total != 1 {
@@ -637,7 +626,7 @@ func TestAWorkerThatCannotDeliverLeavesTheJobsToOthers(t *testing.T) {
 	const n = 2_000
 	f.enqueue(5, n, queue.Control{})
 	bad, _ := f.startWorker("bad", cannotBuild{}, Config{Concurrency: 4})
-	eventually(t, 10*time.Second, "the heartbeat to say why", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the heartbeat to say why", func() bool {
 		ws, _ := queue.Workers(context.Background(), f.rdb)
 		reason, none := queue.NoneCanDeliver(ws, 5, time.Now())
 		return none && strings.Contains(reason, "needs SMTP_URL")
@@ -647,8 +636,8 @@ func TestAWorkerThatCannotDeliverLeavesTheJobsToOthers(t *testing.T) {
 	}
 	rec := newRecorder()
 	f.startWorker("good", rec, Config{Concurrency: 8})
-	eventually(t, 60*time.Second, "every delivery", func() bool { total, _, _ := rec.count(); return total >= n })
-	eventually(t, 10*time.Second, "every event", func() bool { return f.events(5)[queue.EventDelivered] == n })
+	testkit.Eventually(t, 60*time.Second, "every delivery", func() bool { total, _, _ := rec.count(); return total >= n })
+	testkit.Eventually(t, 10*time.Second, "every event", func() bool { return f.events(5)[queue.EventDelivered] == n })
 	total, distinct, most := rec.count()
 	if total != n || distinct != n || most != 1 {
 		t.Fatalf("deliveries %d, distinct %d, most per key %d; want %d once each", total, distinct, most, n)
@@ -656,7 +645,7 @@ func TestAWorkerThatCannotDeliverLeavesTheJobsToOthers(t *testing.T) {
 	if got := f.events(5)[queue.EventFailed]; got != 0 || bad.Stats().Failed != 0 {
 		t.Fatalf("%d failures recorded (%d by the worker that cannot deliver), want none", got, bad.Stats().Failed)
 	}
-	eventually(t, 10*time.Second, "the capable worker's heartbeat to count", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the capable worker's heartbeat to count", func() bool {
 		ws, _ := queue.Workers(context.Background(), f.rdb)
 		_, none := queue.NoneCanDeliver(ws, 5, time.Now())
 		return len(ws) == 2 && !none
@@ -671,13 +660,13 @@ func TestRateLimitedDeliveryRecordedBeforeTheNextToken(t *testing.T) {
 	f.startWorker("w", rec, Config{Concurrency: 1})
 	// Unlimited first, so the worker knows the channel is fast.
 	f.enqueue(6, 50, queue.Control{})
-	eventually(t, 10*time.Second, "the unlimited send", func() bool { return f.events(6)[queue.EventDelivered] == 50 })
+	testkit.Eventually(t, 10*time.Second, "the unlimited send", func() bool { return f.events(6)[queue.EventDelivered] == 50 })
 	// One a second: two tokens at once (the burst), the third a second on.
 	f.enqueue(7, 3, queue.Control{Rate: 1})
-	eventually(t, 10*time.Second, "two outcomes recorded while the third job waits for its token", func() bool {
+	testkit.Eventually(t, 10*time.Second, "two outcomes recorded while the third job waits for its token", func() bool {
 		return f.events(7)[queue.EventDelivered] == 2
 	})
-	eventually(t, 10*time.Second, "the third", func() bool { return f.events(7)[queue.EventDelivered] == 3 })
+	testkit.Eventually(t, 10*time.Second, "the third", func() bool { return f.events(7)[queue.EventDelivered] == 3 })
 }
 
 // slowRecorder is a recorder whose deliveries take a little while, so that
@@ -701,14 +690,14 @@ func TestPausingOneSendLeavesTheOtherRunning(t *testing.T) {
 	f.enqueue(9, n, queue.Control{})
 	rec := newRecorder()
 	f.startWorker("w", slowRecorder{rec}, Config{Concurrency: 4})
-	eventually(t, 10*time.Second, "both sends under way", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both sends under way", func() bool {
 		e8, e9 := f.events(8)[queue.EventDelivered], f.events(9)[queue.EventDelivered]
 		return e8 > 0 && e9 > 0
 	})
 	if err := queue.SetState(ctx, f.rdb, 8, queue.StatePaused); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the other send to finish while the first is paused", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the other send to finish while the first is paused", func() bool {
 		return f.events(9)[queue.EventDelivered] == n
 	})
 	paused := f.events(8)[queue.EventDelivered]
@@ -718,7 +707,7 @@ func TestPausingOneSendLeavesTheOtherRunning(t *testing.T) {
 	if err := queue.SetState(ctx, f.rdb, 8, queue.StateSending); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the resumed send to finish", func() bool { return f.events(8)[queue.EventDelivered] == n })
+	testkit.Eventually(t, 30*time.Second, "the resumed send to finish", func() bool { return f.events(8)[queue.EventDelivered] == n })
 	total, distinct, most := rec.count()
 	if total != 2*n || distinct != 2*n || most != 1 {
 		t.Fatalf("deliveries %d, distinct %d, most per key %d; want %d once each", total, distinct, most, 2*n)
