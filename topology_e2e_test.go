@@ -362,8 +362,6 @@ func TestSingleRedisWorkerStoppedPastLease(t *testing.T) {
 	scenarioStopped(t, single{redistest.Start(t)})
 }
 
-func TestMain(m *testing.M) { redistest.Main(m) }
-
 // cluster is a 6-node Redis Cluster, reached by the URL of one node: the
 // form people paste, from which tui discovers the rest.
 type cluster struct{ c *redistest.Cluster }
