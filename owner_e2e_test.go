@@ -102,8 +102,12 @@ var volatile = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]
 // depending on how fast the deliveries went, on a loaded machine as well.
 var rateParts = regexp.MustCompile(` · \d+/s| · ETA [^·\n]+`)
 
+// sendingLines are the progress lines of a send under way: how many there
+// are before the last one depends on how fast the deliveries went.
+var sendingLines = regexp.MustCompile(`(?m)^.*\[sending\] .*\n`)
+
 func normalize(s string) string {
-	return volatile.ReplaceAllString(rateParts.ReplaceAllString(s, ""), "…")
+	return volatile.ReplaceAllString(rateParts.ReplaceAllString(sendingLines.ReplaceAllString(s, ""), ""), "…")
 }
 
 // transcript runs the same commands a script would, against db, and
