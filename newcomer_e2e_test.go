@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit/seed"
 	"tui/store"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestWaitLineFitsTheTerminal(t *testing.T) {
 	srv := redistest.Start(t)
 	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl"))
-	db, id := seedCampaign(t, 296)
+	db, id := seed.Campaign(t, 296)
 	editCampaign(t, db, id, func(c *store.Campaign) {
 		c.Name = "Spring sale for every customer of the northern region"
 		c.Rate = 100 // three seconds: many redraws
