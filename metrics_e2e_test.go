@@ -114,7 +114,10 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 		st = statusOf(t, db, srv.URL(), id)
 		om, wm = scrape(t, ownerAddr), scrape(t, workerAddr)
 		sent := float64(st.Counts[store.RecipientSent])
-		return st.Status == store.StatusPaused &&
+		// A delivery under way when the pause landed writes its line
+		// before its outcome is recorded: wait for both.
+		return st.Status == store.StatusPaused && float64(len(readOutbox(t, outbox))) == sent &&
+			wm[`tui_worker_delivery_duration_seconds_count{channel="file"}`] == sent &&
 			wm[`tui_worker_deliveries_total{channel="file",outcome="sent"}`] == sent &&
 			om[`tui_campaign_recipients{`+label+`,state="sent"}`] == sent &&
 			om[`tui_fold_lag_seconds{`+label+`}`] == 0 &&
