@@ -176,15 +176,18 @@ func main() {
 // command is stopping: it stops at its next check, which a listing blocked
 // on a full pipe reaches only once the reader reads on.
 func noticeInterrupt(e *env) (stop func()) {
-	done := make(chan struct{})
+	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(finished)
 		select {
 		case <-e.ctx.Done():
 			fmt.Fprintln(e.stderr, "tui: interrupted; stopping…")
 		case <-done:
 		}
 	}()
-	return func() { close(done) }
+	// The watcher is gone when the command returns: main cancels the
+	// context on its way out, which is no signal.
+	return func() { close(done); <-finished }
 }
 
 // profileCPU writes a CPU profile of the whole process to path (with the
