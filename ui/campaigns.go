@@ -37,7 +37,7 @@ const maxSizeJobs = 2
 type campaignRow struct {
 	c        store.Campaign
 	search   string // lower-cased name, channel, status and tags
-	audience string // audienceKeyOf(tags, exclude tags)
+	audience string // store.AudienceKey
 	lastSend string
 }
 
@@ -48,7 +48,7 @@ func newCampaignRow(c store.Campaign) campaignRow {
 	return campaignRow{
 		c:        c,
 		search:   search,
-		audience: audienceKeyOf(&store.Campaign{Tags: store.NormalizeTags(c.Tags), ExcludeTags: store.NormalizeTags(c.ExcludeTags), Channel: c.Channel}),
+		audience: store.AudienceKey(&c),
 		lastSend: lastSendSummary(c.LastSend),
 	}
 }
@@ -641,15 +641,6 @@ func (s *CampaignsScreen) selected() *campaignRow {
 		return nil
 	}
 	return &s.all[s.visible[s.cursor]]
-}
-
-// reachKey tells apart audiences that the same tags give on channels that
-// reach different kinds of address (see store.Channel.Reaches).
-func reachKey(ch store.Channel) string {
-	if ch == store.ChannelSMTP || ch == store.ChannelMessenger {
-		return "|" + string(ch)
-	}
-	return ""
 }
 
 func (s *CampaignsScreen) selectedID() uint64 {

@@ -429,10 +429,6 @@ func (e *Editor) Init() tea.Cmd {
 	return tea.Batch(e.lookupRecipient(), e.takePreviewCmd())
 }
 
-func audienceKeyOf(camp *store.Campaign) string {
-	return strings.Join(camp.Tags, ",") + "|" + strings.Join(camp.ExcludeTags, ",") + reachKey(camp.Channel)
-}
-
 // audienceInfo is the editor's live count of who the campaign reaches, and
 // when that is nobody, why.
 type audienceInfo struct {
@@ -447,7 +443,7 @@ type audienceInfo struct {
 func (e *Editor) lookupRecipient() tea.Cmd {
 	camp, _ := e.campaign()
 	e.recipientReq++
-	e.recipientFor = audienceKeyOf(&camp)
+	e.recipientFor = store.AudienceKey(&camp)
 	req, id, st := e.recipientReq, e.id, e.c.Store
 	return func() tea.Msg {
 		aud := countAudience(st, &camp)
@@ -541,7 +537,7 @@ func (e *Editor) audienceLine(w int) string {
 	}
 	if e.recipientFor != "" {
 		camp, _ := e.campaign()
-		if audienceKeyOf(&camp) != e.recipientFor {
+		if store.AudienceKey(&camp) != e.recipientFor {
 			text += st.Dim.Render(" (counting…)")
 		}
 	}
@@ -699,7 +695,7 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 	case editorTagsSettledMsg:
 		if msg.id == e.id && msg.seq == e.tagSeq {
 			camp, _ := e.campaign()
-			if audienceKeyOf(&camp) != e.recipientFor {
+			if store.AudienceKey(&camp) != e.recipientFor {
 				return e.lookupRecipient()
 			}
 		}
