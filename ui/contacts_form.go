@@ -59,9 +59,9 @@ type formField struct {
 	// tabWaiting: tab came before the listing of what was typed; it
 	// completes once the listing arrives.
 	tabWaiting bool
-	// enterWaiting: enter came while the tab waited; it follows the
-	// completion, as it would have after a slower tab.
-	enterWaiting int
+	// pending: keys typed while the tab waited; they follow the
+	// completion, as they would have after a slower tab.
+	pending []tea.KeyPressMsg
 }
 
 // pathCompletionsMsg carries the entries of a directory that complete what
@@ -159,17 +159,20 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 			fl.matches, fl.listed = m.matches, m.value
 			fl.input.SetSuggestions(m.matches)
 			if fl.tabWaiting && i == f.focus {
-				enter := fl.enterWaiting
-				fl.tabWaiting, fl.enterWaiting = false, 0
+				pending := fl.pending
+				fl.tabWaiting, fl.pending = false, nil
 				cmd, done := f.completePath(fl)
 				if !done {
 					f.checkField(fl)
 					cmd = f.focusField(f.focus + 1)
 				}
 				action := formKeep
-				for ; enter > 0 && action == formKeep; enter-- {
+				for _, k := range pending {
+					if action != formKeep {
+						break
+					}
 					var next tea.Cmd
-					action, next = f.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+					action, next = f.Update(k)
 					cmd = tea.Batch(cmd, next)
 				}
 				return action, cmd
@@ -178,8 +181,8 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 		return formKeep, nil
 	}
 	fl := f.fields[f.focus]
-	if k, ok := msg.(tea.KeyPressMsg); ok && fl.tabWaiting && key.Matches(k, f.keys.Enter) {
-		fl.enterWaiting++
+	if k, ok := msg.(tea.KeyPressMsg); ok && fl.tabWaiting && !key.Matches(k, f.keys.Cancel) {
+		fl.pending = append(fl.pending, k)
 		return formKeep, nil
 	}
 	if k, ok := msg.(tea.KeyPressMsg); ok && fl.paths && key.Matches(k, f.keys.Next) {
