@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -39,6 +40,27 @@ func sendService(e *env, g *globals) (*campaign.Service, func(), error) {
 		return nil, nil, err
 	}
 	return svc, func() { conn.Close(); st.Close() }, nil
+}
+
+// foldWhileQueueing folds the workers' outcomes into the ledger while this
+// process queues a send: workers deliver from the first chunk on, and a
+// large send's queueing lasts nearly as long as its delivery, so without it
+// their events would wait in Redis (its memory growing) until the queueing
+// ended and --wait would finish seconds after the last delivery. An owner
+// serving this command already follows every send. Only a fresh start
+// uses it: a resume may queue a lost send again, which the follower would
+// try too. The returned func stops it and waits for the fold under way.
+func foldWhileQueueing(e *env, svc *campaign.Service) func() {
+	if e.owned != nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = svc.Follow(ctx, func(campaign.Update) {})
+	}()
+	return func() { cancel(); <-done }
 }
 
 // progressPrinter reports enqueue progress on stderr when it is a terminal.
@@ -91,7 +113,9 @@ func campaignSend(e *env, g *globals, args []string) error {
 		return fmt.Errorf("not sent: %s", p.Problem())
 	}
 	progress, done := progressPrinter(e, c.Name)
+	stopFold := foldWhileQueueing(e, svc)
 	res, err := svc.Start(e.ctx, e.actor(), id, p.Campaign.Version, progress)
+	stopFold()
 	done()
 	if err != nil {
 		return err

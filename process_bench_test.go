@@ -279,3 +279,44 @@ func outboxTimes(b *testing.B, path string) []time.Time {
 func slicesSortTimes(ts []time.Time) {
 	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
 }
+
+// BenchmarkProcesses1M: `campaign send --wait` of 1,000,000 recipients
+// with one `--headless-worker`, as a user runs it. It reports how long the
+// first delivery took from the command's start, how long the command ran
+// past the last delivery, the sender's peak RSS, and Redis's peak memory
+// (the queue and the events not yet folded).
+func BenchmarkProcesses1M(b *testing.B) {
+	const n = 1_000_000
+	var first, after, rss, redisPeak float64
+	for i := 0; i < b.N; i++ {
+		srv := redistest.Start(b) // a fresh server: its peak memory is this send's
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		db, id := benchDB(b, n, 0)
+		outbox := filepath.Join(b.TempDir(), "outbox.jsonl")
+		stop := startWorkers(b, srv.URL(), 1, "--outbox", outbox)
+		cmd := benchCmd(b, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", strconv.FormatUint(id, 10), "--wait")
+		start := time.Now()
+		runCmd(b, cmd)
+		end := time.Now()
+		stop()
+		times := outboxTimes(b, outbox)
+		if len(times) != n {
+			b.Fatalf("%d deliveries in the outbox, want %d", len(times), n)
+		}
+		first += times[0].Sub(start).Seconds()
+		after += end.Sub(times[len(times)-1]).Seconds()
+		rss += float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024 // KiB → MiB
+		info, err := rdb.InfoMap(context.Background(), "memory").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak, _ := strconv.ParseFloat(info["Memory"]["used_memory_peak"], 64)
+		redisPeak += peak / (1 << 20)
+		rdb.Close()
+	}
+	k := float64(b.N)
+	b.ReportMetric(first/k, "first-delivery-s")
+	b.ReportMetric(after/k, "exit-after-last-s")
+	b.ReportMetric(rss/k, "sender-peak-RSS-MiB")
+	b.ReportMetric(redisPeak/k, "redis-peak-MiB")
+}
