@@ -8,15 +8,16 @@ import (
 
 	"tui/campaign"
 	"tui/store"
+	"tui/ui"
 )
 
 // ownerHooks are how the owner's background work reaches people: its log,
 // and the screens when there are any.
 type ownerHooks struct {
 	log *slog.Logger
-	// changed says that stored data changed outside the screens ("" for
-	// anything, "campaigns"): they reload.
-	changed func(what string)
+	// changed says that stored data changed outside the screens: they
+	// reload.
+	changed func(what ui.DataKind)
 	// flash shows one line on the screens.
 	flash func(text string, isErr bool)
 }
@@ -28,12 +29,12 @@ type ownerHooks struct {
 // still works, and other commands get "database is in use" as before.
 func startOwnerLoops(ctx context.Context, owned *ownedDB, h ownerHooks) (stop func()) {
 	if h.changed == nil {
-		h.changed = func(string) {}
+		h.changed = func(ui.DataKind) {}
 	}
 	if h.flash == nil {
 		h.flash = func(string, bool) {}
 	}
-	srv, err := listenOwner(ctx, owned, h.log, func() { h.changed("") })
+	srv, err := listenOwner(ctx, owned, h.log, func() { h.changed(ui.AllData) })
 	if err != nil {
 		h.log.Warn("other tui commands cannot use this database while this process runs", "err", err.Error())
 	} else {
@@ -46,7 +47,7 @@ func startOwnerLoops(ctx context.Context, owned *ownedDB, h ownerHooks) (stop fu
 		defer wg.Done()
 		owned.svc.WatchUnsubscribes(sctx, campaign.UnsubscribeFoldEvery, func(added []store.Suppression) {
 			h.log.Info("unsubscribes folded into the suppression list", "added", len(added))
-			h.changed("suppression")
+			h.changed(ui.SuppressionData)
 		})
 	}()
 	wg.Add(1)
@@ -62,7 +63,7 @@ func startOwnerLoops(ctx context.Context, owned *ownedDB, h ownerHooks) (stop fu
 			default:
 				h.log.Info("started a scheduled send", append(attrs, "recipients", ev.Result.Total)...)
 			}
-			h.changed("campaigns")
+			h.changed(ui.CampaignData)
 			h.flash(ev.Message(), ev.Err != nil)
 		})
 	}()

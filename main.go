@@ -536,7 +536,7 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	// Other processes' commands and scheduled sends change what the
 	// screens show.
 	o.Start(e.ctx, ownerHooks{
-		changed: func(what string) { p.Send(ui.DataChangedMsg{What: what}) },
+		changed: func(what ui.DataKind) { p.Send(ui.DataChangedMsg{What: what}) },
 		flash:   func(text string, isErr bool) { p.Send(ui.FlashMsg{Text: text, Err: isErr}) },
 	})
 	_, runErr := p.Run()

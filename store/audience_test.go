@@ -158,6 +158,40 @@ func TestSuppressionList(t *testing.T) {
 	}
 }
 
+// NewestFailures keeps the n failures updated last, oldest first, however
+// many there are.
+func TestNewestFailures(t *testing.T) {
+	s := fxOpen(t)
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var entries []LedgerEntry
+	for i := 1; i <= 30; i++ {
+		state := RecipientFailed
+		if i%3 == 0 {
+			state = RecipientSent
+		}
+		// Contact order and time order differ: the newest come first.
+		entries = append(entries, LedgerEntry{CampaignID: 5, ContactID: uint64(i), Address: fmt.Sprintf("c%d@example.com", i),
+			State: state, UpdatedAt: base.Add(-time.Duration(i) * time.Minute)})
+	}
+	if err := s.PutLedger(entries); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.NewestFailures(5, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	for _, e := range got {
+		ids = append(ids, e.ContactID)
+	}
+	if fmt.Sprint(ids) != "[4 2 1]" {
+		t.Errorf("newest 3 failures, oldest first: got contacts %v, want [4 2 1]", ids)
+	}
+	if got, err := s.NewestFailures(99, 3); err != nil || len(got) != 0 {
+		t.Errorf("a campaign without a ledger: %v, %v", got, err)
+	}
+}
+
 func TestLedger(t *testing.T) {
 	s := fxOpen(t)
 	entries := []LedgerEntry{

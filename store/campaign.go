@@ -183,18 +183,25 @@ type FieldError struct {
 	Line  int   // for template errors, 1-based; 0 when unknown
 	Col   int   // for template errors, 1-based; 0 when unknown
 	Err   error // what it is, for errors.Is (ErrRenderBudget); may be nil
+	// StartLine is, for an action left open, the line it started on: the
+	// problem shows where the template ends, the cause is here. 0 otherwise.
+	StartLine int
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }
 
 func (e *FieldError) Error() string {
+	msg := e.Msg
+	if e.StartLine > 0 {
+		msg += fmt.Sprintf(" started on line %d", e.StartLine)
+	}
 	switch {
 	case e.Line > 0 && e.Col > 0:
-		return fmt.Sprintf("%s: line %d, column %d: %s", e.Field, e.Line, e.Col, e.Msg)
+		return fmt.Sprintf("%s: line %d, column %d: %s", e.Field, e.Line, e.Col, msg)
 	case e.Line > 0:
-		return fmt.Sprintf("%s: line %d: %s", e.Field, e.Line, e.Msg)
+		return fmt.Sprintf("%s: line %d: %s", e.Field, e.Line, msg)
 	}
-	return fmt.Sprintf("%s: %s", e.Field, e.Msg)
+	return fmt.Sprintf("%s: %s", e.Field, msg)
 }
 
 // ValidationError lists every problem with a campaign at once.

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -150,6 +152,32 @@ func (s *Store) LedgerCounts(campaignID uint64) (map[RecipientState]int, error) 
 		return nil
 	})
 	return counts, err
+}
+
+// NewestFailures reads a campaign's failed recipients, keeping the n most
+// recent in memory however many there are, oldest first.
+func (s *Store) NewestFailures(campaignID uint64, n int) ([]LedgerEntry, error) {
+	var out []LedgerEntry
+	byTime := func() {
+		sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.After(out[j].UpdatedAt) })
+	}
+	err := s.ForEachLedger(campaignID, func(e LedgerEntry) error {
+		if e.State != RecipientFailed {
+			return nil
+		}
+		out = append(out, e)
+		if len(out) >= 4*n {
+			byTime()
+			out = out[:n]
+		}
+		return nil
+	})
+	byTime()
+	if len(out) > n {
+		out = out[:n]
+	}
+	slices.Reverse(out)
+	return out, err
 }
 
 // ForEachLedger visits a campaign's ledger in contact order.

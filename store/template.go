@@ -18,6 +18,8 @@ import (
 var (
 	// "template: body:3: unexpected ..." and "template: body:3:14: executing ..."
 	tmplPos = regexp.MustCompile(`^template: [^:]+:(\d+)(?::(\d+))?: (.*)$`)
+	// "unclosed action started at body:2": where an open action began.
+	actionStart = regexp.MustCompile(` started at [^:\s]+:(\d+)$`)
 )
 
 // parseFuncs declares the budget's functions to the parser; each
@@ -60,6 +62,10 @@ func templateError(field, text string, err error) *FieldError {
 			fe.Col = runeColumn(text, fe.Line, offset)
 		}
 		fe.Msg = cleanTemplateMsg(m[3])
+		if s := actionStart.FindStringSubmatchIndex(fe.Msg); s != nil {
+			fe.StartLine, _ = strconv.Atoi(fe.Msg[s[2]:s[3]])
+			fe.Msg = fe.Msg[:s[0]]
+		}
 	}
 	return fe
 }

@@ -40,6 +40,21 @@ func TestCheckTemplatePositions(t *testing.T) {
 	}
 }
 
+// An action left open is reported where the template ends; the line it
+// started on comes as data, not as text/template's "started at body:2".
+func TestCheckTemplateActionStart(t *testing.T) {
+	fe := CheckTemplate("body", "x\n{{ (\n}}")
+	if fe == nil {
+		t.Fatal("no error")
+	}
+	if fe.Line != 3 || fe.StartLine != 2 || fe.Msg != "unclosed left paren in action" {
+		t.Errorf("got line %d start %d msg %q; want line 3 start 2 msg %q", fe.Line, fe.StartLine, fe.Msg, "unclosed left paren in action")
+	}
+	if fe := CheckTemplate("body", "Hello\nthere {{if .vip}}"); fe == nil || fe.StartLine != 0 {
+		t.Errorf("a closed action has a start line: %+v", fe)
+	}
+}
+
 func TestFieldErrorMessage(t *testing.T) {
 	cases := []struct {
 		fe   FieldError
@@ -48,6 +63,7 @@ func TestFieldErrorMessage(t *testing.T) {
 		{FieldError{Field: "body", Msg: "boom", Line: 3, Col: 7}, "body: line 3, column 7: boom"},
 		{FieldError{Field: "body", Msg: "boom", Line: 3}, "body: line 3: boom"},
 		{FieldError{Field: "name", Msg: "a name is required"}, "name: a name is required"},
+		{FieldError{Field: "body", Msg: "unclosed left paren", Line: 3, StartLine: 2}, "body: line 3: unclosed left paren started on line 2"},
 	}
 	for _, tc := range cases {
 		if got := tc.fe.Error(); got != tc.want {

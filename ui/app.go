@@ -479,7 +479,7 @@ func (a *App) showError(err error) tea.Cmd {
 	if errors.Is(err, store.ErrNotFound) {
 		// What the screen showed is gone, most likely deleted by another
 		// session: say so and bring every screen up to date.
-		return tea.Batch(a.showFlash("Reloading: "+err.Error()+" (deleted in another session?)", true), DataChanged(""))
+		return tea.Batch(a.showFlash("Reloading: "+err.Error()+" (deleted in another session?)", true), DataChanged(AllData))
 	}
 	return a.showFlash(err.Error(), true)
 }

@@ -81,7 +81,7 @@ func TestDataChangedRefreshesCountsAndAudiences(t *testing.T) {
 	})
 	_ = scr
 	seedContacts(t, st, twoContacts) // another session imports
-	s.tm.Send(DataChangedMsg{What: "contacts"})
+	s.tm.Send(DataChangedMsg{What: ContactData})
 	s.waitFor("Contacts (2)")
 	s.waitUntil("the audience to become 2", func(scr string) bool {
 		return strings.HasSuffix(strings.TrimSpace(strings.Split(lineWith(scr, "Spring sale"), "  —")[0]), " 2")

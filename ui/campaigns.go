@@ -261,22 +261,22 @@ func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			s.all = append(s.all[:i], s.all[i+1:]...)
 			s.applyFilter()
 		}
-		return s, tea.Batch(Flash("Deleted '"+msg.name+"'"), DataChanged("campaigns"), s.wantSizes())
+		return s, tea.Batch(Flash("Deleted '"+msg.name+"'"), DataChanged(CampaignData), s.wantSizes())
 	case campaignDuplicatedMsg:
 		if msg.err != nil {
 			return s, ReportError(msg.err)
 		}
 		s.showStored(msg.c)
-		return s, tea.Batch(Flash("Duplicated as '"+msg.c.Name+"'"), DataChanged("campaigns"), s.wantSizes())
+		return s, tea.Batch(Flash("Duplicated as '"+msg.c.Name+"'"), DataChanged(CampaignData), s.wantSizes())
 	case DataChangedMsg:
 		var cmds []tea.Cmd
-		if msg.What != "campaigns" {
+		if msg.What != CampaignData {
 			// Contacts or the suppression list changed: every count may be off.
 			s.sizeGen++
 			s.sizes, s.sizeErrs, s.inflight = map[string]int{}, map[string]bool{}, map[string]bool{}
 			cmds = append(cmds, s.wantSizes())
 		}
-		if msg.What == "" || msg.What == "campaigns" {
+		if msg.What == AllData || msg.What == CampaignData {
 			cmds = append(cmds, s.load())
 		}
 		if s.editor != nil {
@@ -364,7 +364,7 @@ func (s *CampaignsScreen) afterEditor() tea.Cmd {
 		return nil
 	}
 	s.showStored(*saved)
-	return tea.Batch(Flash("Saved '"+saved.Name+"'"), DataChanged("campaigns"), s.wantSizes())
+	return tea.Batch(Flash("Saved '"+saved.Name+"'"), DataChanged(CampaignData), s.wantSizes())
 }
 
 // showStored puts a campaign this session just wrote into the list and

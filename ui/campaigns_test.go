@@ -592,3 +592,15 @@ func TestPreviewFollowsTheAudience(t *testing.T) {
 	s.typeText("x") // a tag nobody has
 	s.waitFor("No contact has the tag pressx")
 }
+
+// An action left open names the line it started on, from the store's
+// position rather than text/template's wording.
+func TestEditorNamesWhereAnOpenActionStarted(t *testing.T) {
+	fe := store.CheckTemplate("body", "x\n{{ (\n}}")
+	if fe == nil {
+		t.Fatal("no error")
+	}
+	if got, want := describeFieldError(fe), "line 3: unclosed left paren in action started on line 2"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -104,12 +104,23 @@ func ReportError(err error) tea.Cmd {
 	return func() tea.Msg { return ErrorMsg{Err: err} }
 }
 
+// DataKind names what stored data changed.
+type DataKind string
+
+// The kinds of stored data a DataChangedMsg names.
+const (
+	AllData         DataKind = "" // anything may have changed
+	CampaignData    DataKind = "campaigns"
+	ContactData     DataKind = "contacts"
+	SuppressionData DataKind = "suppression"
+)
+
 // DataChangedMsg tells every screen that stored data changed (in this or
 // another session) and that what they show may be stale.
-type DataChangedMsg struct{ What string }
+type DataChangedMsg struct{ What DataKind }
 
 // DataChanged is a command that broadcasts a DataChangedMsg.
-func DataChanged(what string) tea.Cmd {
+func DataChanged(what DataKind) tea.Cmd {
 	return func() tea.Msg { return DataChangedMsg{What: what} }
 }
 

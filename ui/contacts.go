@@ -99,7 +99,7 @@ type (
 	contactsFilterTickMsg struct{ seq int }
 	contactsActionMsg     struct {
 		flash      string
-		what       string // for DataChanged
+		what       DataKind // for DataChanged
 		deleted    uint64
 		clearMarks bool
 		err        error
@@ -305,7 +305,7 @@ func (s *ContactsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case DataChangedMsg:
 		// A campaign edit changes no contact, and a reload under a text
 		// filter may scan a million of them.
-		if msg.What == "campaigns" {
+		if msg.What == CampaignData {
 			return s, nil
 		}
 		if s.endOnLoad && s.filter == (store.ContactFilter{}) {

@@ -185,7 +185,7 @@ func (s *ContactsScreen) submitPrompt() tea.Cmd {
 				err = st.TagContacts(actor, ids, nil, tags)
 				flash = fmt.Sprintf("Removed %s from %s", strings.Join(tags, ", "), countNoun(len(ids), "contact", "contacts"))
 			}
-			return contactsActionMsg{flash: flash, what: "contacts", clearMarks: true, err: err}
+			return contactsActionMsg{flash: flash, what: ContactData, clearMarks: true, err: err}
 		}
 	case promptSuppress:
 		p.busy = true
@@ -194,7 +194,7 @@ func (s *ContactsScreen) submitPrompt() tea.Cmd {
 			_, err := st.Suppress(actor, addr, value)
 			return contactsActionMsg{
 				flash: "Suppressed " + addr,
-				what:  "suppression", err: err,
+				what:  SuppressionData, err: err,
 			}
 		}
 	}
@@ -215,7 +215,7 @@ func (s *ContactsScreen) confirmDelete() {
 		"Delete "+name+" with its fields and tags? Past sends stay in the ledger and the suppression list is not touched.",
 		"Delete", func() tea.Msg {
 			err := st.DeleteContact(actor, id)
-			return contactsActionMsg{flash: "Deleted " + c.Address, what: "contacts", deleted: id, err: err}
+			return contactsActionMsg{flash: "Deleted " + c.Address, what: ContactData, deleted: id, err: err}
 		})
 }
 
@@ -301,5 +301,5 @@ func (s *ContactsScreen) onAdded(m contactAddedMsg) tea.Cmd {
 	} else if s.filter == (store.ContactFilter{}) {
 		s.endOnLoad = true
 	}
-	return tea.Batch(Flash(flash), DataChanged("contacts"))
+	return tea.Batch(Flash(flash), DataChanged(ContactData))
 }

@@ -142,5 +142,5 @@ func (s *ContactsScreen) onEdited(m contactEditedMsg) tea.Cmd {
 	if s.detail != nil && s.detail.contact.ID == m.contact.ID {
 		s.detail.contact = safeContact(m.contact)
 	}
-	return tea.Batch(Flash("Saved "+m.contact.Address), DataChanged("contacts"))
+	return tea.Batch(Flash("Saved "+m.contact.Address), DataChanged(ContactData))
 }

@@ -62,9 +62,6 @@ func (d *Confirm) Update(msg tea.Msg) (closed bool, cmd tea.Cmd) {
 // before the next key arrives check it instead of waiting for the command.
 func (d *Confirm) Confirmed() bool { return d.answered }
 
-// FocusYes reports whether the confirming button has the focus.
-func (d *Confirm) FocusYes() bool { return d.focusYes }
-
 // ShortHelp lists the dialog's keys.
 func (d *Confirm) ShortHelp() []key.Binding {
 	return []key.Binding{d.keys.Toggle, d.keys.Activate, d.keys.Yes, d.keys.No}

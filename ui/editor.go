@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -628,20 +627,19 @@ func (e *Editor) previewDone(m editorPreviewMsg) {
 	e.preview, e.previewOK = m.msg, true
 }
 
-// startedAt is text/template's "started at body:2", said for people.
-var startedAt = regexp.MustCompile(`started at [a-z_]+:(\d+)`)
-
 // describeFieldError says where in the template the problem is.
 func describeFieldError(fe *store.FieldError) string {
-	fe = &store.FieldError{Field: fe.Field, Line: fe.Line, Col: fe.Col,
-		Msg: startedAt.ReplaceAllString(fe.Msg, "started on line $1")}
+	msg := fe.Msg
+	if fe.StartLine > 0 {
+		msg += fmt.Sprintf(" started on line %d", fe.StartLine)
+	}
 	switch {
 	case fe.Line > 0 && fe.Col > 0:
-		return fmt.Sprintf("line %d, column %d: %s", fe.Line, fe.Col, fe.Msg)
+		return fmt.Sprintf("line %d, column %d: %s", fe.Line, fe.Col, msg)
 	case fe.Line > 0:
-		return fmt.Sprintf("line %d: %s", fe.Line, fe.Msg)
+		return fmt.Sprintf("line %d: %s", fe.Line, msg)
 	}
-	return fe.Msg
+	return msg
 }
 
 // Update handles one message; the owner checks Done afterwards.
@@ -701,7 +699,7 @@ func (e *Editor) update(msg tea.Msg) tea.Cmd {
 		}
 		return nil
 	case DataChangedMsg:
-		if msg.What != "campaigns" {
+		if msg.What != CampaignData {
 			// The first recipient may have changed or gone.
 			return e.lookupRecipient()
 		}

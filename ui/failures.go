@@ -216,7 +216,7 @@ func (v *failuresView) Update(msg tea.Msg) tea.Cmd {
 		v.board.setCampaign(msg.res.Campaign)
 		v.closed = true
 		return tea.Batch(Flash(fmt.Sprintf("Queued again %s of '%s' (round %d)",
-			countNoun(msg.res.Added+msg.res.Already, "recipient", "recipients"), v.name, msg.res.Round)), DataChanged("campaigns"))
+			countNoun(msg.res.Added+msg.res.Already, "recipient", "recipients"), v.name, msg.res.Round)), DataChanged(CampaignData))
 	case spinner.TickMsg:
 		if !v.retrying {
 			return nil

@@ -324,12 +324,12 @@ func (m *importer) finish(msg importDoneMsg) tea.Cmd {
 		m.stopped = fmt.Sprintf("Cancelled after %s: the rows read before esc were saved.", countNoun(msg.report.Rows, "row", "rows"))
 		return tea.Batch(
 			Flash(fmt.Sprintf("Import of %s cancelled: %d created, %d updated", m.name, msg.report.Created, msg.report.Updated)),
-			DataChanged("contacts"))
+			DataChanged(ContactData))
 	case msg.err != nil:
 		m.stage, m.report, m.scroll = importReport, msg.report, 0
 		m.stopped = fmt.Sprintf("Stopped after %s: %v. The rows before it were saved; fix the cause and import the file again (known addresses are updated, not doubled).",
 			countNoun(msg.report.Rows, "row", "rows"), msg.err)
-		return tea.Batch(ReportError(fmt.Errorf("import %s: %w", m.name, msg.err)), DataChanged("contacts"))
+		return tea.Batch(ReportError(fmt.Errorf("import %s: %w", m.name, msg.err)), DataChanged(ContactData))
 	}
 	m.stage, m.report, m.scroll, m.stopped = importReport, msg.report, 0, ""
 	r := msg.report
@@ -337,7 +337,7 @@ func (m *importer) finish(msg importDoneMsg) tea.Cmd {
 	if r.Skipped() > 0 {
 		flash += fmt.Sprintf(", %d skipped", r.Skipped())
 	}
-	return tea.Batch(Flash(flash), DataChanged("contacts"))
+	return tea.Batch(Flash(flash), DataChanged(ContactData))
 }
 
 // problemRows is how many problem lines fit in the report, under its head

@@ -101,38 +101,13 @@ func (p *progressPane) load() tea.Cmd {
 		}
 		var failures []store.LedgerEntry
 		if ss.Counts[store.RecipientFailed] > 0 {
-			failures, err = newestFailures(st, id, keptFailures)
+			failures, err = st.NewestFailures(id, keptFailures)
+			for i := range failures {
+				failures[i] = safeLedger(failures[i])
+			}
 		}
 		return paneLoadedMsg{id: id, req: req, c: c, send: &ss, failures: failures, err: err}
 	}
-}
-
-// newestFailures reads a campaign's failed recipients, keeping the n most
-// recent in memory however many there are, oldest first.
-func newestFailures(st *store.Store, id uint64, n int) ([]store.LedgerEntry, error) {
-	var out []store.LedgerEntry
-	byTime := func() {
-		sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.After(out[j].UpdatedAt) })
-	}
-	err := st.ForEachLedger(id, func(e store.LedgerEntry) error {
-		if e.State != store.RecipientFailed {
-			return nil
-		}
-		out = append(out, safeLedger(e))
-		if len(out) >= 4*n {
-			byTime()
-			out = out[:n]
-		}
-		return nil
-	})
-	byTime()
-	if len(out) > n {
-		out = out[:n]
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, err
 }
 
 func (p *progressPane) setSize(w, h int) {

@@ -157,7 +157,7 @@ func (f *sendFlow) checked(msg preflightDoneMsg) tea.Cmd {
 		// The campaign changed under the list: say so, and let the
 		// reload that follows show what it is now.
 		f.outcome = sendClosed
-		return tea.Batch(ReportError(fmt.Errorf("not sent: %w", msg.err)), DataChanged("campaigns"))
+		return tea.Batch(ReportError(fmt.Errorf("not sent: %w", msg.err)), DataChanged(CampaignData))
 	case msg.err != nil:
 		f.stage, f.blockErr = sendBlocked, msg.err
 		return nil
@@ -252,22 +252,22 @@ func (f *sendFlow) finished(msg sendStartMsg) tea.Cmd {
 		return ReportError(msg.err)
 	case errors.As(msg.err, &conflict):
 		f.outcome = sendClosed
-		return tea.Batch(ReportError(fmt.Errorf("not sent: %w; press s to check it again", msg.err)), DataChanged("campaigns"))
+		return tea.Batch(ReportError(fmt.Errorf("not sent: %w; press s to check it again", msg.err)), DataChanged(CampaignData))
 	case msg.err != nil && msg.res.Campaign.ID == 0:
 		f.outcome = sendClosed
-		return tea.Batch(ReportError(fmt.Errorf("send %s: %w", name, msg.err)), DataChanged("campaigns"))
+		return tea.Batch(ReportError(fmt.Errorf("send %s: %w", name, msg.err)), DataChanged(CampaignData))
 	case msg.err != nil:
 		// The send is recorded but its queueing stopped: the pane shows it,
 		// and resuming finishes the queueing.
 		f.outcome = sendStarted
-		return tea.Batch(ReportError(fmt.Errorf("%w; r in its send pane resumes", msg.err)), DataChanged("campaigns"))
+		return tea.Batch(ReportError(fmt.Errorf("%w; r in its send pane resumes", msg.err)), DataChanged(CampaignData))
 	}
 	f.outcome = sendStarted
 	text := fmt.Sprintf("Sending %s to %s", name, countNoun(msg.res.Total, "recipient", "recipients"))
 	if msg.res.Failed > 0 {
 		text += fmt.Sprintf(" (%s could not be rendered and failed)", thousands(msg.res.Failed))
 	}
-	return tea.Batch(Flash(text), DataChanged("campaigns"))
+	return tea.Batch(Flash(text), DataChanged(CampaignData))
 }
 
 // ShortHelp lists the keys of the current stage.

@@ -75,7 +75,7 @@ func (s *CampaignsScreen) updateSending(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		// Other sessions (over SSH) reload too: a paused send has no events
 		// to bring them its new state or rate.
-		return tea.Batch(controlNews(msg), s.ensureClock(), DataChanged("campaigns")), true
+		return tea.Batch(controlNews(msg), s.ensureClock(), DataChanged(CampaignData)), true
 	case clockMsg:
 		if msg.seq != s.clockSeq {
 			return nil, true

@@ -256,7 +256,7 @@ func (s *SSHServer) release(ss *sshSession) {
 
 // broadcast tells every session but from that stored data changed, so a
 // campaign saved in one session shows in the others.
-func (s *SSHServer) broadcast(from *sshSession, what string) {
+func (s *SSHServer) broadcast(from *sshSession, what DataKind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ss := range s.sessions {
@@ -324,7 +324,7 @@ func (s *SSHServer) admission(next ssh.Handler) ssh.Handler {
 			remote:      sess.RemoteAddr().String(),
 			started:     time.Now(),
 			peerReady:   make(chan struct{}, 1),
-			peerWhat:    map[string]bool{},
+			peerWhat:    map[DataKind]bool{},
 			quit:        make(chan struct{}),
 			done:        make(chan struct{}),
 		}

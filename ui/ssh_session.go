@@ -41,7 +41,7 @@ func (r endReason) String() string {
 
 // peerChangedMsg is a DataChangedMsg from another session. It has a type
 // of its own so that the session receiving it does not pass it on again.
-type peerChangedMsg struct{ what string }
+type peerChangedMsg struct{ what DataKind }
 
 // sshSession is one person's session: their App in its own program, and
 // the goroutines that feed it (window sizes, other sessions' changes, the
@@ -62,7 +62,7 @@ type sshSession struct {
 	quit      chan struct{} // closed by end: the watcher quits the program
 
 	peerMu    sync.Mutex
-	peerWhat  map[string]bool
+	peerWhat  map[DataKind]bool
 	peerReady chan struct{} // holds one token while peerWhat has news
 
 	idleMu sync.Mutex
@@ -137,7 +137,7 @@ func (ss *sshSession) followWindow(winCh <-chan ssh.Window) {
 
 // offerPeerChange queues a change made in another session. It never
 // blocks: the broadcasting session's event loop calls it.
-func (ss *sshSession) offerPeerChange(what string) {
+func (ss *sshSession) offerPeerChange(what DataKind) {
 	ss.peerMu.Lock()
 	ss.peerWhat[what] = true
 	ss.peerMu.Unlock()
@@ -159,14 +159,14 @@ func (ss *sshSession) forwardPeerChanges() {
 		case <-ss.peerReady:
 		}
 		ss.peerMu.Lock()
-		whats := make([]string, 0, len(ss.peerWhat))
+		whats := make([]DataKind, 0, len(ss.peerWhat))
 		for w := range ss.peerWhat {
 			whats = append(whats, w)
 		}
 		clear(ss.peerWhat)
 		ss.peerMu.Unlock()
-		if len(whats) > 1 && slices.Contains(whats, "") {
-			whats = []string{""}
+		if len(whats) > 1 && slices.Contains(whats, AllData) {
+			whats = []DataKind{AllData}
 		}
 		for _, w := range whats {
 			ss.prog.Send(peerChangedMsg{what: w})

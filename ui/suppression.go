@@ -160,11 +160,11 @@ func (s *SuppressionScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		}
 		s.form = nil
 		s.focusAddr = msg.focus
-		return s, tea.Batch(Flash(msg.flash), DataChanged("suppression"))
+		return s, tea.Batch(Flash(msg.flash), DataChanged(SuppressionData))
 	case DataChangedMsg:
 		// Campaign edits do not touch the list; anything else may (a
 		// contact suppressed on the contacts screen, another session).
-		if msg.What == "campaigns" {
+		if msg.What == CampaignData {
 			return s, nil
 		}
 		return s, s.load()
