@@ -105,8 +105,7 @@ type CampaignsScreen struct {
 	loadErr error
 	all     []campaignRow // newest first
 	visible []int         // indexes into all that pass the filter
-	cursor  int           // index into visible
-	offset  int           // first visible row on screen
+	list    scrollList    // over visible
 	want    uint64        // campaign to select once it is loaded
 
 	filter      textinput.Model
@@ -399,10 +398,11 @@ func (s *CampaignsScreen) handleFilterKey(k tea.KeyPressMsg) tea.Cmd {
 		return s.wantSizes()
 	case k.String() == "up" || k.String() == "down":
 		// Arrows browse the matches while typing; letters stay text.
+		s.sizeList()
 		if k.String() == "up" {
-			s.move(-1)
+			s.list.move(-1)
 		} else {
-			s.move(1)
+			s.list.move(1)
 		}
 		return s.wantSizes()
 	}
@@ -420,19 +420,11 @@ func (s *CampaignsScreen) clearFilter() {
 }
 
 func (s *CampaignsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
+	s.sizeList()
+	if s.list.handleKey(k, s.keys.NavKeyMap) {
+		return s.wantSizes()
+	}
 	switch {
-	case key.Matches(k, s.keys.Down):
-		s.move(1)
-	case key.Matches(k, s.keys.Up):
-		s.move(-1)
-	case key.Matches(k, s.keys.PageDown):
-		s.page(1)
-	case key.Matches(k, s.keys.PageUp):
-		s.page(-1)
-	case key.Matches(k, s.keys.Top):
-		s.move(-len(s.visible))
-	case key.Matches(k, s.keys.Bottom):
-		s.move(len(s.visible))
 	case key.Matches(k, s.keys.Filter):
 		s.filtering = true
 		s.detail = false
@@ -557,54 +549,12 @@ func (s *CampaignsScreen) applyFilter() {
 			s.visible = append(s.visible, i)
 		}
 	}
-	s.clamp()
+	s.sizeList()
 }
 
-func (s *CampaignsScreen) clamp() {
-	if s.cursor >= len(s.visible) {
-		s.cursor = len(s.visible) - 1
-	}
-	if s.cursor < 0 {
-		s.cursor = 0
-	}
-	rows := s.listRows()
-	if s.cursor < s.offset {
-		s.offset = s.cursor
-	}
-	if rows > 0 && s.cursor >= s.offset+rows {
-		s.offset = s.cursor - rows + 1
-	}
-	if maxOff := max(len(s.visible)-rows, 0); s.offset > maxOff {
-		s.offset = maxOff
-	}
-	if s.offset < 0 {
-		s.offset = 0
-	}
-}
-
-// page scrolls a whole screen and keeps the cursor on the same screen row,
-// as pagers do.
-func (s *CampaignsScreen) page(dir int) {
-	rows := s.listRows()
-	s.offset += dir * rows
-	s.cursor += dir * rows
-	if maxOff := max(len(s.visible)-rows, 0); s.offset > maxOff {
-		s.offset = maxOff
-	}
-	s.offset = max(s.offset, 0)
-	if dir > 0 && s.cursor >= len(s.visible) {
-		s.cursor = len(s.visible) - 1
-	}
-	if dir < 0 && s.cursor < 0 {
-		s.cursor = 0
-	}
-	s.clamp()
-}
-
-func (s *CampaignsScreen) move(delta int) {
-	s.cursor += delta
-	s.clamp()
-}
+// sizeList tells the list its rows and the room for them: the strip of
+// sends above it grows and shrinks.
+func (s *CampaignsScreen) sizeList() { s.list.resize(len(s.visible), s.listRows()) }
 
 func (s *CampaignsScreen) indexOf(id uint64) int {
 	for i := range s.all {
@@ -623,24 +573,23 @@ func (s *CampaignsScreen) rowByID(id uint64) *campaignRow {
 }
 
 func (s *CampaignsScreen) selectID(id uint64) {
+	s.sizeList()
 	if id == 0 {
-		s.clamp()
 		return
 	}
 	for vi, i := range s.visible {
 		if s.all[i].c.ID == id {
-			s.cursor = vi
-			break
+			s.list.selectRow(vi)
+			return
 		}
 	}
-	s.clamp()
 }
 
 func (s *CampaignsScreen) selected() *campaignRow {
-	if s.cursor < 0 || s.cursor >= len(s.visible) {
-		return nil
+	if i := s.list.cursor; i >= 0 && i < len(s.visible) {
+		return &s.all[s.visible[i]]
 	}
-	return &s.all[s.visible[s.cursor]]
+	return nil
 }
 
 func (s *CampaignsScreen) selectedID() uint64 {
@@ -676,8 +625,8 @@ func (s *CampaignsScreen) wantSizes() tea.Cmd {
 	if r := s.selected(); r != nil {
 		start(r)
 	}
-	end := min(s.offset+s.listRows(), len(s.visible))
-	for i := s.offset; i < end; i++ {
+	first, end := s.list.window(s.listRows())
+	for i := first; i < end; i++ {
 		start(&s.all[s.visible[i]])
 	}
 	return tea.Batch(cmds...)
@@ -687,7 +636,7 @@ func (s *CampaignsScreen) wantSizes() tea.Cmd {
 func (s *CampaignsScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
 	s.filter.SetWidth(max(w/3, 10))
-	s.clamp()
+	s.sizeList()
 	if s.editor != nil {
 		s.editor.SetSize(w, h)
 	}
@@ -769,7 +718,7 @@ func (s *CampaignsScreen) FullHelp() [][]key.Binding {
 	}
 	k := s.keys
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
+		k.Bindings(),
 		{k.Open, k.Back, k.Filter, s.fkeys.Apply, s.fkeys.Clear, k.Reload},
 		{k.New, k.Edit, k.Duplicate, k.Delete, k.Send, k.Watch, k.Copy, k.Export},
 	}
@@ -903,7 +852,7 @@ func (s *CampaignsScreen) listView(w, h int) string {
 	case s.partial:
 		pos = st.Dim.Render("loading more…")
 	case len(s.visible) > 0:
-		pos = st.Dim.Render(fmt.Sprintf("%s/%s", thousands(s.cursor+1), thousands(len(s.visible))))
+		pos = st.Dim.Render(fmt.Sprintf("%s/%s", thousands(s.list.cursor+1), thousands(len(s.visible))))
 	}
 	total := thousands(len(s.all))
 	if s.partial {
@@ -952,10 +901,10 @@ func (s *CampaignsScreen) listView(w, h int) string {
 		return b.String()
 	}
 	now := s.c.Now()
-	end := min(s.offset+s.listRows(), len(s.visible))
-	for vi := s.offset; vi < end; vi++ {
+	first, end := s.list.window(s.listRows())
+	for vi := first; vi < end; vi++ {
 		r := &s.all[s.visible[vi]]
-		sel := vi == s.cursor
+		sel := vi == s.list.cursor
 		b.WriteByte('\n')
 		b.WriteString(s.rowView(r, sel, w, nameW, cols, shown, now))
 	}

@@ -41,10 +41,9 @@ type ContactsScreen struct {
 	loadReq    int
 	loading    bool
 	pendingOff int
-	counting   bool // G is counting a filtered set to find its end
-	endOnLoad  bool // after the next data change, show the newest contact
-	cursor     int
-	top        int
+	counting   bool       // G is counting a filtered set to find its end
+	endOnLoad  bool       // after the next data change, show the newest contact
+	list       scrollList // over total, open-ended until exact
 
 	marks map[uint64]markedContact
 	tags  []store.TagCount
@@ -138,7 +137,7 @@ func (s *ContactsScreen) SetSize(width, height int) {
 	if s.imp != nil {
 		s.imp.setSize(s.width, s.height)
 	}
-	s.scrollToCursor()
+	s.sizeList()
 }
 
 // Capturing is true while an input, picker, dialog or form has the focus.
@@ -195,7 +194,7 @@ func (s *ContactsScreen) ShortHelp() []key.Binding {
 func (s *ContactsScreen) FullHelp() [][]key.Binding {
 	k := s.keys
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
+		k.Bindings(),
 		{k.Filter, k.TagFilter, k.Back, k.Reload},
 		{k.Mark, k.MarkPage, k.AddTag, k.RemoveTag},
 		{k.Open, k.Edit, k.Add, k.Import, k.Suppress, k.Delete},
@@ -265,12 +264,14 @@ func (s *ContactsScreen) loadTags() tea.Cmd {
 
 // reload refreshes the window the person is looking at.
 func (s *ContactsScreen) reload() tea.Cmd {
-	return s.load(max(0, s.top-s.visibleRows()), true)
+	return s.load(max(0, s.list.offset-s.visibleRows()), true)
 }
 
 // resetList starts the list over after a filter change.
 func (s *ContactsScreen) resetList() tea.Cmd {
-	s.cursor, s.top, s.total, s.exact = 0, 0, 0, false
+	s.total, s.exact = 0, false
+	s.list.reset()
+	s.sizeList()
 	s.win = contactsWindow{}
 	return s.load(0, true)
 }
@@ -369,11 +370,10 @@ func (s *ContactsScreen) onPage(m contactsPageMsg) tea.Cmd {
 	default:
 		s.total = max(s.total, m.page.Total)
 	}
+	s.sizeList()
 	if m.toEnd {
-		s.cursor = s.total - 1
+		s.list.bottom()
 	}
-	s.clampCursor()
-	s.scrollToCursor()
 	if s.detail != nil {
 		if c, ok := s.rowByID(s.detail.contact.ID); ok {
 			s.detail.contact = c
@@ -386,10 +386,7 @@ func (s *ContactsScreen) onPage(m contactsPageMsg) tea.Cmd {
 // the window.
 func (s *ContactsScreen) ensureLoaded() tea.Cmd {
 	vis := s.visibleRows()
-	start, end := s.top, s.top+vis
-	if s.exact {
-		end = min(end, s.total)
-	}
+	start, end := s.list.window(vis)
 	if end <= start {
 		return nil
 	}
@@ -403,44 +400,12 @@ func (s *ContactsScreen) ensureLoaded() tea.Cmd {
 	return s.load(off, false)
 }
 
-func (s *ContactsScreen) clampCursor() {
-	if s.exact && s.cursor >= s.total {
-		s.cursor = s.total - 1
-	}
-	s.cursor = max(s.cursor, 0)
-}
-
-func (s *ContactsScreen) scrollToCursor() {
-	vis := s.visibleRows()
-	if s.cursor < s.top {
-		s.top = s.cursor
-	}
-	if s.cursor >= s.top+vis {
-		s.top = s.cursor - vis + 1
-	}
-	if s.exact {
-		s.top = min(s.top, max(s.total-vis, 0))
-	}
-	s.top = max(s.top, 0)
-}
-
-func (s *ContactsScreen) move(delta int) tea.Cmd {
-	s.cursor += delta
-	s.clampCursor()
-	s.scrollToCursor()
-	return s.ensureLoaded()
-}
-
-// page turns a whole screenful: the rows and the cursor move together.
-func (s *ContactsScreen) page(delta int) tea.Cmd {
-	s.top = max(s.top+delta, 0)
-	if s.exact {
-		s.top = min(s.top, max(s.total-s.visibleRows(), 0))
-	}
-	s.cursor += delta
-	s.clampCursor()
-	s.scrollToCursor()
-	return s.ensureLoaded()
+// sizeList tells the list the contacts counted so far, open-ended until
+// the count is exact, and the room for them, which an input line takes
+// one of.
+func (s *ContactsScreen) sizeList() {
+	s.list.setLen(s.total, !s.exact)
+	s.list.setHeight(s.visibleRows())
 }
 
 // row returns the contact at absolute index i when it is loaded.
@@ -470,7 +435,7 @@ func (s *ContactsScreen) current() (store.Contact, bool) {
 	if s.exact && s.total == 0 {
 		return store.Contact{}, false
 	}
-	return s.row(s.cursor)
+	return s.row(s.list.cursor)
 }
 
 func (s *ContactsScreen) isEmpty() bool {
@@ -533,34 +498,26 @@ func (s *ContactsScreen) handleDetailKey(k tea.KeyPressMsg) (tea.Cmd, bool) {
 
 func (s *ContactsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
 	km := s.keys
-	vis := s.visibleRows()
+	s.sizeList()
 	switch {
-	case key.Matches(k, km.Up):
-		return s.move(-1)
-	case key.Matches(k, km.Down):
-		return s.move(1)
-	case key.Matches(k, km.PageUp):
-		return s.page(-vis)
-	case key.Matches(k, km.PageDown):
-		return s.page(vis)
-	case key.Matches(k, km.Top):
-		s.cursor = 0
-		return s.move(0)
 	case key.Matches(k, km.Bottom):
+		// The end of a list not counted yet is found by counting it.
 		if s.exact && s.total > 0 && s.win.off+len(s.win.rows) == s.total {
-			s.cursor = s.total - 1
-			return s.move(0)
+			s.list.bottom()
+			return s.ensureLoaded()
 		}
 		return s.loadEnd()
+	case s.list.handleKey(k, km.NavKeyMap):
+		return s.ensureLoaded()
 	case key.Matches(k, km.Filter):
 		s.filtering = true
 		s.filterBefore = s.filter.Text
 		s.filterInput.SetValue(s.filter.Text)
 		s.filterInput.CursorEnd()
-		s.scrollToCursor()
+		s.sizeList()
 		return s.filterInput.Focus()
 	case key.Matches(k, km.Edit):
-		if c, ok := s.row(s.cursor); ok {
+		if c, ok := s.row(s.list.cursor); ok {
 			return s.openEditForm(c.ID)
 		}
 		return nil
@@ -568,9 +525,10 @@ func (s *ContactsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
 		s.picker = newTagPicker(s.c, s.tags, s.filter.Tag)
 		return s.loadTags()
 	case key.Matches(k, km.Mark):
-		if c, ok := s.row(s.cursor); ok {
+		if c, ok := s.row(s.list.cursor); ok {
 			s.toggleMark(c)
-			return s.move(1)
+			s.list.move(1)
+			return s.ensureLoaded()
 		}
 	case key.Matches(k, km.MarkPage):
 		s.markPage()
@@ -581,7 +539,7 @@ func (s *ContactsScreen) handleListKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, km.Suppress):
 		return s.openPrompt(promptSuppress)
 	case key.Matches(k, km.Open):
-		if c, ok := s.row(s.cursor); ok {
+		if c, ok := s.row(s.list.cursor); ok {
 			s.detail = &contactDetail{contact: c}
 		}
 	case key.Matches(k, km.Add):

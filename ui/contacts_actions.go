@@ -75,7 +75,8 @@ func (s *ContactsScreen) toggleMark(c store.Contact) {
 // all are marked already.
 func (s *ContactsScreen) markPage() {
 	var page []store.Contact
-	for i := s.top; i < s.top+s.visibleRows(); i++ {
+	first, end := s.list.window(s.visibleRows())
+	for i := first; i < end; i++ {
 		if c, ok := s.row(i); ok {
 			page = append(page, c)
 		}
@@ -134,7 +135,7 @@ func (s *ContactsScreen) openPrompt(kind promptKind) tea.Cmd {
 		p.input.ShowSuggestions = true
 	}
 	s.prompt = p
-	s.scrollToCursor()
+	s.sizeList()
 	return p.input.Focus()
 }
 

@@ -5,12 +5,7 @@ import "charm.land/bubbles/v2/key"
 // ContactsKeyMap holds the keys of the contacts list. Nothing here uses
 // digits, tab, q, ? or !: the App owns those while no input has the focus.
 type ContactsKeyMap struct {
-	Up        key.Binding
-	Down      key.Binding
-	Top       key.Binding
-	Bottom    key.Binding
-	PageUp    key.Binding
-	PageDown  key.Binding
+	NavKeyMap
 	Filter    key.Binding
 	TagFilter key.Binding
 	Mark      key.Binding
@@ -30,12 +25,7 @@ type ContactsKeyMap struct {
 // DefaultContactsKeyMap returns the contacts list keys.
 func DefaultContactsKeyMap() ContactsKeyMap {
 	return ContactsKeyMap{
-		Up:        key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
-		Down:      key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
-		Top:       key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
-		Bottom:    key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
-		PageUp:    key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup", "page up")),
-		PageDown:  key.NewBinding(key.WithKeys("pgdown", "ctrl+f"), key.WithHelp("pgdn", "page down")),
+		NavKeyMap: DefaultNavKeyMap(),
 		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		TagFilter: key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "filter by tag")),
 		Mark:      key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "mark")),
@@ -86,58 +76,43 @@ func DefaultPickerKeyMap() PickerKeyMap {
 
 // ImportKeyMap holds the keys of a running import and of its report.
 type ImportKeyMap struct {
-	Cancel   key.Binding
-	Up       key.Binding
-	Down     key.Binding
-	PageUp   key.Binding
-	PageDown key.Binding
-	Top      key.Binding
-	Bottom   key.Binding
-	Close    key.Binding
+	NavKeyMap
+	Cancel key.Binding
+	Close  key.Binding
 }
 
 // DefaultImportKeyMap returns the import keys.
 func DefaultImportKeyMap() ImportKeyMap {
+	nav := DefaultNavKeyMap()
+	nav.Up.SetHelp("↑/k", "scroll")
+	nav.Down.SetHelp("↓/j", "scroll")
+	nav.Top.SetHelp("g", "first problem")
+	nav.Bottom.SetHelp("G", "last problem")
 	return ImportKeyMap{
-		Cancel:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel import")),
-		Up:       key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "scroll")),
-		Down:     key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "scroll")),
-		PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup", "page up")),
-		PageDown: key.NewBinding(key.WithKeys("pgdown", "ctrl+f"), key.WithHelp("pgdn", "page down")),
-		Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "first problem")),
-		Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "last problem")),
-		Close:    key.NewBinding(key.WithKeys("esc", "enter"), key.WithHelp("esc", "back to contacts")),
+		NavKeyMap: nav,
+		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel import")),
+		Close:     key.NewBinding(key.WithKeys("esc", "enter"), key.WithHelp("esc", "back to contacts")),
 	}
 }
 
 // SuppressionKeyMap holds the keys of the suppression list.
 type SuppressionKeyMap struct {
-	Up       key.Binding
-	Down     key.Binding
-	Top      key.Binding
-	Bottom   key.Binding
-	PageUp   key.Binding
-	PageDown key.Binding
-	Filter   key.Binding
-	Add      key.Binding
-	Remove   key.Binding
-	Reload   key.Binding
-	Back     key.Binding
+	NavKeyMap
+	Filter key.Binding
+	Add    key.Binding
+	Remove key.Binding
+	Reload key.Binding
+	Back   key.Binding
 }
 
 // DefaultSuppressionKeyMap returns the suppression list keys.
 func DefaultSuppressionKeyMap() SuppressionKeyMap {
 	return SuppressionKeyMap{
-		Up:       key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
-		Down:     key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
-		Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
-		Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
-		PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup", "page up")),
-		PageDown: key.NewBinding(key.WithKeys("pgdown", "ctrl+f"), key.WithHelp("pgdn", "page down")),
-		Filter:   key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Add:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add address")),
-		Remove:   key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "remove")),
-		Reload:   key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reload")),
-		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+		NavKeyMap: DefaultNavKeyMap(),
+		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Add:       key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add address")),
+		Remove:    key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "remove")),
+		Reload:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reload")),
+		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
 	}
 }

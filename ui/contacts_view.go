@@ -113,9 +113,9 @@ func (s *ContactsScreen) listView() string {
 	now := s.c.Now()
 	shown := s.total
 	if !s.exact && shown > 0 {
-		shown = s.top + vis // more may follow; rows not loaded yet show as …
+		shown = s.list.offset + vis // more may follow; rows not loaded yet show as …
 	}
-	for i := s.top; i < s.top+vis && i < shown; i++ {
+	for i := s.list.offset; i < s.list.offset+vis && i < shown; i++ {
 		c, ok := s.row(i)
 		if !ok {
 			lines = append(lines, st.Dim.Render(padLine("   …", w)))
@@ -130,7 +130,7 @@ func (s *ContactsScreen) listView() string {
 		}
 		line := padLine(mark+sup+" "+renderCells(s.cells(c, now), widths), w)
 		switch {
-		case i == s.cursor:
+		case i == s.list.cursor:
 			line = st.Selected.Render(line)
 		case mark != " ":
 			line = st.Key.Render(line)
@@ -175,11 +175,11 @@ func (s *ContactsScreen) titleLine() string {
 		// A new filter's first answer is not in yet.
 		parts = append(parts, st.Dim.Render("searching…"))
 	default:
-		last := s.top + vis
+		last := s.list.offset + vis
 		if s.exact {
 			last = min(last, s.total)
 		} else {
-			last = min(last, max(s.total, s.top+1))
+			last = min(last, max(s.total, s.list.offset+1))
 		}
 		of := groupDigits(s.total)
 		if !s.exact {
@@ -188,7 +188,7 @@ func (s *ContactsScreen) titleLine() string {
 		if s.counting {
 			of += " (counting…)"
 		}
-		parts = append(parts, st.Dim.Render(fmt.Sprintf("rows %s–%s of %s", groupDigits(s.top+1), groupDigits(last), of)))
+		parts = append(parts, st.Dim.Render(fmt.Sprintf("rows %s–%s of %s", groupDigits(s.list.offset+1), groupDigits(last), of)))
 	}
 	if f := s.filterText(); f != "" {
 		parts = append(parts, st.Key.Render(f))

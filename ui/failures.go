@@ -41,7 +41,7 @@ type failuresView struct {
 	skipped   int
 	truncated bool
 
-	cursor, offset int // into visible
+	list scrollList // over visible
 
 	// The filter keeps the rows whose address or reason holds the query;
 	// visible indexes rows.
@@ -99,35 +99,34 @@ func newFailuresView(c *Common, board *sendBoard, id uint64, name string) *failu
 // it still matches.
 func (v *failuresView) applyFilter() {
 	var keep = -1
-	if v.cursor >= 0 && v.cursor < len(v.visible) {
-		keep = v.visible[v.cursor]
+	if c := v.list.cursor; c >= 0 && c < len(v.visible) {
+		keep = v.visible[c]
 	}
 	v.visible = v.visible[:0]
+	cursor := 0
 	for i, e := range v.rows {
 		if v.filterQuery == "" || strings.Contains(strings.ToLower(e.Address+"\x00"+e.LastError), v.filterQuery) {
+			if i == keep {
+				cursor = len(v.visible)
+			}
 			v.visible = append(v.visible, i)
 		}
 	}
-	v.cursor = 0
-	for i, r := range v.visible {
-		if r == keep {
-			v.cursor = i
-		}
-	}
-	v.clamp()
+	v.list.resize(len(v.visible), v.rowsShown())
+	v.list.selectRow(cursor)
 }
 
 // selected is the failure under the cursor, or nil.
 func (v *failuresView) selected() *store.LedgerEntry {
-	if v.cursor < 0 || v.cursor >= len(v.visible) {
-		return nil
+	if c := v.list.cursor; c >= 0 && c < len(v.visible) {
+		return &v.rows[v.visible[c]]
 	}
-	return &v.rows[v.visible[v.cursor]]
+	return nil
 }
 
 func (v *failuresView) setSize(w, h int) {
 	v.width, v.height = w, h
-	v.clamp()
+	v.list.setHeight(v.rowsShown())
 }
 
 // capturing is true while the filter input, the detail box or a dialog
@@ -272,11 +271,9 @@ func (v *failuresView) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		case key.Matches(k, v.keys.Back), key.Matches(k, v.keys.Open), k.String() == "q":
 			v.detail = false
 		case key.Matches(k, v.keys.Down):
-			v.cursor++
-			v.clamp()
+			v.list.move(1)
 		case key.Matches(k, v.keys.Up):
-			v.cursor--
-			v.clamp()
+			v.list.move(-1)
 		}
 		return nil
 	}
@@ -295,16 +292,17 @@ func (v *failuresView) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		case "up", "down":
 			if k.String() == "up" {
-				v.cursor--
+				v.list.move(-1)
 			} else {
-				v.cursor++
+				v.list.move(1)
 			}
-			v.clamp()
 			return nil
 		}
 		return v.updateFilter(k)
 	}
-	page := v.rowsShown()
+	if v.list.handleKey(k, v.keys.NavKeyMap) {
+		return nil
+	}
 	switch {
 	case key.Matches(k, v.keys.Back):
 		if v.filterQuery != "" {
@@ -323,26 +321,11 @@ func (v *failuresView) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			v.detail = true
 		}
 		return nil
-	case key.Matches(k, v.keys.Down):
-		v.cursor++
-	case key.Matches(k, v.keys.Up):
-		v.cursor--
-	case key.Matches(k, v.keys.PageDown):
-		v.cursor += page
-		v.offset += page
-	case key.Matches(k, v.keys.PageUp):
-		v.cursor -= page
-		v.offset -= page
-	case key.Matches(k, v.keys.Top):
-		v.cursor = 0
-	case key.Matches(k, v.keys.Bottom):
-		v.cursor = len(v.visible) - 1
 	case key.Matches(k, v.keys.Retry):
 		return v.openConfirm()
 	case key.Matches(k, v.keys.Copy):
 		return v.copySelected()
 	}
-	v.clamp()
 	return nil
 }
 
@@ -403,18 +386,6 @@ func waitRetryProgress(id uint64, ch <-chan campaign.Progress) tea.Cmd {
 // column header and the footer.
 func (v *failuresView) rowsShown() int { return max(v.height-4, 1) }
 
-func (v *failuresView) clamp() {
-	v.cursor = max(min(v.cursor, len(v.visible)-1), 0)
-	rows := v.rowsShown()
-	if v.cursor < v.offset {
-		v.offset = v.cursor
-	}
-	if v.cursor >= v.offset+rows {
-		v.offset = v.cursor - rows + 1
-	}
-	v.offset = max(min(v.offset, len(v.visible)-rows), 0)
-}
-
 // ShortHelp lists the view's keys.
 func (v *failuresView) ShortHelp() []key.Binding {
 	if v.confirm != nil {
@@ -445,7 +416,7 @@ func (v *failuresView) ShortHelp() []key.Binding {
 // FullHelp lists every key of the view.
 func (v *failuresView) FullHelp() [][]key.Binding {
 	k := v.keys
-	return [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}, {k.Open, k.Filter, k.Retry, k.Copy, k.Back}}
+	return [][]key.Binding{k.Bindings(), {k.Open, k.Filter, k.Retry, k.Copy, k.Back}}
 }
 
 // View draws the list.
@@ -492,18 +463,18 @@ func (v *failuresView) View() string {
 		const triesW = 8
 		hdr := "  " + pad("RECIPIENT", addrW, false) + "  " + pad("ATTEMPTS", triesW, true) + "  REASON"
 		lines = append(lines, st.Header.Render(ansi.Truncate(hdr, w, "")))
-		end := min(v.offset+v.rowsShown(), len(v.visible))
+		first, end := v.list.window(v.rowsShown())
 		if len(v.visible) == 0 && v.filterQuery != "" {
 			lines = append(lines, "", st.Dim.Render(ansi.Truncate(fmt.Sprintf("  No failure matches %q — esc clears the filter", v.filterQuery), w, "…")))
 		}
-		for i := v.offset; i < end; i++ {
+		for i := first; i < end; i++ {
 			e := v.rows[v.visible[i]]
 			reason := e.LastError
 			if reason == "" {
 				reason = "no reason given"
 			}
 			row := pad(e.Address, addrW, false) + "  " + pad(thousands(e.Attempts), triesW, true) + "  " + reason
-			if i == v.cursor {
+			if i == v.list.cursor {
 				lines = append(lines, st.Selected.Render(pad(ansi.Truncate("▌ "+row, w, "…"), w, false)))
 			} else {
 				lines = append(lines, ansi.Truncate("  "+row, w, "…"))
@@ -515,7 +486,7 @@ func (v *failuresView) View() string {
 			if v.filterQuery != "" {
 				of = thousands(len(v.visible)) + " matching"
 			}
-			foot = fmt.Sprintf("%s–%s of %s · enter shows the whole reason", thousands(v.offset+1), thousands(end), of)
+			foot = fmt.Sprintf("%s–%s of %s · enter shows the whole reason", thousands(first+1), thousands(end), of)
 			if v.truncated {
 				foot += fmt.Sprintf(" (the first %s are listed; `tui campaign export %d FILE.csv` writes all)", thousands(len(v.rows)), v.id)
 			}
@@ -565,6 +536,6 @@ func (v *failuresView) detailView(e *store.LedgerEntry, w, h int) string {
 		wrapped = append(wrapped[:room-1], st.Dim.Render("… y copies all of it"))
 	}
 	lines = append(lines, wrapped...)
-	lines = append(lines, "", st.Dim.Render(ansi.Truncate(fmt.Sprintf("%s of %s · ↑/↓ the next · y copies · esc closes", thousands(v.cursor+1), thousands(len(v.visible))), inner, "…")))
+	lines = append(lines, "", st.Dim.Render(ansi.Truncate(fmt.Sprintf("%s of %s · ↑/↓ the next · y copies · esc closes", thousands(v.list.cursor+1), thousands(len(v.visible))), inner, "…")))
 	return st.Dialog.Render(strings.Join(lines, "\n"))
 }

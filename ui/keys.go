@@ -62,14 +62,38 @@ func DefaultConfirmKeyMap() ConfirmKeyMap {
 	}
 }
 
+// NavKeyMap holds the keys that move through a list. Every list's key map
+// embeds it, so the same keys page everywhere: pgup/pgdn and, as in less
+// and vim, ctrl+b/ctrl+f.
+type NavKeyMap struct {
+	Up       key.Binding
+	Down     key.Binding
+	Top      key.Binding
+	Bottom   key.Binding
+	PageUp   key.Binding
+	PageDown key.Binding
+}
+
+// DefaultNavKeyMap returns the list navigation keys.
+func DefaultNavKeyMap() NavKeyMap {
+	return NavKeyMap{
+		Up:       key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
+		Down:     key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
+		Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
+		Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
+		PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup", "page up")),
+		PageDown: key.NewBinding(key.WithKeys("pgdown", "ctrl+f"), key.WithHelp("pgdn", "page down")),
+	}
+}
+
+// Bindings lists the navigation keys in the order the help shows them.
+func (k NavKeyMap) Bindings() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}
+}
+
 // CampaignListKeyMap holds the keys of the campaign list.
 type CampaignListKeyMap struct {
-	Up        key.Binding
-	Down      key.Binding
-	Top       key.Binding
-	Bottom    key.Binding
-	PageUp    key.Binding
-	PageDown  key.Binding
+	NavKeyMap
 	Filter    key.Binding
 	Open      key.Binding
 	New       key.Binding
@@ -87,12 +111,7 @@ type CampaignListKeyMap struct {
 // DefaultCampaignListKeyMap returns the campaign list keys.
 func DefaultCampaignListKeyMap() CampaignListKeyMap {
 	return CampaignListKeyMap{
-		Up:        key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
-		Down:      key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
-		Top:       key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
-		Bottom:    key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
-		PageUp:    key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
-		PageDown:  key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
+		NavKeyMap: DefaultNavKeyMap(),
 		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		Open:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
 		New:       key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new")),
@@ -244,32 +263,22 @@ func DefaultCancelSendKeyMap() CancelSendKeyMap {
 
 // FailuresKeyMap holds the keys of a campaign's failures view.
 type FailuresKeyMap struct {
-	Up       key.Binding
-	Down     key.Binding
-	Top      key.Binding
-	Bottom   key.Binding
-	PageUp   key.Binding
-	PageDown key.Binding
-	Retry    key.Binding
-	Copy     key.Binding
-	Back     key.Binding
-	Filter   key.Binding
-	Open     key.Binding
+	NavKeyMap
+	Retry  key.Binding
+	Copy   key.Binding
+	Back   key.Binding
+	Filter key.Binding
+	Open   key.Binding
 }
 
 // DefaultFailuresKeyMap returns the failures view keys.
 func DefaultFailuresKeyMap() FailuresKeyMap {
 	return FailuresKeyMap{
-		Up:       key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
-		Down:     key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
-		Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
-		Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
-		PageUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
-		PageDown: key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
-		Retry:    key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "retry failed")),
-		Copy:     key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy row")),
-		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
-		Filter:   key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "whole reason")),
+		NavKeyMap: DefaultNavKeyMap(),
+		Retry:     key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "retry failed")),
+		Copy:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy row")),
+		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Filter:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Open:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "whole reason")),
 	}
 }

@@ -31,7 +31,7 @@ type SuppressionScreen struct {
 	filterInput  textinput.Model
 	filterBefore string
 
-	cursor, top int
+	list scrollList // over shown
 
 	form   *miniForm
 	dialog *Confirm
@@ -75,7 +75,7 @@ func (s *SuppressionScreen) load() tea.Cmd {
 // SetSize gives the screen the space above the App's footer.
 func (s *SuppressionScreen) SetSize(width, height int) {
 	s.width, s.height = max(width, 0), max(height, 0)
-	s.scrollToCursor()
+	s.sizeList()
 }
 
 // Capturing is true while the filter input, the form or a dialog has the
@@ -114,7 +114,7 @@ func (s *SuppressionScreen) ShortHelp() []key.Binding {
 func (s *SuppressionScreen) FullHelp() [][]key.Binding {
 	k := s.keys
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
+		k.Bindings(),
 		{k.Filter, k.Back, k.Reload},
 		{k.Add, k.Remove},
 	}
@@ -140,15 +140,15 @@ func (s *SuppressionScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		}
 		s.all, s.loaded = msg.list, true
 		s.applyFilter()
+		s.sizeList()
 		if s.focusAddr != "" {
 			for i, idx := range s.shown {
 				if s.all[idx].Address == s.focusAddr {
-					s.cursor = i
+					s.list.selectRow(i)
 				}
 			}
 			s.focusAddr = ""
 		}
-		s.clamp()
 		return s, nil
 	case suppressionActionMsg:
 		if msg.err != nil {
@@ -195,25 +195,17 @@ func (s *SuppressionScreen) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return s.handleFilterKey(k)
 	}
 	km := s.keys
+	s.sizeList()
+	if s.list.handleKey(k, km.NavKeyMap) {
+		return nil
+	}
 	switch {
-	case key.Matches(k, km.Up):
-		s.cursor--
-	case key.Matches(k, km.Down):
-		s.cursor++
-	case key.Matches(k, km.PageUp):
-		s.cursor -= s.visibleRows()
-	case key.Matches(k, km.PageDown):
-		s.cursor += s.visibleRows()
-	case key.Matches(k, km.Top):
-		s.cursor = 0
-	case key.Matches(k, km.Bottom):
-		s.cursor = len(s.shown) - 1
 	case key.Matches(k, km.Filter):
 		s.filtering = true
 		s.filterBefore = s.filter
 		s.filterInput.SetValue(s.filter)
 		s.filterInput.CursorEnd()
-		s.clamp()
+		s.sizeList()
 		return s.filterInput.Focus()
 	case key.Matches(k, km.Add):
 		s.form = newMiniForm(s.c, "Suppress an address",
@@ -232,7 +224,7 @@ func (s *SuppressionScreen) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			s.applyFilter()
 		}
 	}
-	s.clamp()
+	s.sizeList()
 	return nil
 }
 
@@ -241,24 +233,24 @@ func (s *SuppressionScreen) handleFilterKey(k tea.KeyPressMsg) tea.Cmd {
 	case "enter":
 		s.filtering = false
 		s.filterInput.Blur()
-		s.clamp()
+		s.sizeList()
 		return nil
 	case "esc":
 		s.filtering = false
 		s.filterInput.Blur()
 		s.filter = s.filterBefore
 		s.applyFilter()
-		s.clamp()
+		s.sizeList()
 		return nil
 	}
 	var cmd tea.Cmd
 	s.filterInput, cmd = s.filterInput.Update(k)
 	if v := strings.TrimSpace(s.filterInput.Value()); v != s.filter {
 		s.filter = v
-		s.cursor, s.top = 0, 0
+		s.list.reset()
 		s.applyFilter()
 	}
-	s.clamp()
+	s.sizeList()
 	return cmd
 }
 
@@ -307,10 +299,10 @@ func (s *SuppressionScreen) confirmRemove() {
 }
 
 func (s *SuppressionScreen) current() (store.Suppression, bool) {
-	if s.cursor < 0 || s.cursor >= len(s.shown) {
-		return store.Suppression{}, false
+	if i := s.list.cursor; i >= 0 && i < len(s.shown) {
+		return s.all[s.shown[i]], true
 	}
-	return s.all[s.shown[s.cursor]], true
+	return store.Suppression{}, false
 }
 
 func (s *SuppressionScreen) applyFilter() {
@@ -324,21 +316,9 @@ func (s *SuppressionScreen) applyFilter() {
 	}
 }
 
-func (s *SuppressionScreen) clamp() {
-	s.cursor = max(min(s.cursor, len(s.shown)-1), 0)
-	s.scrollToCursor()
-}
-
-func (s *SuppressionScreen) scrollToCursor() {
-	vis := s.visibleRows()
-	if s.cursor < s.top {
-		s.top = s.cursor
-	}
-	if s.cursor >= s.top+vis {
-		s.top = s.cursor - vis + 1
-	}
-	s.top = max(min(s.top, len(s.shown)-vis), 0)
-}
+// sizeList tells the list its rows and the room for them, which the
+// filter input takes a line of.
+func (s *SuppressionScreen) sizeList() { s.list.resize(len(s.shown), s.visibleRows()) }
 
 // View renders the screen in its width×height.
 func (s *SuppressionScreen) View() string {
@@ -387,8 +367,8 @@ func (s *SuppressionScreen) listView() string {
 		{title: "SOURCE", min: 6, priority: 3},
 	}
 	vis := s.visibleRows()
-	end := min(s.top+vis, len(s.shown))
-	for _, idx := range s.shown[s.top:end] {
+	first, end := s.list.window(vis)
+	for _, idx := range s.shown[first:end] {
 		sup := s.all[idx]
 		cols[0].want = max(cols[0].want, min(len(sup.Address), 40))
 		cols[1].want = max(cols[1].want, min(len(sup.Reason), 40))
@@ -399,10 +379,10 @@ func (s *SuppressionScreen) listView() string {
 	if len(s.shown) == 0 {
 		lines = append(lines, "", st.Dim.Render(cutLine("No address matches /"+s.filter+" — esc clears the filter", w)))
 	}
-	for i := s.top; i < end; i++ {
+	for i := first; i < end; i++ {
 		sup := s.all[s.shown[i]]
 		line := padLine("  "+renderCells([]string{sup.Address, sup.Reason, agoText(now, sup.At), suppressionSource(sup)}, widths), w)
-		if i == s.cursor {
+		if i == s.list.cursor {
 			line = st.Selected.Render(line)
 		}
 		lines = append(lines, line)
