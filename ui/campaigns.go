@@ -261,6 +261,8 @@ func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			s.applyFilter()
 		}
 		return s, tea.Batch(Flash("Deleted '"+msg.name+"'"), DataChanged(CampaignData), s.wantSizes())
+	case duplicateCampaignMsg:
+		return s, s.duplicate(msg.id)
 	case campaignDuplicatedMsg:
 		if msg.err != nil {
 			return s, ReportError(msg.err)
@@ -333,11 +335,6 @@ func (s *CampaignsScreen) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return cmd
 	case s.editor != nil:
-		if s.editor.readOnly && s.editor.confirm == nil && key.Matches(k, s.keys.Duplicate) {
-			id := s.editor.orig.ID
-			s.editor = nil
-			return s.duplicate(id)
-		}
 		cmd := s.editor.Update(k)
 		return tea.Batch(cmd, s.afterEditor())
 	case s.confirm != nil:
@@ -660,13 +657,7 @@ func (s *CampaignsScreen) HasUnsavedChanges() bool { return s.editor != nil && s
 // Breadcrumb says where the person is.
 func (s *CampaignsScreen) Breadcrumb() []string {
 	if s.editor != nil {
-		if s.editor.isNew {
-			return []string{"Campaigns", "New campaign"}
-		}
-		if s.editor.readOnly {
-			return []string{"Campaigns", s.editor.orig.Name}
-		}
-		return []string{"Campaigns", s.editor.orig.Name, "Edit"}
+		return s.editor.Breadcrumb()
 	}
 	if s.pane != nil {
 		return s.pane.Breadcrumb()
@@ -687,11 +678,7 @@ func (s *CampaignsScreen) ShortHelp() []key.Binding {
 	case s.editor == nil && s.pane != nil:
 		return s.pane.ShortHelp()
 	case s.editor != nil:
-		h := s.editor.ShortHelp()
-		if s.editor.readOnly {
-			h = append([]key.Binding{s.keys.Duplicate}, h...)
-		}
-		return h
+		return s.editor.ShortHelp()
 	case s.confirm != nil:
 		return s.confirm.ShortHelp()
 	case s.filtering:

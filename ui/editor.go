@@ -727,6 +727,13 @@ func (e *Editor) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return cmd
 	}
+	if e.readOnly && key.Matches(k, e.keys.Duplicate) {
+		// The copy is the list's to make and select: the editor closes
+		// and says which campaign to copy.
+		e.done = true
+		id := e.orig.ID
+		return func() tea.Msg { return duplicateCampaignMsg{id: id} }
+	}
 	switch {
 	case key.Matches(k, e.keys.Save):
 		return e.save()
@@ -1000,6 +1007,21 @@ func (e *Editor) saveDone(msg editorSavedMsg) tea.Cmd {
 	}
 	e.note = "Not saved: " + msg.err.Error() + ". Your edits are still here; fix the cause and press ctrl+s again."
 	return ReportError(msg.err)
+}
+
+// duplicateCampaignMsg asks the campaign list for a copy of a campaign
+// that can no longer change.
+type duplicateCampaignMsg struct{ id uint64 }
+
+// Breadcrumb says which campaign the editor shows, and whether it edits it.
+func (e *Editor) Breadcrumb() []string {
+	switch {
+	case e.isNew:
+		return []string{"Campaigns", "New campaign"}
+	case e.readOnly:
+		return []string{"Campaigns", e.orig.Name}
+	}
+	return []string{"Campaigns", e.orig.Name, "Edit"}
 }
 
 // Done reports whether the editor has closed; Result is the saved campaign
@@ -1334,7 +1356,7 @@ func (e *Editor) ShortHelp() []key.Binding {
 		return e.confirm.ShortHelp()
 	}
 	if e.readOnly {
-		return []key.Binding{e.keys.Cancel, e.keys.Next, e.keys.Preview}
+		return []key.Binding{e.keys.Duplicate, e.keys.Cancel, e.keys.Next, e.keys.Preview}
 	}
 	if e.test != nil {
 		return e.test.ShortHelp()

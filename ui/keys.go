@@ -154,6 +154,7 @@ type EditorKeyMap struct {
 	ChoiceNext key.Binding
 	Reload     key.Binding // after a conflict
 	TestSend   key.Binding
+	Duplicate  key.Binding // a read-only campaign: a letter, as nothing is typed
 }
 
 // DefaultEditorKeyMap returns the editor keys.
@@ -169,6 +170,7 @@ func DefaultEditorKeyMap() EditorKeyMap {
 		ChoiceNext: key.NewBinding(key.WithKeys("right", "space"), key.WithHelp("→/space", "next channel")),
 		Reload:     key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload stored version")),
 		TestSend:   key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "send a test")),
+		Duplicate:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "duplicate")),
 	}
 }
 
