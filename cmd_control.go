@@ -371,7 +371,7 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 	lossesSeen := 0 // losses before --wait began are news too, once
 	noWorkerSince := time.Now()
 	rate := newRateMeter()
-	err := followFor(e, svc)(ctx, func(u campaign.Update) {
+	onUpdate := func(u campaign.Update) {
 		if u.Campaign.ID != c.ID {
 			return
 		}
@@ -433,7 +433,18 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 		if over {
 			cancel()
 		}
-	})
+	}
+	// The send may end before the follow sees it (the last events folded
+	// while it was queued, or between two reads), and a follow reports only
+	// the sends still going: the ledger is read as well.
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchEnd(ctx, svc.Store, c.ID, onUpdate)
+	}()
+	err := followFor(e, svc)(ctx, onUpdate)
+	cancel()
+	<-watched
 	if tty {
 		fmt.Fprintln(e.stderr)
 	}
@@ -457,6 +468,27 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 	return fmt.Errorf("%q ended %s: %s of %s sent, %s failed, %s skipped, %s cancelled; see `tui campaign export %d FILE.csv` for who and why",
 		c.Name, last.Campaign.Status, thousands(n[store.RecipientSent]), thousands(last.Send.Total), thousands(n[store.RecipientFailed]),
 		thousands(n[store.RecipientSkipped]), thousands(n[store.RecipientCancelled]), c.ID)
+}
+
+// watchEnd reads a campaign from the ledger now and every second until ctx
+// ends, and reports it to onUpdate once it is no longer sending or paused.
+func watchEnd(ctx context.Context, st *store.Store, id uint64, onUpdate func(campaign.Update)) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		c, err := st.Campaign(id)
+		if err == nil && c.Status != store.StatusSending && c.Status != store.StatusPaused {
+			if s, err := st.SendState(id); err == nil {
+				onUpdate(campaign.Update{Campaign: c, Send: s, At: time.Now()})
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // followFor follows sends for a command: with the owner's hub when the

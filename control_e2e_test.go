@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 	"tui/internal/testkit/seed"
 	"tui/store"
 )
@@ -49,6 +51,51 @@ func TestWaitExitsZeroWhenAllDelivered(t *testing.T) {
 	s := statusOf(t, db, srv.URL(), id)
 	if s.Status != store.StatusCompleted || s.Counts[store.RecipientSent] != 300 || s.FinishedAt == nil {
 		t.Fatalf("status %+v", s)
+	}
+}
+
+// A small send can end before --wait begins to follow it: campaign send
+// folds the workers' outcomes while it queues, and the last ones may be
+// folded there. The wait then reports the end at once instead of following
+// a send that no longer runs (it waited forever).
+func TestWaitEndsForASendThatEndedBeforeItBegan(t *testing.T) {
+	srv := redistest.Start(t)
+	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl"))
+	db, id := seed.Campaign(t, 3)
+	if code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id)); code != 0 {
+		t.Fatalf("send: exit %d\n%s", code, stderr)
+	}
+	testkit.Eventually(t, 60*time.Second, "the send completes", func() bool {
+		return statusOf(t, db, srv.URL(), id).Status == store.StatusCompleted
+	})
+
+	// --wait as campaign send runs it, with the campaign as Start returned
+	// it (sending) although the ledger says it is over.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &errb, ctx: ctx, getenv: func(string) string { return "" }}
+	svc, closeAll, err := sendService(e, &globals{db: db, redis: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	c, err := svc.Store.Campaign(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Status = store.StatusSending
+	done := make(chan error, 1)
+	go func() { done <- waitForSend(e, svc, c) }()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(errb.String(), "Done: all 3 recipients") {
+			t.Fatalf("wait: %v\n%s", err, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("--wait still follows a send that ended before it began:\n%s", errb.String())
 	}
 }
 
