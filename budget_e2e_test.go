@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -75,15 +74,6 @@ func assertBounded(t *testing.T, what string, m measured) {
 	if m.maxRSSKB > 150<<10 {
 		t.Errorf("%s reached %d MB of memory", what, m.maxRSSKB>>10)
 	}
-}
-
-func fileSum(t *testing.T, path string) [32]byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(data)
 }
 
 // putCampaignBody writes body into a stored campaign as is, as a database

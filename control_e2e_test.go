@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,19 +20,6 @@ import (
 	"tui/internal/testkit/seed"
 	"tui/store"
 )
-
-func statusOf(t *testing.T, db, redisURL string, id uint64) statusJSON {
-	t.Helper()
-	code, out, errOut := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + redisURL}, "campaign", "status", fmt.Sprint(id), "--json")
-	if code != 0 {
-		t.Fatalf("campaign status: exit %d\n%s", code, errOut)
-	}
-	var s statusJSON
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatalf("status --json: %v\n%s", err, out)
-	}
-	return s
-}
 
 func TestWaitExitsZeroWhenAllDelivered(t *testing.T) {
 	srv := redistest.Start(t)
@@ -149,47 +135,6 @@ func TestWaitSaysWhenNoWorkerIsRunning(t *testing.T) {
 	}
 }
 
-// editCampaign changes a stored campaign before it is sent.
-func editCampaign(t *testing.T, db string, id uint64, edit func(*store.Campaign)) {
-	t.Helper()
-	st, err := store.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := st.Campaign(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(&c)
-	if _, err := st.UpdateCampaign("t", c); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// startWait runs `campaign send ID --wait` and waits until its stderr says
-// want; the caller ends it.
-func startWait(t *testing.T, db, redisURL string, id uint64, want string, within time.Duration) (*exec.Cmd, *lockedBuffer) {
-	t.Helper()
-	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db, "REDIS_URL=" + redisURL}
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(within)
-	for !strings.Contains(stderrText(stderr), want) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("no %q:\n%s", want, stderrText(stderr))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cmd, stderr
-}
-
 // A worker that lacks the campaign's channel settings fails nobody: --wait
 // says no running worker can deliver the send, and why; the recipients
 // wait in the queue.
@@ -209,8 +154,6 @@ func TestWaitSaysWhenNoWorkerCanDeliver(t *testing.T) {
 		t.Fatalf("a worker that cannot deliver changed the send: %+v", s)
 	}
 }
-
-func stderrText(b *lockedBuffer) string { return b.String() }
 
 func TestCountsCatchUpWhenNoAppWasRunning(t *testing.T) {
 	srv := redistest.Start(t)

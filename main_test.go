@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"os"
@@ -14,37 +12,6 @@ import (
 
 	"tui/store"
 )
-
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-// cli runs one command line in-process against the database in dir.
-func cli(t *testing.T, db string, stdin string, args ...string) result {
-	t.Helper()
-	var out, errb bytes.Buffer
-	e := &env{
-		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: context.Background(),
-		getenv: func(k string) string {
-			if k == "TUI_DB" {
-				return db
-			}
-			return ""
-		},
-	}
-	code := run(e, args)
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
-}
-
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func TestVersionAndHelp(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "t.db")

@@ -50,16 +50,6 @@ func startEnvWorker(t *testing.T, redisURL string, env ...string) *envWorker {
 	return w
 }
 
-// tuiOK runs the binary on db and fails the test unless it exits 0.
-func tuiOK(t *testing.T, db string, args ...string) string {
-	t.Helper()
-	code, out, errOut := runBinary(t, []string{"TUI_DB=" + db}, args...)
-	if code != 0 {
-		t.Fatalf("tui %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-	}
-	return out
-}
-
 // sendWithAFaultyWorker runs the story: the send is waited for with a
 // faulty worker running; --wait says no worker can deliver it and why, and
 // nobody has failed or been sent to; then a good worker starts and a new

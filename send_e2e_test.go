@@ -18,21 +18,6 @@ import (
 	"tui/queue"
 )
 
-func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	cmd := exec.Command(tuiBinary(t), args...)
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), out.String(), errb.String()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return 0, out.String(), errb.String()
-}
-
 func TestSendWithRedisDownExplainsAndChangesNothing(t *testing.T) {
 	db, id := seed.Campaign(t, 20)
 	dead := testkit.FreeAddr(t)

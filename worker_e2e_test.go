@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,98 +20,6 @@ import (
 
 // Workers as separate processes of the real binary, killed, stopped and
 // terminated as a server's operator (or its kernel) would.
-
-type outboxLine struct {
-	Campaign   uint64    `json:"campaign"`
-	Key        string    `json:"key"`
-	Attempt    int       `json:"attempt"`
-	Redelivery bool      `json:"redelivery"`
-	Worker     string    `json:"worker"`
-	At         time.Time `json:"at"`
-}
-
-func readOutbox(t *testing.T, path string) []outboxLine {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A worker may be writing a line as we read (one write(2) per line, but
-	// a read can see part of it): only complete lines count.
-	data = data[:bytes.LastIndexByte(data, '\n')+1]
-	var out []outboxLine
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var l outboxLine
-		if err := json.Unmarshal(line, &l); err != nil {
-			t.Fatalf("outbox line %q: %v", line, err)
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
-type workerProc struct {
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	done   chan struct{}
-	err    error
-}
-
-// lockedBuffer is a buffer safe to read while a process writes it. It has
-// no ReadFrom: os/exec would use it and bypass the lock.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func startWorkerProc(t *testing.T, redisURL, outbox string, args ...string) *workerProc {
-	t.Helper()
-	return startWorkerProcEnv(t, []string{"REDIS_URL=" + redisURL}, outbox, args...)
-}
-
-// startWorkerProcEnv starts a headless worker with env added to a bare one.
-func startWorkerProcEnv(t *testing.T, env []string, outbox string, args ...string) *workerProc {
-	t.Helper()
-	cmd := exec.Command(tuiBinary(t), append([]string{"--headless-worker", "--outbox", outbox}, args...)...)
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
-	p := &workerProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	lb := &lockedBuffer{}
-	cmd.Stderr = lb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		p.stderr.WriteString(lb.String())
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("worker %d log:\n%s", cmd.Process.Pid, p.stderr.String())
-		}
-	})
-	return p
-}
 
 // sendCampaign seeds n contacts and a campaign at rate, and queues it with
 // the real `campaign send`.
@@ -139,40 +43,6 @@ func sendCampaign(t *testing.T, srv *redistest.Server, n, rate int) (id uint64) 
 		t.Fatalf("campaign send: exit %d\n%s", code, stderr)
 	}
 	return id
-}
-
-func keysOnce(t *testing.T, lines []outboxLine, n int) (dups int) {
-	t.Helper()
-	seen := map[string]int{}
-	for _, l := range lines {
-		seen[l.Key]++
-	}
-	if len(seen) != n {
-		t.Fatalf("%d distinct recipients delivered, want %d", len(seen), n)
-	}
-	for _, c := range seen {
-		dups += c - 1
-	}
-	return dups
-}
-
-func waitLines(t *testing.T, outbox string, n int, d time.Duration) []outboxLine {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		lines := readOutbox(t, outbox)
-		distinct := map[string]bool{}
-		for _, l := range lines {
-			distinct[l.Key] = true
-		}
-		if len(distinct) >= n {
-			return lines
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d recipients delivered after %v", len(distinct), n, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func TestThreeWorkerProcessesDeliverEachRecipientOnce(t *testing.T) {
