@@ -85,7 +85,7 @@ func activeCampaigns(ctx context.Context, rdb redis.UniversalClient) ([]uint64, 
 
 // pingRedis is a readiness line about Redis and whether it answers.
 func pingRedis(ctx context.Context, rdb redis.UniversalClient, url string) (bool, string) {
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	if err := queue.Ping(ctx, rdb); err != nil {
 		return false, "redis: not reachable at " + url + ": " + queue.Explain(err)
 	}
 	return true, "redis: reachable at " + url

@@ -156,7 +156,7 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := time.Now()
 	for _, id := range ids {
-		q, err := ReadQueue(ctx, rdb, id, now)
+		q, err := queue.ReadBacklog(ctx, rdb, id, now)
 		if err != nil {
 			continue
 		}
@@ -164,49 +164,6 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(q.Depth), label)
 		ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, q.OldestAge.Seconds(), label)
 	}
-}
-
-// QueueInfo is a campaign's queue as the metrics see it.
-type QueueInfo struct {
-	Depth     int64
-	OldestAge time.Duration
-}
-
-// ReadQueue reads a campaign's queue: the consumer group's lag (jobs never
-// read) and pending (read, not recorded), the retries waiting, and the
-// age of the oldest — jobs carry no time of their own, so a job never read
-// is as old as its send's queue (the epoch: when it was queued, or queued
-// again), and a retry as old as its due time.
-func ReadQueue(ctx context.Context, rdb redis.UniversalClient, id uint64, now time.Time) (QueueInfo, error) {
-	var q QueueInfo
-	pipe := rdb.Pipeline()
-	groups := pipe.XInfoGroups(ctx, queue.JobsKey(id))
-	delayed := pipe.ZCard(ctx, queue.DelayedKey(id))
-	dueFirst := pipe.ZRangeWithScores(ctx, queue.DelayedKey(id), 0, 0)
-	epoch := pipe.HGet(ctx, queue.ControlKey(id), "epoch")
-	_, _ = pipe.Exec(ctx)
-	if err := groups.Err(); err != nil && !strings.Contains(err.Error(), "no such key") {
-		return q, err
-	}
-	var lag int64
-	for _, g := range groups.Val() {
-		if g.Name == queue.Group {
-			lag = max(g.Lag, 0)
-			q.Depth += lag + g.Pending
-		}
-	}
-	q.Depth += delayed.Val()
-	if lag > 0 || q.Depth > delayed.Val() {
-		if n, err := strconv.ParseInt(epoch.Val(), 36, 64); err == nil && n > 0 {
-			q.OldestAge = max(q.OldestAge, now.Sub(time.Unix(0, n)))
-		}
-	}
-	if z := dueFirst.Val(); len(z) == 1 {
-		if due := time.UnixMilli(int64(z[0].Score)); due.Before(now) {
-			q.OldestAge = max(q.OldestAge, now.Sub(due))
-		}
-	}
-	return q, nil
 }
 
 var (
