@@ -119,20 +119,20 @@ type CampaignsScreen struct {
 	inflight map[string]bool
 	sizeGen  int
 
-	confirm      *Confirm
-	confirmID    uint64 // the campaign the delete dialog names
-	export       *exportDialog
+	// stack is what is open over the list, the top one last: it has the
+	// keys. behind holds layers that left the screen but still work (a
+	// send queueing after esc).
+	stack  []layer
+	behind []layer
+
 	idW          int    // the ID column's width
 	cwd          string // where relative export paths start
-	editor       *Editor
 	nextEditorID int
 
-	// Sending: the session's live sends, the send being started, and the
-	// progress pane of one campaign.
+	// Sending: the session's live sends, and the counters of send flows
+	// and panes, whose answers carry them.
 	sends    *sendBoard
-	flow     *sendFlow
 	flowRuns int
-	pane     *progressPane
 	paneReqs int
 	clockSeq int
 	clockOn  bool
@@ -197,30 +197,45 @@ func (s *CampaignsScreen) loadPage(limit int) tea.Cmd {
 	}
 }
 
-// Update handles one message.
+// Update handles one message. Keys and pastes go to the top layer, or to
+// the list; the list keeps its own messages; everything else goes to every
+// layer.
 func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		return s, s.handleKey(msg)
+	case tea.PasteMsg:
+		switch {
+		case s.top() != nil:
+			return s, s.toTop(msg)
+		case s.filtering:
+			return s, s.updateFilter(msg)
+		}
+		return s, nil
+	}
 	if cmd, ok := s.updateSending(msg); ok {
 		return s, cmd
 	}
+	if cmd, ok := s.updateList(msg); ok {
+		return s, cmd
+	}
+	cmd := s.toLayers(msg)
+	if s.filtering && s.top() == nil {
+		cmd = tea.Batch(cmd, s.updateFilter(msg))
+	}
+	return s, cmd
+}
+
+// updateList handles the list's own messages; ok is false for the rest.
+func (s *CampaignsScreen) updateList(msg tea.Msg) (tea.Cmd, bool) {
 	switch msg := msg.(type) {
-	case ledgerExportedMsg, pathCompletionsMsg:
-		if s.export != nil {
-			cmd := s.export.Update(msg)
-			if s.export.done {
-				s.export = nil
-			}
-			return s, cmd
-		}
-		return s, nil
-	case tea.KeyPressMsg:
-		return s, s.handleKey(msg)
 	case campaignsLoadedMsg:
 		if msg.req != s.loadReq {
-			return s, nil
+			return nil, true
 		}
 		s.loaded, s.loadErr = true, msg.err
 		if msg.err != nil {
-			return s, ReportError(fmt.Errorf("read campaigns: %w; press r to try again", msg.err))
+			return ReportError(fmt.Errorf("read campaigns: %w; press r to try again", msg.err)), true
 		}
 		keep := s.want
 		if keep == 0 {
@@ -231,13 +246,13 @@ func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		s.selectID(keep)
 		s.noteActiveSends()
 		if s.partial {
-			return s, tea.Batch(s.wantSizes(), s.load(), s.ensureClock())
+			return tea.Batch(s.wantSizes(), s.load(), s.ensureClock()), true
 		}
 		s.want = 0
-		return s, tea.Batch(s.wantSizes(), s.ensureClock())
+		return tea.Batch(s.wantSizes(), s.ensureClock()), true
 	case audienceSizeMsg:
 		if msg.gen != s.sizeGen {
-			return s, nil
+			return nil, true
 		}
 		delete(s.inflight, msg.key)
 		if msg.err != nil {
@@ -245,30 +260,26 @@ func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		} else {
 			s.sizes[msg.key] = msg.n
 		}
-		if s.confirm != nil && s.confirmID != 0 {
-			if r := s.rowByID(s.confirmID); r != nil && r.audience == msg.key {
-				s.confirm.SetTitle(s.deleteQuestion(r))
-			}
-		}
-		return s, s.wantSizes()
+		// The delete question names the count.
+		return tea.Batch(s.toLayers(msg), s.wantSizes()), true
 	case campaignDeletedMsg:
 		if msg.err != nil {
-			return s, tea.Batch(ReportError(msg.err), s.load())
+			return tea.Batch(ReportError(msg.err), s.load()), true
 		}
 		if i := s.indexOf(msg.id); i >= 0 {
 			// Gone from the list with the flash, not a reload later.
 			s.all = append(s.all[:i], s.all[i+1:]...)
 			s.applyFilter()
 		}
-		return s, tea.Batch(Flash("Deleted '"+msg.name+"'"), DataChanged(CampaignData), s.wantSizes())
+		return tea.Batch(Flash("Deleted '"+msg.name+"'"), DataChanged(CampaignData), s.wantSizes()), true
 	case duplicateCampaignMsg:
-		return s, s.duplicate(msg.id)
+		return s.duplicate(msg.id), true
 	case campaignDuplicatedMsg:
 		if msg.err != nil {
-			return s, ReportError(msg.err)
+			return ReportError(msg.err), true
 		}
 		s.showStored(msg.c)
-		return s, tea.Batch(Flash("Duplicated as '"+msg.c.Name+"'"), DataChanged(CampaignData), s.wantSizes())
+		return tea.Batch(Flash("Duplicated as '"+msg.c.Name+"'"), DataChanged(CampaignData), s.wantSizes()), true
 	case DataChangedMsg:
 		var cmds []tea.Cmd
 		if msg.What != CampaignData {
@@ -280,19 +291,10 @@ func (s *CampaignsScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if msg.What == AllData || msg.What == CampaignData {
 			cmds = append(cmds, s.load())
 		}
-		if s.editor != nil {
-			cmds = append(cmds, s.editor.Update(msg))
-		}
-		return s, tea.Batch(cmds...)
+		// The editor's preview may show a contact that changed.
+		return tea.Batch(append(cmds, s.toLayers(msg))...), true
 	}
-	if s.editor != nil {
-		cmd := s.editor.Update(msg)
-		return s, tea.Batch(cmd, s.afterEditor())
-	}
-	if s.filtering {
-		return s, s.updateFilter(msg)
-	}
-	return s, nil
+	return nil, false
 }
 
 // updateFilter passes a key or a paste to the filter input and re-filters
@@ -313,54 +315,12 @@ func (s *CampaignsScreen) updateFilter(msg tea.Msg) tea.Cmd {
 
 func (s *CampaignsScreen) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	switch {
-	case s.export != nil:
-		cmd := s.export.Update(k)
-		if s.export.done {
-			s.export = nil
-		}
-		return cmd
-	case s.flow != nil && s.flow.capturing():
-		return tea.Batch(s.flow.Update(k), s.afterFlow())
-	case s.editor == nil && s.pane != nil && !s.pane.capturing() && key.Matches(k, s.keys.Export):
-		return s.openExport(s.pane.id, s.pane.name)
-	}
-	switch {
-	case s.flow != nil && s.flow.capturing():
-		cmd := s.flow.Update(k)
-		return tea.Batch(cmd, s.afterFlow())
-	case s.editor == nil && s.pane != nil:
-		cmd := s.pane.Update(k)
-		if s.pane.closed {
-			s.pane = nil
-		}
-		return cmd
-	case s.editor != nil:
-		cmd := s.editor.Update(k)
-		return tea.Batch(cmd, s.afterEditor())
-	case s.confirm != nil:
-		closed, cmd := s.confirm.Update(k)
-		if closed {
-			s.confirm, s.confirmID = nil, 0
-		}
-		return cmd
+	case s.top() != nil:
+		return s.toTop(k)
 	case s.filtering:
 		return s.handleFilterKey(k)
 	}
 	return s.handleListKey(k)
-}
-
-// afterEditor closes the editor once it is done and selects what it saved.
-func (s *CampaignsScreen) afterEditor() tea.Cmd {
-	if s.editor == nil || !s.editor.Done() {
-		return nil
-	}
-	saved := s.editor.Result()
-	s.editor = nil
-	if saved == nil {
-		return nil
-	}
-	s.showStored(*saved)
-	return tea.Batch(Flash("Saved '"+saved.Name+"'"), DataChanged(CampaignData), s.wantSizes())
 }
 
 // showStored puts a campaign this session just wrote into the list and
@@ -479,15 +439,16 @@ func (s *CampaignsScreen) openExport(id uint64, name string) tea.Cmd {
 	if r := s.rowByID(id); r != nil && r.c.LastSend == nil && r.c.Status.Editable() {
 		return Flash(fmt.Sprintf("'%s' (ID %d) was never sent, so it has no ledger to export yet", name, id))
 	}
-	s.export = newExportDialog(s.c, id, name, s.cwd)
-	return s.export.focus()
+	d := newExportDialog(s.c, id, name, s.cwd)
+	s.push(&exportLayer{d})
+	return d.focus()
 }
 
 func (s *CampaignsScreen) openEditor(c store.Campaign) tea.Cmd {
 	s.nextEditorID++
-	s.editor = NewEditor(s.c, s.nextEditorID, c)
-	s.editor.SetSize(s.width, s.height)
-	return s.editor.Init()
+	e := NewEditor(s.c, s.nextEditorID, c)
+	s.push(editorLayer{e})
+	return e.Init()
 }
 
 func (s *CampaignsScreen) duplicate(id uint64) tea.Cmd {
@@ -524,7 +485,7 @@ func (s *CampaignsScreen) askDelete() tea.Cmd {
 	}
 	id, version, name := r.c.ID, r.c.Version, r.c.Name
 	st, actor := s.c.Store, s.c.Actor
-	s.confirm = NewConfirm(s.c, s.deleteQuestion(r),
+	confirm := NewConfirm(s.c, s.deleteQuestion(r),
 		"Its delivery records go with it. This cannot be undone.", "Delete",
 		func() tea.Msg {
 			err := st.DeleteCampaign(actor, id, version)
@@ -534,8 +495,18 @@ func (s *CampaignsScreen) askDelete() tea.Cmd {
 			}
 			return campaignDeletedMsg{id: id, name: name, err: err}
 		})
-	s.confirmID = id
+	s.push(&deleteLayer{confirm: confirm, id: id, question: s.deleteQuestionOf})
 	return s.wantSizes()
+}
+
+// deleteQuestionOf is the delete question for campaign id once the count
+// of audience is known, or false when that count is not the campaign's.
+func (s *CampaignsScreen) deleteQuestionOf(id uint64, audience string) (string, bool) {
+	r := s.rowByID(id)
+	if r == nil || r.audience != audience {
+		return "", false
+	}
+	return s.deleteQuestion(r), true
 }
 
 // applyFilter recomputes the visible rows from the query.
@@ -634,33 +605,33 @@ func (s *CampaignsScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
 	s.filter.SetWidth(max(w/3, 10))
 	s.sizeList()
-	if s.editor != nil {
-		s.editor.SetSize(w, h)
-	}
-	if s.pane != nil {
-		s.pane.setSize(w, h)
-	}
-	if s.flow != nil {
-		s.flow.setSize(w, h)
+	for _, l := range s.layers() {
+		l.SetSize(w, h)
 	}
 }
 
-// Capturing is true while text input, a dialog or the editor has the keys.
+// Capturing is true while the filter input or the top layer has the keys.
 func (s *CampaignsScreen) Capturing() bool {
-	return s.editor != nil || s.confirm != nil || s.filtering || s.export != nil ||
-		(s.flow != nil && s.flow.capturing()) || (s.pane != nil && s.pane.capturing())
+	return s.filtering || (s.top() != nil && s.top().Capturing())
 }
 
 // HasUnsavedChanges reports whether the editor holds unsaved typing.
-func (s *CampaignsScreen) HasUnsavedChanges() bool { return s.editor != nil && s.editor.Dirty() }
-
-// Breadcrumb says where the person is.
-func (s *CampaignsScreen) Breadcrumb() []string {
-	if s.editor != nil {
-		return s.editor.Breadcrumb()
+func (s *CampaignsScreen) HasUnsavedChanges() bool {
+	for _, l := range s.stack {
+		if u, ok := l.(unsaved); ok && u.Dirty() {
+			return true
+		}
 	}
-	if s.pane != nil {
-		return s.pane.Breadcrumb()
+	return false
+}
+
+// Breadcrumb says where the person is: in the topmost layer that fills the
+// screen, or the list.
+func (s *CampaignsScreen) Breadcrumb() []string {
+	for i := len(s.stack) - 1; i >= 0; i-- {
+		if p, ok := s.stack[i].(placed); ok {
+			return p.Breadcrumb()
+		}
 	}
 	if r := s.selected(); r != nil && (s.detail || s.width >= wideList) {
 		return []string{"Campaigns", r.c.Name}
@@ -671,16 +642,8 @@ func (s *CampaignsScreen) Breadcrumb() []string {
 // ShortHelp lists the keys for what is on screen now.
 func (s *CampaignsScreen) ShortHelp() []key.Binding {
 	switch {
-	case s.export != nil:
-		return s.export.ShortHelp()
-	case s.flow != nil && s.flow.capturing():
-		return s.flow.ShortHelp()
-	case s.editor == nil && s.pane != nil:
-		return s.pane.ShortHelp()
-	case s.editor != nil:
-		return s.editor.ShortHelp()
-	case s.confirm != nil:
-		return s.confirm.ShortHelp()
+	case s.top() != nil:
+		return s.top().ShortHelp()
 	case s.filtering:
 		return []key.Binding{s.fkeys.Apply, s.fkeys.Clear}
 	case len(s.all) == 0:
@@ -695,13 +658,13 @@ func (s *CampaignsScreen) ShortHelp() []key.Binding {
 	return h
 }
 
-// FullHelp lists every key of the screen.
+// FullHelp lists every key of the screen: of the topmost layer that has a
+// help of its own, or of the list.
 func (s *CampaignsScreen) FullHelp() [][]key.Binding {
-	if s.editor != nil {
-		return s.editor.FullHelp()
-	}
-	if s.pane != nil {
-		return s.pane.FullHelp()
+	for i := len(s.stack) - 1; i >= 0; i-- {
+		if h := s.stack[i].FullHelp(); h != nil {
+			return h
+		}
 	}
 	k := s.keys
 	return [][]key.Binding{
@@ -715,47 +678,42 @@ func (s *CampaignsScreen) FullHelp() [][]key.Binding {
 // the column header and the strip of sends.
 func (s *CampaignsScreen) listRows() int { return max(s.height-2-s.stripHeight(), 1) }
 
-// View draws the list, the detail pane, or the editor.
+// View draws the list, or its detail pane, with the layers over it.
 func (s *CampaignsScreen) View() string {
-	w, h := s.width, s.height
-	if w <= 0 || h <= 0 {
+	if s.width <= 0 || s.height <= 0 {
 		return ""
 	}
-	if s.editor != nil {
-		return s.editor.View()
+	return s.viewUpTo(len(s.stack))
+}
+
+// viewUpTo draws the list with the first n layers of the stack over it.
+func (s *CampaignsScreen) viewUpTo(n int) string {
+	if n == 0 {
+		return s.listScreen(s.width, s.height)
 	}
-	var out string
+	return s.stack[n-1].View(s.width, s.height, func() string { return s.viewUpTo(n - 1) })
+}
+
+// listScreen is the list, its detail or what stands in for them.
+func (s *CampaignsScreen) listScreen(w, h int) string {
 	switch {
-	case s.pane != nil:
-		out = s.pane.View()
 	case !s.loaded:
-		out = Center(w, h, s.c.Styles.Dim.Render("Loading campaigns…"))
+		return Center(w, h, s.c.Styles.Dim.Render("Loading campaigns…"))
 	case s.loadErr != nil && len(s.all) == 0:
-		out = Center(w, h, lipgloss.NewStyle().Width(min(w-4, 70)).Render(
+		return Center(w, h, lipgloss.NewStyle().Width(min(w-4, 70)).Render(
 			s.c.Styles.Error.Render("Could not read the campaigns: "+s.loadErr.Error())+"\n\nPress r to try again."))
 	case len(s.all) == 0:
-		out = s.emptyView(w, h)
+		return s.emptyView(w, h)
 	case s.detail:
-		out = s.detailView(w, h)
+		return s.detailView(w, h)
 	case w >= wideList:
 		lw := w * 3 / 5
 		dw := w - lw - 1
 		sep := s.c.Styles.Dim.Render(strings.TrimRight(strings.Repeat("│\n", h), "\n"))
-		out = lipgloss.JoinHorizontal(lipgloss.Top, fitLines(s.listView(lw-1, h), lw, h), sep,
+		return lipgloss.JoinHorizontal(lipgloss.Top, fitLines(s.listView(lw-1, h), lw, h), sep,
 			fitLines(s.detailView(dw, h), dw, h))
-	default:
-		out = s.listView(w, h)
 	}
-	if s.confirm != nil {
-		out = Overlay(w, h, fitLines(out, w, h), s.confirm.View())
-	}
-	if s.flow != nil && s.flow.capturing() {
-		out = Overlay(w, h, fitLines(out, w, h), s.flow.View())
-	}
-	if s.export != nil {
-		out = Overlay(w, h, fitLines(out, w, h), s.export.View())
-	}
-	return out
+	return s.listView(w, h)
 }
 
 func (s *CampaignsScreen) emptyView(w, h int) string {

@@ -66,6 +66,9 @@ func newExportDialog(c *Common, id uint64, name, cwd string) *exportDialog {
 
 func (d *exportDialog) focus() tea.Cmd { return d.form.focusField(0) }
 
+// Done reports whether the dialog wrote the file or was cancelled.
+func (d *exportDialog) Done() bool { return d.done }
+
 // Update handles a message; the dialog is done once it wrote the file or
 // was cancelled.
 func (d *exportDialog) Update(msg tea.Msg) tea.Cmd {

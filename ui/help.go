@@ -158,17 +158,8 @@ func fitBox(st *Styles, w, h int, body string) string {
 // TypingText reports whether the focus is on a text input, where ? is a
 // character; elsewhere ? opens the help even while the screen has the keys.
 func (s *CampaignsScreen) TypingText() bool {
-	switch {
-	case s.export != nil:
-		return true
-	case s.flow != nil && s.flow.capturing():
-		return false // the send's confirmation: buttons only
-	case s.editor == nil && s.pane != nil:
-		return s.pane.typingText()
-	case s.editor != nil:
-		return s.editor.typingText()
-	case s.confirm != nil:
-		return false
+	if s.top() != nil {
+		return s.top().TypingText()
 	}
 	return s.filtering
 }

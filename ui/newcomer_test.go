@@ -461,7 +461,7 @@ func TestPaneSuggestsRequeueWhenTheQueueIsGone(t *testing.T) {
 	app := NewApp(c)
 	app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	p := newProgressPane(c, board, camp, 0)
-	app.campaigns.pane = p
+	app.campaigns.push(app.campaigns.paneLayer(p))
 	p.setSize(80, 21)
 	scr := ansi.Strip(app.render())
 	if !strings.Contains(flat(scr), "196 recipients wait, yet the workers are idle") || !strings.Contains(flat(scr), "r queues them again from the ledger") {

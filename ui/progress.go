@@ -124,6 +124,12 @@ func (p *progressPane) capturing() bool {
 
 func (p *progressPane) live() *sendLive { return p.board.get(p.id) }
 
+// Done reports whether esc closed the pane.
+func (p *progressPane) Done() bool { return p.closed }
+
+// campaign is the campaign whose send the pane shows.
+func (p *progressPane) campaign() (id uint64, name string) { return p.id, p.name }
+
 // Update handles one message for the pane.
 func (p *progressPane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
@@ -144,6 +150,13 @@ func (p *progressPane) Update(msg tea.Msg) tea.Cmd {
 		}
 		p.busy = ""
 		return nil
+	case sendUpdatesMsg:
+		// The board has folded the news already.
+		p.clampScroll()
+		if p.failures != nil {
+			return p.failures.refresh()
+		}
+		return nil
 	case tea.KeyPressMsg:
 		return p.handleKey(msg)
 	case tea.PasteMsg:
@@ -155,7 +168,11 @@ func (p *progressPane) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	if p.failures != nil {
-		return p.failures.Update(msg)
+		cmd := p.failures.Update(msg)
+		if p.failures.closed {
+			p.failures = nil
+		}
+		return cmd
 	}
 	return nil
 }

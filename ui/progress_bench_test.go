@@ -31,7 +31,7 @@ func BenchmarkProgressPaneView(b *testing.B) {
 		app := NewApp(NewCommon(nil, "bench", p.c.Redis))
 		app.campaigns.sends = p.board
 		p.c = app.c
-		app.campaigns.pane = p
+		app.campaigns.push(app.campaigns.paneLayer(p))
 		app.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 		for b.Loop() {
 			if v := app.View(); !strings.Contains(v.Content, "Spring sale") {
@@ -293,11 +293,12 @@ func rowsLoaded(prog *tea.Program, app *App) bool {
 func flowStage(prog *tea.Program, app *App) sendStage {
 	ch := make(chan sendStage, 1)
 	prog.Send(inspectMsg(func() {
-		if app.campaigns.flow == nil {
+		f := app.campaigns.sendFlow()
+		if f == nil {
 			ch <- -1
 			return
 		}
-		ch <- app.campaigns.flow.stage
+		ch <- f.stage
 	}))
 	return <-ch
 }

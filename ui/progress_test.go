@@ -272,7 +272,7 @@ func TestSendScreensFitEverySize(t *testing.T) {
 	}
 	app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 
-	app.campaigns.pane = p
+	app.campaigns.push(app.campaigns.paneLayer(p))
 	p.setSize(80, 21)
 	check("pane")
 	p.failures = newFailuresView(app.c, board, 7, "Spring sale")
@@ -305,21 +305,22 @@ func TestSendScreensFitEverySize(t *testing.T) {
 		app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	}
 	p.rateDlg, p.cancelDlg = nil, nil
-	app.campaigns.pane = nil
+	app.campaigns.stack = nil
 
-	app.campaigns.flow = newSendFlow(app.c, 1, camp)
-	app.campaigns.flow.setSize(80, 21)
+	flow := newSendFlow(app.c, 1, camp)
+	app.campaigns.push(&flowLayer{flow})
+	flow.setSize(80, 21)
 	check("checking")
 	pf, err := campaign.New(st, nil).Preflight(t.Context(), camp.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app.campaigns.flow.Update(preflightDoneMsg{run: 1, pf: pf})
+	flow.Update(preflightDoneMsg{run: 1, pf: pf})
 	if !strings.Contains(ansi.Strip(app.View().Content), "Send 'Spring sale' to 3 recipients?") {
 		t.Fatalf("the confirmation is not shown:\n%s", ansi.Strip(app.View().Content))
 	}
 	check("confirm")
-	f := app.campaigns.flow
+	f := flow
 	f.stage, f.queued, f.progress = sendQueueing, true, campaign.Progress{Total: 12430, Enqueued: 3200}
 	if v := ansi.Strip(app.View().Content); !strings.Contains(v, "Queueing Spring sale… 3,200/12,430") {
 		t.Errorf("the queueing counter is not shown:\n%s", v)
@@ -331,10 +332,11 @@ func TestSendScreensFitEverySize(t *testing.T) {
 			// Forty causes: the list is longer than the dialog.
 			Err: &store.FieldError{Field: "body", Line: 1, Col: 17, Msg: fmt.Sprintf(`the contact has no field "city%d"`, i)}})
 	}
-	app.campaigns.flow = newSendFlow(app.c, 2, camp)
-	app.campaigns.flow.Update(preflightDoneMsg{run: 2, pf: pf})
+	flow = newSendFlow(app.c, 2, camp)
+	app.campaigns.stack = []layer{&flowLayer{flow}}
+	flow.Update(preflightDoneMsg{run: 2, pf: pf})
 	check("blocked")
-	app.campaigns.flow.Update(tea.KeyPressMsg{Code: 'j', Text: "j"})
+	flow.Update(tea.KeyPressMsg{Code: 'j', Text: "j"})
 	if v := ansi.Strip(app.View().Content); !strings.Contains(v, "j/k scroll") || strings.Contains(v, "u000@example.com") {
 		t.Errorf("j does not scroll the errors:\n%s", v)
 	}

@@ -41,7 +41,7 @@ type sendFlow struct {
 	queued   bool // a progress figure arrived: Redis answered and the ledger is written
 	hidden   bool // esc hid the queueing; it goes on
 
-	// outcome, read by the campaign screen after each Update.
+	// outcome is how the flow ended, or sendOpen.
 	outcome sendOutcome
 
 	width, height int
@@ -111,6 +111,33 @@ func (f *sendFlow) start() tea.Cmd {
 func (f *sendFlow) capturing() bool { return !f.hidden }
 
 func (f *sendFlow) setSize(w, h int) { f.width, f.height = w, h }
+
+// ended reports whether the flow is over.
+func (f *sendFlow) ended() bool { return f.outcome != sendOpen }
+
+// result is what the ended flow asks of the campaign screen: the editor on
+// the campaign, its live pane, or nothing (nil). A send hidden while it
+// queued opens nothing: the flash says it started, and w opens it.
+func (f *sendFlow) result() tea.Msg {
+	switch f.outcome {
+	case sendEdit:
+		return editCampaignMsg{f.campaign}
+	case sendStarted:
+		if f.hidden {
+			return nil
+		}
+		c := f.campaign
+		c.Status = store.StatusSending
+		return watchSendMsg{c}
+	}
+	return nil
+}
+
+// stillQueueing is the error for a second send while this one queues.
+func (f *sendFlow) stillQueueing() error {
+	return fmt.Errorf("still queueing '%s' (%s/%s): wait for it to finish", f.campaign.Name,
+		thousands(f.progress.Enqueued), thousands(f.progress.Total))
+}
 
 // Update handles one message and sets outcome when the flow is over.
 func (f *sendFlow) Update(msg tea.Msg) tea.Cmd {

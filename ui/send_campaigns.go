@@ -25,39 +25,19 @@ const maxStripSends = 3
 func (s *CampaignsScreen) updateSending(msg tea.Msg) (tea.Cmd, bool) {
 	switch msg := msg.(type) {
 	case sendUpdatesMsg:
-		return s.applyUpdates(msg), true
-	case preflightDoneMsg, queueProgressMsg, sendStartMsg:
-		if s.flow == nil {
-			return nil, true
-		}
-		cmd := s.flow.Update(msg)
-		return tea.Batch(cmd, s.afterFlow()), true
-	case spinner.TickMsg:
-		// Each spinner ignores the ticks of the others.
-		var cmds []tea.Cmd
-		if s.flow != nil {
-			cmds = append(cmds, s.flow.Update(msg))
-		}
-		if s.pane != nil {
-			cmds = append(cmds, s.pane.Update(msg))
-		}
-		if s.editor != nil {
-			cmds = append(cmds, s.editor.Update(msg))
-		}
-		return tea.Batch(cmds...), true
+		// The board first: the pane reads it.
+		return tea.Batch(s.applyUpdates(msg), s.toLayers(msg)), true
+	case preflightDoneMsg, queueProgressMsg, sendStartMsg, spinner.TickMsg:
+		// The send flow's, on screen or behind it; each spinner ignores
+		// the ticks of the others.
+		return s.toLayers(msg), true
 	case paneLoadedMsg, failuresLoadedMsg, retryAskMsg, retryStartMsg, retryProgressMsg, retryDoneMsg:
-		if s.pane == nil {
+		if !s.paneOpen() {
 			return nil, true
 		}
-		cmd := s.pane.Update(msg)
-		if s.pane.failures != nil && s.pane.failures.closed {
-			s.pane.failures = nil
-		}
-		return tea.Batch(cmd, s.ensureClock()), true
+		return tea.Batch(s.toLayers(msg), s.ensureClock()), true
 	case sendControlMsg:
-		if s.pane != nil {
-			s.pane.Update(msg)
-		}
+		cmd := s.toLayers(msg)
 		if msg.err == nil {
 			if msg.c.ID != 0 {
 				s.sends.setCampaign(msg.c)
@@ -71,11 +51,11 @@ func (s *CampaignsScreen) updateSending(msg tea.Msg) (tea.Cmd, bool) {
 			}
 		}
 		if msg.err != nil {
-			return tea.Batch(controlNews(msg), s.ensureClock()), true
+			return tea.Batch(cmd, controlNews(msg), s.ensureClock()), true
 		}
 		// Other sessions (over SSH) reload too: a paused send has no events
 		// to bring them its new state or rate.
-		return tea.Batch(controlNews(msg), s.ensureClock(), DataChanged(CampaignData)), true
+		return tea.Batch(cmd, controlNews(msg), s.ensureClock(), DataChanged(CampaignData)), true
 	case clockMsg:
 		if msg.seq != s.clockSeq {
 			return nil, true
@@ -86,8 +66,8 @@ func (s *CampaignsScreen) updateSending(msg tea.Msg) (tea.Cmd, bool) {
 	return nil, false
 }
 
-// applyUpdates folds the hub's news into the board, the rows and the pane,
-// and flashes the end of a send the session watched.
+// applyUpdates folds the hub's news into the board and the rows, and
+// flashes the end of a send the session watched.
 func (s *CampaignsScreen) applyUpdates(msg sendUpdatesMsg) tea.Cmd {
 	var cmds []tea.Cmd
 	for _, u := range msg.updates {
@@ -97,12 +77,6 @@ func (s *CampaignsScreen) applyUpdates(msg sendUpdatesMsg) tea.Cmd {
 			cmds = append(cmds, func() tea.Msg { return news })
 		}
 		s.updateRow(u.Campaign)
-	}
-	if s.pane != nil {
-		s.pane.clampScroll()
-		if s.pane.failures != nil {
-			cmds = append(cmds, s.pane.failures.refresh())
-		}
 	}
 	cmds = append(cmds, s.ensureClock())
 	return tea.Batch(cmds...)
@@ -139,7 +113,7 @@ func (s *CampaignsScreen) noteActiveSends() {
 // ensureClock keeps one clock tick going while a send is on screen, so
 // elapsed times, rates and lost workers move on between updates.
 func (s *CampaignsScreen) ensureClock() tea.Cmd {
-	if s.clockOn || (s.pane == nil && len(s.sends.strip(s.c.Now())) == 0 && !s.anyScheduled()) {
+	if s.clockOn || (!s.paneOpen() && len(s.sends.strip(s.c.Now())) == 0 && !s.anyScheduled()) {
 		return nil
 	}
 	s.clockOn = true
@@ -176,38 +150,34 @@ func (s *CampaignsScreen) send() tea.Cmd {
 		return ReportError(fmt.Errorf("'%s' is %s: %s", c.Name, c.Status, hint))
 	case s.c.Sends == nil:
 		return ReportError(errors.New("this session cannot send: it was started without the send service"))
-	case s.flow != nil:
-		return ReportError(fmt.Errorf("still queueing '%s' (%s/%s): wait for it to finish", s.flow.campaign.Name,
-			thousands(s.flow.progress.Enqueued), thousands(s.flow.progress.Total)))
+	case s.sendFlow() != nil:
+		return ReportError(s.sendFlow().stillQueueing())
 	}
 	s.flowRuns++
-	s.flow = newSendFlow(s.c, s.flowRuns, c)
-	s.flow.setSize(s.width, s.height)
-	return s.flow.start()
+	f := newSendFlow(s.c, s.flowRuns, c)
+	s.push(&flowLayer{f})
+	return f.start()
 }
 
-// afterFlow acts on the end of the send flow.
-func (s *CampaignsScreen) afterFlow() tea.Cmd {
-	if s.flow == nil || s.flow.outcome == sendOpen {
-		return nil
-	}
-	f := s.flow
-	s.flow = nil
-	switch f.outcome {
-	case sendEdit:
-		s.detail = false
-		return s.openEditor(f.campaign)
-	case sendStarted:
-		if f.hidden {
-			// The person moved on while it queued: the flash says it
-			// started, and w opens it.
-			return nil
+// sendFlow is the send being started, on screen or queueing behind it, or
+// nil.
+func (s *CampaignsScreen) sendFlow() *sendFlow {
+	for _, l := range s.layers() {
+		if f, ok := l.(*flowLayer); ok {
+			return f.f
 		}
-		c := f.campaign
-		c.Status = store.StatusSending
-		return s.openPane(c)
 	}
 	return nil
+}
+
+// paneOpen reports whether the live pane of a send is open.
+func (s *CampaignsScreen) paneOpen() bool {
+	for _, l := range s.stack {
+		if _, ok := l.(*paneLayer); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // watch opens the live pane of the selected campaign's send, or of the
@@ -227,10 +197,15 @@ func (s *CampaignsScreen) watch() tea.Cmd {
 
 func (s *CampaignsScreen) openPane(c store.Campaign) tea.Cmd {
 	s.paneReqs++
-	s.pane = newProgressPane(s.c, s.sends, c, s.paneReqs)
-	s.pane.setSize(s.width, s.height)
+	p := newProgressPane(s.c, s.sends, c, s.paneReqs)
+	s.push(s.paneLayer(p))
 	s.sends.seed(c, nil, nil)
-	return tea.Batch(s.pane.load(), s.ensureClock())
+	return tea.Batch(p.load(), s.ensureClock())
+}
+
+// paneLayer puts a pane on the stack's terms: E over it exports the ledger.
+func (s *CampaignsScreen) paneLayer(p *progressPane) *paneLayer {
+	return &paneLayer{p: p, export: s.keys.Export}
 }
 
 // sendKeys are the list's sending keys that apply to the selection.
