@@ -3,6 +3,13 @@ package ui
 import (
 	"strings"
 	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"tui/campaign"
+	"tui/queue"
+	"tui/store"
 )
 
 // What is open over the campaign list is a stack: E on a send's pane opens
@@ -57,5 +64,72 @@ func TestEscPopsTheTopLayerOnly(t *testing.T) {
 	scr = s.waitGone("Export the ledger")
 	if !strings.Contains(scr, "NAME") {
 		t.Fatalf("esc over the list closed more than the dialog:\n%s", frame(scr))
+	}
+}
+
+// A send hidden while it queues leaves the screen, not the session: the
+// list has the keys again, a second send is refused while it queues, and
+// once queued it opens nothing (the flash said it started; w opens it).
+func TestHiddenQueueingGoesOnBehindTheList(t *testing.T) {
+	st := newTestStore(t)
+	camp := seedCampaign(t, st, "Spring sale")
+	c := NewCommon(st, "tester", queue.IdleStatus(queue.DefaultURL))
+	c.Sends = campaign.New(st, nil)
+	scr := NewCampaignsScreen(c)
+	scr.SetSize(80, 21)
+	scr.Init()
+	scr.Update(campaignsLoadedMsg{req: scr.loadReq, rows: []campaignRow{newCampaignRow(camp)}})
+
+	f := newSendFlow(c, 1, camp)
+	f.stage, f.queued, f.progress = sendQueueing, true, campaign.Progress{Total: 10, Enqueued: 4}
+	scr.flowRuns = 1
+	scr.push(&flowLayer{f})
+	if v := ansi.Strip(scr.View()); !strings.Contains(v, "Queueing Spring sale… 4/10") || !scr.Capturing() {
+		t.Fatalf("the queueing dialog is not on screen:\n%s", v)
+	}
+
+	_, cmd := scr.Update(tea.KeyPressMsg{Code: tea.KeyEscape})
+	if msg, ok := cmd().(FlashMsg); !ok || !strings.Contains(msg.Text, "goes on in the background") {
+		t.Fatalf("esc says %#v", msg)
+	}
+	if v := ansi.Strip(scr.View()); strings.Contains(v, "Queueing") || !strings.Contains(v, "NAME") || scr.Capturing() {
+		t.Fatalf("the hidden queueing still covers the list:\n%s", v)
+	}
+	_, cmd = scr.Update(tea.KeyPressMsg{Code: 's', Text: "s"})
+	if msg, ok := cmd().(ErrorMsg); !ok || !strings.Contains(msg.Err.Error(), "still queueing 'Spring sale' (4/10)") {
+		t.Fatalf("a second send while one queues: %#v", msg)
+	}
+
+	scr.Update(sendStartMsg{run: 1, res: campaign.Result{Campaign: camp, Total: 10}})
+	if scr.sendFlow() != nil || len(scr.stack) != 0 {
+		t.Fatalf("the queued send is still kept: %d layers", len(scr.stack))
+	}
+	if v := ansi.Strip(scr.View()); strings.Contains(v, "› Send") || !strings.Contains(v, "NAME") {
+		t.Fatalf("the end of a hidden queueing opened something:\n%s", v)
+	}
+}
+
+// The delete question names the recipients once they are counted, even
+// when the count arrives after the question opened.
+func TestDeleteQuestionCountsWhileOpen(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, twoContacts)
+	camp := seedCampaign(t, st, "Spring sale")
+	scr := NewCampaignsScreen(NewCommon(st, "tester", queue.IdleStatus(queue.DefaultURL)))
+	scr.SetSize(80, 21)
+	scr.Init()
+	scr.Update(campaignsLoadedMsg{req: scr.loadReq, rows: []campaignRow{newCampaignRow(camp)}})
+
+	scr.Update(tea.KeyPressMsg{Code: 'd', Text: "d"})
+	if v := ansi.Strip(scr.View()); !strings.Contains(v, "Delete campaign 'Spring sale' (counting recipients…)?") {
+		t.Fatalf("the question before the count:\n%s", v)
+	}
+	scr.Update(audienceSizeMsg{gen: scr.sizeGen, key: store.AudienceKey(&camp), n: 2})
+	if v := ansi.Strip(scr.View()); !strings.Contains(v, "Delete campaign 'Spring sale' (2 recipients)?") {
+		t.Fatalf("the question after the count:\n%s", v)
+	}
+	scr.Update(tea.KeyPressMsg{Code: tea.KeyEscape})
+	if v := ansi.Strip(scr.View()); strings.Contains(v, "Delete campaign") || scr.Capturing() {
+		t.Fatalf("esc left the question open:\n%s", v)
 	}
 }
