@@ -91,7 +91,8 @@ type (
 	}
 )
 
-// CampaignsScreen is the campaign list with its detail pane and editor.
+// CampaignsScreen is the campaign list with its detail pane, and the stack
+// of layers opened over it (dialogs, the editor, the live pane of a send).
 type CampaignsScreen struct {
 	c     *Common
 	keys  CampaignListKeyMap

@@ -87,10 +87,10 @@ func (s *CampaignsScreen) toTop(msg tea.Msg) tea.Cmd {
 
 // toLayers gives a message to every layer, on screen or behind it.
 func (s *CampaignsScreen) toLayers(msg tea.Msg) tea.Cmd {
-	if len(s.stack)+len(s.behind) == 0 {
+	all := s.layers()
+	if len(all) == 0 {
 		return nil
 	}
-	all := append(slices.Clip(s.stack), s.behind...)
 	cmds := make([]tea.Cmd, 0, len(all)+1)
 	replies := make([]tea.Msg, 0, len(all))
 	for _, l := range all {
