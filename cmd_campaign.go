@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"tui/campaign"
 	"tui/internal/termsafe"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -140,7 +140,7 @@ func campaignList(e *env, g *globals, args []string) error {
 	st := svc.Store
 	// Sends in progress: fold what waits in Redis so the summaries are
 	// exact. Nothing is dialled when nothing is sending.
-	if _, err := svc.FoldAll(e.ctx); err != nil && !errors.Is(err, campaign.ErrNoSends) {
+	if _, err := svc.FoldAll(e.ctx); err != nil && !errors.Is(err, sending.ErrNoSends) {
 		fmt.Fprintf(e.stderr, "tui: warning: the send summaries below may be behind: %s\n", termsafe.Text(err.Error()))
 	}
 	campaigns, err := st.Campaigns()

@@ -14,14 +14,14 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"golang.org/x/term"
 
-	"tui/campaign"
 	"tui/internal/termsafe"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
 // oneCampaign parses "ID" and opens the send service around it.
-func oneCampaign(e *env, g *globals, name string, args []string, extra func(fs flagSet)) (*campaign.Service, store.Campaign, func(), error) {
+func oneCampaign(e *env, g *globals, name string, args []string, extra func(fs flagSet)) (*sending.Service, store.Campaign, func(), error) {
 	fs := newFlagSet(e, "campaign "+name)
 	g.register(fs)
 	if extra != nil {
@@ -164,8 +164,8 @@ func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerIn
 
 // foldIfSending folds pending events when the campaign's send is followed;
 // otherwise it dials nothing.
-func foldIfSending(ctx context.Context, svc *campaign.Service, c store.Campaign) ([]queue.WorkerInfo, error) {
-	followed, err := svc.Store.FollowedCampaigns(campaign.FollowCancelledFor)
+func foldIfSending(ctx context.Context, svc *sending.Service, c store.Campaign) ([]queue.WorkerInfo, error) {
+	followed, err := svc.Store.FollowedCampaigns(sending.FollowCancelledFor)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func foldIfSending(ctx context.Context, svc *campaign.Service, c store.Campaign)
 // foldOrWarn folds before numbers are shown; when Redis cannot be reached
 // the ledger's numbers are still shown, with a warning that they may be
 // behind.
-func foldOrWarn(e *env, svc *campaign.Service, c store.Campaign) []queue.WorkerInfo {
+func foldOrWarn(e *env, svc *sending.Service, c store.Campaign) []queue.WorkerInfo {
 	workers, err := foldIfSending(e.ctx, svc, c)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tui: warning: the numbers below may be behind: %s\n", termsafe.Text(err.Error()))
@@ -271,7 +271,7 @@ func fitProgressLine(c store.Campaign, st store.SendState, rate float64, workers
 	if rate > 0 {
 		parts = append(parts, part{fmt.Sprintf("%.0f/s", rate), " · ", 9})
 		if left := st.Total - final; left > 0 {
-			parts = append(parts, part{"ETA " + campaign.HumanDuration(time.Duration(float64(left)/rate*float64(time.Second))), " · ", 4})
+			parts = append(parts, part{"ETA " + sending.HumanDuration(time.Duration(float64(left)/rate*float64(time.Second))), " · ", 4})
 		}
 	}
 	if c.Status == store.StatusSending || c.Status == store.StatusPaused {
@@ -359,19 +359,19 @@ const NoWorkerWarning = 10 * time.Second
 // waitForSend follows a send until it is over, printing progress on stderr:
 // a live line on a terminal, a plain line every few seconds otherwise.
 // It returns nil only when every recipient was delivered.
-func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
+func waitForSend(e *env, svc *sending.Service, c store.Campaign) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	tty := isTerminal(e.stderr)
 	var mu sync.Mutex
-	var last campaign.Update
+	var last sending.Update
 	var lastPrint time.Time
 	var warned, warnedCannot bool
 	var problem string
 	lossesSeen := 0 // losses before --wait began are news too, once
 	noWorkerSince := time.Now()
 	rate := newRateMeter()
-	onUpdate := func(u campaign.Update) {
+	onUpdate := func(u sending.Update) {
 		if u.Campaign.ID != c.ID {
 			return
 		}
@@ -472,14 +472,14 @@ func waitForSend(e *env, svc *campaign.Service, c store.Campaign) error {
 
 // watchEnd reads a campaign from the ledger now and every second until ctx
 // ends, and reports it to onUpdate once it is no longer sending or paused.
-func watchEnd(ctx context.Context, st *store.Store, id uint64, onUpdate func(campaign.Update)) {
+func watchEnd(ctx context.Context, st *store.Store, id uint64, onUpdate func(sending.Update)) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		c, err := st.Campaign(id)
 		if err == nil && c.Status != store.StatusSending && c.Status != store.StatusPaused {
 			if s, err := st.SendState(id); err == nil {
-				onUpdate(campaign.Update{Campaign: c, Send: s, At: time.Now()})
+				onUpdate(sending.Update{Campaign: c, Send: s, At: time.Now()})
 				return
 			}
 		}
@@ -494,12 +494,12 @@ func watchEnd(ctx context.Context, st *store.Store, id uint64, onUpdate func(cam
 // followFor follows sends for a command: with the owner's hub when the
 // owner runs it (the updates its own follow publishes, live, with no second
 // fold), else with a follow of its own.
-func followFor(e *env, svc *campaign.Service) func(context.Context, func(campaign.Update)) error {
+func followFor(e *env, svc *sending.Service) func(context.Context, func(sending.Update)) error {
 	if e.owned == nil || e.owned.hub == nil {
 		return svc.Follow
 	}
 	hub := e.owned.hub
-	return func(ctx context.Context, onUpdate func(campaign.Update)) error {
+	return func(ctx context.Context, onUpdate func(sending.Update)) error {
 		sub := hub.Subscribe()
 		defer sub.Close()
 		for {
@@ -522,7 +522,7 @@ func LossNotice(l store.QueueLoss) string {
 
 // sendProblem is why a send cannot progress now, as Redis said it: what
 // the owner's own writes met, else what a live worker reports.
-func sendProblem(u campaign.Update, now time.Time) string {
+func sendProblem(u sending.Update, now time.Time) string {
 	if u.RedisErr != "" {
 		return u.RedisErr
 	}

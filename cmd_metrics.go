@@ -12,9 +12,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"tui/campaign"
 	"tui/metrics"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 	"tui/worker"
 )
@@ -153,9 +153,9 @@ func serveOwnerMetrics(e *env, wf *workerFlags, owned *ownedDB, log *slog.Logger
 	reg := metrics.NewRegistry(version)
 	reg.MustRegister(
 		&metrics.OwnerCollector{Store: owned.st, Client: client,
-			Followed: func() ([]store.Campaign, error) { return owned.st.FollowedCampaigns(campaign.FollowCancelledFor) }},
+			Followed: func() ([]store.Campaign, error) { return owned.st.FollowedCampaigns(sending.FollowCancelledFor) }},
 		&metrics.QueueCollector{Client: client, Campaigns: func(context.Context, redis.UniversalClient) ([]uint64, error) {
-			followed, err := owned.st.FollowedCampaigns(campaign.FollowCancelledFor)
+			followed, err := owned.st.FollowedCampaigns(sending.FollowCancelledFor)
 			ids := make([]uint64, 0, len(followed))
 			for _, c := range followed {
 				ids = append(ids, c.ID)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"tui/campaign"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -118,7 +118,7 @@ func campaignSchedule(e *env, g *globals, args []string) error {
 	if err := validationFailure("scheduled", err); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "Scheduled %q for %s, %s.\n", c.Name, campaign.ScheduleText(c.Schedule), campaign.TimeLeft(when, time.Now()))
+	fmt.Fprintf(e.stderr, "Scheduled %q for %s, %s.\n", c.Name, sending.ScheduleText(c.Schedule), sending.TimeLeft(when, time.Now()))
 	if p, err := svc.Preflight(e.ctx, id); err == nil && !p.OK() {
 		fmt.Fprintf(e.stderr, "Warning: the preflight fails now: %s. It runs again at that time, and the send starts only if it passes.\n", p.Problem())
 	}
@@ -168,7 +168,7 @@ func statusText(c *store.Campaign, now time.Time) string {
 	if c.Schedule.Error != "" {
 		return "scheduled (start failed)"
 	}
-	return "scheduled (" + campaign.TimeLeft(c.Schedule.At, now) + ")"
+	return "scheduled (" + sending.TimeLeft(c.Schedule.At, now) + ")"
 }
 
 // scheduleLine says when a campaign starts (or started, and how late), for
@@ -178,14 +178,14 @@ func scheduleLine(c *store.Campaign, now time.Time) string {
 	if s == nil {
 		return ""
 	}
-	when := campaign.ScheduleText(s)
+	when := sending.ScheduleText(s)
 	switch {
 	case c.Status == store.StatusScheduled && s.Error != "":
 		return when + " — the start failed: " + s.Error
 	case c.Status == store.StatusScheduled:
-		return when + ", " + campaign.TimeLeft(s.At, now)
-	case c.LastSend != nil && (strings.HasSuffix(c.LastSend.StartedBy, campaign.ScheduledLateMark) || c.LastSend.StartedAt.Sub(s.At) > time.Minute):
-		return when + "; started " + campaign.HumanDuration(c.LastSend.StartedAt.Sub(s.At)) + " late"
+		return when + ", " + sending.TimeLeft(s.At, now)
+	case c.LastSend != nil && (strings.HasSuffix(c.LastSend.StartedBy, sending.ScheduledLateMark) || c.LastSend.StartedAt.Sub(s.At) > time.Minute):
+		return when + "; started " + sending.HumanDuration(c.LastSend.StartedAt.Sub(s.At)) + " late"
 	}
 	return when + "; started on time"
 }

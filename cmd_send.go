@@ -9,15 +9,15 @@ import (
 
 	"golang.org/x/term"
 
-	"tui/campaign"
 	"tui/internal/termsafe"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
 // sendService opens the database and prepares — without dialling — the
 // Redis connection.
-func sendService(e *env, g *globals) (*campaign.Service, func(), error) {
+func sendService(e *env, g *globals) (*sending.Service, func(), error) {
 	if e.owned != nil {
 		if err := validateRedisURL(g.redis); err != nil {
 			return nil, nil, err
@@ -50,7 +50,7 @@ func sendService(e *env, g *globals) (*campaign.Service, func(), error) {
 // serving this command already follows every send. Only a fresh start
 // uses it: a resume may queue a lost send again, which the follower would
 // try too. The returned func stops it and waits for the fold under way.
-func foldWhileQueueing(e *env, svc *campaign.Service) func() {
+func foldWhileQueueing(e *env, svc *sending.Service) func() {
 	if e.owned != nil {
 		return func() {}
 	}
@@ -58,19 +58,19 @@ func foldWhileQueueing(e *env, svc *campaign.Service) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = svc.Follow(ctx, func(campaign.Update) {})
+		_ = svc.Follow(ctx, func(sending.Update) {})
 	}()
 	return func() { cancel(); <-done }
 }
 
 // progressPrinter reports enqueue progress on stderr when it is a terminal.
-func progressPrinter(e *env, name string) (func(campaign.Progress), func()) {
+func progressPrinter(e *env, name string) (func(sending.Progress), func()) {
 	f, ok := e.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil, func() {}
 	}
 	last := time.Time{}
-	return func(p campaign.Progress) {
+	return func(p sending.Progress) {
 			if time.Since(last) < 100*time.Millisecond {
 				return
 			}
@@ -127,7 +127,7 @@ func campaignSend(e *env, g *globals, args []string) error {
 	return nil
 }
 
-func reportQueued(e *env, svc *campaign.Service, res campaign.Result) {
+func reportQueued(e *env, svc *sending.Service, res sending.Result) {
 	fmt.Fprintf(e.stderr, "Queued %d recipients of %q in Redis at %s", res.Added+res.Already, res.Campaign.Name, svc.Conn.URL())
 	if res.Failed > 0 {
 		fmt.Fprintf(e.stderr, "; %d failed before queueing (see `tui campaign show %d`)", res.Failed, res.Campaign.ID)
@@ -144,11 +144,11 @@ func campaignResume(e *env, g *globals, args []string) error {
 	return resume(e, svc, c)
 }
 
-func resume(e *env, svc *campaign.Service, c store.Campaign) error {
+func resume(e *env, svc *sending.Service, c store.Campaign) error {
 	progress, done := progressPrinter(e, c.Name)
 	res, err := svc.Resume(e.ctx, e.actor(), c.ID, progress)
 	done()
-	if errors.Is(err, campaign.ErrNothingToResume) {
+	if errors.Is(err, sending.ErrNothingToResume) {
 		fmt.Fprintf(e.stderr, "Campaign %q is already sending: all %d recipients are queued.\n", c.Name, res.Total)
 		return nil
 	}

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"tui/campaign"
+	"tui/sending"
 	"tui/store"
 	"tui/ui"
 )
@@ -45,7 +45,7 @@ func startOwnerLoops(ctx context.Context, owned *ownedDB, h ownerHooks) (stop fu
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		owned.svc.WatchUnsubscribes(sctx, campaign.UnsubscribeFoldEvery, func(added []store.Suppression) {
+		owned.svc.WatchUnsubscribes(sctx, sending.UnsubscribeFoldEvery, func(added []store.Suppression) {
 			h.log.Info("unsubscribes folded into the suppression list", "added", len(added))
 			h.changed(ui.SuppressionData)
 		})
@@ -53,8 +53,8 @@ func startOwnerLoops(ctx context.Context, owned *ownedDB, h ownerHooks) (stop fu
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		owned.svc.RunSchedule(sctx, func(ev campaign.ScheduleEvent) {
-			attrs := []any{"campaign", ev.Campaign.ID, "name", ev.Campaign.Name, "scheduled_for", campaign.ScheduleText(ev.Campaign.Schedule)}
+		owned.svc.RunSchedule(sctx, func(ev sending.ScheduleEvent) {
+			attrs := []any{"campaign", ev.Campaign.ID, "name", ev.Campaign.Name, "scheduled_for", sending.ScheduleText(ev.Campaign.Schedule)}
 			switch {
 			case ev.Err != nil:
 				h.log.Error("a scheduled send did not start; the campaign stays scheduled, nothing was sent", append(attrs, "err", ev.Err.Error())...)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"tui/campaign"
+	"tui/sending"
 )
 
 // campaignTest is `tui campaign test ID --to ADDR[,ADDR]`: the campaign
@@ -19,7 +19,7 @@ func campaignTest(e *env, g *globals, args []string) error {
 	svc, c, closeAll, err := oneCampaign(e, g, "test", args, func(fs flagSet) {
 		to = fs.String("to", "", "addresses to send the test to, comma-separated")
 		contact = fs.String("contact", "", "render for this contact (address or ID; default: the first recipient)")
-		timeout = fs.Duration("timeout", campaign.DefaultTestTimeout, "how long to wait for the workers' answers")
+		timeout = fs.Duration("timeout", sending.DefaultTestTimeout, "how long to wait for the workers' answers")
 	})
 	if err != nil {
 		return err
@@ -28,7 +28,7 @@ func campaignTest(e *env, g *globals, args []string) error {
 	if *to == "" {
 		return usagef("campaign test needs --to ADDR[,ADDR]")
 	}
-	addrs, err := campaign.ParseTestAddresses(*to)
+	addrs, err := sending.ParseTestAddresses(*to)
 	if err != nil {
 		return &usageError{msg: "--to: " + err.Error()}
 	}
@@ -36,7 +36,7 @@ func campaignTest(e *env, g *globals, args []string) error {
 		return usagef("--timeout must be positive, e.g. 45s")
 	}
 	fmt.Fprintf(e.stderr, "Sending a test of %q to %d address(es) through a %s worker…\n", c.Name, len(addrs), c.Channel)
-	rep, err := svc.TestSend(e.ctx, actor(), campaign.TestRequest{Campaign: c, Contact: *contact, To: addrs, Timeout: *timeout})
+	rep, err := svc.TestSend(e.ctx, actor(), sending.TestRequest{Campaign: c, Contact: *contact, To: addrs, Timeout: *timeout})
 	if rep.Contact.ID != 0 {
 		fmt.Fprintf(e.stderr, "Rendered for %s: %s\n", rep.Contact.Address, rep.Subject)
 	}

@@ -7,21 +7,21 @@ import (
 	"net"
 	"net/http"
 
-	"tui/campaign"
 	"tui/message"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 	"tui/worker"
 )
 
 // newService builds the send service of a process that owns the database,
 // with the unsubscribe links its environment configures.
-func newService(e *env, st *store.Store, conn *queue.Conn) (*campaign.Service, error) {
-	links, err := campaign.LinksFromEnv(e.getenv)
+func newService(e *env, st *store.Store, conn *queue.Conn) (*sending.Service, error) {
+	links, err := sending.LinksFromEnv(e.getenv)
 	if err != nil {
 		return nil, err
 	}
-	svc := campaign.New(st, conn)
+	svc := sending.New(st, conn)
 	svc.Links = links
 	return svc, nil
 }

@@ -23,9 +23,9 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"tui/campaign"
 	"tui/internal/termsafe"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 	"tui/ui"
 )
@@ -557,7 +557,7 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 // followSends runs the hub until ctx ends. A failed read of the database
 // ends a follow; the next one may succeed, so it starts again a second
 // later rather than leaving every pane still.
-func followSends(ctx context.Context, hub *campaign.Hub, onErr func(error)) {
+func followSends(ctx context.Context, hub *sending.Hub, onErr func(error)) {
 	for ctx.Err() == nil {
 		if err := hub.Run(ctx); err != nil {
 			onErr(err)

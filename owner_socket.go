@@ -36,7 +36,7 @@ import (
 	"syscall"
 	"time"
 
-	"tui/campaign"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -306,8 +306,8 @@ type ownerServer struct {
 // ownedDB is what a served command uses instead of opening the file.
 type ownedDB struct {
 	st  *store.Store
-	svc *campaign.Service
-	hub *campaign.Hub
+	svc *sending.Service
+	hub *sending.Hub
 }
 
 // listenOwner creates the socket beside the database, with the database

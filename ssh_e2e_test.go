@@ -24,9 +24,9 @@ import (
 	"github.com/charmbracelet/x/vt"
 	gossh "golang.org/x/crypto/ssh"
 
-	"tui/campaign"
 	"tui/internal/redistest"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -479,7 +479,7 @@ func startBenchSetup(b *testing.B, n int) *benchSetup {
 	if _, err := st.ImportCSV(context.Background(), pr, store.ImportOptions{Tags: []string{"all"}}); err != nil {
 		b.Fatal(err)
 	}
-	sending, err := st.CreateCampaign("bench", store.Campaign{Name: "Big send", Channel: store.ChannelFile,
+	big, err := st.CreateCampaign("bench", store.Campaign{Name: "Big send", Channel: store.ChannelFile,
 		Tags: []string{"all"}, Subject: "Hi {{.name}}", Body: "Hello {{.name}}", Rate: 500})
 	if err != nil {
 		b.Fatal(err)
@@ -492,7 +492,7 @@ func startBenchSetup(b *testing.B, n int) *benchSetup {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := campaign.New(st, conn).Start(context.Background(), "bench", sending.ID, sending.Version, nil); err != nil {
+	if _, err := sending.New(st, conn).Start(context.Background(), "bench", big.ID, big.Version, nil); err != nil {
 		b.Fatal(err)
 	}
 	conn.Close()

@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 	"tui/ui"
 	"tui/worker"
@@ -39,8 +39,8 @@ type ownerSetup struct {
 type ownerProcess struct {
 	st    *store.Store
 	conn  *queue.Conn
-	svc   *campaign.Service
-	hub   *campaign.Hub
+	svc   *sending.Service
+	hub   *sending.Hub
 	owned *ownedDB
 	// lw is the in-process worker, nil without one.
 	lw  *ui.LocalWorker
@@ -83,7 +83,7 @@ func openOwner(e *env, g *globals, wf *workerFlags, set ownerSetup) (_ *ownerPro
 	if o.svc, err = newService(e, st, conn); err != nil {
 		return nil, err
 	}
-	o.hub = campaign.NewHub(o.svc)
+	o.hub = sending.NewHub(o.svc)
 	o.owned = &ownedDB{st: st, svc: o.svc, hub: o.hub}
 	wf.current = new(atomic.Pointer[worker.Worker])
 	stopMetrics, err := serveOwnerMetrics(e, wf, o.owned, set.log)

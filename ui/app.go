@@ -14,9 +14,9 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
 	"tui/internal/termsafe"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -100,7 +100,7 @@ type App struct {
 	cancel      context.CancelFunc
 	redisCh     <-chan queue.Status
 	unsubscribe func()
-	sub         *campaign.Subscription
+	sub         *sending.Subscription
 	closeOnce   bool
 
 	worker   WorkerSnapshot
@@ -583,7 +583,7 @@ func (a *App) redisWhy() string {
 		if l.active() {
 			return "" // a send in progress is reason enough
 		}
-		if at := l.send.CancelledAt; at != nil && now.Sub(*at) < campaign.FollowCancelledFor && why == "" {
+		if at := l.send.CancelledAt; at != nil && now.Sub(*at) < sending.FollowCancelledFor && why == "" {
 			why = fmt.Sprintf(" for '%s', cancelled %s ago", l.c.Name, formatElapsed(now.Sub(*at)))
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -919,7 +919,7 @@ func scheduleCell(c *store.Campaign, now time.Time) (string, bool) {
 	if c.Schedule.Error != "" {
 		return "✗ start failed", true
 	}
-	left := campaign.TimeLeft(c.Schedule.At, now)
+	left := sending.TimeLeft(c.Schedule.At, now)
 	if strings.HasPrefix(left, "in ") {
 		return "starts " + left, true
 	}
@@ -1006,7 +1006,7 @@ func (s *CampaignsScreen) detailView(w, h int) string {
 	}
 	field("Last send", last)
 	if c.Status == store.StatusScheduled && c.Schedule != nil {
-		starts := campaign.ScheduleText(c.Schedule) + st.Dim.Render(", "+campaign.TimeLeft(c.Schedule.At, s.c.Now()))
+		starts := sending.ScheduleText(c.Schedule) + st.Dim.Render(", "+sending.TimeLeft(c.Schedule.At, s.c.Now()))
 		field("Starts", ansi.Truncate(starts, max(w-13, 4), "…"))
 		if c.Schedule.Error != "" {
 			lines = append(lines, " "+lipgloss.NewStyle().Foreground(st.Warn).Render(

@@ -12,8 +12,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -36,8 +36,8 @@ type Common struct {
 	// The sending side. Sends is nil in a session that cannot send (then s
 	// says so); Hub and Conn are the process's, shared by every session;
 	// Worker is set only with --worker.
-	Sends  *campaign.Service
-	Hub    *campaign.Hub
+	Sends  *sending.Service
+	Hub    *sending.Hub
 	Conn   *queue.Conn
 	Worker *LocalWorker
 	// WorkerShared says Worker belongs to a server that outlives this
@@ -58,7 +58,7 @@ func NewCommon(st *store.Store, actor string, redis queue.Status) *Common {
 // the service (whose Conn is dialled only when a send starts), the hub that
 // folds worker events, and the in-process worker when there is one (nil
 // otherwise). It returns c for chaining.
-func (c *Common) WithSending(svc *campaign.Service, hub *campaign.Hub, w *LocalWorker) *Common {
+func (c *Common) WithSending(svc *sending.Service, hub *sending.Hub, w *LocalWorker) *Common {
 	c.Sends, c.Hub, c.Worker = svc, hub, w
 	if svc != nil && svc.Conn != nil {
 		c.Conn = svc.Conn

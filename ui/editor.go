@@ -15,7 +15,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -114,7 +114,7 @@ type (
 	editorPreviewMsg struct {
 		id  int
 		req int
-		msg campaign.Rendered
+		msg sending.Rendered
 		err error
 	}
 )
@@ -157,7 +157,7 @@ type Editor struct {
 	recipientFor string // the audience the recipient was looked up for
 	audience     audienceInfo
 	tagSeq       int
-	preview      campaign.Rendered
+	preview      sending.Rendered
 	previewOK    bool
 	test         *testPrompt // the test send's address prompt, when open
 	testing      bool        // a test send is under way
@@ -257,7 +257,7 @@ func (e *Editor) setValues(camp store.Campaign) {
 	e.inputs[fAttempts].SetValue(attempts)
 	schedule := ""
 	if camp.Status == store.StatusScheduled {
-		schedule = campaign.FormatSchedule(camp.Schedule)
+		schedule = sending.FormatSchedule(camp.Schedule)
 	}
 	e.inputs[fSchedule].SetValue(schedule)
 	e.body.SetValue(camp.Body)
@@ -566,11 +566,11 @@ func (e *Editor) refreshPreview() {
 		e.previewOK = false
 		return
 	}
-	var links *campaign.Links
+	var links *sending.Links
 	if e.c.Sends != nil {
 		links = e.c.Sends.Links
 	}
-	r, err := campaign.NewRenderer(&camp, links)
+	r, err := sending.NewRenderer(&camp, links)
 	if err != nil {
 		e.previewOK = false
 		var fe *store.FieldError
@@ -913,7 +913,7 @@ func (e *Editor) save() tea.Cmd {
 	var zone string
 	if scheduleChanged && schedule != "" {
 		var err error
-		if at, zone, err = campaign.ParseSchedule(schedule); err != nil {
+		if at, zone, err = sending.ParseSchedule(schedule); err != nil {
 			e.errs[fSchedule] = err.Error()
 			return e.focusField(fSchedule)
 		}
@@ -1283,8 +1283,8 @@ func (e *Editor) fieldView(f fieldID, w int) string {
 			value += st.Dim.Render("  empty: sends when you press s")
 		}
 		if v := e.values().schedule; v != "" {
-			if at, _, err := campaign.ParseSchedule(v); err == nil {
-				value += st.Dim.Render("  " + campaign.TimeLeft(at, e.c.Now()))
+			if at, _, err := sending.ParseSchedule(v); err == nil {
+				value += st.Dim.Render("  " + sending.TimeLeft(at, e.c.Now()))
 			}
 		}
 	default:

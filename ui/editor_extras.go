@@ -11,8 +11,8 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
 	"tui/message"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -103,7 +103,7 @@ type testPromptKeys struct{ Send, Cancel key.Binding }
 
 type editorTestDoneMsg struct {
 	id, req int
-	rep     campaign.TestReport
+	rep     sending.TestReport
 	err     error
 }
 
@@ -138,7 +138,7 @@ func (e *Editor) testKey(k tea.KeyPressMsg) tea.Cmd {
 		e.test = nil
 		return nil
 	case key.Matches(k, t.keys.Send):
-		addrs, err := campaign.ParseTestAddresses(t.input.Value())
+		addrs, err := sending.ParseTestAddresses(t.input.Value())
 		if err != nil {
 			t.err = err.Error()
 			return nil
@@ -163,7 +163,7 @@ func (e *Editor) testKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return tea.Batch(Flash(fmt.Sprintf("Sending a test to %s through a %s worker…", strings.Join(addrs, ", "), camp.Channel)),
 			func() tea.Msg {
-				rep, err := svc.TestSend(ctx, actor, campaign.TestRequest{Campaign: camp, Contact: contact, To: addrs})
+				rep, err := svc.TestSend(ctx, actor, sending.TestRequest{Campaign: camp, Contact: contact, To: addrs})
 				return editorTestDoneMsg{id: id, req: req, rep: rep, err: err}
 			})
 	}
@@ -200,7 +200,7 @@ func (t *testPrompt) View(c *Common) string {
 		parts = append(parts, lipgloss.NewStyle().Width(48).Render(st.Error.Render("✗ "+t.err)), "")
 	}
 	parts = append(parts, lipgloss.NewStyle().Width(48).Render(st.Dim.Render(
-		"The form as it stands, rendered for the preview's recipient, subject marked "+strings.TrimSpace(campaign.TestSubjectPrefix)+
+		"The form as it stands, rendered for the preview's recipient, subject marked "+strings.TrimSpace(sending.TestSubjectPrefix)+
 			"; delivered once by a running worker. Nothing is recorded in the campaign.")),
 		"", st.Dim.Render("enter send · esc cancel"))
 	return st.Dialog.Render(strings.Join(parts, "\n"))
@@ -211,7 +211,7 @@ func (t *testPrompt) ShortHelp() []key.Binding { return []key.Binding{t.keys.Sen
 
 // sampleText is the preflight sample's text part, the part every client
 // shows.
-func sampleText(p *campaign.Preflight) string {
+func sampleText(p *sending.Preflight) string {
 	f, _ := message.ParseFormat(p.Campaign.Format)
 	return message.Split(f, p.Sample.Body).Text
 }

@@ -12,7 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -55,7 +55,7 @@ type failuresView struct {
 	askOnLoad bool // R was pressed before the list was read
 	retrying  bool
 	spin      spinner.Model
-	progress  campaign.Progress
+	progress  sending.Progress
 	closed    bool
 }
 
@@ -70,12 +70,12 @@ type (
 	}
 	retryProgressMsg struct {
 		id uint64
-		p  campaign.Progress
-		ch <-chan campaign.Progress
+		p  sending.Progress
+		ch <-chan sending.Progress
 	}
 	retryDoneMsg struct {
 		id  uint64
-		res campaign.Result
+		res sending.Result
 		err error
 	}
 	// retryAskMsg opens the retry question once the count is known.
@@ -361,18 +361,18 @@ type retryStartMsg struct{ id uint64 }
 // retry runs RetryFailed in a command, its progress through a one-slot
 // channel read by a command that re-arms itself.
 func (v *failuresView) retry() tea.Cmd {
-	v.retrying, v.progress = true, campaign.Progress{}
-	ch := make(chan campaign.Progress, 1)
+	v.retrying, v.progress = true, sending.Progress{}
+	ch := make(chan sending.Progress, 1)
 	svc, actor, id, ctx := v.c.Sends, v.c.Actor, v.id, v.c.Ctx
 	work := func() tea.Msg {
 		defer close(ch)
-		res, err := svc.RetryFailed(ctx, actor, id, func(p campaign.Progress) { offerLatest(ch, p) })
+		res, err := svc.RetryFailed(ctx, actor, id, func(p sending.Progress) { offerLatest(ch, p) })
 		return retryDoneMsg{id: id, res: res, err: err}
 	}
 	return tea.Batch(work, waitRetryProgress(id, ch), v.spin.Tick)
 }
 
-func waitRetryProgress(id uint64, ch <-chan campaign.Progress) tea.Cmd {
+func waitRetryProgress(id uint64, ch <-chan sending.Progress) tea.Cmd {
 	return func() tea.Msg {
 		p, ok := <-ch
 		if !ok {

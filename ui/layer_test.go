@@ -7,8 +7,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -74,14 +74,14 @@ func TestHiddenQueueingGoesOnBehindTheList(t *testing.T) {
 	st := newTestStore(t)
 	camp := seedCampaign(t, st, "Spring sale")
 	c := NewCommon(st, "tester", queue.IdleStatus(queue.DefaultURL))
-	c.Sends = campaign.New(st, nil)
+	c.Sends = sending.New(st, nil)
 	scr := NewCampaignsScreen(c)
 	scr.SetSize(80, 21)
 	scr.Init()
 	scr.Update(campaignsLoadedMsg{req: scr.loadReq, rows: []campaignRow{newCampaignRow(camp)}})
 
 	f := newSendFlow(c, 1, camp)
-	f.stage, f.queued, f.progress = sendQueueing, true, campaign.Progress{Total: 10, Enqueued: 4}
+	f.stage, f.queued, f.progress = sendQueueing, true, sending.Progress{Total: 10, Enqueued: 4}
 	scr.flowRuns = 1
 	scr.push(&flowLayer{f})
 	if v := ansi.Strip(scr.View()); !strings.Contains(v, "Queueing Spring sale… 4/10") || !scr.Capturing() {
@@ -100,7 +100,7 @@ func TestHiddenQueueingGoesOnBehindTheList(t *testing.T) {
 		t.Fatalf("a second send while one queues: %#v", msg)
 	}
 
-	scr.Update(sendStartMsg{run: 1, res: campaign.Result{Campaign: camp, Total: 10}})
+	scr.Update(sendStartMsg{run: 1, res: sending.Result{Campaign: camp, Total: 10}})
 	if scr.sendFlow() != nil || len(scr.stack) != 0 {
 		t.Fatalf("the queued send is still kept: %d layers", len(scr.stack))
 	}

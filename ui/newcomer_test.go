@@ -13,9 +13,9 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
 	"tui/internal/redistest"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -456,7 +456,7 @@ func TestPaneSuggestsRequeueWhenTheQueueIsGone(t *testing.T) {
 		Counts: map[store.RecipientState]int{store.RecipientSent: 100, store.RecipientQueued: 196}}
 	worker := queue.WorkerInfo{ID: "w1", Host: "h", LastSeen: now}
 	for i := 120; i >= 0; i -= 10 {
-		board.apply(campaign.Update{Campaign: camp, Send: send, Workers: []queue.WorkerInfo{worker}, At: now.Add(-time.Duration(i) * time.Second)})
+		board.apply(sending.Update{Campaign: camp, Send: send, Workers: []queue.WorkerInfo{worker}, At: now.Add(-time.Duration(i) * time.Second)})
 	}
 	app := NewApp(c)
 	app.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
@@ -473,7 +473,7 @@ func TestPaneSuggestsRequeueWhenTheQueueIsGone(t *testing.T) {
 	// Moving again, the suggestion goes.
 	send.Counts = map[store.RecipientState]int{store.RecipientSent: 150, store.RecipientQueued: 146}
 	worker.InFlight = 8
-	board.apply(campaign.Update{Campaign: camp, Send: send, Workers: []queue.WorkerInfo{worker}, At: now})
+	board.apply(sending.Update{Campaign: camp, Send: send, Workers: []queue.WorkerInfo{worker}, At: now})
 	if scr := ansi.Strip(app.render()); strings.Contains(scr, "workers are idle") {
 		t.Fatalf("a moving send is called idle:\n%s", scr)
 	}

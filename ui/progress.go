@@ -12,8 +12,8 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -284,7 +284,7 @@ func (p *progressPane) control(a sendAction) tea.Cmd {
 		case actionPause:
 			c, err = svc.Pause(ctx, actor, id)
 		case actionResume:
-			var res campaign.Result
+			var res sending.Result
 			res, err = svc.Resume(ctx, actor, id, nil)
 			c = res.Campaign
 		case actionCancel:
@@ -310,7 +310,7 @@ func endedBefore(err error) bool {
 func controlNews(msg sendControlMsg) tea.Cmd {
 	name := "'" + msg.c.Name + "'"
 	switch {
-	case msg.action == actionResume && errors.Is(msg.err, campaign.ErrNothingToResume):
+	case msg.action == actionResume && errors.Is(msg.err, sending.ErrNothingToResume):
 		return Flash(name + " is sending already: every recipient is queued")
 	case msg.action == actionCancel && endedBefore(msg.err):
 		// The send finished between the confirmation and the cancel: say

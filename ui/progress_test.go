@@ -9,8 +9,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -46,9 +46,9 @@ func paneFixture(st *store.Store, nFail, nWorkers int) (*progressPane, *sendBoar
 		sent := send.Counts[store.RecipientSent] - i*10
 		s.Counts = map[store.RecipientState]int{store.RecipientSent: sent, store.RecipientFailed: nFail,
 			store.RecipientRetrying: 12, store.RecipientQueued: send.Total - sent - nFail - 12}
-		board.apply(campaign.Update{Campaign: camp, Send: s, Workers: workers, At: at})
+		board.apply(sending.Update{Campaign: camp, Send: s, Workers: workers, At: at})
 	}
-	board.apply(campaign.Update{Campaign: camp, Send: send, Failed: failures, Workers: workers, At: now})
+	board.apply(sending.Update{Campaign: camp, Send: send, Failed: failures, Workers: workers, At: now})
 	p := newProgressPane(c, board, camp, 1)
 	return p, board, now
 }
@@ -210,30 +210,30 @@ func TestBoardFlashesTheEndOnce(t *testing.T) {
 	b := newSendBoard()
 	camp := store.Campaign{ID: 1, Name: "Spring sale", Status: store.StatusCompleted, Version: 5}
 	done := store.SendState{Total: 2, Enqueued: true, Counts: map[store.RecipientState]int{store.RecipientSent: 2}}
-	if b.apply(campaign.Update{Campaign: camp, Send: done}) {
+	if b.apply(sending.Update{Campaign: camp, Send: done}) {
 		t.Error("a send first seen finished flashed its end")
 	}
 	camp2 := store.Campaign{ID: 2, Name: "Autumn", Status: store.StatusSending, Version: 4}
 	going := store.SendState{Total: 3, Enqueued: true, Counts: map[store.RecipientState]int{store.RecipientQueued: 3}}
-	if b.apply(campaign.Update{Campaign: camp2, Send: going}) {
+	if b.apply(sending.Update{Campaign: camp2, Send: going}) {
 		t.Error("a send in progress flashed")
 	}
 	camp2.Status, camp2.Version = store.StatusCompleted, 5
 	over := store.SendState{Total: 3, Enqueued: true, Counts: map[store.RecipientState]int{store.RecipientSent: 2, store.RecipientFailed: 1}}
-	if !b.apply(campaign.Update{Campaign: camp2, Send: over}) {
+	if !b.apply(sending.Update{Campaign: camp2, Send: over}) {
 		t.Fatal("the end of a watched send did not flash")
 	}
 	news := endNews(b.get(2))
 	if !news.Err || news.Text != "'Autumn' completed with 1 failure: 2 sent; f in its send pane lists them" {
 		t.Errorf("news = %+v", news)
 	}
-	if b.apply(campaign.Update{Campaign: camp2, Send: over}) {
+	if b.apply(sending.Update{Campaign: camp2, Send: over}) {
 		t.Error("the end flashed twice")
 	}
 	// An older update arriving late does not bring the status back.
 	stale := camp2
 	stale.Status, stale.Version = store.StatusSending, 4
-	b.apply(campaign.Update{Campaign: stale, Send: going})
+	b.apply(sending.Update{Campaign: stale, Send: going})
 	if got := b.get(2).c.Status; got != store.StatusCompleted {
 		t.Errorf("a stale update set the status to %s", got)
 	}
@@ -311,7 +311,7 @@ func TestSendScreensFitEverySize(t *testing.T) {
 	app.campaigns.push(&flowLayer{flow})
 	flow.setSize(80, 21)
 	check("checking")
-	pf, err := campaign.New(st, nil).Preflight(t.Context(), camp.ID)
+	pf, err := sending.New(st, nil).Preflight(t.Context(), camp.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,14 +321,14 @@ func TestSendScreensFitEverySize(t *testing.T) {
 	}
 	check("confirm")
 	f := flow
-	f.stage, f.queued, f.progress = sendQueueing, true, campaign.Progress{Total: 12430, Enqueued: 3200}
+	f.stage, f.queued, f.progress = sendQueueing, true, sending.Progress{Total: 12430, Enqueued: 3200}
 	if v := ansi.Strip(app.View().Content); !strings.Contains(v, "Queueing Spring sale… 3,200/12,430") {
 		t.Errorf("the queueing counter is not shown:\n%s", v)
 	}
 	check("queueing")
 	pf.ErrorCount = 40
 	for i := 0; i < 40; i++ {
-		pf.Errors = append(pf.Errors, campaign.RecipientError{Address: fmt.Sprintf("u%03d@example.com", i),
+		pf.Errors = append(pf.Errors, sending.RecipientError{Address: fmt.Sprintf("u%03d@example.com", i),
 			// Forty causes: the list is longer than the dialog.
 			Err: &store.FieldError{Field: "body", Line: 1, Col: 17, Msg: fmt.Sprintf(`the contact has no field "city%d"`, i)}})
 	}
@@ -350,7 +350,7 @@ func TestPaneShowsFaultsAndPossibleDuplicates(t *testing.T) {
 	send := l.send
 	send.Redelivered = 176
 	send.Losses = []store.QueueLoss{{At: time.Date(2026, 3, 1, 12, 21, 46, 0, time.Local), Requeued: 176}}
-	board.apply(campaign.Update{Campaign: l.c, Send: send, Workers: l.workers, At: now})
+	board.apply(sending.Update{Campaign: l.c, Send: send, Workers: l.workers, At: now})
 	p.setSize(80, 24)
 	v := ansi.Strip(p.View())
 	for _, want := range []string{"Possibly twice 176", "Redis lost the queue at 12:21:46; 176 re-queued from the ledger"} {
@@ -358,7 +358,7 @@ func TestPaneShowsFaultsAndPossibleDuplicates(t *testing.T) {
 			t.Errorf("the pane lacks %q:\n%s", want, v)
 		}
 	}
-	board.apply(campaign.Update{Campaign: l.c, Send: send, Workers: l.workers, At: now,
+	board.apply(sending.Update{Campaign: l.c, Send: send, Workers: l.workers, At: now,
 		RedisErr: queue.Explain(fmt.Errorf("OOM command not allowed when used memory > 'maxmemory'."))})
 	v = strings.Join(strings.Fields(ansi.Strip(p.View())), " ")
 	if !strings.Contains(v, "Redis is out of memory and refuses writes") {
@@ -367,7 +367,7 @@ func TestPaneShowsFaultsAndPossibleDuplicates(t *testing.T) {
 	// A worker's refusal shows too, when the owner's own writes pass.
 	workers := append([]queue.WorkerInfo(nil), l.workers...)
 	workers[0].RedisErr = queue.Explain(fmt.Errorf("READONLY You can't write against a read only replica."))
-	board.apply(campaign.Update{Campaign: l.c, Send: send, Workers: workers, At: now})
+	board.apply(sending.Update{Campaign: l.c, Send: send, Workers: workers, At: now})
 	v = strings.Join(strings.Fields(ansi.Strip(p.View())), " ")
 	if !strings.Contains(v, "Worker host00-4000: Redis answered from a read-only replica") {
 		t.Errorf("the pane does not name the worker's refusal:\n%s", v)
@@ -383,7 +383,7 @@ func TestCompletedBannerCountsSkippedApart(t *testing.T) {
 	c.Version++
 	send := l.send
 	send.Counts = map[store.RecipientState]int{store.RecipientSent: send.Total - 10, store.RecipientSkipped: 10}
-	board.apply(campaign.Update{Campaign: c, Send: send, At: now})
+	board.apply(sending.Update{Campaign: c, Send: send, At: now})
 	p.setSize(100, 30)
 	v := ansi.Strip(p.View())
 	if !strings.Contains(v, "Completed with 10 skipped") || strings.Contains(v, "failures") {

@@ -1,9 +1,9 @@
 package ui
 
 import (
-	"tui/campaign"
 	"tui/internal/termsafe"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -92,7 +92,7 @@ func safeWorker(w queue.WorkerInfo) queue.WorkerInfo {
 	return w
 }
 
-func safeUpdate(u campaign.Update) campaign.Update {
+func safeUpdate(u sending.Update) sending.Update {
 	u.Campaign = safeCampaign(u.Campaign)
 	if len(u.Failed) > 0 {
 		failed := make([]store.LedgerEntry, len(u.Failed))
@@ -115,7 +115,7 @@ func safeMessage(m store.Message) store.Message {
 	return store.Message{Subject: safeLine(m.Subject), Body: termsafe.Text(m.Body)}
 }
 
-func safePreflight(p *campaign.Preflight) *campaign.Preflight {
+func safePreflight(p *sending.Preflight) *sending.Preflight {
 	if p == nil {
 		return nil
 	}
@@ -126,7 +126,7 @@ func safePreflight(p *campaign.Preflight) *campaign.Preflight {
 		m := safeMessage(*p.Sample)
 		cp.Sample = &m
 	}
-	cp.Errors = make([]campaign.RecipientError, len(p.Errors))
+	cp.Errors = make([]sending.RecipientError, len(p.Errors))
 	for i, e := range p.Errors {
 		e.Address = safeLine(e.Address)
 		e.Err = safeError(e.Err)

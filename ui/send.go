@@ -13,8 +13,8 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -30,14 +30,14 @@ type sendFlow struct {
 
 	stage    sendStage
 	campaign store.Campaign
-	pf       *campaign.Preflight
+	pf       *sending.Preflight
 	blockErr error // the campaign cannot be checked at all (a template that does not parse)
 	scroll   int
 	focusYes bool
 
 	spin     spinner.Model
 	cancel   context.CancelFunc
-	progress campaign.Progress
+	progress sending.Progress
 	queued   bool // a progress figure arrived: Redis answered and the ledger is written
 	hidden   bool // esc hid the queueing; it goes on
 
@@ -68,17 +68,17 @@ const (
 type (
 	preflightDoneMsg struct {
 		run int
-		pf  *campaign.Preflight
+		pf  *sending.Preflight
 		err error
 	}
 	queueProgressMsg struct {
 		run int
-		p   campaign.Progress
-		ch  <-chan campaign.Progress
+		p   sending.Progress
+		ch  <-chan sending.Progress
 	}
 	sendStartMsg struct {
 		run int
-		res campaign.Result
+		res sending.Result
 		err error
 	}
 )
@@ -92,7 +92,7 @@ func newSendFlow(c *Common, run int, camp store.Campaign) *sendFlow {
 
 // start runs the preflight. It reads the database only, but for the
 // unsubscribes waiting in Redis of a database that sent unsubscribe links
-// (campaign.CatchUpUnsubscribes), which it folds first.
+// (sending.CatchUpUnsubscribes), which it folds first.
 func (f *sendFlow) start() tea.Cmd {
 	ctx, cancel := context.WithCancel(f.c.Ctx)
 	f.cancel = cancel
@@ -245,19 +245,19 @@ func (f *sendFlow) handleKey(k tea.KeyPressMsg) tea.Cmd {
 // through a one-slot channel holding the newest figures, read by a command
 // that re-arms itself, so a slow screen never slows the enqueue.
 func (f *sendFlow) confirm() tea.Cmd {
-	f.stage, f.progress, f.queued = sendQueueing, campaign.Progress{Total: f.pf.Recipients}, false
-	ch := make(chan campaign.Progress, 1)
+	f.stage, f.progress, f.queued = sendQueueing, sending.Progress{Total: f.pf.Recipients}, false
+	ch := make(chan sending.Progress, 1)
 	svc, actor, run := f.c.Sends, f.c.Actor, f.run
 	id, version, ctx := f.campaign.ID, f.campaign.Version, f.c.Ctx
 	work := func() tea.Msg {
 		defer close(ch)
-		res, err := svc.Start(ctx, actor, id, version, func(p campaign.Progress) { offerLatest(ch, p) })
+		res, err := svc.Start(ctx, actor, id, version, func(p sending.Progress) { offerLatest(ch, p) })
 		return sendStartMsg{run: run, res: res, err: err}
 	}
 	return tea.Batch(work, waitQueueProgress(run, ch), f.spin.Tick)
 }
 
-func waitQueueProgress(run int, ch <-chan campaign.Progress) tea.Cmd {
+func waitQueueProgress(run int, ch <-chan sending.Progress) tea.Cmd {
 	return func() tea.Msg {
 		p, ok := <-ch
 		if !ok {

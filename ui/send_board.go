@@ -9,8 +9,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -236,7 +236,7 @@ func (b *sendBoard) ensure(c store.Campaign) *sendLive {
 
 // apply takes one update from the hub and returns the news it brings: a
 // send this session watched has ended.
-func (b *sendBoard) apply(u campaign.Update) (ended bool) {
+func (b *sendBoard) apply(u sending.Update) (ended bool) {
 	l := b.ensure(u.Campaign)
 	wasActive := l.watched && l.active()
 	if u.Campaign.Version >= l.c.Version {
@@ -348,13 +348,13 @@ func endNews(l *sendLive) FlashMsg {
 }
 
 // sendUpdatesMsg brings what the hub folded since the last one.
-type sendUpdatesMsg struct{ updates []campaign.Update }
+type sendUpdatesMsg struct{ updates []sending.Update }
 
 // waitSendUpdates reads the next updates of the session's subscription,
 // never sooner than frameEvery after the previous ones: meanwhile the
 // subscription coalesces them, so the screen redraws at most 30 times a
 // second however fast the events come.
-func waitSendUpdates(ctx context.Context, sub *campaign.Subscription, last time.Time) tea.Cmd {
+func waitSendUpdates(ctx context.Context, sub *sending.Subscription, last time.Time) tea.Cmd {
 	return func() tea.Msg {
 		if d := frameEvery - time.Since(last); d > 0 {
 			t := time.NewTimer(d)
@@ -430,7 +430,7 @@ func eta(remaining int, rate float64) string {
 	if remaining <= 0 || rate <= 0 {
 		return ""
 	}
-	return campaign.HumanDuration(time.Duration(float64(remaining) / rate * float64(time.Second)))
+	return sending.HumanDuration(time.Duration(float64(remaining) / rate * float64(time.Second)))
 }
 
 // bar draws a progress bar of width cells: sent, then failed, then

@@ -14,8 +14,8 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/charmbracelet/x/vt"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 	"tui/worker"
 )
@@ -31,8 +31,8 @@ type sendRig struct {
 	t    testing.TB
 	st   *store.Store
 	conn *queue.Conn
-	svc  *campaign.Service
-	hub  *campaign.Hub
+	svc  *sending.Service
+	hub  *sending.Hub
 	lw   *LocalWorker
 	rec  *recorder
 }
@@ -56,8 +56,8 @@ func newSendRig(t testing.TB, st *store.Store, redisURL string, o rigOptions) *s
 	if o.pingGap > 0 {
 		conn.PingEvery = o.pingGap // before any dial: the monitor reads it then
 	}
-	svc := campaign.New(st, conn)
-	r := &sendRig{t: t, st: st, conn: conn, svc: svc, hub: campaign.NewHub(svc), rec: o.rec}
+	svc := sending.New(st, conn)
+	r := &sendRig{t: t, st: st, conn: conn, svc: svc, hub: sending.NewHub(svc), rec: o.rec}
 	if r.rec == nil {
 		r.rec = newRecorder()
 	}

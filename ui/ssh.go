@@ -18,8 +18,8 @@ import (
 	rm "charm.land/wish/v2/recover"
 	gossh "golang.org/x/crypto/ssh"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -35,8 +35,8 @@ type SSHConfig struct {
 	Store *store.Store
 	// Sends, Hub and Conn are the process's sending side, shared by every
 	// session (see runInteractive). With Sends nil, sessions cannot send.
-	Sends *campaign.Service
-	Hub   *campaign.Hub
+	Sends *sending.Service
+	Hub   *sending.Hub
 	Conn  *queue.Conn
 	// Worker is the server's in-process worker (--worker), shown in every
 	// session's status bar; sessions never stop it.

@@ -20,8 +20,8 @@ import (
 	"github.com/charmbracelet/x/vt"
 	gossh "golang.org/x/crypto/ssh"
 
-	"tui/campaign"
 	"tui/queue"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -129,8 +129,8 @@ func startSSH(t testing.TB, rc rigConfig, keys ...gossh.Signer) *sshRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := campaign.New(st, conn)
-	hub := campaign.NewHub(svc)
+	svc := sending.New(st, conn)
+	hub := sending.NewHub(svc)
 	logs := &syncBuffer{}
 	cfg := SSHConfig{
 		Store: st, Sends: svc, Hub: hub, Conn: conn,
@@ -146,7 +146,7 @@ func startSSH(t testing.TB, rc rigConfig, keys ...gossh.Signer) *sshRig {
 }
 
 // startSSHWith serves cfg; closeAll runs after the server and hub stop.
-func startSSHWith(t testing.TB, cfg SSHConfig, rc rigConfig, logs *syncBuffer, closeAll func(), hub *campaign.Hub) *sshRig {
+func startSSHWith(t testing.TB, cfg SSHConfig, rc rigConfig, logs *syncBuffer, closeAll func(), hub *sending.Hub) *sshRig {
 	t.Helper()
 	srv, err := NewSSHServer(cfg)
 	if err != nil {

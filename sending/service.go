@@ -1,7 +1,9 @@
-// Package campaign joins the store and the queue: the preflight of a send,
-// its start and its resumption. The UI and the command line call it; it
-// keeps orchestration out of both.
-package campaign
+// Package sending is the send service. It joins the store and the queue:
+// the preflight of a send, its start, pause, resumption and cancel, test
+// sends, and following sends while it folds their outcomes into the ledger
+// and publishes them to the hub. The UI and the command line call it; it
+// keeps orchestration out of both. (The Campaign type lives in store.)
+package sending
 
 import (
 	"tui/queue"
