@@ -362,105 +362,130 @@ const NoWorkerWarning = 10 * time.Second
 func waitForSend(e *env, svc *sending.Service, c store.Campaign) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	tty := isTerminal(e.stderr)
-	var mu sync.Mutex
-	var last sending.Update
-	var lastPrint time.Time
-	var warned, warnedCannot bool
-	var problem string
-	lossesSeen := 0 // losses before --wait began are news too, once
-	noWorkerSince := time.Now()
-	rate := newRateMeter()
-	onUpdate := func(u sending.Update) {
-		if u.Campaign.ID != c.ID {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		last = u
-		final := u.Send.Total - u.Send.Remaining()
-		r := rate.add(time.Now(), final)
-		alive := 0
-		for _, w := range u.Workers {
-			if w.Alive(time.Now()) {
-				alive++
-			}
-		}
-		if alive > 0 {
-			noWorkerSince = time.Now()
-		} else if !warned && time.Since(noWorkerSince) > NoWorkerWarning {
-			warned = true
-			if tty {
-				fmt.Fprint(e.stderr, "\r\033[K")
-			}
-			fmt.Fprintf(e.stderr, "No worker has been seen for %s: nothing is being delivered. Start one with `tui --headless-worker` (with REDIS_URL=%s), or run `tui --worker`.\n",
-				NoWorkerWarning, svc.Conn.URL())
-		}
-		if reason, none := queue.NoneCanDeliver(u.Workers, c.ID, time.Now()); none && !warnedCannot {
-			warnedCannot = true
-			if tty {
-				fmt.Fprint(e.stderr, "\r\033[K")
-			}
-			fmt.Fprintf(e.stderr, "No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", termsafe.Line(reason))
-		}
-		for _, l := range u.Send.Losses[min(lossesSeen, len(u.Send.Losses)):] {
-			if tty {
-				fmt.Fprint(e.stderr, "\r\033[K")
-			}
-			fmt.Fprintln(e.stderr, LossNotice(l))
-		}
-		lossesSeen = max(lossesSeen, len(u.Send.Losses))
-		if p := sendProblem(u, time.Now()); p != problem {
-			problem = p
-			if p != "" {
-				if tty {
-					fmt.Fprint(e.stderr, "\r\033[K")
-				}
-				fmt.Fprintf(e.stderr, "The send cannot progress: %s\n", p)
-			}
-		}
-		over := u.Campaign.Status != store.StatusSending && u.Campaign.Status != store.StatusPaused
-		switch {
-		case tty && (time.Since(lastPrint) > 100*time.Millisecond || over):
-			// One cell short of the width: a line that fills the last
-			// column leaves the cursor pending a wrap on some terminals.
-			fmt.Fprintf(e.stderr, "\r\033[K%s", fitProgressLine(u.Campaign, u.Send, r, u.Workers, max(terminalWidth(e.stderr)-1, 0)))
-			lastPrint = time.Now()
-		case !tty && (time.Since(lastPrint) > 3*time.Second || over):
-			fmt.Fprintln(e.stderr, progressLine(u.Campaign, u.Send, r, u.Workers))
-			lastPrint = time.Now()
-		}
-		if over {
-			cancel()
-		}
-	}
+	w := &sendWaiter{e: e, c: c, redisURL: svc.Conn.URL(), tty: isTerminal(e.stderr),
+		noWorkerSince: time.Now(), rate: newRateMeter(), cancel: cancel}
 	// The send may end before the follow sees it (the last events folded
 	// while it was queued, or between two reads), and a follow reports only
 	// the sends still going: the ledger is read as well.
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		watchEnd(ctx, svc.Store, c.ID, onUpdate)
+		watchEnd(ctx, svc.Store, c.ID, w.update)
 	}()
-	err := followFor(e, svc)(ctx, onUpdate)
+	err := followFor(e, svc)(ctx, w.update)
 	cancel()
 	<-watched
-	if tty {
+	if w.tty {
 		fmt.Fprintln(e.stderr)
 	}
 	if err != nil {
 		return err
 	}
-	if e.ctx.Err() != nil {
+	if !w.ended && e.ctx.Err() != nil {
 		return fmt.Errorf("stopped waiting; the send goes on (follow it with `tui campaign status %d`)", c.ID)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	return w.outcome()
+}
+
+// sendWaiter is what --wait knows of a send: the last update, what it has
+// said already, and the rate.
+type sendWaiter struct {
+	e        *env
+	c        store.Campaign
+	redisURL string
+	tty      bool
+	cancel   func() // ends the follow once the send is over
+
+	mu                   sync.Mutex
+	last                 sending.Update
+	ended                bool // the send is over: later updates are older news
+	lastPrint            time.Time
+	warned, warnedCannot bool
+	problem              string
+	lossesSeen           int // losses before --wait began are news too, once
+	noWorkerSince        time.Time
+	rate                 *rateMeter
+}
+
+// update takes one update of the follow or the ledger.
+func (w *sendWaiter) update(u sending.Update) {
+	if u.Campaign.ID != w.c.ID {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		return
+	}
+	w.last = u
+	now := time.Now()
+	r := w.rate.add(now, u.Send.Total-u.Send.Remaining())
+	w.notices(u, now)
+	over := u.Campaign.Status != store.StatusSending && u.Campaign.Status != store.StatusPaused
+	switch {
+	case w.tty && (now.Sub(w.lastPrint) > 100*time.Millisecond || over):
+		// One cell short of the width: a line that fills the last
+		// column leaves the cursor pending a wrap on some terminals.
+		fmt.Fprintf(w.e.stderr, "\r\033[K%s", fitProgressLine(u.Campaign, u.Send, r, u.Workers, max(terminalWidth(w.e.stderr)-1, 0)))
+		w.lastPrint = now
+	case !w.tty && (now.Sub(w.lastPrint) > 3*time.Second || over):
+		fmt.Fprintln(w.e.stderr, progressLine(u.Campaign, u.Send, r, u.Workers))
+		w.lastPrint = now
+	}
+	if over {
+		w.ended = true
+		w.cancel()
+	}
+}
+
+// notices says, once each, what stops a send: no worker, no worker that can
+// deliver it, a lost queue, what Redis refuses.
+func (w *sendWaiter) notices(u sending.Update, now time.Time) {
+	say := func(format string, args ...any) {
+		if w.tty {
+			fmt.Fprint(w.e.stderr, "\r\033[K")
+		}
+		fmt.Fprintf(w.e.stderr, format, args...)
+	}
+	alive := 0
+	for _, wi := range u.Workers {
+		if wi.Alive(now) {
+			alive++
+		}
+	}
+	if alive > 0 {
+		w.noWorkerSince = now
+	} else if !w.warned && now.Sub(w.noWorkerSince) > NoWorkerWarning {
+		w.warned = true
+		say("No worker has been seen for %s: nothing is being delivered. Start one with `tui --headless-worker` (with REDIS_URL=%s), or run `tui --worker`.\n",
+			NoWorkerWarning, w.redisURL)
+	}
+	if reason, none := queue.NoneCanDeliver(u.Workers, w.c.ID, now); none && !w.warnedCannot {
+		w.warnedCannot = true
+		say("No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", termsafe.Line(reason))
+	}
+	for _, l := range u.Send.Losses[min(w.lossesSeen, len(u.Send.Losses)):] {
+		say("%s\n", LossNotice(l))
+	}
+	w.lossesSeen = max(w.lossesSeen, len(u.Send.Losses))
+	if p := sendProblem(u, now); p != w.problem {
+		w.problem = p
+		if p != "" {
+			say("The send cannot progress: %s\n", p)
+		}
+	}
+}
+
+// outcome is the end of --wait: nil only when every recipient was sent.
+func (w *sendWaiter) outcome() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, last := w.c, w.last
 	n := last.Send.Counts
 	if last.Campaign.Status == store.StatusCompleted && n[store.RecipientSent] == last.Send.Total {
-		fmt.Fprintf(e.stderr, "Done: all %s recipients of %q were sent.\n", thousands(last.Send.Total), c.Name)
+		fmt.Fprintf(w.e.stderr, "Done: all %s recipients of %q were sent.\n", thousands(last.Send.Total), c.Name)
 		if k := last.Send.Redelivered; k > 0 {
-			fmt.Fprintf(e.stderr, "%s of them possibly twice (delivered again after a fault; marked as redeliveries): `tui campaign export %d FILE.csv` names them.\n",
+			fmt.Fprintf(w.e.stderr, "%s of them possibly twice (delivered again after a fault; marked as redeliveries): `tui campaign export %d FILE.csv` names them.\n",
 				thousands(k), c.ID)
 		}
 		return nil
