@@ -18,6 +18,7 @@ import (
 	"tui/internal/redistest"
 	"tui/internal/testkit"
 	"tui/internal/testkit/seed"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -358,5 +359,27 @@ func TestCommandsFoldOnlyWhileSendingAndSurviveRedisDown(t *testing.T) {
 		if code != 0 || !strings.Contains(e, "may be behind") || !strings.Contains(e, "cannot reach Redis") || !strings.Contains(out, "Kill me") {
 			t.Errorf("%v with Redis down: exit %d\nstdout %s\nstderr %s", args, code, out, e)
 		}
+	}
+}
+
+// An update a follow read before the end can arrive after the ledger said
+// the send was over: --wait keeps the end.
+func TestWaitKeepsTheEndOverAnOlderUpdate(t *testing.T) {
+	var errb bytes.Buffer
+	e := &env{stderr: &errb}
+	c := store.Campaign{ID: 7, Name: "Spring"}
+	ended := false
+	w := &sendWaiter{e: e, c: c, noWorkerSince: time.Now(), rate: newRateMeter(), cancel: func() { ended = true }}
+	done := store.SendState{Total: 2, Counts: map[store.RecipientState]int{}}
+	done.Counts[store.RecipientSent] = 2
+	older := store.SendState{Total: 2, Counts: map[store.RecipientState]int{}}
+	older.Counts[store.RecipientSent] = 1
+	older.Counts[store.RecipientQueued] = 1
+	c.Status = store.StatusCompleted
+	w.update(sending.Update{Campaign: c, Send: done})
+	c.Status = store.StatusSending
+	w.update(sending.Update{Campaign: c, Send: older})
+	if err := w.outcome(); err != nil || !ended || !strings.Contains(errb.String(), "Done: all 2 recipients") {
+		t.Fatalf("outcome %v (follow ended: %v)\n%s", err, ended, errb.String())
 	}
 }
