@@ -59,30 +59,11 @@ func sshKeyFiles(tb testing.TB, dir, name string) (string, gossh.Signer) {
 	return path, signer
 }
 
-// logSink collects a process's stderr while tests read it. It has only
-// Write: a promoted ReadFrom would let os/exec's copy bypass the lock.
-type logSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // sshServerProc is a running `tui --ssh`.
 type sshServerProc struct {
 	tb     testing.TB
 	cmd    *exec.Cmd
-	stderr *logSink
+	stderr *lockedBuffer
 	addr   string
 	done   chan struct{}
 	err    error
@@ -96,7 +77,7 @@ func startSSHServer(tb testing.TB, bin string, env []string, args ...string) *ss
 	tb.Helper()
 	cmd := exec.Command(bin, append([]string{"--ssh", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + tb.TempDir()}, env...)
-	p := &sshServerProc{tb: tb, cmd: cmd, stderr: &logSink{}, done: make(chan struct{})}
+	p := &sshServerProc{tb: tb, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
