@@ -63,3 +63,37 @@ func TestReadBacklogCountsWhatWaitsAndHowOld(t *testing.T) {
 		t.Fatalf("all recorded: %+v, %v; want nothing waiting", b, err)
 	}
 }
+
+// A send's start and resume each add a wake; a pause adds none. AwaitWake
+// returns the newest after the one given, and times out with none.
+func TestActivateAndResumeWakeTheWorkers(t *testing.T) {
+	rdb := scriptsRedis(t)
+	ctx := context.Background()
+	last, err := LastWake(ctx, rdb)
+	if err != nil || last != "0-0" {
+		t.Fatalf("no wake yet: %q, %v", last, err)
+	}
+	if next, woke, err := AwaitWake(ctx, rdb, last, 10*time.Millisecond); err != nil || woke || next != last {
+		t.Fatalf("nothing to wait for: %q %v %v", next, woke, err)
+	}
+	if err := Activate(ctx, rdb, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetState(ctx, rdb, 1, StatePaused); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetState(ctx, rdb, 1, StateSending); err != nil {
+		t.Fatal(err)
+	}
+	wakes, err := rdb.XRange(ctx, WakeKey(), "-", "+").Result()
+	if err != nil || len(wakes) != 2 || wakes[0].Values["campaign"] != "1" {
+		t.Fatalf("wakes after a start, a pause and a resume: %v, %v; want two, of campaign 1", wakes, err)
+	}
+	next, woke, err := AwaitWake(ctx, rdb, last, time.Second)
+	if err != nil || !woke || next != wakes[1].ID {
+		t.Fatalf("AwaitWake after %s: %q %v %v; want the newest, %s", last, next, woke, err, wakes[1].ID)
+	}
+	if newest, err := LastWake(ctx, rdb); err != nil || newest != next {
+		t.Fatalf("LastWake %q, %v; want %s", newest, err, next)
+	}
+}

@@ -82,6 +82,9 @@ func SetState(ctx context.Context, rdb redis.UniversalClient, campaignID uint64,
 	if err := rdb.HSet(ctx, ControlKey(campaignID), "state", string(s)).Err(); err != nil {
 		return fmt.Errorf("set campaign %d to %s: %w", campaignID, s, err)
 	}
+	if s == StateSending {
+		wake(ctx, rdb, campaignID)
+	}
 	return nil
 }
 

@@ -163,10 +163,12 @@ func LastEnqueued(ctx context.Context, rdb redis.UniversalClient, campaignID uin
 	return 0, nil
 }
 
-// Activate tells workers that a campaign has jobs to consume.
+// Activate tells workers that a campaign has jobs to consume, and wakes
+// the idle ones.
 func Activate(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) error {
 	if err := rdb.SAdd(ctx, ActiveKey(), campaignID).Err(); err != nil {
 		return fmt.Errorf("activate campaign %d: %w", campaignID, err)
 	}
+	wake(ctx, rdb, campaignID)
 	return nil
 }

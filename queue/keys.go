@@ -42,6 +42,11 @@ func EpochsKey(campaignID uint64) string { return campaignKey(campaignID, "epoch
 // ActiveKey is the set of campaigns whose jobs workers should consume.
 func ActiveKey() string { return KeyPrefix + "active" }
 
+// WakeKey is a short stream the owner adds to when a send starts or
+// resumes: idle workers wait on it, instead of learning of the send at
+// their next read of the live settings.
+func WakeKey() string { return KeyPrefix + "wake" }
+
 // WorkersKey is the set of worker IDs that have reported a heartbeat.
 func WorkersKey() string { return KeyPrefix + "workers" }
 

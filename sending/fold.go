@@ -50,7 +50,11 @@ func (s *Service) FoldPending(ctx context.Context, rdb redis.UniversalClient, id
 		}
 		if len(msgs) == 0 {
 			if last.Campaign.ID == 0 {
-				last, err = s.Store.ApplyEvents(id, cursor, nil)
+				// The send's last events may have been folded before its
+				// enqueue ended: this fold completes it.
+				if last, err = s.Store.ApplyEvents(id, cursor, nil); err == nil && last.Completed {
+					deactivate(ctx, rdb, id)
+				}
 			}
 			return last, err
 		}
@@ -92,14 +96,27 @@ func (s *Service) fold(ctx context.Context, rdb redis.UniversalClient, id uint64
 	if err != nil {
 		return res, err
 	}
-	if err := queue.TrimEvents(ctx, rdb, id, cursor); err != nil {
+	// What the ledger now holds leaves Redis even if the caller stops
+	// meanwhile (a send's own follow stops the moment its queueing ends).
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := queue.TrimEvents(tctx, rdb, id, cursor); err != nil {
 		return res, err
 	}
 	if res.Completed {
-		// The send is over: its working keys go, the control hash too.
-		_ = queue.Deactivate(ctx, rdb, id, true)
+		deactivate(ctx, rdb, id)
 	}
 	return res, nil
+}
+
+// deactivate drops the queue of a send the ledger completed: its working
+// keys and its control hash, and its place among the active sends. It runs
+// to its end even when the caller stops: a completed send left active would
+// be read by every worker for ever.
+func deactivate(ctx context.Context, rdb redis.UniversalClient, id uint64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = queue.Deactivate(ctx, rdb, id, true)
 }
 
 // Update is pushed to followers of a send: the latest numbers.

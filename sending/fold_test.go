@@ -415,3 +415,63 @@ func TestResumeClearsAStuckEnqueueFlag(t *testing.T) {
 		t.Fatalf("resume left the flag at %q", v)
 	}
 }
+
+// A small send's events can all be folded while it is still being queued
+// (campaign send folds as it queues): the fold after the queueing, with no
+// events left, completes it, and must drop its queue from Redis as the
+// fold of its last events would. Left active, every worker would read the
+// finished send for ever.
+func TestASendCompletedWithoutEventsLeavesRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := seed.Open(t)
+	svc := New(st, newConn(t, srv.URL()))
+	rdb := rdbFor(t, srv)
+	ctx := context.Background()
+	seed.Contacts(t, st, 3, "all")
+	c := create(t, st, store.Campaign{Name: "Small", Tags: []string{"all"}})
+	runWorker(t, srv, channelFunc(func(worker.Delivery) error { return nil }))
+
+	// While Start queues: the worker delivers all three, and their events
+	// are folded before the ledger says everyone is queued.
+	var foldErr error
+	folded := false
+	progress := func(p Progress) {
+		if folded || p.Enqueued < 3 {
+			return
+		}
+		folded = true
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			res, err := svc.FoldPending(ctx, rdb, c.ID)
+			if err != nil {
+				foldErr = err
+				return
+			}
+			if res.Send.Counts[store.RecipientSent] == 3 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		foldErr = errors.New("the three deliveries were not folded while queueing")
+	}
+	if _, err := svc.Start(ctx, "t", c.ID, 0, progress); err != nil {
+		t.Fatal(err)
+	}
+	if !folded || foldErr != nil {
+		t.Fatalf("folded while queueing: %v, %v", folded, foldErr)
+	}
+	if cur, _ := st.Campaign(c.ID); cur.Status != store.StatusSending {
+		t.Fatalf("after Start the send is %s, want sending until the next fold", cur.Status)
+	}
+
+	res, err := svc.FoldPending(ctx, rdb, c.ID)
+	if err != nil || !res.Completed {
+		t.Fatalf("the fold with no events left: %+v, %v; want it to complete the send", res.Send.Counts, err)
+	}
+	if active, err := rdb.SIsMember(ctx, queue.ActiveKey(), c.ID).Result(); err != nil || active {
+		t.Fatalf("the completed send is still among the active ones (%v)", err)
+	}
+	if n, err := rdb.Exists(ctx, queue.ControlKey(c.ID), queue.JobsKey(c.ID), queue.DoneKey(c.ID)).Result(); err != nil || n != 0 {
+		t.Fatalf("%d of its control, jobs and done keys are left in Redis (%v)", n, err)
+	}
+}

@@ -16,7 +16,7 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 	for !w.stopping.Load() {
 		ids := w.sendingCampaigns()
 		if len(ids) == 0 {
-			if !queue.Sleep(ctx, 250*time.Millisecond) {
+			if !w.awaitSends(ctx) {
 				return
 			}
 			continue
@@ -83,6 +83,34 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 		w.health.ok(w.log)
 		w.enqueueLocal(fetched, false)
 	}
+}
+
+// awaitSends waits, while no send is under way, for the owner's wake (a
+// send started or resumed), then reads the live settings at once. It waits
+// a quarter second at most, so that a stop is not kept waiting; the
+// periodic read of the settings finds the sends a missed wake announced.
+// False when the worker stops meanwhile.
+func (w *Worker) awaitSends(ctx context.Context) bool {
+	wait := min(w.cfg.SettingsEvery, 250*time.Millisecond)
+	var woke bool
+	err := call(wait+2*time.Second, func(ctx context.Context) (err error) {
+		if w.wakeID == "" {
+			if w.wakeID, err = queue.LastWake(ctx, w.rdb); err != nil {
+				return err
+			}
+		}
+		w.wakeID, woke, err = queue.AwaitWake(ctx, w.rdb, w.wakeID, wait)
+		return err
+	})
+	switch {
+	case err != nil:
+		// Redis trouble: the read of the live settings notes it; wait as
+		// long as that read does.
+		return queue.Sleep(ctx, wait)
+	case woke:
+		w.refreshControls()
+	}
+	return ctx.Err() == nil
 }
 
 // giveBackFetched returns jobs read but not to be delivered to their

@@ -29,6 +29,10 @@ type Config struct {
 	Lease         time.Duration // a job untouched this long is reclaimed by others; default 30 s
 	ShutdownGrace time.Duration // how long in-flight deliveries may finish at shutdown; default 10 s
 	BatchSize     int           // jobs per read; default 500
+	// SettingsEvery is how often the live settings of the active campaigns
+	// are read (default 250 ms). An idle worker also waits for the owner's
+	// wake, so a send that starts is not kept waiting for that read.
+	SettingsEvery time.Duration
 	Channels      ChannelSource
 	Logger        *slog.Logger
 }
@@ -53,6 +57,9 @@ func (c *Config) defaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 500
 	}
+	if c.SettingsEvery <= 0 {
+		c.SettingsEvery = 250 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -76,6 +83,7 @@ type Worker struct {
 
 	controls     atomic.Pointer[map[uint64]queue.Control]
 	controlReads atomic.Int64 // successful reads of the live settings
+	wakeID       string       // the newest wake seen; the fetcher's own
 
 	held     *holdings    // tasks, slots, give-backs, hand-offs
 	todo     chan []*task // fetched → deliverers
@@ -182,10 +190,16 @@ func (w *Worker) Stats() Stats {
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "lease", w.cfg.Lease)
+	// Where the wait for wakes starts, before the first read of the live
+	// settings: a send started in between is seen by one or the other.
+	_ = call(2*time.Second, func(ctx context.Context) (err error) {
+		w.wakeID, err = queue.LastWake(ctx, w.rdb)
+		return err
+	})
 	w.refreshControls()
 
 	heartbeat := newPeriodic(time.Second, w.heartbeat)
-	controls := newPeriodic(250*time.Millisecond, w.refreshControls)
+	controls := newPeriodic(w.cfg.SettingsEvery, w.refreshControls)
 	janitor := newPeriodic(250*time.Millisecond, w.tidy)
 	leases := newPeriodic(w.cfg.Lease/3, w.renewLeases)
 	reclaimer := newPeriodic(w.cfg.Lease/2, w.reclaim)

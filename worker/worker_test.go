@@ -709,3 +709,28 @@ func TestPausingOneSendLeavesTheOtherRunning(t *testing.T) {
 		t.Fatalf("deliveries %d, distinct %d, most per key %d; want %d once each", total, distinct, most, 2*n)
 	}
 }
+
+// An idle worker learns of a send from the owner's wake, not from its next
+// read of the live settings: with those reads an hour apart, a send that
+// starts after the worker, and one resumed after a pause, are delivered.
+func TestIdleWorkerWakesWhenASendStartsOrResumes(t *testing.T) {
+	t.Run("start", func(t *testing.T) {
+		f := newFixture(t)
+		rec := newRecorder()
+		w, _ := f.startWorker("w", rec, Config{SettingsEvery: time.Hour})
+		testkit.Eventually(t, 10*time.Second, "the worker's first read of the settings", func() bool { return w.controlReads.Load() >= 1 })
+		f.enqueue(1, 20, queue.Control{})
+		testkit.Eventually(t, 20*time.Second, "20 delivered after the wake", func() bool { total, _, _ := rec.count(); return total == 20 })
+	})
+	t.Run("resume", func(t *testing.T) {
+		f := newFixture(t)
+		f.enqueue(2, 10, queue.Control{State: queue.StatePaused})
+		rec := newRecorder()
+		w, _ := f.startWorker("w", rec, Config{SettingsEvery: time.Hour})
+		testkit.Eventually(t, 10*time.Second, "the worker's first read of the settings", func() bool { return w.controlReads.Load() >= 1 })
+		if err := queue.SetState(context.Background(), f.rdb, 2, queue.StateSending); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Eventually(t, 20*time.Second, "10 delivered after the resume", func() bool { total, _, _ := rec.count(); return total == 10 })
+	})
+}
