@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"tui/store"
 )
@@ -90,26 +89,5 @@ func TestCtrlFAndCtrlBPageEveryList(t *testing.T) {
 // one failed.
 func seedAllFailedSend(t *testing.T, st *store.Store, name string, n int) store.Campaign {
 	t.Helper()
-	seedContacts(t, st, sendContactsCSV(n))
-	camp := seedSend(t, st, name, 0)
-	_, ss, err := st.StartSend("tester", camp.ID, camp.Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.MarkEnqueued(camp.ID, ss.Round); err != nil {
-		t.Fatal(err)
-	}
-	var events []store.RecipientEvent
-	err = st.ForEachLedger(camp.ID, func(e store.LedgerEntry) error {
-		events = append(events, store.RecipientEvent{ContactID: e.ContactID, Round: 1, State: store.RecipientFailed,
-			Attempt: 5, Reason: "421 try again later", At: time.Now()})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.ApplyEvents(camp.ID, "1-1", events); err != nil {
-		t.Fatal(err)
-	}
-	return camp
+	return seedFinishedSend(t, st, name, n, "")
 }

@@ -336,8 +336,16 @@ func TestCopyFailureAndCampaignID(t *testing.T) {
 // contacts: one sent, two failed after 5 tries with "421 try again later".
 func seedFailedSend(t *testing.T, st *store.Store) store.Campaign {
 	t.Helper()
-	seedContacts(t, st, sendContactsCSV(3))
-	camp := seedSend(t, st, "Spring sale", 0)
+	return seedFinishedSend(t, st, "Spring sale", 3, "u000@example.com")
+}
+
+// seedFinishedSend stores a finished send of name to n contacts: sent to
+// the address sentTo (none when empty), the others failed after 5 tries
+// with "421 try again later".
+func seedFinishedSend(t *testing.T, st *store.Store, name string, n int, sentTo string) store.Campaign {
+	t.Helper()
+	seedContacts(t, st, sendContactsCSV(n))
+	camp := seedSend(t, st, name, 0)
 	_, ss, err := st.StartSend("tester", camp.ID, camp.Version)
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +356,7 @@ func seedFailedSend(t *testing.T, st *store.Store) store.Campaign {
 	var events []store.RecipientEvent
 	err = st.ForEachLedger(camp.ID, func(e store.LedgerEntry) error {
 		ev := store.RecipientEvent{ContactID: e.ContactID, Round: 1, State: store.RecipientFailed, Attempt: 5, Reason: "421 try again later", At: time.Now()}
-		if e.Address == "u000@example.com" {
+		if sentTo != "" && e.Address == sentTo {
 			ev.State, ev.Reason, ev.Attempt = store.RecipientSent, "", 1
 		}
 		events = append(events, ev)
