@@ -253,31 +253,6 @@ func TestSSHFlagsAreCheckedBeforeAnythingStarts(t *testing.T) {
 // keys and waiting for their screen to follow. The server is the real
 // binary in its own process, so its memory is its own.
 
-var (
-	benchBinOnce sync.Once
-	benchBin     string
-	benchBinErr  error
-)
-
-func benchBinary(tb testing.TB) string {
-	tb.Helper()
-	benchBinOnce.Do(func() {
-		d, err := os.MkdirTemp("", "tui-ssh-bench")
-		if err != nil {
-			benchBinErr = err
-			return
-		}
-		benchBin = filepath.Join(d, "tui")
-		if out, err := exec.Command("go", "build", "-o", benchBin, ".").CombinedOutput(); err != nil {
-			benchBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if benchBinErr != nil {
-		tb.Fatal(benchBinErr)
-	}
-	return benchBin
-}
-
 // benchTerm is one client: an x/crypto/ssh session with a PTY, read into a
 // terminal emulator that answers the program's queries.
 type benchTerm struct {
@@ -441,7 +416,7 @@ func startBenchSetup(b *testing.B, n int) *benchSetup {
 	b.Helper()
 	srvRedis := redistest.Start(b)
 	redisURL := srvRedis.URL()
-	bin := benchBinary(b)
+	bin := tuiBinary(b)
 	dir := b.TempDir()
 	db := filepath.Join(dir, "tui.db")
 
