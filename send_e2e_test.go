@@ -85,7 +85,11 @@ func TestSendKilledMidEnqueueResumesWithoutDuplicates(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
-			k := e.Values["key"].(string)
+			j, err := queue.ParseJob(id, e.ID, e.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := j.Key()
 			if seen[k] {
 				t.Fatalf("%s queued twice", k)
 			}

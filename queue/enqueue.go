@@ -28,7 +28,7 @@ func EnqueueBatch(ctx context.Context, rdb redis.UniversalClient, jobs []Job) (a
 	err = onNode(ctx, rdb, key, func(c *redis.Conn) error {
 		pipe := cmdable(rdb, c).Pipeline()
 		for i := range jobs {
-			cmds[i] = pipe.Do(ctx, enc.args(key, jobs, i)...)
+			cmds[i] = pipe.Do(ctx, enc.args(key, i)...)
 		}
 		// Exec reports the first failed command; each command carries its
 		// own result, and a lost connection fails them all.
@@ -55,83 +55,44 @@ func EnqueueBatch(ctx context.Context, rdb redis.UniversalClient, jobs []Job) (a
 }
 
 // xaddEncoder builds the XADD commands of a batch with a few allocations per
-// batch instead of a dozen per job: the arguments of every command share one
-// slice, strings are passed by pointer into the jobs (boxing a pointer does
-// not allocate), and the idempotency keys and stream IDs share one string.
-// The entry is exactly Job.values(); a test compares the two.
+// batch instead of several per job: every job is packed (Job.values) into
+// one buffer that becomes one string, which the stream IDs share too, and
+// the arguments of every command share one slice and point into it
+// (boxing a pointer does not allocate).
 type xaddEncoder struct {
-	slab     []any
-	strs     []string // per job: key, stream ID
-	contacts []uint64
+	slab []any
+	strs []string // per job: stream ID, packed job
 }
 
-// maxXAddArgs is "xadd", the stream, the ID, and eight to nineteen fields.
-const maxXAddArgs = 3 + 2*19
-
 func (e *xaddEncoder) prepare(jobs []Job) {
-	var sb strings.Builder
-	sb.Grow(len(jobs) * 40)
+	size := 0
+	if len(jobs) > 0 {
+		size = len(jobs) * (160 + len(jobs[0].Subject) + len(jobs[0].Body))
+	}
+	buf := make([]byte, 0, size)
 	ends := make([]int, 0, 2*len(jobs))
 	for i := range jobs {
 		j := &jobs[i]
-		var buf [48]byte
-		b := strconv.AppendUint(buf[:0], j.CampaignID, 10)
-		b = append(b, ':')
-		b = strconv.AppendUint(b, j.ContactID, 10)
-		sb.Write(b)
-		ends = append(ends, sb.Len())
-		b = strconv.AppendInt(buf[:0], int64(j.Round), 10)
-		b = append(b, '-')
-		b = strconv.AppendUint(b, j.ContactID, 10)
-		sb.Write(b)
-		ends = append(ends, sb.Len())
+		buf = strconv.AppendInt(buf, int64(j.Round), 10)
+		buf = append(buf, '-')
+		buf = strconv.AppendUint(buf, j.ContactID, 10)
+		ends = append(ends, len(buf))
+		buf = j.appendPacked(buf)
+		ends = append(ends, len(buf))
 	}
-	all := sb.String()
+	all := string(buf)
 	e.strs = make([]string, len(ends))
 	start := 0
 	for i, end := range ends {
 		e.strs[i] = all[start:end]
 		start = end
 	}
-	e.contacts = make([]uint64, len(jobs))
-	e.slab = make([]any, 0, len(jobs)*maxXAddArgs)
+	e.slab = make([]any, 0, len(jobs)*5)
 }
 
-func (e *xaddEncoder) args(stream string, jobs []Job, i int) []any {
-	j := &jobs[i]
-	e.contacts[i] = j.ContactID
-	attempt := j.Attempt
-	if attempt < 1 {
-		attempt = 1
-	}
+func (e *xaddEncoder) args(stream string, i int) []any {
 	start := len(e.slab)
-	// go-redis writes numbers as their decimal digits, as strconv does, and
-	// small ints box without allocating.
-	e.slab = append(e.slab, "xadd", stream, &e.strs[2*i+1],
-		"key", &e.strs[2*i], "contact", &e.contacts[i], "round", j.Round,
-		"attempt", attempt, "to", &j.To, "channel", &j.Channel, "subject", &j.Subject, "body", &j.Body)
-	if j.From != "" {
-		e.slab = append(e.slab, "from", &j.From)
-	}
-	if j.URL != "" {
-		e.slab = append(e.slab, "url", &j.URL)
-	}
-	if j.Redelivery {
-		e.slab = append(e.slab, "redelivery", j.redeliveryField())
-	}
-	if j.Epoch != "" {
-		e.slab = append(e.slab, "epoch", &j.Epoch)
-	}
-	if j.Kind != "" {
-		e.slab = append(e.slab, "kind", &j.Kind)
-	}
-	if j.MessagingType != "" {
-		e.slab = append(e.slab, "mtype", &j.MessagingType)
-	}
-	if j.Tag != "" {
-		e.slab = append(e.slab, "tag", &j.Tag)
-	}
-	e.slab = j.appendMessageFields(e.slab)
+	e.slab = append(e.slab, "xadd", stream, &e.strs[2*i], JobField, &e.strs[2*i+1])
 	return e.slab[start:len(e.slab):len(e.slab)]
 }
 

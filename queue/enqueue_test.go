@@ -47,7 +47,7 @@ func TestXAddEncoderMatchesJobValues(t *testing.T) {
 	for i := range encoderJobs {
 		j := &encoderJobs[i]
 		var got []string
-		for _, a := range enc.args(key, encoderJobs, i) {
+		for _, a := range enc.args(key, i) {
 			got = append(got, wire(t, a))
 		}
 		want := []string{"xadd", key, j.StreamID()}

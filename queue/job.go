@@ -65,72 +65,107 @@ func (j *Job) StreamID() string {
 	return string(strconv.AppendUint(b, j.ContactID, 10))
 }
 
-// values is the stream entry's field list.
+// values is the stream entry's field list: the job, packed.
 func (j *Job) values() []any {
-	attempt := j.Attempt
-	if attempt < 1 {
-		attempt = 1
-	}
-	v := []any{"key", j.Key(), "contact", strconv.FormatUint(j.ContactID, 10), "round", strconv.Itoa(j.Round),
-		"attempt", strconv.Itoa(attempt), "to", j.To, "channel", j.Channel, "subject", j.Subject, "body", j.Body}
-	if j.From != "" {
-		v = append(v, "from", j.From)
-	}
-	if j.URL != "" {
-		v = append(v, "url", j.URL)
-	}
-	if j.Redelivery {
-		v = append(v, "redelivery", j.redeliveryField())
-	}
-	if j.Epoch != "" {
-		v = append(v, "epoch", j.Epoch)
-	}
-	if j.Kind != "" {
-		v = append(v, "kind", j.Kind)
-	}
-	if j.MessagingType != "" {
-		v = append(v, "mtype", j.MessagingType)
-	}
-	if j.Tag != "" {
-		v = append(v, "tag", j.Tag)
-	}
-	return j.appendMessageFields(v)
+	return []any{JobField, string(j.appendPacked(nil))}
 }
 
-// ParseJob reads a job back from a stream entry of a campaign's stream.
+// ParseJob reads a job back from a stream entry of a campaign's stream:
+// packed in JobField, or (queued by an older tui) one field per value.
 func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) {
-	j := Job{CampaignID: campaignID, Attempt: 1}
-	str := func(k string) string { s, _ := values[k].(string); return s }
+	f := jobFields{j: Job{CampaignID: campaignID, Attempt: 1}}
+	if packed, ok := values[JobField].(string); ok {
+		if err := unpack(packed, f.set); err != nil {
+			return f.j, fmt.Errorf("job %s: %w", id, err)
+		}
+	} else {
+		for k, v := range values {
+			if s, ok := v.(string); ok {
+				f.set(k, s)
+			}
+		}
+	}
+	return f.job(id)
+}
+
+// jobFields gathers a job's fields as they are read, in any order.
+type jobFields struct {
+	j                                    Job
+	key, contact, round, attempt, redlvy string
+}
+
+func (f *jobFields) set(name, value string) {
+	j := &f.j
+	switch name {
+	case "key":
+		f.key = value
+	case "contact":
+		f.contact = value
+	case "round":
+		f.round = value
+	case "attempt":
+		f.attempt = value
+	case "to":
+		j.To = value
+	case "channel":
+		j.Channel = value
+	case "subject":
+		j.Subject = value
+	case "body":
+		j.Body = value
+	case "from":
+		j.From = value
+	case "url":
+		j.URL = value
+	case "redelivery":
+		f.redlvy = value
+	case "epoch":
+		j.Epoch = value
+	case "kind":
+		j.Kind = value
+	case "mtype":
+		j.MessagingType = value
+	case "tag":
+		j.Tag = value
+	case "format":
+		j.Format = value
+	case "unsub":
+		j.Unsubscribe = value
+	case "unsub_mailto":
+		j.UnsubscribeMailto = value
+	case "test":
+		j.Test = value == "1"
+	}
+}
+
+// job checks what was read and returns the job.
+func (f *jobFields) job(id string) (Job, error) {
+	j := f.j
 	// Retries are re-queued with Redis-made IDs; the fields are the truth.
-	contact, err1 := strconv.ParseUint(str("contact"), 10, 64)
-	round, err2 := strconv.Atoi(str("round"))
+	contact, err1 := strconv.ParseUint(f.contact, 10, 64)
+	round, err2 := strconv.Atoi(f.round)
 	if err1 != nil || err2 != nil {
 		return j, fmt.Errorf("job %s: missing contact or round", id)
 	}
 	j.Round, j.ContactID = round, contact
-	if a, err := strconv.Atoi(str("attempt")); err == nil && a > 0 {
+	if a, err := strconv.Atoi(f.attempt); err == nil && a > 0 {
 		j.Attempt = a
 	}
-	j.To, j.Channel, j.From, j.URL = str("to"), str("channel"), str("from"), str("url")
-	j.Subject, j.Body = str("subject"), str("body")
-	switch str("redelivery") {
+	switch f.redlvy {
 	case "":
 	case "takeover":
 		j.Redelivery, j.TakenOver = true, true
 	default:
 		j.Redelivery = true
 	}
-	j.Epoch = str("epoch")
-	j.Kind, j.MessagingType, j.Tag = str("kind"), str("mtype"), str("tag")
-	j.readMessageFields(str)
 	if j.To == "" || j.Channel == "" {
 		return j, errors.New("job " + id + ": missing to or channel")
 	}
 	// The expected key is built on the stack: this runs for every job read.
 	var kb [48]byte
-	want := strconv.AppendUint(append(strconv.AppendUint(kb[:0], campaignID, 10), ':'), contact, 10)
-	if k := str("key"); k != string(want) {
-		return j, fmt.Errorf("job %s: key %q does not match %d:%d", id, k, campaignID, contact)
+	want := strconv.AppendUint(append(strconv.AppendUint(kb[:0], j.CampaignID, 10), ':'), contact, 10)
+	if f.key != string(want) {
+		return j, fmt.Errorf("job %s: key %q does not match %d:%d", id, f.key, j.CampaignID, contact)
 	}
 	return j, nil
 }
@@ -149,9 +184,13 @@ func parseStreamID(id string) (ms, seq uint64, err error) {
 	return 0, 0, fmt.Errorf("stream ID %q has no '-'", id)
 }
 
-// redeliveryField is the stream field of a possible redelivery: why.
+// redeliveryField is the stream field of a possible redelivery (why), or
+// "" for a job that is none.
 func (j *Job) redeliveryField() string {
-	if j.TakenOver {
+	switch {
+	case !j.Redelivery:
+		return ""
+	case j.TakenOver:
 		return "takeover"
 	}
 	return "1"

@@ -100,8 +100,8 @@ func TestReleaseRequeuesInTheRoundOrMarksIdleWhileEnqueuing(t *testing.T) {
 		t.Fatalf("released %d, %v", n, err)
 	}
 	entries, _ := rdb.XRange(ctx, JobsKey(2), "-", "+").Result()
-	if len(entries) != 2 || entries[0].ID != "1-2" || entries[1].ID != "1-3" || entries[1].Values["contact"] != "1" ||
-		entries[1].Values["epoch"] != "e1" {
+	if len(entries) != 2 || entries[0].ID != "1-2" || entries[1].ID != "1-3" || entryJob(t, 2, entries[1]).ContactID != 1 ||
+		entryJob(t, 2, entries[1]).Epoch != "e1" {
 		t.Fatalf("after release the stream is %v; want 1-2 and a copy of contact 1 as 1-3, fields kept", entries)
 	}
 	if p := pendingOf(t, rdb, 2); len(p) != 1 || p["1-2"] != "a" {
@@ -145,7 +145,7 @@ func TestPromoteMovesDueRetriesIntoTheRound(t *testing.T) {
 		t.Fatalf("promoted %d, %v", n, err)
 	}
 	entries, _ := rdb.XRange(ctx, JobsKey(3), "-", "+").Result()
-	if len(entries) != 2 || entries[1].ID != "1-2" || entries[1].Values["contact"] != "9" || entries[1].Values["attempt"] != "2" {
+	if len(entries) != 2 || entries[1].ID != "1-2" || entryJob(t, 3, entries[1]).ContactID != 9 || entryJob(t, 3, entries[1]).Attempt != 2 {
 		t.Fatalf("stream after promote: %v", entries)
 	}
 	if left, _ := rdb.ZCard(ctx, DelayedKey(3)).Result(); left != 1 {
@@ -190,4 +190,14 @@ func TestTrimDropsOnlyAcknowledgedEntries(t *testing.T) {
 	if got := ids(); len(got) != 2 || got[0] != "1-4" || got[1] != "1-5" {
 		t.Fatalf("stream after the second trim: %v; want the unread 1-4 and 1-5", got)
 	}
+}
+
+// entryJob reads the job of a stream entry.
+func entryJob(t *testing.T, campaignID uint64, e redis.XMessage) Job {
+	t.Helper()
+	j, err := ParseJob(campaignID, e.ID, e.Values)
+	if err != nil {
+		t.Fatalf("entry %s: %v", e.ID, err)
+	}
+	return j
 }

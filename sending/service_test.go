@@ -159,7 +159,11 @@ func streamKeys(t testing.TB, rdb *redis.Client, campaignID uint64) map[string]i
 			t.Fatal(err)
 		}
 		for _, e := range entries {
-			keys[e.Values["key"].(string)]++
+			j, err := queue.ParseJob(campaignID, e.ID, e.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys[j.Key()]++
 		}
 		if len(entries) < 5000 {
 			return keys
