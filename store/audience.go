@@ -32,10 +32,12 @@ type audienceTx struct {
 	// for it instead.
 	channel     Channel
 	unreachable func(raw []byte, why string)
+	// walk releases the map of the file as the walk goes.
+	walk mapWalk
 }
 
 func newAudienceTx(tx *bolt.Tx, c *Campaign) *audienceTx {
-	a := &audienceTx{tx: tx, contacts: tx.Bucket(bucketContacts), suppressed: map[string]bool{}}
+	a := &audienceTx{tx: tx, contacts: tx.Bucket(bucketContacts), suppressed: map[string]bool{}, walk: mapWalk{tx: tx}}
 	if c.Channel == ChannelSMTP || c.Channel == ChannelMessenger {
 		a.channel = c.Channel
 	}
@@ -136,6 +138,7 @@ func (a *audienceTx) each(fn func(id, raw []byte) (bool, error)) error {
 	if a.all {
 		c := a.contacts.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
+			a.walk.row()
 			if !a.eligible(k, 0) {
 				continue
 			}
@@ -149,6 +152,7 @@ func (a *audienceTx) each(fn func(id, raw []byte) (bool, error)) error {
 	for i, b := range a.include {
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			a.walk.row()
 			if !a.eligible(k, i) {
 				continue
 			}
@@ -331,6 +335,7 @@ func (a *audienceTx) eachAfter(after uint64, fn func(id, raw []byte) (bool, erro
 	if a.all {
 		c := a.contacts.Cursor()
 		for k, v := c.Seek(from); k != nil; k, v = c.Next() {
+			a.walk.row()
 			if more, err := visit(k, v); err != nil || !more {
 				return err
 			}
@@ -356,6 +361,7 @@ func (a *audienceTx) eachAfter(after uint64, fn func(id, raw []byte) (bool, erro
 			return nil
 		}
 		id := next // keys stay valid for the transaction's life
+		a.walk.row()
 		for i, h := range heads {
 			if h != nil && bytes.Equal(h, id) {
 				heads[i], _ = cursors[i].Next()

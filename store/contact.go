@@ -379,7 +379,9 @@ func (s *Store) ListContacts(f ContactFilter, offset, limit int, countAll bool) 
 			return nil
 		}
 		pre := newTextPrefilter(text)
+		walk := mapWalk{tx: tx}
 		visit := func(k, v []byte) (bool, error) {
+			walk.row()
 			if text != "" && !pre.mayMatch(v) {
 				return true, nil // cannot match: skip the decoding
 			}

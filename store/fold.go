@@ -94,7 +94,12 @@ func (s *Store) ApplyEvents(campaignID uint64, cursor string, events []Recipient
 		if ledger == nil {
 			return fmt.Errorf("campaign %d has no ledger", campaignID)
 		}
+		// The ledger rows a fold reads are released with the rest of the
+		// map: the folds of a send read every row of its ledger.
+		walk := mapWalk{tx: tx}
+		defer walk.end()
 		for i := range events {
+			walk.row()
 			ev := &events[i]
 			key := itob(ev.ContactID)
 			raw := ledger.Get(key)

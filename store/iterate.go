@@ -11,7 +11,9 @@ import (
 // stop.
 func (s *Store) ForEachContact(fn func(Contact) error) error {
 	err := s.db.View(func(tx *bolt.Tx) error {
+		walk := mapWalk{tx: tx}
 		return tx.Bucket(bucketContacts).ForEach(func(_, v []byte) error {
+			walk.row()
 			var c Contact
 			if err := decodeContact(v, &c); err != nil {
 				return err

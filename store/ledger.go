@@ -187,7 +187,9 @@ func (s *Store) ForEachLedger(campaignID uint64, fn func(LedgerEntry) error) err
 		if b == nil {
 			return nil
 		}
+		walk := mapWalk{tx: tx}
 		return b.ForEach(func(_, v []byte) error {
+			walk.row()
 			var e LedgerEntry
 			if err := decodeLedgerEntry(v, &e); err != nil {
 				return err

@@ -44,7 +44,9 @@ func (s *Store) ContactsEnd(f ContactFilter, limit int) (page ContactPage, offse
 	var rows []Contact // newest first while scanning backwards
 	err = s.db.View(func(tx *bolt.Tx) error {
 		contacts := tx.Bucket(bucketContacts)
+		walk := mapWalk{tx: tx}
 		visit := func(raw []byte) error {
+			walk.row()
 			if raw == nil {
 				return nil
 			}

@@ -302,8 +302,10 @@ func (s *Store) ForEachQueued(id, after uint64, fn func(e *LedgerEntry, c RawCon
 		// row; the records are copied into shared chunks, not one by one.
 		contacts := &forwardCursor{c: tx.Bucket(bucketContacts).Cursor()}
 		var arena []byte
+		walk := mapWalk{tx: tx}
 		cur := ledger.Cursor()
 		for k, v := cur.Seek(itob(after + 1)); k != nil; k, v = cur.Next() {
+			walk.row()
 			if len(v) > 1 && v[0] <= ledgerCodecVersion {
 				if st := v[1] &^ redeliveredBit; st != stateCode(RecipientQueued) && st != stateCode(RecipientRetrying) {
 					continue // final: skip without decoding
