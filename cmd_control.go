@@ -525,6 +525,11 @@ func followFor(e *env, svc *sending.Service) func(context.Context, func(sending.
 	}
 	hub := e.owned.hub
 	return func(ctx context.Context, onUpdate func(sending.Update)) error {
+		// A subscription begins with the last update of every send, made
+		// before the command began: older news than what the command read
+		// (a send paused then, resumed since). Only what is newer is
+		// passed on, as a follow of its own would.
+		since := time.Now()
 		sub := hub.Subscribe()
 		defer sub.Close()
 		for {
@@ -533,6 +538,9 @@ func followFor(e *env, svc *sending.Service) func(context.Context, func(sending.
 				return nil // ended, as Follow ends
 			}
 			for _, u := range ups {
+				if u.At.Before(since) {
+					continue
+				}
 				onUpdate(u)
 			}
 		}
