@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"math"
+	"runtime/debug"
+	"testing"
+)
+
+// A send in a process of its own collects garbage less often, within a
+// soft memory limit; an owner running the command for another process
+// keeps its settings, and so does a process told otherwise by GOGC or
+// GOMEMLIMIT.
+func TestSendTunesTheGarbageCollectorOnlyInItsOwnProcess(t *testing.T) {
+	restore := func(percent int, limit int64) {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+	}
+	defer restore(debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64))
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		owned bool
+		tuned bool
+	}{
+		{"own process", nil, false, true},
+		{"served by the owner", nil, true, false},
+		{"GOGC set", map[string]string{"GOGC": "100"}, false, false},
+		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "1GiB"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			restore(100, math.MaxInt64)
+			e := newEnv(context.Background(), nil, nil, nil, func(k string) string { return tc.env[k] })
+			if tc.owned {
+				e.owned = &ownedDB{}
+			}
+			tuneGCForSend(e)
+			percent, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+			if tuned := percent == SendGCPercent && limit == SendMemoryLimit; tuned != tc.tuned {
+				t.Errorf("GC percent %d, memory limit %d: tuned %v, want %v", percent, limit, tuned, tc.tuned)
+			}
+			if !tc.tuned && (percent != 100 || limit != math.MaxInt64) {
+				t.Errorf("left GC percent %d and memory limit %d, want them untouched", percent, limit)
+			}
+		})
+	}
+}
