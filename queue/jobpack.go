@@ -120,3 +120,7 @@ func nextNet(s string) (value, rest string, ok bool) {
 	}
 	return s[start:end], s[end+1:], true
 }
+
+// PackedValues is a job's stream entry as tui writes it: for benchmarks
+// that compare with Redis alone.
+func PackedValues(j *Job) []any { return j.values() }
