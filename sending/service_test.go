@@ -434,8 +434,17 @@ func TestLedgerInChunksQueuesEveryoneOnce(t *testing.T) {
 			if _, err := svc.Resume(context.Background(), "test", c.ID, nil); err != nil {
 				t.Fatal(err)
 			}
-		} else if _, err := svc.Start(context.Background(), "test", c.ID, 0, nil); err != nil {
-			t.Fatal(err)
+		} else {
+			// Each chunk is written while the one before is queued, and
+			// each pass stops at its own chunk's end: no job is offered
+			// twice (and refused by Redis the second time).
+			res, err := svc.Start(context.Background(), "test", c.ID, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Added != len(want) || res.Already != 0 {
+				t.Fatalf("queued %d and offered %d again, want %d and none", res.Added, res.Already, len(want))
+			}
 		}
 		rdb := rdbFor(t, srv)
 		entries, err := rdb.XRange(context.Background(), queue.JobsKey(c.ID), "-", "+").Result()
@@ -467,5 +476,52 @@ func TestLedgerInChunksQueuesEveryoneOnce(t *testing.T) {
 		if err != nil || ss.Total != len(want) || ss.Counts[store.RecipientQueued] != len(want) || ss.LedgerPending || !ss.Enqueued {
 			t.Fatalf("interrupted %v: send state %+v %v", interrupted, ss, err)
 		}
+	}
+}
+
+// A pass given the end of its chunk queues nobody past it, though the
+// ledger already holds the next chunk (written while the pass runs).
+func TestEnqueuePassStopsAtItsChunksEnd(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := seed.Open(t)
+	seed.Contacts(t, st, 30, "all")
+	c := create(t, st, store.Campaign{Name: "Bounded", Tags: []string{"all"}})
+	if _, _, err := st.StartSend("test", c.ID, 0); err != nil { // the whole ledger: 30 < the first chunk
+		t.Fatal(err)
+	}
+	c, err := st.Campaign(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRenderer(&c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := rdbFor(t, srv)
+	var res Result
+	p := &enqueuePass{s: New(st, newConn(t, srv.URL())), rdb: rdb, c: c, round: 1, renderer: r, res: &res, total: 30}
+	var ids []uint64
+	if err := st.ForEachLedger(c.ID, func(e store.LedgerEntry) error {
+		ids = append(ids, e.ContactID)
+		return nil
+	}); err != nil || len(ids) != 30 {
+		t.Fatalf("%d ledger rows, %v", len(ids), err)
+	}
+	upTo := ids[19] // two thirds of the way
+	if err := p.run(context.Background(), 0, upTo); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := rdb.XRange(context.Background(), queue.JobsKey(c.ID), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		j, err := queue.ParseJob(c.ID, e.ID, e.Values)
+		if err != nil || j.ContactID > upTo {
+			t.Fatalf("contact %d queued past %d (%v)", j.ContactID, upTo, err)
+		}
+	}
+	if res.Added == 0 || res.Added != len(entries) {
+		t.Fatalf("queued %d, the stream holds %d", res.Added, len(entries))
 	}
 }

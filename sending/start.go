@@ -326,21 +326,38 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	}
 	p := &enqueuePass{s: s, rdb: rdb, c: c, round: st.Round, epoch: epoch, everyone: everyone, renderer: r,
 		progress: progress, prior: prior, res: &res}
-	// The ledger of a large send is written a chunk at a time: each chunk
-	// is queued before the next is written, so the first deliveries start
-	// within moments, and an interrupted start goes on from where it was.
+	// The ledger of a large send is written a chunk at a time, so the
+	// first deliveries start within moments, and an interrupted start goes
+	// on from where it was. The next chunk is written while one is queued
+	// (the pass stops at its chunk's end): the queue never waits for the
+	// ledger, and a job is still queued only once its row is written.
 	for {
 		p.total = st.Total
-		if err := p.run(parent, after); err != nil {
-			return res, err
+		var upTo uint64
+		var next chan chunkWritten
+		if st.LedgerPending {
+			upTo = st.LedgerAfter
+			next = make(chan chunkWritten, 1)
+			go func() {
+				st, err := s.Store.ContinueLedger(c.ID)
+				next <- chunkWritten{st, err}
+			}()
 		}
-		if !st.LedgerPending {
+		err := p.run(parent, after, upTo)
+		if next == nil {
+			if err != nil {
+				return res, err
+			}
 			break
 		}
-		after = st.LedgerAfter
-		if st, err = s.Store.ContinueLedger(c.ID); err != nil {
+		w := <-next
+		if err != nil {
 			return res, err
 		}
+		if w.err != nil {
+			return res, w.err
+		}
+		after, st = upTo, w.st
 		res.Total = st.Total
 	}
 	// Every job is in: workers may put jobs back again. This goes first, so
@@ -355,9 +372,16 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	return res, nil
 }
 
-// enqueuePass queues the recipients the ledger holds after a contact, in
-// contact order: the ledger is read, messages rendered in parallel, and
-// batches reach Redis in order, as the stream IDs require.
+// chunkWritten is what ContinueLedger returned.
+type chunkWritten struct {
+	st  store.SendState
+	err error
+}
+
+// enqueuePass queues the recipients the ledger holds after a contact (up
+// to another, when not 0), in contact order: the ledger is read, messages
+// rendered in parallel, and batches reach Redis in order, as the stream
+// IDs require.
 type enqueuePass struct {
 	s        *Service
 	rdb      redis.UniversalClient
@@ -372,7 +396,7 @@ type enqueuePass struct {
 	res      *Result
 }
 
-func (p *enqueuePass) run(parent context.Context, after uint64) error {
+func (p *enqueuePass) run(parent context.Context, after, upTo uint64) error {
 	s, rdb, c, res, r, epoch, everyone := p.s, p.rdb, p.c, p.res, p.renderer, p.epoch, p.everyone
 	st := store.SendState{Round: p.round, Total: p.total}
 	progress, prior := p.progress, p.prior
@@ -404,6 +428,9 @@ func (p *enqueuePass) run(parent context.Context, after uint64) error {
 		}
 		cur := &batch{ready: make(chan struct{})}
 		readErr = s.Store.ForEachQueued(c.ID, after, func(e *store.LedgerEntry, ct store.RawContact) bool {
+			if upTo != 0 && e.ContactID > upTo {
+				return false // the next chunk, being written: the next pass's
+			}
 			if e.Round != st.Round && !everyone {
 				return true
 			}
