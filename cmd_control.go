@@ -401,6 +401,7 @@ type sendWaiter struct {
 	ended                bool // the send is over: later updates are older news
 	lastPrint            time.Time
 	warned, warnedCannot bool
+	warnedOutdated       bool
 	problem              string
 	lossesSeen           int // losses before --wait began are news too, once
 	noWorkerSince        time.Time
@@ -459,6 +460,10 @@ func (w *sendWaiter) notices(u sending.Update, now time.Time) {
 		w.warned = true
 		say("No worker has been seen for %s: nothing is being delivered. Start one with `tui --headless-worker` (with REDIS_URL=%s), or run `tui --worker`.\n",
 			NoWorkerWarning, w.redisURL)
+	}
+	if ow, ok := queue.Outdated(u.Workers, now); ok && !w.warnedOutdated {
+		w.warnedOutdated = true
+		say("Beware: %s. `tui campaign retry-failed %d` sends again to those it failed.\n", termsafe.Line(queue.OutdatedSentence(ow)), w.c.ID)
 	}
 	if reason, none := queue.NoneCanDeliver(u.Workers, w.c.ID, now); none && !w.warnedCannot {
 		w.warnedCannot = true

@@ -15,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"tui/internal/redistest"
 	"tui/internal/testkit"
 	"tui/internal/testkit/seed"
+	"tui/queue"
 	"tui/sending"
 	"tui/store"
 )
@@ -382,4 +385,46 @@ func TestWaitKeepsTheEndOverAnOlderUpdate(t *testing.T) {
 	if err := w.outcome(); err != nil || !ended || !strings.Contains(errb.String(), "Done: all 2 recipients") {
 		t.Fatalf("outcome %v (follow ended: %v)\n%s", err, ended, errb.String())
 	}
+}
+
+// A worker from before packed jobs would fail every job it took: a send
+// is refused while one runs, with what to do, and --wait names one that
+// appears during a send.
+func TestOutdatedWorkersAreRefusedAndNamed(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	oldWorker := func(id string) { // a heartbeat as such a worker writes it: no job format
+		rdb.HSet(ctx, queue.WorkerKey(id), "host", "oldhost", "last_seen", time.Now().UnixMilli())
+		rdb.SAdd(ctx, queue.WorkersKey(), id)
+	}
+	db, id := seed.Campaign(t, 20)
+	env := []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	oldWorker("old-1")
+	code, _, stderr := runIn(t, env, t.TempDir(), "", "campaign", "send", fmt.Sprint(id))
+	if code == 0 || !strings.Contains(stderr, "old-1 (host oldhost) runs an older tui") || !strings.Contains(stderr, "upgrade it") {
+		t.Fatalf("send beside an outdated worker: exit %d\n%s", code, stderr)
+	}
+	if s := statusOf(t, db, srv.URL(), id); s.Status != store.StatusDraft {
+		t.Fatalf("the refused send left the campaign %s", s.Status)
+	}
+	rdb.Del(ctx, queue.WorkerKey("old-1"))
+	// No worker runs: the recipients wait while one from before appears.
+	cmd, out := startWait(t, db, srv.URL(), id, "Queued 20 recipients", 30*time.Second)
+	oldWorker("old-2")
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(stderrText(out), "Beware: worker old-2 (host oldhost) runs an older tui") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("--wait does not name the outdated worker:\n%s", stderrText(out))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(stderrText(out), fmt.Sprintf("retry-failed %d", id)) {
+		t.Errorf("--wait does not say how to send again to those it failed:\n%s", stderrText(out))
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
 }

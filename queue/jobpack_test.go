@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -121,4 +122,38 @@ func FuzzUnpackNeverMisreads(f *testing.F) {
 			t.Fatalf("%q unpacked to %q, which packs as %q", s, pairs, again)
 		}
 	})
+}
+
+// A worker says in its heartbeat which jobs it reads; one from before
+// packed jobs says nothing, and is the one Outdated names.
+func TestHeartbeatsSayWhichJobsAWorkerReads(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	now := time.Now()
+	if err := Heartbeat(ctx, rdb, WorkerInfo{ID: "new-1", Host: "new", LastSeen: now}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := Workers(ctx, rdb)
+	if err != nil || len(ws) != 1 || ws[0].Jobs != JobFormat {
+		t.Fatalf("workers %+v, %v: want one reading %q", ws, err, JobFormat)
+	}
+	if w, ok := Outdated(ws, now); ok {
+		t.Fatalf("%s called outdated", w.ID)
+	}
+	// A heartbeat as a tui before packed jobs wrote it.
+	rdb.HSet(ctx, WorkerKey("old-1"), "host", "old", "last_seen", now.UnixMilli())
+	rdb.SAdd(ctx, WorkersKey(), "old-1")
+	if ws, err = Workers(ctx, rdb); err != nil {
+		t.Fatal(err)
+	}
+	w, ok := Outdated(ws, now)
+	if !ok || w.ID != "old-1" || !strings.Contains(OutdatedSentence(w), "older tui") {
+		t.Fatalf("Outdated = %+v %v", w, ok)
+	}
+	// Once it stops reporting, it no longer counts.
+	if _, ok := Outdated(ws, now.Add(LostAfter+time.Second)); ok {
+		t.Fatal("a lost worker still counts as outdated")
+	}
 }

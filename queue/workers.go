@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,31 @@ type WorkerInfo struct {
 	// RedisErr is what Redis refuses this worker now (Explain's sentence:
 	// out of memory, a read-only replica, a Cluster error), or "".
 	RedisErr string
+	// Jobs is the job format the worker reads (JobFormat); "" for a tui
+	// from before packed jobs, which fails them as malformed.
+	Jobs string
+}
+
+// JobFormat names the jobs this tui queues and reads: packed (JobField).
+// A worker says it in its heartbeat, so that an owner can refuse to queue
+// for a worker that would fail every job it took.
+const JobFormat = "packed"
+
+// Outdated returns the first live worker that cannot read the jobs this
+// tui queues, if any.
+func Outdated(workers []WorkerInfo, now time.Time) (WorkerInfo, bool) {
+	for _, w := range workers {
+		if w.Alive(now) && w.Jobs != JobFormat {
+			return w, true
+		}
+	}
+	return WorkerInfo{}, false
+}
+
+// OutdatedSentence says what an outdated worker does and what to do.
+func OutdatedSentence(w WorkerInfo) string {
+	return fmt.Sprintf("worker %s (host %s) runs an older tui, which cannot read the jobs this one queues and would fail every recipient it took: stop it and upgrade it (workers first, then the app)",
+		w.ID, w.Host)
 }
 
 // LostAfter is how long a worker may go without a heartbeat before it is
@@ -70,7 +96,8 @@ func Heartbeat(ctx context.Context, rdb redis.UniversalClient, w WorkerInfo) err
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, "host", w.Host, "pid", w.PID, "concurrency", w.Concurrency,
 			"started", w.Started.UnixMilli(), "last_seen", w.LastSeen.UnixMilli(),
-			"processed", w.Processed, "failed", w.Failed, "in_flight", w.InFlight, "stopping", boolInt(w.Stopping), "redis_err", w.RedisErr)
+			"processed", w.Processed, "failed", w.Failed, "in_flight", w.InFlight, "stopping", boolInt(w.Stopping), "redis_err", w.RedisErr,
+			"jobs", JobFormat)
 		for id, reason := range w.Cannot {
 			p.HSet(ctx, key, cannotPrefix+strconv.FormatUint(id, 10), reason)
 		}
@@ -127,7 +154,7 @@ func Workers(ctx context.Context, rdb redis.UniversalClient) ([]WorkerInfo, erro
 		wi := WorkerInfo{ID: ids[i], Host: m["host"], PID: int(num("pid")), Concurrency: int(num("concurrency")),
 			Started: time.UnixMilli(num("started")), LastSeen: time.UnixMilli(num("last_seen")),
 			Processed: num("processed"), Failed: num("failed"), InFlight: num("in_flight"), Stopping: num("stopping") == 1,
-			RedisErr: m["redis_err"]}
+			RedisErr: m["redis_err"], Jobs: m["jobs"]}
 		for k, v := range m {
 			if rest, ok := strings.CutPrefix(k, cannotPrefix); ok {
 				if id, err := strconv.ParseUint(rest, 10, 64); err == nil {

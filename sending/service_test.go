@@ -525,3 +525,45 @@ func TestEnqueuePassStopsAtItsChunksEnd(t *testing.T) {
 		t.Fatalf("queued %d, the stream holds %d", res.Added, len(entries))
 	}
 }
+
+// While a worker from before packed jobs runs, a send is refused with
+// what to do, and nothing changes: it would fail every job it took.
+func TestSendIsRefusedWhileAnOutdatedWorkerRuns(t *testing.T) {
+	srv := redistest.Start(t)
+	st, _ := seed.Open(t)
+	seed.Contacts(t, st, 5, "all")
+	c := create(t, st, store.Campaign{Name: "Old", Tags: []string{"all"}})
+	rdb := rdbFor(t, srv)
+	ctx := context.Background()
+	// A heartbeat as such a worker writes it: no job format.
+	rdb.HSet(ctx, queue.WorkerKey("old-1"), "host", "oldhost", "last_seen", time.Now().UnixMilli())
+	rdb.SAdd(ctx, queue.WorkersKey(), "old-1")
+	svc := New(st, newConn(t, srv.URL()))
+	_, err := svc.Start(ctx, "test", c.ID, 0, nil)
+	if err == nil || !strings.Contains(err.Error(), "old-1 (host oldhost) runs an older tui") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("start beside an outdated worker: %v", err)
+	}
+	if got, _ := st.Campaign(c.ID); got.Status != store.StatusDraft {
+		t.Fatalf("the campaign is %s after the refusal", got.Status)
+	}
+	if n, _ := rdb.Exists(ctx, queue.JobsKey(c.ID)).Result(); n != 0 {
+		t.Fatal("jobs were queued")
+	}
+	// Gone (stopped and upgraded), the send goes.
+	rdb.Del(ctx, queue.WorkerKey("old-1"))
+	if _, err := svc.Start(ctx, "test", c.ID, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A resume is refused alike.
+	if _, err := svc.Pause(ctx, "test", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, queue.WorkerKey("old-2"), "host", "oldhost", "last_seen", time.Now().UnixMilli())
+	rdb.SAdd(ctx, queue.WorkersKey(), "old-2")
+	if _, err := svc.Resume(ctx, "test", c.ID, nil); err == nil || !strings.Contains(err.Error(), "old-2") {
+		t.Fatalf("resume beside an outdated worker: %v", err)
+	}
+	if got, _ := st.Campaign(c.ID); got.Status != store.StatusPaused {
+		t.Fatalf("the campaign is %s after the refused resume", got.Status)
+	}
+}

@@ -50,6 +50,9 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 	if err := s.beforeSend(ctx, rdb); err != nil {
 		return Result{}, err
 	}
+	if err := refuseOutdatedWorkers(ctx, rdb); err != nil {
+		return Result{}, err
+	}
 	c, st, err := s.Store.StartSend(actor, id, version)
 	if err != nil {
 		return Result{}, err
@@ -60,6 +63,21 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 		return Result{Campaign: c, Round: st.Round, Total: st.Total}, fmt.Errorf("%w (the send is recorded; resume it with `tui campaign resume %d`)", err, c.ID)
 	}
 	return s.enqueue(ctx, rdb, c, st, progress, false)
+}
+
+// refuseOutdatedWorkers fails while a live worker runs a tui that cannot
+// read the jobs this one queues: it would fail every recipient it took.
+// Nothing is changed then. A read of the workers that fails refuses
+// nothing: the send's own steps meet the same trouble and say so.
+func refuseOutdatedWorkers(ctx context.Context, rdb redis.UniversalClient) error {
+	workers, err := queue.Workers(ctx, rdb)
+	if err != nil {
+		return nil
+	}
+	if w, ok := queue.Outdated(workers, time.Now()); ok {
+		return fmt.Errorf("%s; nothing was changed", queue.OutdatedSentence(w))
+	}
+	return nil
 }
 
 // ErrNothingToResume means the campaign's enqueue already finished.
@@ -82,6 +100,9 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 	}
 	rdb, err := s.Conn.Client(ctx)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := refuseOutdatedWorkers(ctx, rdb); err != nil {
 		return Result{}, err
 	}
 	if st.Enqueued {

@@ -454,7 +454,7 @@ func TestPaneSuggestsRequeueWhenTheQueueIsGone(t *testing.T) {
 	camp := store.Campaign{ID: 7, Name: "Spring sale", Status: store.StatusSending}
 	send := store.SendState{CampaignID: 7, Round: 1, Total: 296, Enqueued: true, StartedAt: now.Add(-5 * time.Minute),
 		Counts: map[store.RecipientState]int{store.RecipientSent: 100, store.RecipientQueued: 196}}
-	worker := queue.WorkerInfo{ID: "w1", Host: "h", LastSeen: now}
+	worker := queue.WorkerInfo{ID: "w1", Host: "h", LastSeen: now, Jobs: queue.JobFormat}
 	for i := 120; i >= 0; i -= 10 {
 		board.apply(sending.Update{Campaign: camp, Send: send, Workers: []queue.WorkerInfo{worker}, At: now.Add(-time.Duration(i) * time.Second)})
 	}

@@ -591,6 +591,8 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 			hint = "the in-process worker starts in a moment"
 		}
 		return warn.Render("No worker is running, so nothing is delivered: " + hint)
+	case l.live && l.active() && outdatedWorker(l, now) != "":
+		return st.Error.Render(fmt.Sprintf("✗ %s; `tui campaign retry-failed %d` sends again to those it failed", outdatedWorker(l, now), l.c.ID))
 	case l.live && l.c.Status == store.StatusSending && noneCanDeliver(l, now):
 		reason, _ := queue.NoneCanDeliver(l.workers, l.c.ID, now)
 		return warn.Render("No running worker can deliver this send: " + reason + " — fix that where the workers run and restart them; the recipients wait")
@@ -643,6 +645,16 @@ func workerRefusal(l *sendLive, now time.Time) string {
 		if w.RedisErr != "" && w.Alive(now) {
 			return "Worker " + w.ID + ": " + w.RedisErr
 		}
+	}
+	return ""
+}
+
+// outdatedWorker says which live worker runs a tui that fails this one's
+// jobs, or "".
+func outdatedWorker(l *sendLive, now time.Time) string {
+	if w, ok := queue.Outdated(l.workers, now); ok {
+		s := queue.OutdatedSentence(w)
+		return strings.ToUpper(s[:1]) + s[1:]
 	}
 	return ""
 }

@@ -32,7 +32,7 @@ func paneFixture(st *store.Store, nFail, nWorkers int) (*progressPane, *sendBoar
 			seen = now.Add(-45 * time.Second)
 		}
 		workers = append(workers, queue.WorkerInfo{ID: fmt.Sprintf("host%02d-%d", i, 4000+i), Host: fmt.Sprintf("host%02d", i),
-			InFlight: int64(i % 8), Processed: int64(600 * i), LastSeen: seen})
+			InFlight: int64(i % 8), Processed: int64(600 * i), LastSeen: seen, Jobs: queue.JobFormat})
 	}
 	var failures []store.LedgerEntry
 	for i := 0; i < nFail; i++ {
@@ -104,6 +104,23 @@ func TestPaneSaysWhenNoWorkerCanDeliver(t *testing.T) {
 	v = ansi.Strip(p.View())
 	if !strings.Contains(flat(v), "No running worker can deliver this send: "+reason) {
 		t.Errorf("the pane does not say that no worker can deliver:\n%s", v)
+	}
+}
+
+// A live worker from before packed jobs would fail every job it took: the
+// pane names it and says what to do.
+func TestPaneNamesAWorkerThatCannotReadTheJobs(t *testing.T) {
+	p, board, _ := paneFixture(nil, 0, 3)
+	p.setSize(160, 37)
+	if v := ansi.Strip(p.View()); strings.Contains(v, "older tui") {
+		t.Fatalf("up-to-date workers are called outdated:\n%s", v)
+	}
+	l := board.get(7)
+	l.workers[1].Jobs = "" // its heartbeat says no format: an older tui
+	v := flat(ansi.Strip(p.View()))
+	if !strings.Contains(v, "Worker "+l.workers[1].ID+" (host "+l.workers[1].Host+") runs an older tui") ||
+		!strings.Contains(v, "retry-failed 7") {
+		t.Errorf("the pane does not name the outdated worker and the way back:\n%s", v)
 	}
 }
 
