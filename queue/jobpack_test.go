@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"tui/internal/redistest"
 )
 
 // packedBack is a job as it reads back: attempts start at 1, and plain
@@ -81,9 +79,7 @@ func TestDamagedPackedJobsAreRefused(t *testing.T) {
 // across an upgrade, or retries waiting to be promoted) are read as
 // before.
 func TestJobsOfSeparateFieldsAreStillRead(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := scriptsRedis(t)
 	ctx := context.Background()
 	old := []any{"key", "7:300", "contact", "300", "round", "2", "attempt", "3", "to", "b@example.com",
 		"channel", "smtp", "subject", "", "body", "é\r\n", "from", "me@example.com", "redelivery", "takeover",
@@ -127,9 +123,7 @@ func FuzzUnpackNeverMisreads(f *testing.F) {
 // A worker says in its heartbeat which jobs it reads; one from before
 // packed jobs says nothing, and is the one Outdated names.
 func TestHeartbeatsSayWhichJobsAWorkerReads(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := scriptsRedis(t)
 	ctx := context.Background()
 	now := time.Now()
 	if err := Heartbeat(ctx, rdb, WorkerInfo{ID: "new-1", Host: "new", LastSeen: now}); err != nil {
