@@ -216,7 +216,9 @@ func drained(b *testing.B, rdb *redis.Client, id uint64, n int) {
 // given fields.
 type ceiling struct{ add, drain float64 }
 
-func (c ceiling) mean(o ceiling) ceiling { return ceiling{(c.add + o.add) / 2, (c.drain + o.drain) / 2} }
+func (c ceiling) mean(o ceiling) ceiling {
+	return ceiling{(c.add + o.add) / 2, (c.drain + o.drain) / 2}
+}
 
 // ceilings measures the ceilings of entries of a job's eight fields, as
 // tui wrote them before, and of the same job packed in one field.
