@@ -350,28 +350,36 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	// The ledger of a large send is written a chunk at a time, so the
 	// first deliveries start within moments, and an interrupted start goes
 	// on from where it was. The next chunk is written while one is queued
-	// (the pass stops at its chunk's end): the queue never waits for the
-	// ledger, and a job is still queued only once its row is written.
-	for {
+	// (the pass stops at its chunk's end): the queue does not wait for the
+	// ledger, and a job is still queued only once its row is written. The
+	// first, small chunk of a fresh start is queued alone: nothing competes
+	// with the first deliveries.
+	for first := true; ; first = false {
 		p.total = st.Total
-		var upTo uint64
-		var next chan chunkWritten
-		if st.LedgerPending {
-			upTo = st.LedgerAfter
-			next = make(chan chunkWritten, 1)
-			go func() {
-				st, err := s.Store.ContinueLedger(c.ID)
-				next <- chunkWritten{st, err}
-			}()
-		}
-		err := p.run(parent, after, upTo)
-		if next == nil {
-			if err != nil {
+		if !st.LedgerPending {
+			if err := p.run(parent, after, 0); err != nil {
 				return res, err
 			}
 			break
 		}
-		w := <-next
+		upTo := st.LedgerAfter
+		next := make(chan chunkWritten, 1)
+		write := func() {
+			st, err := s.Store.ContinueLedger(c.ID)
+			next <- chunkWritten{st, err}
+		}
+		alone := first && after == 0
+		if !alone {
+			go write()
+		}
+		err := p.run(parent, after, upTo)
+		if alone && err == nil {
+			write()
+		}
+		var w chunkWritten
+		if !alone || err == nil {
+			w = <-next
+		}
 		if err != nil {
 			return res, err
 		}
