@@ -363,30 +363,26 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 			break
 		}
 		upTo := st.LedgerAfter
-		next := make(chan chunkWritten, 1)
-		write := func() {
-			st, err := s.Store.ContinueLedger(c.ID)
-			next <- chunkWritten{st, err}
-		}
 		alone := first && after == 0
+		var wait func() (store.SendState, error)
 		if !alone {
-			go write()
+			wait = s.writeNextChunk(c.ID)
 		}
 		err := p.run(parent, after, upTo)
 		if alone && err == nil {
-			write()
+			wait = s.writeNextChunk(c.ID)
 		}
-		var w chunkWritten
-		if !alone || err == nil {
-			w = <-next
+		if wait == nil {
+			return res, err
+		}
+		next, werr := wait() // a write under way ends before anything returns
+		if err == nil {
+			err = werr
 		}
 		if err != nil {
 			return res, err
 		}
-		if w.err != nil {
-			return res, w.err
-		}
-		after, st = upTo, w.st
+		after, st = upTo, next
 		res.Total = st.Total
 	}
 	// Every job is in: workers may put jobs back again. This goes first, so
@@ -401,10 +397,22 @@ func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c s
 	return res, nil
 }
 
-// chunkWritten is what ContinueLedger returned.
-type chunkWritten struct {
-	st  store.SendState
-	err error
+// writeNextChunk writes the next chunk of a send's ledger in the
+// background; wait returns what ContinueLedger did, once it is done.
+func (s *Service) writeNextChunk(id uint64) (wait func() (store.SendState, error)) {
+	type written struct {
+		st  store.SendState
+		err error
+	}
+	done := make(chan written, 1)
+	go func() {
+		st, err := s.Store.ContinueLedger(id)
+		done <- written{st, err}
+	}()
+	return func() (store.SendState, error) {
+		w := <-done
+		return w.st, w.err
+	}
 }
 
 // enqueuePass queues the recipients the ledger holds after a contact (up
