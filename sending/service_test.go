@@ -172,6 +172,21 @@ func streamKeys(t testing.TB, rdb *redis.Client, campaignID uint64) map[string]i
 	}
 }
 
+// queuedOnce fails unless the campaign's stream holds n recipients, each
+// once.
+func queuedOnce(t *testing.T, rdb *redis.Client, campaignID uint64, n int, when string) {
+	t.Helper()
+	keys := streamKeys(t, rdb, campaignID)
+	if len(keys) != n {
+		t.Fatalf("%s: the stream holds %d distinct recipients, want %d", when, len(keys), n)
+	}
+	for k, count := range keys {
+		if count != 1 {
+			t.Fatalf("%s: %s queued %d times", when, k, count)
+		}
+	}
+}
+
 func TestStartEnqueuesEveryRecipientOnce(t *testing.T) {
 	n := 100_000
 	if testing.Short() {
@@ -195,15 +210,7 @@ func TestStartEnqueuesEveryRecipientOnce(t *testing.T) {
 		t.Fatalf("result %+v, last progress %+v", res, last)
 	}
 	rdb := rdbFor(t, srv)
-	keys := streamKeys(t, rdb, c.ID)
-	if len(keys) != n {
-		t.Fatalf("stream holds %d distinct keys, want %d", len(keys), n)
-	}
-	for k, count := range keys {
-		if count != 1 {
-			t.Fatalf("key %s enqueued %d times", k, count)
-		}
-	}
+	queuedOnce(t, rdb, c.ID, n, "after the start")
 	entries, _ := rdb.XRangeN(context.Background(), queue.JobsKey(c.ID), "-", "+", 1).Result()
 	job, err := queue.ParseJob(c.ID, entries[0].ID, entries[0].Values)
 	if err != nil || job.Subject != "Hi Name 1" || job.To != "c1@example.com" || job.Key() != fmt.Sprintf("%d:%d", c.ID, job.ContactID) {
@@ -263,15 +270,7 @@ func TestInterruptedEnqueueResumesWithoutDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := streamKeys(t, rdb, c.ID)
-	if len(keys) != n {
-		t.Fatalf("after resume: %d keys, want %d (result %+v)", len(keys), n, res)
-	}
-	for k, count := range keys {
-		if count != 1 {
-			t.Fatalf("%s enqueued %d times", k, count)
-		}
-	}
+	queuedOnce(t, rdb, c.ID, n, fmt.Sprintf("after resume (result %+v)", res))
 }
 
 func TestEnqueueFailsRecipientsWhoseMessageCannotRender(t *testing.T) {
@@ -371,15 +370,7 @@ func TestResumeAfterALostQueueMidRetryQueuesEveryoneNotDone(t *testing.T) {
 	if _, err := svc.Resume(ctx, "t", c.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	keys := streamKeys(t, rdb, c.ID)
-	if len(keys) != n {
-		t.Fatalf("after resume the stream holds %d recipients, want all %d (none was done)", len(keys), n)
-	}
-	for k, count := range keys {
-		if count != 1 {
-			t.Fatalf("%s queued %d times", k, count)
-		}
-	}
+	queuedOnce(t, rdb, c.ID, n, "after resume (none was done)")
 }
 
 // A send larger than a ledger chunk writes its ledger a chunk at a time,
