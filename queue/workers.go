@@ -53,7 +53,7 @@ func Outdated(workers []WorkerInfo, now time.Time) (WorkerInfo, bool) {
 
 // OutdatedSentence says what an outdated worker does and what to do.
 func OutdatedSentence(w WorkerInfo) string {
-	return fmt.Sprintf("worker %s (host %s) runs an older tui, which cannot read the jobs this one queues and would fail every recipient it took: stop it and upgrade it (workers first, then the app)",
+	return fmt.Sprintf("worker %s (host %s) runs an older tui, which fails every job of this one it takes: stop it and upgrade it",
 		w.ID, w.Host)
 }
 

@@ -75,7 +75,7 @@ func refuseOutdatedWorkers(ctx context.Context, rdb redis.UniversalClient) error
 		return nil
 	}
 	if w, ok := queue.Outdated(workers, time.Now()); ok {
-		return fmt.Errorf("%s; nothing was changed", queue.OutdatedSentence(w))
+		return fmt.Errorf("%s (workers first, then the app); nothing was changed", queue.OutdatedSentence(w))
 	}
 	return nil
 }

@@ -592,7 +592,7 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 		}
 		return warn.Render("No worker is running, so nothing is delivered: " + hint)
 	case l.live && l.active() && outdatedWorker(l, now) != "":
-		return st.Error.Render(fmt.Sprintf("✗ %s; `tui campaign retry-failed %d` sends again to those it failed", outdatedWorker(l, now), l.c.ID))
+		return st.Error.Render(fmt.Sprintf("✗ %s; `tui campaign retry-failed %d` resends to those it failed", outdatedWorker(l, now), l.c.ID))
 	case l.live && l.c.Status == store.StatusSending && noneCanDeliver(l, now):
 		reason, _ := queue.NoneCanDeliver(l.workers, l.c.ID, now)
 		return warn.Render("No running worker can deliver this send: " + reason + " — fix that where the workers run and restart them; the recipients wait")
