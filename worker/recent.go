@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,10 @@ type recentOutcomes struct {
 	size   int               // entries held
 	next   int               // where the next entry goes once the ring is full
 	epochs map[uint64]string // the last epoch seen per campaign, kept when it vanishes
+	// epoch is the last epoch added, copied: a job's fields are slices of
+	// its whole stream entry, and a ring entry holding one would keep the
+	// entry alive for as long as it stays (20 MB at full speed).
+	epoch string
 }
 
 // recentOutcome is an outcome reduced to what recording it again needs:
@@ -61,7 +66,10 @@ func (r *recentOutcomes) add(batch []outcome, now time.Time) {
 		if o.Final == "" {
 			continue
 		}
-		e := recentOutcome{campaign: o.Job.CampaignID, contact: o.Job.ContactID, at: at, epoch: o.Job.Epoch,
+		if o.Job.Epoch != r.epoch {
+			r.epoch = strings.Clone(o.Job.Epoch)
+		}
+		e := recentOutcome{campaign: o.Job.CampaignID, contact: o.Job.ContactID, at: at, epoch: r.epoch,
 			reason: o.Event.Reason, round: int32(o.Event.Round), attempt: int32(o.Event.Attempt), typ: o.Event.Type,
 			final: o.Final, takenOver: o.Event.TakenOver}
 		i := r.size

@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"tui/queue"
 )
@@ -54,5 +56,24 @@ func TestRecentOutcomesKeepTheNewestAcrossChunks(t *testing.T) {
 	_, lost = r.epochChanged(map[uint64]queue.Control{7: {Epoch: "c"}})
 	if len(lost[7]) != 10 {
 		t.Fatalf("%d outcomes of epoch b, want 10", len(lost[7]))
+	}
+}
+
+// A job's fields are slices of its whole stream entry: the ring keeps a
+// copy of the epoch, never the entry, or a hundred thousand outcomes would
+// hold a hundred thousand entries alive.
+func TestRecentOutcomesHoldNoStreamEntry(t *testing.T) {
+	var r recentOutcomes
+	entry := strings.Repeat("x", 300) + "epoch-1" // the packed entry a job was read from
+	epoch := entry[300:]
+	r.add([]outcome{{out: queue.Outcome{Job: queue.Job{CampaignID: 7, ContactID: 1, Epoch: epoch}, Final: "sent",
+		Event: queue.Event{Type: queue.EventDelivered}}}}, time.Now())
+	kept := r.at(0).epoch
+	if kept != epoch {
+		t.Fatalf("kept epoch %q, want %q", kept, epoch)
+	}
+	start, end := uintptr(unsafe.Pointer(unsafe.StringData(entry))), uintptr(unsafe.Pointer(unsafe.StringData(entry)))+uintptr(len(entry))
+	if p := uintptr(unsafe.Pointer(unsafe.StringData(kept))); p >= start && p < end {
+		t.Fatal("the ring's epoch points into the job's stream entry")
 	}
 }
