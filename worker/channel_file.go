@@ -115,23 +115,41 @@ func (c *FileChannel) Deliver(ctx context.Context, d Delivery) error {
 	bp := lineBufs.Get().(*[]byte)
 	now := c.now()
 	line := appendOutboxLine((*bp)[:0], &d, now)
-
-	c.mu.Lock()
-	var err error
-	if c.closed {
-		err = Transient("the outbox %s is closed: the worker is shutting down", c.path)
-	} else if ferr := c.follow(now); ferr != nil {
-		err = Transient("%v", ferr)
-	} else if _, werr := c.f.Write(line); werr != nil {
-		err = Transient("write to the outbox %s: %v", c.path, werr)
-	}
-	c.mu.Unlock()
-
+	_, err := c.writeLines(ctx, line, now)
 	if cap(line) <= maxPooledLine {
 		*bp = line
 		lineBufs.Put(bp)
 	}
 	return err
+}
+
+// appendLine appends the delivery's outbox line to b, to be written by
+// writeLines with others: a deliverer gathers the lines of its chunk and
+// writes them at once.
+func (c *FileChannel) appendLine(b []byte, d Delivery) []byte {
+	return appendOutboxLine(b, &d, c.now())
+}
+
+// writeLines writes whole lines to the outbox with one write(2). It returns
+// how many bytes were written: on an error, the lines wholly before that
+// point are in the file and the rest are not.
+func (c *FileChannel) writeLines(ctx context.Context, lines []byte, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, Transient("the outbox %s is closed: the worker is shutting down", c.path)
+	}
+	if err := c.follow(now); err != nil {
+		return 0, Transient("%v", err)
+	}
+	n, err := c.f.Write(lines)
+	if err != nil {
+		return n, Transient("write to the outbox %s: %v", c.path, err)
+	}
+	return n, nil
 }
 
 // Close closes the outbox; later deliveries fail as transient, so their jobs

@@ -397,3 +397,62 @@ func TestFileChannelFollowsAMovedOrDeletedOutbox(t *testing.T) {
 		t.Fatalf("delivering with the outbox's directory gone: %v, want a transient error", err)
 	}
 }
+
+// A deliverer writes its chunk's outbox lines at once, before any of their
+// outcomes is handed over; a write that fails turns them into what a
+// failed delivery gives: a retry while attempts remain, else a failure.
+func TestStagedOutboxLinesAreWrittenTogetherAndFailAsDeliveries(t *testing.T) {
+	w := New(nil, Config{ID: "w1", Concurrency: 1})
+	task := func(contact uint64, attempt int) *task {
+		j := fileJob(1, contact, "body")
+		j.Attempt = attempt
+		return &task{f: queue.Fetched{CampaignID: 1, EntryID: fmt.Sprintf("1-%d", contact), Job: j}}
+	}
+	path := filepath.Join(t.TempDir(), "outbox")
+	fc, err := NewFileChannel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	var st staging
+	var outs []outcome
+	now := time.Now()
+	for c := uint64(1); c <= 3; c++ {
+		w.stage(&st, fc, task(c, 1), &outs, 3, now)
+	}
+	if info, _ := os.Stat(path); info.Size() != 0 {
+		t.Fatalf("%d bytes written before the chunk's write", info.Size())
+	}
+	w.writeStaged(&st, outs)
+	if lines := readOutbox(t, path); len(lines) != 3 || lines[0].Contact != 1 || lines[2].Contact != 3 || lines[0].Worker != "w1" {
+		t.Fatalf("outbox after the write: %+v", lines)
+	}
+	for _, o := range outs {
+		if o.out.Event.Type != queue.EventDelivered || o.out.Final != "sent" {
+			t.Fatalf("a written line's outcome: %+v", o.out)
+		}
+	}
+	if len(st.items) != 0 || len(st.lines) != 0 {
+		t.Fatal("the staging was not emptied by its write")
+	}
+
+	full, err := NewFileChannel("/dev/full") // every write fails: no space left
+	if err != nil {
+		t.Skipf("no /dev/full here: %v", err)
+	}
+	defer full.Close()
+	outs = outs[:0]
+	w.stage(&st, full, task(4, 1), &outs, 3, now)
+	w.stage(&st, full, task(5, 3), &outs, 3, now)
+	w.writeStaged(&st, outs)
+	retry, failed := outs[0].out, outs[1].out
+	if retry.Event.Type != queue.EventRetry || retry.Final != "" || retry.Job.Attempt != 2 || !strings.Contains(retry.Event.Reason, "outbox") {
+		t.Errorf("a line not written with attempts left: %+v", retry)
+	}
+	if failed.Event.Type != queue.EventFailed || failed.Final != "failed" || !strings.Contains(failed.Event.Reason, "outbox") {
+		t.Errorf("a line not written on its last attempt: %+v", failed)
+	}
+	if outs[0].t.f.Job.ContactID != 4 || outs[1].t.f.Job.ContactID != 5 || !outs[0].ack || !outs[1].ack {
+		t.Errorf("the outcomes lost their tasks: %+v", outs)
+	}
+}

@@ -13,6 +13,7 @@ import (
 // fast channel costs few hand-offs while a slow or rate-limited one records
 // each outcome at once (an unrecorded delivery is one a crash repeats).
 func (w *Worker) deliverChunks() {
+	var st staging
 	for chunk := range w.todo {
 		// A channel slower than this, or not timed yet, hands over every
 		// outcome as it comes: the next delivery may take seconds.
@@ -26,7 +27,7 @@ func (w *Worker) deliverChunks() {
 		var flushAt time.Time
 		for _, t := range chunk {
 			before, start := len(buf.outs), now
-			now = w.handle(t, &buf.outs, now)
+			now = w.handle(t, &buf.outs, &st, now)
 			if len(buf.outs) == before {
 				continue
 			}
@@ -37,6 +38,7 @@ func (w *Worker) deliverChunks() {
 			// does one of a rate-limited campaign: the next job may wait
 			// for a token, and an unrecorded delivery is one a crash repeats.
 			if eager || now.After(flushAt) || w.rateLimited(t.f.CampaignID, now) {
+				w.writeStaged(&st, buf.outs)
 				if !w.handOver(buf) {
 					// The committer was busy (Redis away?): the clock moved,
 					// and the next lease check must see it.
@@ -45,6 +47,7 @@ func (w *Worker) deliverChunks() {
 				buf, flushAt = getOutBuf(), time.Time{}
 			}
 		}
+		w.writeStaged(&st, buf.outs)
 		if len(buf.outs) > 0 {
 			w.outcomes <- buf
 		} else {
@@ -77,7 +80,7 @@ func (w *Worker) rateLimited(campaignID uint64, now time.Time) bool {
 
 // handle takes one job from fetch to an outcome for the committer. now is
 // the time when it starts; it returns the time when it is done.
-func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
+func (w *Worker) handle(t *task, outs *[]outcome, st *staging, now time.Time) time.Time {
 	f := &t.f
 	if f.Err != nil {
 		w.finish(outs, t, queue.EventFailed, "failed", "the job is malformed: "+f.Err.Error(), time.Time{}, now)
@@ -164,6 +167,12 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	if !t.start() {
 		return now // released at shutdown
 	}
+	if fc, ok := ch.(*FileChannel); ok && st != nil {
+		// The line is written with the chunk's others, before any of
+		// their outcomes is handed over (writeStaged).
+		w.stage(st, fc, t, outs, ctl.MaxAttempts, now)
+		return now
+	}
 	w.inFlight.Add(1)
 	// Channels bound their own network waits (SMTP and HTTP timeouts); a
 	// timer per delivery would cost more than a file delivery itself.
@@ -184,15 +193,81 @@ func (w *Worker) handle(t *task, outs *[]outcome, now time.Time) time.Time {
 	if w.parks(t, de) {
 		return end
 	}
-	if !de.Transient || f.Job.Attempt >= ctl.MaxAttempts {
-		w.finish(outs, t, queue.EventFailed, "failed", de.Reason, time.Time{}, end)
-		// A refused address travels with its failure, to be suppressed by
-		// the owner in the same fold that records it.
-		(*outs)[len(*outs)-1].out.Event.Bounce = de.Bounce && !de.Transient
-		return end
-	}
-	w.finish(outs, t, queue.EventRetry, "", de.Reason, end.Add(retryDelay(f.Job.Attempt, de.RetryAfter)), end)
+	w.finishFailed(outs, t, de, ctl.MaxAttempts, end)
 	return end
+}
+
+// finishFailed records a delivery that failed: for good, or to be tried again
+// later while attempts remain and the error is transient.
+func (w *Worker) finishFailed(outs *[]outcome, t *task, de *DeliveryError, maxAttempts int, now time.Time) {
+	if attempt := t.f.Job.Attempt; de.Transient && attempt < maxAttempts {
+		w.finish(outs, t, queue.EventRetry, "", de.Reason, now.Add(retryDelay(attempt, de.RetryAfter)), now)
+		return
+	}
+	w.finish(outs, t, queue.EventFailed, "failed", de.Reason, time.Time{}, now)
+	// A refused address travels with its failure, to be suppressed by the
+	// owner in the same fold that records it.
+	(*outs)[len(*outs)-1].out.Event.Bounce = de.Bounce && !de.Transient
+}
+
+// staging gathers the outbox lines of a deliverer's file deliveries, to be
+// written with one write(2) before their outcomes are handed over: at file
+// speed a write per line was a fifth of a worker's CPU. A line not yet
+// written is a delivery not yet made, so a crash before the write loses
+// nothing: the jobs are delivered again, once.
+type staging struct {
+	ch    *FileChannel
+	lines []byte
+	items []stagedLine
+}
+
+type stagedLine struct {
+	out         int // its outcome's index in the hand-over buffer
+	end         int // where its line ends in lines
+	maxAttempts int
+}
+
+// stage adds a file delivery's line and records it as delivered; a write
+// that fails turns the outcome into the failure Deliver would have given.
+func (w *Worker) stage(st *staging, fc *FileChannel, t *task, outs *[]outcome, maxAttempts int, now time.Time) {
+	if st.ch != nil && st.ch != fc {
+		w.writeStaged(st, *outs)
+	}
+	st.ch = fc
+	st.lines = fc.appendLine(st.lines, Delivery{Job: t.f.Job, Attempt: t.f.Job.Attempt, Worker: w.cfg.ID})
+	w.unclear.end(t.f.CampaignID)
+	w.finish(outs, t, queue.EventDelivered, "sent", "", time.Time{}, now)
+	st.items = append(st.items, stagedLine{out: len(*outs) - 1, end: len(st.lines), maxAttempts: maxAttempts})
+}
+
+// writeStaged writes the staged lines. Those the write did not wholly
+// reach are failures, retried as a failed Deliver's would be.
+func (w *Worker) writeStaged(st *staging, outs []outcome) {
+	if len(st.items) == 0 {
+		return
+	}
+	start := time.Now()
+	n, err := st.ch.writeLines(w.hardStop, st.lines, start)
+	end := time.Now()
+	per := end.Sub(start) / time.Duration(len(st.items))
+	w.noteDeliveryTime("file", per)
+	w.metrics.observeDeliveries("file", per, len(st.items))
+	if err != nil {
+		de := Classify(err)
+		var redo []outcome
+		for _, it := range st.items {
+			if it.end <= n {
+				continue
+			}
+			redo = redo[:0]
+			w.finishFailed(&redo, outs[it.out].t, de, it.maxAttempts, end)
+			outs[it.out] = redo[0]
+		}
+	}
+	st.ch, st.lines, st.items = nil, st.lines[:0], st.items[:0]
+	if cap(st.lines) > maxPooledLine*4 {
+		st.lines = nil
+	}
 }
 
 // owns reports whether the job's lease is still ours at now: renewed

@@ -67,15 +67,21 @@ func (m *workerMetrics) channel(name string) *channelMetrics {
 
 // observeDelivery notes how long one delivery took.
 func (m *workerMetrics) observeDelivery(channel string, d time.Duration) {
+	m.observeDeliveries(channel, d, 1)
+}
+
+// observeDeliveries counts n deliveries that took d each (lines written
+// to the outbox at once).
+func (m *workerMetrics) observeDeliveries(channel string, d time.Duration, n int) {
 	c := m.channel(channel)
 	ns := int64(d)
 	i := 0
 	for i < len(latencyBounds) && ns > latencyBounds[i] {
 		i++
 	}
-	c.buckets[i].Add(1)
-	c.count.Add(1)
-	c.sumNanos.Add(ns)
+	c.buckets[i].Add(uint64(n))
+	c.count.Add(uint64(n))
+	c.sumNanos.Add(ns * int64(n))
 }
 
 // countOutcomes counts a committed batch by channel and outcome; it runs on
