@@ -14,11 +14,12 @@ import (
 // FileChannel appends one JSON object per successful delivery to an outbox
 // file: the dry-run channel, and the one tests count deliveries with.
 //
-// Each line is written with a single write(2) on a file opened with O_APPEND,
-// so several worker processes appending to one outbox on a local file system
-// never interleave their lines (NFS does not promise this); the mutex does
-// the same for the goroutines of one process and keeps a write from racing
-// Close.
+// Whole lines are written with a single write(2) on a file opened with
+// O_APPEND (one line by Deliver; a deliverer's chunk of lines at once by
+// writeLines), so several worker processes appending to one outbox on a
+// local file system never interleave their lines (NFS does not promise
+// this); the mutex does the same for the goroutines of one process and
+// keeps a write from racing Close.
 //
 // A line holds: campaign and contact (numbers), key (the idempotency key,
 // campaignID:contactID), to, channel, subject, body (the text part), html
