@@ -212,8 +212,8 @@ func (w *Worker) finishFailed(outs *[]outcome, t *task, de *DeliveryError, maxAt
 
 // staging gathers the outbox lines of a deliverer's file deliveries, to be
 // written with one write(2) before their outcomes are handed over: at file
-// speed a write per line was a fifth of a worker's CPU. A line not yet
-// written is a delivery not yet made, so a crash before the write loses
+// speed a write per line was nearly a quarter of a worker's CPU. A line not
+// yet written is a delivery not yet made, so a crash before the write loses
 // nothing: the jobs are delivered again, once.
 type staging struct {
 	ch    *FileChannel
