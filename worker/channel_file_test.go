@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -455,4 +458,63 @@ func TestStagedOutboxLinesAreWrittenTogetherAndFailAsDeliveries(t *testing.T) {
 	if outs[0].t.f.Job.ContactID != 4 || outs[1].t.f.Job.ContactID != 5 || !outs[0].ack || !outs[1].ack {
 		t.Errorf("the outcomes lost their tasks: %+v", outs)
 	}
+}
+
+// A batched write that stops partway (the file reached its size limit, as
+// a disk that fills up would stop it): the lines wholly written are
+// delivered, the rest are retried. The limit is set in a process of its
+// own.
+func TestStagedOutboxLinesPartlyWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.jsonl")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStagedOutboxPartialHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TUI_TEST_PARTIAL_OUTBOX="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	got := regexp.MustCompile(`outcomes: (.*)`).FindSubmatch(out)
+	if got == nil || string(got[1]) != "delivered retry retry" {
+		t.Fatalf("outcomes of a write that stopped within the second line: %q\n%s", got, out)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := bytes.Cut(data, []byte("\n"))
+	var l outboxLine
+	if err := json.Unmarshal(first, &l); err != nil || l.Contact != 1 {
+		t.Fatalf("the first line, wholly written: %v %+v", err, l)
+	}
+}
+
+// TestStagedOutboxPartialHelper is the process of TestStagedOutboxLinesPartlyWritten.
+func TestStagedOutboxPartialHelper(t *testing.T) {
+	path := os.Getenv("TUI_TEST_PARTIAL_OUTBOX")
+	if path == "" {
+		t.Skip("runs only as a helper process")
+	}
+	fc, err := NewFileChannel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New(nil, Config{ID: "w1", Concurrency: 1})
+	var st staging
+	var outs []outcome
+	for c := uint64(1); c <= 3; c++ {
+		j := fileJob(1, c, strings.Repeat("b", 500))
+		j.Attempt = 1
+		w.stage(&st, fc, &task{f: queue.Fetched{CampaignID: 1, EntryID: fmt.Sprintf("1-%d", c), Job: j}}, &outs, 3, time.Now())
+	}
+	// Room for the first line and part of the second.
+	limit := uint64(st.items[0].end + 100)
+	signal.Ignore(syscall.SIGXFSZ)
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		t.Fatal(err)
+	}
+	w.writeStaged(&st, outs)
+	var types []string
+	for _, o := range outs {
+		types = append(types, string(o.out.Event.Type))
+	}
+	fmt.Printf("outcomes: %s\n", strings.Join(types, " "))
 }
