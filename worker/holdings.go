@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"tui/queue"
 )
 
 // holdings is everything a worker holds between a read and a commit, under
@@ -37,6 +39,20 @@ func (h *holdings) add(tasks []*task) {
 	for _, t := range tasks {
 		h.tasks[t.key()] = t
 	}
+}
+
+// notHeld returns the jobs of the campaign among fetched that no task held
+// here has; the others are dropped (their slots were never taken).
+func (h *holdings) notHeld(campaign uint64, fetched []queue.Fetched) []queue.Fetched {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := fetched[:0]
+	for _, f := range fetched {
+		if _, held := h.tasks[taskKey{campaign, f.EntryID}]; !held {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // drop forgets a task and frees its slot.

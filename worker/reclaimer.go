@@ -30,6 +30,11 @@ func (w *Worker) reclaim() {
 			w.fail(err)
 			return
 		}
+		// A worker that was stopped (SIGSTOP, a frozen VM) for longer than
+		// the lease finds its own jobs idle on waking, and takes them again:
+		// they are the tasks it already holds, renewed by the claim, and
+		// must not be delivered a second time.
+		fetched = w.held.notHeld(id, fetched)
 		if len(fetched) == 0 {
 			continue
 		}

@@ -734,3 +734,44 @@ func TestIdleWorkerWakesWhenASendStartsOrResumes(t *testing.T) {
 		testkit.Eventually(t, 20*time.Second, "10 delivered after the resume", func() bool { total, _, _ := rec.count(); return total == 10 })
 	})
 }
+
+// A worker stopped (SIGSTOP, a frozen VM) past its lease finds its own
+// jobs idle on waking. Its reclaimer takes them again, for nobody else
+// did; they are the tasks it holds and will deliver, and must not become
+// second tasks delivering the same jobs again.
+func TestAWorkerDoesNotReclaimWhatItHolds(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(7, 5, queue.Control{})
+	ctx := context.Background()
+	lease := 300 * time.Millisecond
+	w := New(f.rdb, Config{ID: "w1", Lease: lease, Concurrency: 4})
+	w.controls.Store(&map[uint64]queue.Control{7: {State: queue.StateSending}})
+	if err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil {
+		t.Fatal(err)
+	}
+	got, err := queue.ReadJobs(ctx, f.rdb, "w1", []uint64{7}, 10, 10*time.Millisecond)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("read %d %v", len(got), err)
+	}
+	w.held.acquire(ctx, len(got))
+	w.register(got, false)
+	testkit.Eventually(t, 10*time.Second, "the held jobs idle past the lease", func() bool {
+		p, err := f.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: queue.JobsKey(7), Group: queue.Group, Start: "-", End: "+", Count: 10}).Result()
+		if err != nil || len(p) != 5 {
+			return false
+		}
+		for _, e := range p {
+			if e.Idle <= lease {
+				return false
+			}
+		}
+		return true
+	})
+	w.reclaim()
+	if n := len(w.held.byCampaign()[7]); n != 5 {
+		t.Errorf("holds %d tasks after the reclaim, want its 5", n)
+	}
+	if ev := f.events(7); ev[queue.EventReclaimed] != 0 {
+		t.Errorf("it recorded %d of its own jobs as reclaimed", ev[queue.EventReclaimed])
+	}
+}
