@@ -409,7 +409,12 @@ func TestStagedOutboxLinesAreWrittenTogetherAndFailAsDeliveries(t *testing.T) {
 	task := func(contact uint64, attempt int) *task {
 		j := fileJob(1, contact, "body")
 		j.Attempt = attempt
-		return &task{f: queue.Fetched{CampaignID: 1, EntryID: fmt.Sprintf("1-%d", contact), Job: j}}
+		t := &task{f: queue.Fetched{CampaignID: 1, EntryID: fmt.Sprintf("1-%d", contact), Job: j}}
+		t.renewedAt.Store(time.Now().UnixNano())
+		// Held, as a fetched job is: its slot taken.
+		w.held.take(context.Background())
+		w.held.add([]*task{t})
+		return t
 	}
 	path := filepath.Join(t.TempDir(), "outbox")
 	fc, err := NewFileChannel(path)
@@ -420,15 +425,21 @@ func TestStagedOutboxLinesAreWrittenTogetherAndFailAsDeliveries(t *testing.T) {
 	var st staging
 	var outs []outcome
 	now := time.Now()
-	for c := uint64(1); c <= 3; c++ {
+	for c := uint64(1); c <= 4; c++ {
 		w.stage(&st, fc, task(c, 1), &outs, 3, now)
 	}
+	// The third's lease was lost meanwhile (another worker reclaimed it):
+	// its line is not written, and its outcome goes.
+	outs[2].t.renewedAt.Store(time.Now().Add(-time.Hour).UnixNano())
 	if info, _ := os.Stat(path); info.Size() != 0 {
 		t.Fatalf("%d bytes written before the chunk's write", info.Size())
 	}
-	w.writeStaged(&st, outs)
-	if lines := readOutbox(t, path); len(lines) != 3 || lines[0].Contact != 1 || lines[2].Contact != 3 || lines[0].Worker != "w1" {
+	w.writeStaged(&st, &outs)
+	if lines := readOutbox(t, path); len(lines) != 3 || lines[0].Contact != 1 || lines[1].Contact != 2 || lines[2].Contact != 4 || lines[0].Worker != "w1" {
 		t.Fatalf("outbox after the write: %+v", lines)
+	}
+	if len(outs) != 3 || outs[2].t.f.Job.ContactID != 4 {
+		t.Fatalf("outcomes after the write: %+v", outs)
 	}
 	for _, o := range outs {
 		if o.out.Event.Type != queue.EventDelivered || o.out.Final != "sent" {
@@ -447,7 +458,7 @@ func TestStagedOutboxLinesAreWrittenTogetherAndFailAsDeliveries(t *testing.T) {
 	outs = outs[:0]
 	w.stage(&st, full, task(4, 1), &outs, 3, now)
 	w.stage(&st, full, task(5, 3), &outs, 3, now)
-	w.writeStaged(&st, outs)
+	w.writeStaged(&st, &outs)
 	retry, failed := outs[0].out, outs[1].out
 	if retry.Event.Type != queue.EventRetry || retry.Final != "" || retry.Job.Attempt != 2 || !strings.Contains(retry.Event.Reason, "outbox") {
 		t.Errorf("a line not written with attempts left: %+v", retry)
@@ -503,15 +514,17 @@ func TestStagedOutboxPartialHelper(t *testing.T) {
 	for c := uint64(1); c <= 3; c++ {
 		j := fileJob(1, c, strings.Repeat("b", 500))
 		j.Attempt = 1
-		w.stage(&st, fc, &task{f: queue.Fetched{CampaignID: 1, EntryID: fmt.Sprintf("1-%d", c), Job: j}}, &outs, 3, time.Now())
+		t := &task{f: queue.Fetched{CampaignID: 1, EntryID: fmt.Sprintf("1-%d", c), Job: j}}
+		t.renewedAt.Store(time.Now().UnixNano())
+		w.stage(&st, fc, t, &outs, 3, time.Now())
 	}
 	// Room for the first line and part of the second.
-	limit := uint64(st.items[0].end + 100)
+	limit := uint64(len(appendOutboxLine(nil, &Delivery{Job: outs[0].t.f.Job, Attempt: 1, Worker: "w1"}, time.Now())) + 100)
 	signal.Ignore(syscall.SIGXFSZ)
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 		t.Fatal(err)
 	}
-	w.writeStaged(&st, outs)
+	w.writeStaged(&st, &outs)
 	var types []string
 	for _, o := range outs {
 		types = append(types, string(o.out.Event.Type))

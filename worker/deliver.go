@@ -38,7 +38,7 @@ func (w *Worker) deliverChunks() {
 			// does one of a rate-limited campaign: the next job may wait
 			// for a token, and an unrecorded delivery is one a crash repeats.
 			if eager || now.After(flushAt) || w.rateLimited(t.f.CampaignID, now) {
-				w.writeStaged(&st, buf.outs)
+				w.writeStaged(&st, &buf.outs)
 				if !w.handOver(buf) {
 					// The committer was busy (Redis away?): the clock moved,
 					// and the next lease check must see it.
@@ -47,7 +47,7 @@ func (w *Worker) deliverChunks() {
 				buf, flushAt = getOutBuf(), time.Time{}
 			}
 		}
-		w.writeStaged(&st, buf.outs)
+		w.writeStaged(&st, &buf.outs)
 		if len(buf.outs) > 0 {
 			w.outcomes <- buf
 		} else {
@@ -210,61 +210,93 @@ func (w *Worker) finishFailed(outs *[]outcome, t *task, de *DeliveryError, maxAt
 	(*outs)[len(*outs)-1].out.Event.Bounce = de.Bounce && !de.Transient
 }
 
-// staging gathers the outbox lines of a deliverer's file deliveries, to be
-// written with one write(2) before their outcomes are handed over: at file
-// speed a write per line was nearly a quarter of a worker's CPU. A line not
-// yet written is a delivery not yet made, so a crash before the write loses
-// nothing: the jobs are delivered again, once.
+// staging gathers a deliverer's file deliveries, to be written with one
+// write(2) before their outcomes are handed over: at file speed a write per
+// line was nearly a quarter of a worker's CPU. A line not yet written is a
+// delivery not yet made, so a crash before the write loses nothing: the jobs
+// are delivered again, once.
 type staging struct {
 	ch    *FileChannel
 	lines []byte
 	items []stagedLine
+	drop  []int
 }
 
 type stagedLine struct {
 	out         int // its outcome's index in the hand-over buffer
-	end         int // where its line ends in lines
+	end         int // where its line ends in lines, once rendered
 	maxAttempts int
 }
 
-// stage adds a file delivery's line and records it as delivered; a write
-// that fails turns the outcome into the failure Deliver would have given.
+// stage records a file delivery as made, to be written by writeStaged.
 func (w *Worker) stage(st *staging, fc *FileChannel, t *task, outs *[]outcome, maxAttempts int, now time.Time) {
 	if st.ch != nil && st.ch != fc {
-		w.writeStaged(st, *outs)
+		w.writeStaged(st, outs)
 	}
 	st.ch = fc
-	st.lines = fc.appendLine(st.lines, Delivery{Job: t.f.Job, Attempt: t.f.Job.Attempt, Worker: w.cfg.ID})
 	w.unclear.end(t.f.CampaignID)
 	w.finish(outs, t, queue.EventDelivered, "sent", "", time.Time{}, now)
-	st.items = append(st.items, stagedLine{out: len(*outs) - 1, end: len(st.lines), maxAttempts: maxAttempts})
+	st.items = append(st.items, stagedLine{out: len(*outs) - 1, maxAttempts: maxAttempts})
 }
 
-// writeStaged writes the staged lines. Those the write did not wholly
-// reach are failures, retried as a failed Deliver's would be.
-func (w *Worker) writeStaged(st *staging, outs []outcome) {
+// writeStaged writes the staged deliveries' lines. The leases are checked
+// again first, on a fresh clock: a worker stopped (SIGSTOP, a frozen VM)
+// between staging and writing may have lost its jobs to another, which
+// delivers them; those are dropped here, their outcomes with them. Lines
+// the write did not wholly reach are failures, retried as a failed
+// Deliver's would be.
+func (w *Worker) writeStaged(st *staging, outs *[]outcome) {
 	if len(st.items) == 0 {
 		return
 	}
 	start := time.Now()
-	n, err := st.ch.writeLines(w.hardStop, st.lines, start)
-	end := time.Now()
-	per := end.Sub(start) / time.Duration(len(st.items))
-	w.noteDeliveryTime("file", per)
-	w.metrics.observeDeliveries("file", per, len(st.items))
-	if err != nil {
-		de := Classify(err)
-		var redo []outcome
-		for _, it := range st.items {
-			if it.end <= n {
-				continue
+	st.lines, st.drop = st.lines[:0], st.drop[:0]
+	kept := st.items[:0]
+	for _, it := range st.items {
+		t := (*outs)[it.out].t
+		if !w.owns(t, start) {
+			w.log.Info("job reclaimed by another worker; not delivering it", "campaign", t.f.CampaignID, "key", t.f.Job.Key())
+			w.forget(t, true)
+			st.drop = append(st.drop, it.out)
+			continue
+		}
+		st.lines = st.ch.appendLine(st.lines, Delivery{Job: t.f.Job, Attempt: t.f.Job.Attempt, Worker: w.cfg.ID})
+		it.end = len(st.lines)
+		kept = append(kept, it)
+	}
+	if len(kept) > 0 {
+		n, err := st.ch.writeLines(w.hardStop, st.lines, start)
+		end := time.Now()
+		per := end.Sub(start) / time.Duration(len(kept))
+		w.noteDeliveryTime("file", per)
+		w.metrics.observeDeliveries("file", per, len(kept))
+		if err != nil {
+			de := Classify(err)
+			var redo []outcome
+			for _, it := range kept {
+				if it.end <= n {
+					continue
+				}
+				redo = redo[:0]
+				w.finishFailed(&redo, (*outs)[it.out].t, de, it.maxAttempts, end)
+				(*outs)[it.out] = redo[0]
 			}
-			redo = redo[:0]
-			w.finishFailed(&redo, outs[it.out].t, de, it.maxAttempts, end)
-			outs[it.out] = redo[0]
 		}
 	}
-	st.ch, st.lines, st.items = nil, st.lines[:0], st.items[:0]
+	if len(st.drop) > 0 {
+		// The indices are ascending: staged in order.
+		o, d := (*outs)[:0], 0
+		for i, x := range *outs {
+			if d < len(st.drop) && st.drop[d] == i {
+				d++
+				continue
+			}
+			o = append(o, x)
+		}
+		clear((*outs)[len(o):])
+		*outs = o
+	}
+	st.ch, st.items, st.lines = nil, st.items[:0], st.lines[:0]
 	if cap(st.lines) > maxPooledLine*4 {
 		st.lines = nil
 	}
