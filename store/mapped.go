@@ -10,6 +10,12 @@ import bolt "go.etcd.io/bbolt"
 // although each page was needed for a moment. The long walks therefore
 // release the map as they go (releaseMapped), every releaseEvery rows.
 
+// releaseAbove is the file size up to which the map is never released: a
+// file that small can be resident whole, and a release costs every walk
+// after it a page fault per page it reads again (a send of 100,000, whose
+// file is 50 MB, spent 7 % less CPU without them).
+var releaseAbove = 96 << 20
+
 // releaseEvery is how many rows a long walk reads between releases of the
 // map: about 7 MB of contacts, tags and ledger rows, and a release costs
 // the walk a page fault per page it reads again.

@@ -16,7 +16,7 @@ import (
 // read transaction is open).
 func releaseMapped(tx *bolt.Tx) {
 	size := tx.Size() // the pages in use: within the map, which covers the file
-	if size <= 0 {
+	if size <= int64(releaseAbove) {
 		return
 	}
 	// The map's start is a number, not a Go pointer: the raw call takes

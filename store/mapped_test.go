@@ -26,6 +26,9 @@ func TestLongWalksReleaseTheMap(t *testing.T) {
 		t.Skip("imports 60,000 rows")
 	}
 	const rows = 60_000 // about 3.7 × releaseEvery
+	// A file this small stays mapped whole unless told otherwise.
+	defer func(above int) { releaseAbove = above }(releaseAbove)
+	releaseAbove = 0
 	s := fxOpen(t)
 	s.now = time.Now
 	if _, err := s.ImportCSV(context.Background(), newPaddedRowsReader(rows, 300), ImportOptions{Tags: []string{"t"}}); err != nil {
@@ -134,6 +137,22 @@ func TestLongWalksReleaseTheMap(t *testing.T) {
 			}
 		})
 	}
+	// Under releaseAbove, the same walk leaves the map as a plain walk does.
+	t.Run("a file under releaseAbove", func(t *testing.T) {
+		fxRelease(t, s)
+		if err := s.db.View(func(tx *bolt.Tx) error { rawWalk(contacts)(tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		held := fxMappedRSS(t, s)
+		fxRelease(t, s)
+		releaseAbove = 1 << 40
+		if err := s.ForEachContact(func(Contact) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if after := fxMappedRSS(t, s); after < held/2 {
+			t.Errorf("%d KiB of a small file's map resident after a walk, %d KiB after a plain walk: it was released", after>>10, held>>10)
+		}
+	})
 }
 
 // fxRelease releases the whole map and checks that it did.
