@@ -463,7 +463,12 @@ func (p *enqueuePass) run(parent context.Context, after, upTo uint64) error {
 				return false
 			}
 		}
-		cur := &batch{ready: make(chan struct{})}
+		// Batches are made whole: grown row by row, copying the rows as
+		// the slice grew cost a tenth of the sender's CPU.
+		newBatch := func() *batch {
+			return &batch{ready: make(chan struct{}), recipients: make([]recipient, 0, EnqueueBatchSize)}
+		}
+		cur := newBatch()
 		readErr = s.Store.ForEachQueued(c.ID, after, func(e *store.LedgerEntry, ct store.RawContact) bool {
 			if upTo != 0 && e.ContactID > upTo {
 				return false // the next chunk, being written: the next pass's
@@ -476,7 +481,7 @@ func (p *enqueuePass) run(parent context.Context, after, upTo uint64) error {
 				return true
 			}
 			ok := send(cur)
-			cur = &batch{ready: make(chan struct{})}
+			cur = newBatch()
 			return ok
 		})
 		if len(cur.recipients) > 0 {
