@@ -1,6 +1,10 @@
 package store
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -63,5 +67,87 @@ func TestCompareStreamIDs(t *testing.T) {
 		if got := CompareStreamIDs(c.a, c.b); got != c.want {
 			t.Errorf("CompareStreamIDs(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+// Folded at once, batches of events in any order (a contact twice or
+// more, contacts not in the ledger) leave the same ledger and counts as
+// the same events folded one at a time.
+func TestFoldAtOnceMatchesOneAtATime(t *testing.T) {
+	const contacts = 3000
+	started := func() (*Store, uint64) {
+		s := fxOpen(t)
+		if _, err := s.ImportCSV(context.Background(), newPaddedRowsReader(contacts, 20), ImportOptions{Tags: []string{"t"}}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.CreateCampaign("test", Campaign{Name: "All", Channel: ChannelFile, Tags: []string{"t"}, Body: "Hi {{.name}}"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, st, err := s.StartSend("test", c.ID, 0)
+		for err == nil && st.LedgerPending {
+			st, err = s.ContinueLedger(c.ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, c.ID
+	}
+	batched, id := started()
+	single, id2 := started()
+	rng := rand.New(rand.NewPCG(7, 11))
+	states := []RecipientState{RecipientRetrying, RecipientSent, RecipientFailed, RecipientSkipped, ""}
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for b := 0; b < 30; b++ {
+		events := make([]RecipientEvent, 400)
+		for i := range events {
+			var contact uint64
+			switch r := rng.IntN(10); {
+			case r == 0 && i > 0:
+				contact = events[i-1].ContactID // the same contact again
+			case r == 1:
+				contact = contacts + 1 + rng.Uint64N(100) // not in the ledger
+			default:
+				contact = 1 + rng.Uint64N(contacts)
+			}
+			events[i] = RecipientEvent{ContactID: contact, Round: 1, State: states[rng.IntN(len(states))],
+				Attempt: 1 + rng.IntN(4), Reason: fmt.Sprintf("r%d", rng.IntN(3)), At: at.Add(time.Duration(b*400+i) * time.Millisecond)}
+		}
+		if _, err := batched.ApplyEvents(id, "", events); err != nil {
+			t.Fatal(err)
+		}
+		for i := range events {
+			if _, err := single.ApplyEvents(id2, "", events[i:i+1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ledger := func(s *Store, id uint64) []LedgerEntry {
+		var out []LedgerEntry
+		if err := s.ForEachLedger(id, func(e LedgerEntry) error { e.CampaignID = 0; out = append(out, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a, b := ledger(batched, id), ledger(single, id2)
+	if len(a) != contacts || len(b) != contacts {
+		t.Fatalf("ledgers of %d and %d rows, want %d", len(a), len(b), contacts)
+	}
+	changed := 0
+	for i := range a {
+		if !reflect.DeepEqual(a[i], b[i]) {
+			t.Fatalf("contact %d: folded at once %+v, one at a time %+v", a[i].ContactID, a[i], b[i])
+		}
+		if a[i].State != RecipientQueued {
+			changed++
+		}
+	}
+	if changed < contacts/2 {
+		t.Fatalf("only %d rows changed: the events did not reach the ledger", changed)
+	}
+	sa, _ := batched.SendState(id)
+	sb, _ := single.SendState(id2)
+	if !reflect.DeepEqual(sa.Counts, sb.Counts) || sa.Redelivered != sb.Redelivered {
+		t.Fatalf("counts folded at once %v, one at a time %v", sa.Counts, sb.Counts)
 	}
 }
