@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -77,20 +76,7 @@ func TestFoldAtOnceMatchesOneAtATime(t *testing.T) {
 	const contacts = 3000
 	started := func() (*Store, uint64) {
 		s := fxOpen(t)
-		if _, err := s.ImportCSV(context.Background(), newPaddedRowsReader(contacts, 20), ImportOptions{Tags: []string{"t"}}); err != nil {
-			t.Fatal(err)
-		}
-		c, err := s.CreateCampaign("test", Campaign{Name: "All", Channel: ChannelFile, Tags: []string{"t"}, Body: "Hi {{.name}}"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, st, err := s.StartSend("test", c.ID, 0)
-		for err == nil && st.LedgerPending {
-			st, err = s.ContinueLedger(c.ID)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, _ := fxSentToAll(t, s, contacts, 20)
 		return s, c.ID
 	}
 	batched, id := started()

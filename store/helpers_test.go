@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -189,4 +190,25 @@ func fxCheckIndexes(tb testing.TB, s *Store) {
 	if len(problems) > 0 {
 		tb.Fatalf("indexes disagree with the records:\n%s", strings.Join(problems, "\n"))
 	}
+}
+
+// fxSentToAll imports rows contacts (each row padded with pad bytes) tagged
+// "t", starts a send of a campaign to them and writes its whole ledger.
+func fxSentToAll(tb testing.TB, s *Store, rows, pad int) (Campaign, SendState) {
+	tb.Helper()
+	if _, err := s.ImportCSV(context.Background(), newPaddedRowsReader(rows, pad), ImportOptions{Tags: []string{"t"}}); err != nil {
+		tb.Fatal(err)
+	}
+	c, err := s.CreateCampaign("test", Campaign{Name: "All", Channel: ChannelFile, Tags: []string{"t"}, Body: "Hi {{.name}}"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, st, err := s.StartSend("test", c.ID, 0)
+	for err == nil && st.LedgerPending {
+		st, err = s.ContinueLedger(c.ID)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c, st
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"context"
 	"os"
 	"runtime"
 	"strconv"
@@ -31,20 +30,7 @@ func TestLongWalksReleaseTheMap(t *testing.T) {
 	releaseAbove = 0
 	s := fxOpen(t)
 	s.now = time.Now
-	if _, err := s.ImportCSV(context.Background(), newPaddedRowsReader(rows, 300), ImportOptions{Tags: []string{"t"}}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := s.CreateCampaign("test", Campaign{Name: "All", Channel: ChannelFile, Tags: []string{"t"}, Body: "Hi {{.name}}"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, st, err := s.StartSend("test", c.ID, 0)
-	for err == nil && st.LedgerPending {
-		st, err = s.ContinueLedger(c.ID)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st := fxSentToAll(t, s, rows, 300)
 	if st.Total != rows {
 		t.Fatalf("%d rows in the ledger, want %d", st.Total, rows)
 	}
