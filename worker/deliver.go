@@ -217,6 +217,7 @@ func (w *Worker) finishFailed(outs *[]outcome, t *task, de *DeliveryError, maxAt
 // are delivered again, once.
 type staging struct {
 	ch    *FileChannel
+	name  string // the channel's name, as the jobs give it
 	lines []byte
 	items []stagedLine
 	drop  []int
@@ -230,10 +231,10 @@ type stagedLine struct {
 
 // stage records a file delivery as made, to be written by writeStaged.
 func (w *Worker) stage(st *staging, fc *FileChannel, t *task, outs *[]outcome, maxAttempts int, now time.Time) {
-	if st.ch != nil && st.ch != fc {
+	if st.ch != nil && (st.ch != fc || st.name != t.f.Job.Channel) {
 		w.writeStaged(st, outs)
 	}
-	st.ch = fc
+	st.ch, st.name = fc, t.f.Job.Channel
 	w.unclear.end(t.f.CampaignID)
 	w.finish(outs, t, queue.EventDelivered, "sent", "", time.Time{}, now)
 	st.items = append(st.items, stagedLine{out: len(*outs) - 1, maxAttempts: maxAttempts})
@@ -268,8 +269,8 @@ func (w *Worker) writeStaged(st *staging, outs *[]outcome) {
 		n, err := st.ch.writeLines(w.hardStop, st.lines, start)
 		end := time.Now()
 		per := end.Sub(start) / time.Duration(len(kept))
-		w.noteDeliveryTime("file", per)
-		w.metrics.observeDeliveries("file", per, len(kept))
+		w.noteDeliveryTime(st.name, per)
+		w.metrics.observeDeliveries(st.name, per, len(kept))
 		if err != nil {
 			de := Classify(err)
 			var redo []outcome
