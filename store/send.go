@@ -54,14 +54,24 @@ var ErrNoRecipients = errors.New("the audience is empty")
 // LedgerChunk is how many ledger rows one transaction writes. A send of a
 // million recipients wrote its ledger in one transaction: seconds before
 // the first job was queued, and the whole ledger's pages held in memory.
-// Tests make it small to write many chunks.
-var LedgerChunk = 50_000
+// A chunk is small, so that the first jobs reach the workers a moment
+// after the preflight, the next chunk written while they deliver; and
+// because bbolt holds a transaction's new rows in one node until the
+// commit, a chunk of 50,000 cost the sender more CPU than ten of 5,000
+// (the node's slice grown and copied, its pages split at once).
+// Tests make it smaller to write many chunks.
+var LedgerChunk = 5_000
 
-// firstLedgerChunk is the size of the chunk StartSend writes: small, so
-// that the first jobs reach the workers a moment after the preflight (the
-// 50,000 rows of a full chunk took 0.2 s), the next chunk written while
-// they deliver.
-const firstLedgerChunk = 5_000
+// maxLedgerChunk bounds the chunks ledgerChunkAfter grows.
+const maxLedgerChunk = 50_000
+
+// ledgerChunkAfter is the size of a chunk after the first: each chunk's
+// transaction reads the whole suppression list to know whom to leave out,
+// so that a long list read for every 5,000 rows would cost more than the
+// rows. Chunks grow to eight times the list, up to maxLedgerChunk.
+func ledgerChunkAfter(suppressed int) int {
+	return min(max(LedgerChunk, 8*suppressed), max(LedgerChunk, maxLedgerChunk))
+}
 
 // StartSend moves a draft or scheduled campaign to sending and writes the
 // first chunk of its ledger — one `queued` row per recipient, in contact
@@ -102,7 +112,7 @@ func (s *Store) StartSend(actor string, id, version uint64) (Campaign, SendState
 		}
 		now := s.now().UTC()
 		round := prev.Round + 1
-		n, last, more, err := writeLedgerChunk(tx, &c, ledger, round, now, 0, min(LedgerChunk, firstLedgerChunk))
+		n, last, more, err := writeLedgerChunk(tx, &c, ledger, round, now, 0, true)
 		if err != nil {
 			return err
 		}
@@ -153,7 +163,7 @@ func (s *Store) ContinueLedger(id uint64) (SendState, error) {
 		if ledger == nil {
 			return fmt.Errorf("campaign %d has no ledger", id)
 		}
-		n, last, more, err := writeLedgerChunk(tx, &c, ledger, st.Round, s.now().UTC(), st.LedgerAfter, LedgerChunk)
+		n, last, more, err := writeLedgerChunk(tx, &c, ledger, st.Round, s.now().UTC(), st.LedgerAfter, false)
 		if err != nil {
 			return err
 		}
@@ -177,14 +187,22 @@ func (s *Store) ContinueLedger(id uint64) (SendState, error) {
 	return st, nil
 }
 
-// writeLedgerChunk writes up to size `queued` rows for the audience
-// after contact ID after, in ascending order, and says how many it wrote,
-// the last contact, and whether more remain.
-func writeLedgerChunk(tx *bolt.Tx, c *Campaign, ledger *bolt.Bucket, round int, now time.Time, after uint64, size int) (n int, last uint64, more bool, err error) {
+// writeLedgerChunk writes a chunk of `queued` rows (LedgerChunk, or
+// ledgerChunkAfter when not the first) for the audience after contact ID
+// after, in ascending order, and says how many it wrote, the last contact,
+// and whether more remain.
+func writeLedgerChunk(tx *bolt.Tx, c *Campaign, ledger *bolt.Bucket, round int, now time.Time, after uint64, first bool) (n int, last uint64, more bool, err error) {
 	ledger.FillPercent = 1 // keys arrive in ascending order
 	entry := LedgerEntry{CampaignID: c.ID, State: RecipientQueued, Round: round, UpdatedAt: now}
 	var arena []byte // bbolt keeps the value slices until commit: never reuse them
-	err = newAudienceTx(tx, c).eachAfter(after, func(key, raw []byte) (bool, error) {
+	a := newAudienceTx(tx, c)
+	// A chunk is shorter than releaseEvery: the map is released at its end.
+	defer a.walk.end()
+	size := LedgerChunk
+	if !first {
+		size = ledgerChunkAfter(len(a.suppressed))
+	}
+	err = a.eachAfter(after, func(key, raw []byte) (bool, error) {
 		if n == size {
 			more = true
 			return false, nil
