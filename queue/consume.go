@@ -238,13 +238,20 @@ type Outcome struct {
 // Commit records the outcomes of one campaign's jobs in one transaction:
 // the idempotency marks, scheduled retries and the event batch first, then
 // the acknowledgements. A crash before it leaves the jobs pending, and their
-// re-delivery is stopped by the marks.
-func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campaignID uint64, outcomes []Outcome) error {
+// re-delivery is stopped by the marks, written to the bitmap when bitmap
+// is set (the send's live settings say so: Control.BitmapMarks), else to
+// the hash.
+func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campaignID uint64, outcomes []Outcome, bitmap bool) error {
 	if len(outcomes) == 0 {
 		return nil
 	}
 	batch := EventBatch{Worker: worker, Events: make([]Event, 0, len(outcomes))}
-	marks := make([]any, 0, 2*len(outcomes))
+	var bits, hash []any
+	if bitmap {
+		bits = make([]any, 0, 4*len(outcomes))
+	} else {
+		hash = make([]any, 0, 2*len(outcomes))
+	}
 	var retries []redis.Z
 	ids := make([]string, 0, len(outcomes))
 	for i := range outcomes {
@@ -256,9 +263,7 @@ func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campa
 			ids = append(ids, o.EntryID)
 		}
 		if o.Final != "" {
-			// go-redis writes a uint64 as its decimal digits: the same field
-			// as FormatUint, without a string per mark.
-			marks = append(marks, o.Job.ContactID, boxedFinal(o.Final))
+			bits, hash = appendMarkArgs(bits, hash, o.Job.ContactID, o.Final, bitmap)
 			continue
 		}
 		if o.Event.Type == EventRetry {
@@ -276,7 +281,7 @@ func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campa
 	}
 	err = onNode(ctx, rdb, JobsKey(campaignID), func(c *redis.Conn) error {
 		_, err := cmdable(rdb, c).TxPipelined(ctx, func(p redis.Pipeliner) error {
-			return commitCommands(ctx, p, campaignID, marks, retries, &batch, values, ids)
+			return commitCommands(ctx, p, campaignID, bits, hash, retries, &batch, values, ids)
 		})
 		return err
 	})
@@ -286,9 +291,12 @@ func Commit(ctx context.Context, rdb redis.UniversalClient, worker string, campa
 	return nil
 }
 
-func commitCommands(ctx context.Context, p redis.Pipeliner, campaignID uint64, marks []any, retries []redis.Z, batch *EventBatch, values []any, ids []string) error {
-	if len(marks) > 0 {
-		p.HSet(ctx, DoneKey(campaignID), marks...)
+func commitCommands(ctx context.Context, p redis.Pipeliner, campaignID uint64, bits, hash []any, retries []redis.Z, batch *EventBatch, values []any, ids []string) error {
+	if len(bits) > 0 {
+		p.BitField(ctx, MarksKey(campaignID), bits...)
+	}
+	if len(hash) > 0 {
+		p.HSet(ctx, DoneKey(campaignID), hash...)
 	}
 	if len(retries) > 0 {
 		p.ZAdd(ctx, DelayedKey(campaignID), retries...)
@@ -317,29 +325,6 @@ func boxedFinal(final string) any {
 		return boxedSkipped
 	}
 	return final
-}
-
-// DoneMarks returns the final outcomes already recorded for the given
-// contacts of a campaign (missing ones are absent).
-func DoneMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, contacts []uint64) (map[uint64]string, error) {
-	if len(contacts) == 0 {
-		return nil, nil
-	}
-	fields := make([]string, len(contacts))
-	for i, c := range contacts {
-		fields[i] = strconv.FormatUint(c, 10)
-	}
-	vals, err := rdb.HMGet(ctx, DoneKey(campaignID), fields...).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := map[uint64]string{}
-	for i, v := range vals {
-		if s, ok := v.(string); ok {
-			out[contacts[i]] = s
-		}
-	}
-	return out, nil
 }
 
 // ActiveCampaigns lists the campaigns workers should consume, with their

@@ -33,6 +33,9 @@ type Control struct {
 	// were queued in, and a worker never delivers one of another epoch:
 	// a job held from before a loss has been queued again.
 	Epoch string
+	// BitmapMarks says that the owner reads and clears the idempotency
+	// marks in the bitmap (MarksKey), where workers then write them.
+	BitmapMarks bool
 }
 
 // NewEpoch is a fresh queue epoch: later epochs compare greater.
@@ -66,7 +69,9 @@ func SetControl(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = DefaultMaxAttempts
 	}
-	fields := []any{"state", string(c.State), "rate", c.Rate, "max_attempts", c.MaxAttempts}
+	// This owner reads and clears the marks in the bitmap: workers may
+	// write them there.
+	fields := []any{"state", string(c.State), "rate", c.Rate, "max_attempts", c.MaxAttempts, "marks", "bitmap"}
 	if c.Epoch != "" {
 		fields = append(fields, "epoch", c.Epoch)
 	}
@@ -125,6 +130,7 @@ func ParseControl(m map[string]string) Control {
 		c.MaxAttempts = a
 	}
 	c.Epoch = m["epoch"]
+	c.BitmapMarks = m["marks"] == "bitmap"
 	return c
 }
 

@@ -23,7 +23,8 @@ func JobsKey(campaignID uint64) string { return campaignKey(campaignID, "jobs") 
 func ControlKey(campaignID uint64) string { return campaignKey(campaignID, "ctl") }
 
 // DoneKey is a hash of contact ID → final outcome: the idempotency marks
-// that stop a re-delivered job from being delivered twice.
+// that stop a re-delivered job from being delivered twice, as workers
+// wrote them before MarksKey (see marks.go).
 func DoneKey(campaignID uint64) string { return campaignKey(campaignID, "done") }
 
 // DelayedKey is a sorted set of jobs waiting for a retry, scored by due time.
@@ -57,7 +58,7 @@ func WorkerKey(id string) string { return KeyPrefix + "worker:" + id }
 // campaignKeys are every key of a campaign's send but its control hash and
 // its events (which the owner still folds after a send ends).
 func campaignKeys(campaignID uint64) []string {
-	return []string{JobsKey(campaignID), DelayedKey(campaignID), DoneKey(campaignID), RateKey(campaignID), ProbeKey(campaignID), EpochsKey(campaignID)}
+	return []string{JobsKey(campaignID), DelayedKey(campaignID), MarksKey(campaignID), DoneKey(campaignID), RateKey(campaignID), ProbeKey(campaignID), EpochsKey(campaignID)}
 }
 
 // ProbeKey is a short-lived key the owner writes to learn whether the

@@ -133,22 +133,6 @@ func Deactivate(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	return nil
 }
 
-// ClearMarks removes the idempotency marks of recipients queued again in a
-// new round; their old "failed" mark would make workers skip them.
-func ClearMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, contacts []uint64) error {
-	if len(contacts) == 0 {
-		return nil
-	}
-	fields := make([]string, len(contacts))
-	for i, c := range contacts {
-		fields[i] = strconv.FormatUint(c, 10)
-	}
-	if err := rdb.HDel(ctx, DoneKey(campaignID), fields...).Err(); err != nil {
-		return fmt.Errorf("clear the marks of campaign %d: %w", campaignID, err)
-	}
-	return nil
-}
-
 // QueueState is what Redis still holds of a send.
 type QueueState struct {
 	Control    bool  // the control hash exists: the send is known to Redis

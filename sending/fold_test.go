@@ -146,12 +146,12 @@ func TestReplayingEventsTwiceYieldsTheSameLedger(t *testing.T) {
 	// Wait for every outcome to be in the events stream, unfolded.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		marks, _ := rdb.HLen(ctx, queue.DoneKey(c.ID)).Result()
-		if marks == n {
+		marks, _ := queue.AllMarks(ctx, rdb, c.ID)
+		if len(marks) == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d outcomes", marks)
+			t.Fatalf("only %d outcomes", len(marks))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -471,7 +471,7 @@ func TestASendCompletedWithoutEventsLeavesRedis(t *testing.T) {
 	if active, err := rdb.SIsMember(ctx, queue.ActiveKey(), c.ID).Result(); err != nil || active {
 		t.Fatalf("the completed send is still among the active ones (%v)", err)
 	}
-	if n, err := rdb.Exists(ctx, queue.ControlKey(c.ID), queue.JobsKey(c.ID), queue.DoneKey(c.ID)).Result(); err != nil || n != 0 {
-		t.Fatalf("%d of its control, jobs and done keys are left in Redis (%v)", n, err)
+	if n, err := rdb.Exists(ctx, queue.ControlKey(c.ID), queue.JobsKey(c.ID), queue.MarksKey(c.ID), queue.DoneKey(c.ID)).Result(); err != nil || n != 0 {
+		t.Fatalf("%d of its control, jobs and marks keys are left in Redis (%v)", n, err)
 	}
 }

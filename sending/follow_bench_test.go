@@ -61,7 +61,7 @@ func BenchmarkFold1M(b *testing.B) {
 			for k := off; k < off+500 && k <= n; k++ {
 				events = append(events, queue.Outcome{Event: queue.Event{Contact: uint64(k), Round: 1, Type: queue.EventDelivered, Attempt: 1, At: at}})
 			}
-			if err := queue.Commit(ctx, rdb, "bench", c.ID, events); err != nil {
+			if err := queue.Commit(ctx, rdb, "bench", c.ID, events, true); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -147,7 +147,7 @@ func BenchmarkFollowLatency(b *testing.B) {
 				for j := k; j < k+perCommit && j <= n; j++ {
 					committed[j].Store(now)
 				}
-				if err := queue.Commit(ctx, rdb, "bench", c.ID, outs); err != nil {
+				if err := queue.Commit(ctx, rdb, "bench", c.ID, outs, true); err != nil {
 					b.Fatal(err)
 				}
 			}

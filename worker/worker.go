@@ -252,6 +252,13 @@ func (w *Worker) control(id uint64) (queue.Control, bool) {
 	return c, ok
 }
 
+// bitmapMarks reports whether a campaign's marks go to the bitmap: its
+// owner reads and clears them there (queue.Control.BitmapMarks).
+func (w *Worker) bitmapMarks(id uint64) bool {
+	c, ok := w.control(id)
+	return ok && c.BitmapMarks
+}
+
 // refreshControls reads the live settings of every active campaign.
 func (w *Worker) refreshControls() {
 	var m map[uint64]queue.Control

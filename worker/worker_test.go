@@ -174,8 +174,8 @@ func TestThreeWorkersDeliverEveryRecipientOnce(t *testing.T) {
 		l, _ := f.rdb.XLen(context.Background(), queue.JobsKey(1)).Result()
 		return l == 0
 	})
-	if marks, _ := f.rdb.HLen(context.Background(), queue.DoneKey(1)).Result(); marks != n {
-		t.Errorf("%d idempotency marks, want %d", marks, n)
+	if marks, _ := queue.AllMarks(context.Background(), f.rdb, 1); len(marks) != n {
+		t.Errorf("%d idempotency marks, want %d", len(marks), n)
 	}
 }
 
@@ -272,8 +272,8 @@ func TestTransientFailuresRetryThenFail(t *testing.T) {
 	if ev := f.events(2); ev[queue.EventRetry] != 2 {
 		t.Errorf("retry events %d, want 2", ev[queue.EventRetry])
 	}
-	marks, _ := f.rdb.HGetAll(context.Background(), queue.DoneKey(2)).Result()
-	if marks["1"] != "failed" || marks["2"] != "failed" || marks["3"] != "sent" {
+	marks, _ := queue.AllMarks(context.Background(), f.rdb, 2)
+	if marks[1] != "failed" || marks[2] != "failed" || marks[3] != "sent" {
 		t.Errorf("marks %v", marks)
 	}
 }
@@ -567,7 +567,7 @@ func TestPutBackStaysInTheRoundAndWaitsForTheEnqueue(t *testing.T) {
 	retry := queue.Outcome{EntryID: got[0].EntryID, Job: got[0].Job, RetryAt: time.Now().Add(-time.Second),
 		Event: queue.Event{Contact: got[0].Job.ContactID, Round: 1, Type: queue.EventRetry, Attempt: 1}}
 	retry.Job.Attempt = 2
-	if err := queue.Commit(ctx, f.rdb, "a", id, []queue.Outcome{retry}); err != nil {
+	if err := queue.Commit(ctx, f.rdb, "a", id, []queue.Outcome{retry}, true); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := queue.PromoteDue(ctx, f.rdb, id, time.Now(), 10); err != nil || n != 0 {
