@@ -74,7 +74,9 @@ func (w *Worker) commit(batch []outcome, buf []queue.Outcome) []queue.Outcome {
 		buf = outs
 		var giveUp time.Time
 		for attempt := 1; ; attempt++ {
-			err := call(5*time.Second, func(ctx context.Context) error { return queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs, w.bitmapMarks(id)) })
+			err := call(5*time.Second, func(ctx context.Context) error {
+				return queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs, w.bitmapMarks(id))
+			})
 			if err == nil {
 				w.health.ok(w.log)
 				w.gate.commits(false)

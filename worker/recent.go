@@ -135,7 +135,9 @@ func (r *recentOutcomes) epochChanged(controls map[uint64]queue.Control) (seen [
 func (w *Worker) takeInEpochs(controls map[uint64]queue.Control, seen []uint64, lost map[uint64][]queue.Outcome) {
 	for _, id := range seen {
 		if outs := lost[id]; len(outs) > 0 {
-			err := call(5*time.Second, func(ctx context.Context) error { return queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs, controls[id].BitmapMarks) })
+			err := call(5*time.Second, func(ctx context.Context) error {
+				return queue.Commit(ctx, w.rdb, w.cfg.ID, id, outs, controls[id].BitmapMarks)
+			})
 			if err != nil {
 				w.log.Warn("could not record again the outcomes Redis lost; those recipients may get a second copy (marked)",
 					"campaign", id, "outcomes", len(outs), "err", queue.Explain(err))

@@ -45,7 +45,9 @@ func (w *Worker) reclaim() {
 			events = append(events, queue.Outcome{Job: f.Job, Event: queue.Event{Contact: f.Job.ContactID, Round: f.Job.Round,
 				Type: queue.EventReclaimed, Attempt: f.Job.Attempt, At: time.Now().UTC()}})
 		}
-		_ = call(5*time.Second, func(ctx context.Context) error { return queue.Commit(ctx, w.rdb, w.cfg.ID, id, events, w.bitmapMarks(id)) })
+		_ = call(5*time.Second, func(ctx context.Context) error {
+			return queue.Commit(ctx, w.rdb, w.cfg.ID, id, events, w.bitmapMarks(id))
+		})
 		w.handOff(id, fetched)
 	}
 }
