@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -103,6 +104,7 @@ func (s *Store) ApplyEvents(campaignID uint64, cursor string, events []Recipient
 		// the commit, so they are never reused, but a fold of thousands of
 		// events costs a few allocations instead of two per event.
 		var keys, rows []byte
+		cur := ledger.Cursor()
 		for i := range events {
 			walk.row()
 			ev := &events[i]
@@ -111,8 +113,10 @@ func (s *Store) ApplyEvents(campaignID uint64, cursor string, events []Recipient
 			}
 			keys = binary.BigEndian.AppendUint64(keys, ev.ContactID)
 			key := keys[len(keys)-8 : len(keys) : len(keys)]
-			raw := ledger.Get(key)
-			if raw == nil {
+			// A Seek on the transaction's one cursor, not a Get: a Get makes
+			// a cursor of its own each time, and grows its stack anew.
+			k, raw := cur.Seek(key)
+			if raw == nil || !bytes.Equal(k, key) {
 				continue // not a recipient of this send (a stale stream)
 			}
 			var e LedgerEntry
