@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
@@ -102,6 +103,30 @@ func dataDirOutbox() string {
 // unless GOGC says otherwise.
 const WorkerGCPercent = 400
 
+// workerProcs is how many CPUs a headless worker runs Go code on, of the n
+// it may use, unless GOMAXPROCS says otherwise: half, and at least one. A
+// worker's work is a pipeline — one reader of the queue, deliverers that
+// mostly wait on the network, one committer — and it nearly always shares
+// its machine with Redis, the owner or other workers. Every P more than
+// that adds wake-ups of idle threads and a collector running on every
+// core, and buys nothing: on two cores shared with Redis, one worker
+// drained 100,000 jobs at 189,000–203,000/s on one P, against
+// 175,000–181,000/s on two, for a fifth less CPU.
+func workerProcs(n int) int { return max(1, n/2) }
+
+// tuneWorkerRuntime applies the headless worker's runtime settings, each
+// unless its environment variable is set.
+func tuneWorkerRuntime(e *env) {
+	// A worker holds little (a few thousand jobs at most), and collecting
+	// garbage a quarter as often buys a tenth more deliveries per second.
+	if e.getenv("GOGC") == "" {
+		debug.SetGCPercent(WorkerGCPercent)
+	}
+	if e.getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(workerProcs(runtime.GOMAXPROCS(0)))
+	}
+}
+
 // runHeadlessWorker is `tui --headless-worker`: no UI, no database, logs on
 // stderr; it waits for Redis when Redis is not there yet, and stops cleanly
 // on SIGINT or SIGTERM.
@@ -109,11 +134,7 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 	if err := wf.validate(); err != nil {
 		return err
 	}
-	// A worker holds little (a few thousand jobs at most), and collecting
-	// garbage a quarter as often buys a tenth more deliveries per second.
-	if e.getenv("GOGC") == "" {
-		debug.SetGCPercent(WorkerGCPercent)
-	}
+	tuneWorkerRuntime(e)
 	log := wf.logger(e.stderr)
 	conn, err := queue.NewConn(g.redis)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -41,6 +42,36 @@ func TestSendTunesTheGarbageCollectorOnlyInItsOwnProcess(t *testing.T) {
 			}
 			if !tc.tuned && (percent != 100 || limit != math.MaxInt64) {
 				t.Errorf("left GC percent %d and memory limit %d, want them untouched", percent, limit)
+			}
+		})
+	}
+}
+
+// A headless worker runs on half the CPUs it may use, at least one, and
+// collects garbage less often, unless GOMAXPROCS or GOGC say otherwise.
+func TestWorkerTunesItsRuntimeUnlessTold(t *testing.T) {
+	for n, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 8: 4, 64: 32} {
+		if got := workerProcs(n); got != want {
+			t.Errorf("workerProcs(%d) = %d, want %d", n, got, want)
+		}
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, tc := range []struct {
+		name        string
+		env         map[string]string
+		procs, gcpc int
+	}{
+		{"untold", nil, 2, WorkerGCPercent},
+		{"GOMAXPROCS set", map[string]string{"GOMAXPROCS": "4"}, 4, WorkerGCPercent},
+		{"GOGC set", map[string]string{"GOGC": "100"}, 2, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runtime.GOMAXPROCS(4)
+			debug.SetGCPercent(100)
+			tuneWorkerRuntime(newEnv(context.Background(), nil, nil, nil, func(k string) string { return tc.env[k] }))
+			if procs, gcpc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100); procs != tc.procs || gcpc != tc.gcpc {
+				t.Errorf("GOMAXPROCS %d, GC percent %d; want %d and %d", procs, gcpc, tc.procs, tc.gcpc)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,7 +190,7 @@ func (w *Worker) Stats() Stats {
 // finished, gives back what never started, and returns nil.
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
-	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "lease", w.cfg.Lease)
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "lease", w.cfg.Lease, "procs", runtime.GOMAXPROCS(0))
 	// Where the wait for wakes starts, before the first read of the live
 	// settings: a send started in between is seen by one or the other.
 	_ = call(2*time.Second, func(ctx context.Context) (err error) {
