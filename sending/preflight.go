@@ -383,116 +383,99 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 	messenger := c.Channel == store.ChannelMessenger
 	now := time.Now()
 	var mu sync.Mutex
-	type item struct {
-		seq int
-		raw store.RawContact
-	}
-	work := make(chan []item, runtime.GOMAXPROCS(0))
-	// errs keeps each error with its contact's place in the audience.
+	// errs keeps each error with its contact's ID: the audience's order.
 	type seqError struct {
-		seq int
-		e   RecipientError
+		id uint64
+		e  RecipientError
 	}
 	var errs []seqError
-	bySeq := func(a, b seqError) int { return cmp.Compare(a.seq, b.seq) }
-	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for batch := range work {
-				for _, it := range batch {
-					// Most records pass without building their message;
-					// the sample and any error take the full path, and so
-					// does every messenger message, whose length and
-					// window are checked.
-					if it.seq > 0 && !messenger && r.CheckRaw(it.raw) == nil {
-						continue
-					}
-					ct, err := it.raw.DecodeForMessage()
-					var msg Rendered
-					if err == nil {
-						msg, err = r.Render(&ct)
-					}
-					var window windowState
-					if err == nil && messenger {
-						window, err = checkMessenger(&c, &ct, &msg.Message, now)
-					}
-					if err == nil && it.seq > 0 && window == inWindow {
-						continue
-					}
-					if err != nil && ctx.Err() != nil {
-						continue // stopped: not this contact's fault
-					}
-					mu.Lock()
-					if errors.Is(err, store.ErrRenderBudget) && !p.OverBudget {
-						p.OverBudget = true
-						stop()
-					}
-					switch window {
-					case outsideWindow:
-						p.OutsideWindow++
-					case windowUnknown:
-						p.WindowUnknown++
-					}
-					if err == nil && it.seq > 0 {
-						mu.Unlock()
-						continue
-					}
-					if err != nil {
-						switch err.(type) {
-						case tooLongError:
-							p.TooLong++
-						case badWindowError:
-							p.BadWindow++
-						case outsideWindowError: // counted as OutsideWindow
-						default:
-							p.RenderErrors++
-						}
-						p.ErrorCount++
-						errs = append(errs, seqError{it.seq, RecipientError{ContactID: ct.ID, Address: ct.Key(), Err: err}})
-						if len(errs) >= 4*MaxReportedErrors { // keep memory bounded
-							slices.SortStableFunc(errs, bySeq)
-							errs = errs[:MaxReportedErrors]
-						}
-					} else {
-						p.Sample, p.SampleTo, p.SampleUnsubscribe = &msg.Message, ct.Key(), msg.Unsubscribe
-					}
-					mu.Unlock()
-				}
-			}
-		}()
+	byID := func(a, b seqError) int { return cmp.Compare(a.id, b.id) }
+	// The audience is walked in parts of the contact ID range, each part
+	// checking its own recipients as it reads them: one walker handing
+	// records to checkers was the sender's longest stretch on one core.
+	// The sample is the first recipient of the first part that has any.
+	type sample struct {
+		msg   *store.Message
+		to    string
+		unsub string
 	}
-	const batchSize = 256
-	batch := make([]item, 0, batchSize)
-	n := 0
-	err = s.Store.ForEachRecipientRaw(&c, func(raw store.RawContact) bool {
-		batch = append(batch, item{seq: n, raw: raw})
-		n++
-		if len(batch) == batchSize {
-			select {
-			case work <- batch:
-			case <-ctx.Done():
-				return false
-			}
-			batch = make([]item, 0, batchSize)
+	parts := runtime.GOMAXPROCS(0)
+	counts := make([]int, parts)
+	samples := make([]*sample, parts)
+	err = s.Store.ForEachRecipientInParts(&c, parts, func(part int, id uint64, raw store.RawContact) bool {
+		counts[part]++
+		first := counts[part] == 1
+		// Most records pass without building their message; the samples
+		// and any error take the full path, and so does every messenger
+		// message, whose length and window are checked.
+		if !first && !messenger && r.CheckRaw(raw) == nil {
+			return ctx.Err() == nil
 		}
-		return true
+		ct, err := raw.DecodeForMessage()
+		var msg Rendered
+		if err == nil {
+			msg, err = r.Render(&ct)
+		}
+		var window windowState
+		if err == nil && messenger {
+			window, err = checkMessenger(&c, &ct, &msg.Message, now)
+		}
+		if err == nil && !first && window == inWindow {
+			return ctx.Err() == nil
+		}
+		if err != nil && ctx.Err() != nil {
+			return false // stopped: not this contact's fault
+		}
+		if err == nil && first {
+			samples[part] = &sample{&msg.Message, ct.Key(), msg.Unsubscribe}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if errors.Is(err, store.ErrRenderBudget) && !p.OverBudget {
+			p.OverBudget = true
+			stop()
+		}
+		switch window {
+		case outsideWindow:
+			p.OutsideWindow++
+		case windowUnknown:
+			p.WindowUnknown++
+		}
+		if err != nil {
+			switch err.(type) {
+			case tooLongError:
+				p.TooLong++
+			case badWindowError:
+				p.BadWindow++
+			case outsideWindowError: // counted as OutsideWindow
+			default:
+				p.RenderErrors++
+			}
+			p.ErrorCount++
+			errs = append(errs, seqError{id, RecipientError{ContactID: ct.ID, Address: ct.Key(), Err: err}})
+			if len(errs) >= 4*MaxReportedErrors { // keep memory bounded
+				slices.SortStableFunc(errs, byID)
+				errs = errs[:MaxReportedErrors]
+			}
+		}
+		return ctx.Err() == nil
 	})
-	if len(batch) > 0 && ctx.Err() == nil {
-		work <- batch
-	}
-	close(work)
-	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
 	if err := parent.Err(); err != nil {
 		return nil, err
 	}
+	n := 0
+	for part, count := range counts {
+		if n == 0 && count > 0 && samples[part] != nil {
+			p.Sample, p.SampleTo, p.SampleUnsubscribe = samples[part].msg, samples[part].to, samples[part].unsub
+		}
+		n += count
+	}
 	p.Recipients = n
-	// Keep the first errors in contact order, whatever order workers found them.
-	slices.SortStableFunc(errs, bySeq)
+	// Keep the first errors in contact order, whatever order the parts found them.
+	slices.SortStableFunc(errs, byID)
 	for i := 0; i < len(errs) && i < MaxReportedErrors; i++ {
 		p.Errors = append(p.Errors, errs[i].e)
 	}

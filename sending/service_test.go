@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,51 @@ func TestPreflightCountsAndErrors(t *testing.T) {
 	}
 	if p.Estimate != 1500*time.Millisecond || p.Sample == nil || p.Sample.Subject != "Hi Ann" {
 		t.Fatalf("estimate %v sample %+v", p.Estimate, p.Sample)
+	}
+}
+
+// An audience over a wide range of contact IDs is checked in parts, each
+// walked by a goroutine of its own: everyone is counted once, the errors
+// come in contact order whichever part found them, and the sample is the
+// first recipient's message.
+func TestPreflightInPartsKeepsContactOrder(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // parts, on any machine
+	st, _ := seed.Open(t)
+	svc := New(st, newConn(t, "redis://127.0.0.1:1/0"))
+	importRows := func(prefix string, n int) {
+		var b strings.Builder
+		b.WriteString("email,name,city\n")
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "%s%d@example.com,Name %d,City\n", prefix, i, i)
+		}
+		if _, err := st.ImportCSV(context.Background(), strings.NewReader(b.String()), store.ImportOptions{Tags: []string{"all"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noCity := func(addr string) {
+		if _, _, err := st.AddContact("test", store.Contact{Address: addr, Fields: map[string]string{"name": "X"}, Tags: []string{"all"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Contacts 1–4,500, one without a city (4,501), 4,502–9,001, another
+	// (9,002): one in each of two parts.
+	importRows("a", 4500)
+	noCity("first-gap@example.com")
+	importRows("b", 4500)
+	noCity("second-gap@example.com")
+	c := create(t, st, store.Campaign{Name: "Wide", Tags: []string{"all"}, Subject: "Hi {{.name}}"})
+	p, err := svc.Preflight(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Recipients != 9002 || p.ErrorCount != 2 || len(p.Errors) != 2 {
+		t.Fatalf("%d recipients, %d errors (%+v); want 9002 and 2", p.Recipients, p.ErrorCount, p.Errors)
+	}
+	if p.Errors[0].Address != "first-gap@example.com" || p.Errors[1].Address != "second-gap@example.com" {
+		t.Errorf("errors out of contact order: %s, %s", p.Errors[0].Address, p.Errors[1].Address)
+	}
+	if p.Sample == nil || p.SampleTo != "a1@example.com" || p.Sample.Subject != "Hi Name 1" {
+		t.Errorf("sample to %q: %+v; want the first recipient's, a1@example.com", p.SampleTo, p.Sample)
 	}
 }
 

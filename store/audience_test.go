@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,6 +243,8 @@ func TestLedger(t *testing.T) {
 // ids and suppressed addresses, for every combination of include and
 // exclude tags.
 func TestAudienceMatchesNaiveModel(t *testing.T) {
+	defer func(n uint64) { minPartIDs = n }(minPartIDs)
+	minPartIDs = 100 // 3,000 contacts in up to 7 parts
 	s := fxOpen(t)
 	rng := rand.New(rand.NewPCG(7, 11))
 	tagNames := []string{"dense", "half", "sparse", "rare"}
@@ -328,6 +332,29 @@ func TestAudienceMatchesNaiveModel(t *testing.T) {
 			n, err := s.AudienceSize(&c)
 			if err != nil || n != len(want) {
 				t.Fatalf("include %v exclude %v: AudienceSize %d, %v; want %d", inc, exc, n, err, len(want))
+			}
+			// In parts: everyone once, each part in ascending ID order.
+			for _, parts := range []int{1, 3, 7} {
+				var mu sync.Mutex
+				got = got[:0]
+				last := make([]uint64, parts)
+				err := s.ForEachRecipientInParts(&c, parts, func(part int, id uint64, raw RawContact) bool {
+					if raw == nil || id <= last[part] {
+						t.Errorf("part %d: contact %d after %d, or without its record", part, id, last[part])
+					}
+					last[part] = id
+					mu.Lock()
+					got = append(got, id)
+					mu.Unlock()
+					return true
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				slices.Sort(got)
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("include %v exclude %v in %d parts: %d recipients, want %d", inc, exc, parts, len(got), len(want))
+				}
 			}
 		}
 	}

@@ -90,7 +90,7 @@ func useEverything(path string) (opened bool, errs []error) {
 		add(s.ForEachLedger(c.ID, func(LedgerEntry) error { return nil }))
 		_, err = s.AudienceSize(&c)
 		add(err)
-		add(s.ForEachRecipientRaw(&c, func(RawContact) bool { return true }))
+		add(s.ForEachRecipientInParts(&c, 2, func(int, uint64, RawContact) bool { return true }))
 		c.Name += " edited"
 		_, err = s.UpdateCampaign("bob", c)
 		add(err)

@@ -67,8 +67,8 @@ func TestLongWalksReleaseTheMap(t *testing.T) {
 			_, _, err := s.ContactsEnd(ContactFilter{Text: "nobody matches"}, 50)
 			return err
 		}},
-		{"ForEachRecipientRaw", rawWalk(tag, contacts), func() error {
-			return s.ForEachRecipientRaw(&c, func(RawContact) bool { return true })
+		{"ForEachRecipientInParts", rawWalk(tag, contacts), func() error {
+			return s.ForEachRecipientInParts(&c, 2, func(int, uint64, RawContact) bool { return true })
 		}},
 		{"StartSend and ContinueLedger", rawWalk(tag, contacts), func() error {
 			c2, err := s.CreateCampaign("test", Campaign{Name: "Again", Channel: ChannelFile, Tags: []string{"t"}, Body: "Hi {{.name}}"})

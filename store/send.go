@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -368,16 +369,56 @@ func arenaCopy(arena *[]byte, v []byte) RawContact {
 	return RawContact((*arena)[start:len(*arena):len(*arena)])
 }
 
-// ForEachRecipientRaw is ForEachRecipient without decoding: fn gets a copy
-// of each recipient's record.
-func (s *Store) ForEachRecipientRaw(c *Campaign, fn func(RawContact) bool) error {
+// minPartIDs is the least span of contact IDs ForEachRecipientInParts
+// gives a part of its own. Tests make it small to walk many parts.
+var minPartIDs uint64 = 4096
+
+// ForEachRecipientInParts walks a campaign's audience in parts of the
+// contact ID range, each in a read transaction and a goroutine of its own,
+// and calls fn with each recipient, its part and its contact ID, in
+// ascending ID order within the part: the recipients the ledger is written
+// for, in its order. raw is valid only during the call; a false from fn
+// stops that part. An audience of a small ID range is walked in one part.
+func (s *Store) ForEachRecipientInParts(c *Campaign, parts int, fn func(part int, id uint64, raw RawContact) bool) error {
+	var first, last uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
-		var arena []byte
-		return newAudienceTx(tx, c).each(func(_, raw []byte) (bool, error) {
-			return fn(arenaCopy(&arena, raw)), nil
-		})
+		cur := tx.Bucket(bucketContacts).Cursor()
+		if k, _ := cur.First(); k != nil {
+			first = btoi(k)
+		}
+		if k, _ := cur.Last(); k != nil {
+			last = btoi(k)
+		}
+		return nil
 	})
-	if err != nil {
+	if err != nil || last == 0 {
+		return err
+	}
+	span := last - first + 1
+	parts = int(max(1, min(uint64(parts), span/minPartIDs)))
+	step := span / uint64(parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		after, upTo := first-1+step*uint64(p), first-1+step*uint64(p+1)
+		if p == parts-1 {
+			upTo = last
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[p] = s.db.View(func(tx *bolt.Tx) error {
+				a := newAudienceTx(tx, c)
+				defer a.walk.end()
+				return a.eachAfter(after, func(key, raw []byte) (bool, error) {
+					id := btoi(key)
+					return id <= upTo && fn(p, id, raw), nil
+				})
+			})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("resolve the audience of %q: %w", c.Name, err)
 	}
 	return nil
