@@ -15,14 +15,8 @@ func TestStartSendWritesASmallFirstChunk(t *testing.T) {
 	st, _ := seed.Open(t)
 	const n = 5_001
 	seed.Contacts(t, st, n, "all")
-	c, err := st.CreateCampaign("test", store.Campaign{Name: "Big", Channel: store.ChannelFile, Tags: []string{"all"}, Body: "Hi {{.name}}"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s, err := st.StartSend("test", c.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := startToAll(t, st)
+	var err error
 	if s.Total != 5_000 || !s.LedgerPending {
 		t.Fatalf("first chunk: %d recipients, more pending %v; want 5000 and more", s.Total, s.LedgerPending)
 	}
@@ -56,14 +50,8 @@ func TestLedgerChunksGrowWithTheSuppressionList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := st.CreateCampaign("test", store.Campaign{Name: "Big", Channel: store.ChannelFile, Tags: []string{"all"}, Body: "Hi {{.name}}"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s, err := st.StartSend("test", c.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := startToAll(t, st)
+	var err error
 	sizes := []int{s.Total}
 	for s.LedgerPending {
 		before := s.Total
@@ -91,4 +79,19 @@ func TestLedgerChunksGrowWithTheSuppressionList(t *testing.T) {
 	if len(seen) != n-suppressed {
 		t.Fatalf("%d rows queued in the ledger, want %d", len(seen), n-suppressed)
 	}
+}
+
+// startToAll starts a send of a campaign to the contacts tagged "all" and
+// writes its first chunk.
+func startToAll(t *testing.T, st *store.Store) (store.Campaign, store.SendState) {
+	t.Helper()
+	c, err := st.CreateCampaign("test", store.Campaign{Name: "Big", Channel: store.ChannelFile, Tags: []string{"all"}, Body: "Hi {{.name}}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s, err := st.StartSend("test", c.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
 }
