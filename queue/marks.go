@@ -20,8 +20,8 @@ import (
 // 50 bytes a recipient (60 MB for a send of a million); it is still read
 // and cleared, for the marks of workers that write it: an earlier tui, and
 // any worker committing for a send whose live settings do not yet say
-// "bits" (settings written by an earlier owner, whose clearing of marks
-// knows only the hash). Contacts above maxBitmapContact are marked in the
+// "marks bitmap" (settings written by an earlier owner, whose clearing of
+// marks knows only the hash). Contacts above maxBitmapContact are marked in the
 // hash, so that no bitmap grows past 16 MB.
 
 // MarksKey is a bitmap of the idempotency marks: two bits at offset
@@ -80,7 +80,7 @@ func DoneMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64
 	for i, c := range contacts {
 		fields[i] = strconv.FormatUint(c, 10)
 		if c <= maxBitmapContact {
-			gets = append(gets, bfGet, bfType, "#"+fields[i])
+			gets = append(gets, bfGet, bfType, bitfieldOffset(c))
 			inBitmap = append(inBitmap, c)
 		}
 	}
@@ -123,7 +123,7 @@ func ClearMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	for i, c := range contacts {
 		fields[i] = strconv.FormatUint(c, 10)
 		if c <= maxBitmapContact {
-			sets = append(sets, bfSet, bfType, "#"+fields[i], 0)
+			sets = append(sets, bfSet, bfType, bitfieldOffset(c), 0)
 		}
 	}
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
