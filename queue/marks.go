@@ -37,7 +37,9 @@ const (
 // maxBitmapContact is the highest contact ID marked in the bitmap.
 const maxBitmapContact = 1<<26 - 1
 
-func markCode(final string) int {
+// MarkCode is a final outcome's two-bit code ("sent" 1, "failed" 2,
+// "skipped" 3; 0 for any other).
+func MarkCode(final string) int {
 	switch final {
 	case "sent":
 		return markSent
@@ -49,7 +51,8 @@ func markCode(final string) int {
 	return 0
 }
 
-func markName(code int64) string {
+// MarkName is the final outcome of a two-bit code ("" for 0).
+func MarkName(code int64) string {
 	switch code {
 	case markSent:
 		return "sent"
@@ -104,7 +107,7 @@ func DoneMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64
 	}
 	if bits != nil {
 		for i, v := range bits.Val() {
-			if name := markName(v); name != "" {
+			if name := MarkName(v); name != "" {
 				out[inBitmap[i]] = name
 			}
 		}
@@ -163,7 +166,7 @@ func AllMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64)
 	}
 	for i, b := range []byte(bitmap.Val()) {
 		for j := 0; j < 4; j++ {
-			if name := markName(int64(b>>(6-2*j)) & 3); name != "" {
+			if name := MarkName(int64(b>>(6-2*j)) & 3); name != "" {
 				out[uint64(4*i+j)] = name
 			}
 		}
@@ -174,7 +177,7 @@ func AllMarks(ctx context.Context, rdb redis.UniversalClient, campaignID uint64)
 // appendMarkArgs adds a final outcome's mark to the arguments of a
 // BITFIELD (bits) or an HSET of the hash.
 func appendMarkArgs(bits, hash []any, contact uint64, final string, bitmap bool) ([]any, []any) {
-	if code := markCode(final); bitmap && code != 0 && contact <= maxBitmapContact {
+	if code := MarkCode(final); bitmap && code != 0 && contact <= maxBitmapContact {
 		return append(bits, bfSet, bfType, bitfieldOffset(contact), code), hash
 	}
 	// go-redis writes a uint64 as its decimal digits: the same field as

@@ -52,7 +52,7 @@ type recentOutcome struct {
 	round     int32
 	attempt   int32
 	typ       uint8 // index in recentTypes
-	final     uint8 // index in recentFinals
+	final     uint8 // queue.MarkCode
 	takenOver bool
 	odd       bool // the rest is in recentOutcomes.odd
 }
@@ -64,11 +64,8 @@ type oddOutcome struct {
 	final  string
 }
 
-// The event types and outcomes an entry names by index.
-var (
-	recentTypes  = []queue.EventType{"", queue.EventDelivered, queue.EventFailed, queue.EventSkipped}
-	recentFinals = []string{"", "sent", "failed", "skipped"}
-)
+// The event types an entry names by index.
+var recentTypes = []queue.EventType{"", queue.EventDelivered, queue.EventFailed, queue.EventSkipped}
 
 const (
 	recentFor   = 10 * time.Second
@@ -111,7 +108,7 @@ func (r *recentOutcomes) add(batch []outcome, now time.Time) {
 		}
 		e := recentOutcome{campaign: o.Job.CampaignID, contact: o.Job.ContactID, at: at, epoch: r.epochNum,
 			round: int32(o.Event.Round), attempt: int32(o.Event.Attempt), takenOver: o.Event.TakenOver,
-			typ: uint8(max(0, slices.Index(recentTypes, o.Event.Type))), final: uint8(max(0, slices.Index(recentFinals, o.Final)))}
+			typ: uint8(max(0, slices.Index(recentTypes, o.Event.Type))), final: uint8(queue.MarkCode(o.Final))}
 		e.odd = o.Event.Reason != "" || r.epochNum < 0 || e.typ == 0 || e.final == 0
 		i := r.size
 		if r.size < recentMax {
@@ -139,7 +136,7 @@ func (r *recentOutcomes) add(batch []outcome, now time.Time) {
 // outcome is the entry at index i as an outcome to record again.
 func (r *recentOutcomes) outcome(i int) queue.Outcome {
 	e := r.at(i)
-	epoch, typ, final, reason := "", recentTypes[e.typ], recentFinals[e.final], ""
+	epoch, typ, final, reason := "", recentTypes[e.typ], queue.MarkName(int64(e.final)), ""
 	if e.epoch > 0 {
 		epoch = strconv.FormatInt(e.epoch, 36)
 	}
