@@ -256,6 +256,33 @@ func TestBoardFlashesTheEndOnce(t *testing.T) {
 	}
 }
 
+// A retry round queues every failure again: the pane's latest failures
+// start over with it, instead of listing the earlier round's under "(0)".
+func TestBoardForgetsFailuresWhenARetryRoundStarts(t *testing.T) {
+	b := newSendBoard()
+	camp := store.Campaign{ID: 1, Name: "Hook", Status: store.StatusCompleted, Version: 3}
+	round1 := store.SendState{Round: 1, Total: 2, Enqueued: true, Counts: map[store.RecipientState]int{store.RecipientFailed: 2}}
+	failed := []store.LedgerEntry{{ContactID: 1, Round: 1, Address: "a@example.com", State: store.RecipientFailed, LastError: "refused"},
+		{ContactID: 2, Round: 1, Address: "b@example.com", State: store.RecipientFailed, LastError: "refused"}}
+	b.apply(sending.Update{Campaign: camp, Send: round1, Failed: failed})
+	if n := len(b.get(1).failures); n != 2 {
+		t.Fatalf("%d failures after round 1, want 2", n)
+	}
+	camp.Status, camp.Version = store.StatusSending, 4
+	round2 := store.SendState{Round: 2, Total: 2, Counts: map[store.RecipientState]int{store.RecipientQueued: 2}}
+	b.apply(sending.Update{Campaign: camp, Send: round2})
+	if n := len(b.get(1).failures); n != 0 {
+		t.Errorf("%d failures of round 1 still listed in round 2, want none", n)
+	}
+	// The same recipient failing again in round 2 is listed again.
+	again := failed[0]
+	again.Round = 2
+	b.apply(sending.Update{Campaign: camp, Send: round2, Failed: []store.LedgerEntry{again}})
+	if n := len(b.get(1).failures); n != 1 {
+		t.Errorf("%d failures after a round-2 failure, want 1", n)
+	}
+}
+
 // The App at every size with the pane, the send dialog and the failures
 // view open: never more than the terminal holds.
 func TestSendScreensFitEverySize(t *testing.T) {

@@ -247,8 +247,11 @@ func (b *sendBoard) apply(u sending.Update) (ended bool) {
 		at = time.Now()
 	}
 	if l.hasSend && u.Send.Round != l.send.Round {
-		// retry-failed began a new round: the pace starts over.
+		// retry-failed began a new round: the pace starts over, and the
+		// failures shown are those of the round (every earlier one was
+		// queued again), or the pane would list them under "(0)".
 		l.samples, l.buckets, l.firstAt = nil, nil, time.Time{}
+		l.failures, l.seen = nil, nil
 	}
 	l.send, l.hasSend, l.live, l.at = u.Send, true, true, at
 	l.redisErr = u.RedisErr
