@@ -11,9 +11,16 @@ import (
 )
 
 // EnqueueBatch adds jobs of one campaign and round, in ascending contact
-// order, in one pipeline. Jobs already in the stream (a resumed enqueue) are
-// refused by Redis and counted as skipped, never added twice. The jobs must
-// not change until it returns: the commands point into them.
+// order, in one transaction (MULTI/EXEC, pipelined). Jobs already in the
+// stream (a resumed enqueue) are refused by Redis and counted as skipped,
+// never added twice: a refused XADD fails alone, not the transaction. The
+// jobs must not change until it returns: the commands point into them.
+//
+// A transaction, not a bare pipeline: Redis answers a worker blocked on the
+// stream after each command, so a pipeline's first XADD woke it with one
+// job, and it read the rest a few at a time. After EXEC a blocked read
+// takes as many as it asked for: with two workers on a send of 100,000,
+// 209 reads instead of 285.
 func EnqueueBatch(ctx context.Context, rdb redis.UniversalClient, jobs []Job) (added, skipped int, err error) {
 	if len(jobs) == 0 {
 		return 0, 0, nil
@@ -26,7 +33,7 @@ func EnqueueBatch(ctx context.Context, rdb redis.UniversalClient, jobs []Job) (a
 	// it: a failover would otherwise lose jobs the ledger calls queued.
 	// Sent again, the batch adds only what the new master lacks.
 	err = onNode(ctx, rdb, key, func(c *redis.Conn) error {
-		pipe := cmdable(rdb, c).Pipeline()
+		pipe := cmdable(rdb, c).TxPipeline()
 		for i := range jobs {
 			cmds[i] = pipe.Do(ctx, enc.args(key, i)...)
 		}

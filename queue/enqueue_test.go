@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -109,5 +111,52 @@ func TestEnqueueBatchRoundTrip(t *testing.T) {
 	last, err := LastEnqueued(ctx, rdb, 9, 2)
 	if err != nil || last != jobs[len(jobs)-1].ContactID {
 		t.Errorf("LastEnqueued = %d %v, want %d", last, err, jobs[len(jobs)-1].ContactID)
+	}
+}
+
+// A worker blocked on the stream reads a batch whole: Redis answers it
+// once the batch's transaction is in, not after its first job.
+func TestBlockedReadTakesTheWholeBatch(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := EnsureGroup(ctx, rdb, 5); err != nil {
+		t.Fatal(err)
+	}
+	type read struct {
+		got []Fetched
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		got, err := ReadJobs(ctx, rdb, "w1", []uint64{5}, 1000, 20*time.Second)
+		done <- read{got, err}
+	}()
+	// Enqueue only once the read is blocked on the stream.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := rdb.Info(ctx, "clients").Result()
+		if err == nil && strings.Contains(info, "blocked_clients:1\r") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the read did not block within 10 s: %s %v", info, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	jobs := make([]Job, 600)
+	for i := range jobs {
+		jobs[i] = Job{CampaignID: 5, ContactID: uint64(i + 1), Round: 1, To: fmt.Sprintf("c%d@example.com", i+1), Channel: "file"}
+	}
+	if added, _, err := EnqueueBatch(ctx, rdb, jobs); err != nil || added != len(jobs) {
+		t.Fatalf("enqueue: added %d, %v", added, err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.got) != len(jobs) {
+		t.Fatalf("the blocked read took %d jobs of a batch of %d", len(r.got), len(jobs))
 	}
 }
