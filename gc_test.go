@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -74,5 +77,36 @@ func TestWorkerTunesItsRuntimeUnlessTold(t *testing.T) {
 				t.Errorf("GOMAXPROCS %d, GC percent %d; want %d and %d", procs, gcpc, tc.procs, tc.gcpc)
 			}
 		})
+	}
+}
+
+// TUI_CPUPROFILE and TUI_MEMPROFILE write profiles pprof reads (gzipped
+// protocol buffers) to PATH.PID; an empty setting writes nothing.
+func TestProfilesAreWrittenWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	rate := runtime.MemProfileRate
+	defer func() { runtime.MemProfileRate = rate }()
+	stopCPU := profileCPU(filepath.Join(dir, "cpu"))
+	stopAllocs := profileAllocs(filepath.Join(dir, "allocs"))
+	sink := make([][]byte, 0, 64)
+	for i := 0; i < 64; i++ {
+		sink = append(sink, make([]byte, 64<<10))
+	}
+	_ = sink
+	stopCPU()
+	stopAllocs()
+	profileCPU("")()
+	profileAllocs("")()
+	for _, name := range []string{"cpu", "allocs"} {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%s.%d", name, os.Getpid())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s profile is not gzipped: % x", name, b[:min(len(b), 8)])
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("%d files written, want 2", len(entries))
 	}
 }

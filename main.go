@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -165,9 +166,11 @@ func (g *globals) register(fs *flag.FlagSet) {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := newEnv(ctx, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
-	stopProfile := profileCPU(os.Getenv("TUI_CPUPROFILE"))
+	stopCPU := profileCPU(os.Getenv("TUI_CPUPROFILE"))
+	stopAllocs := profileAllocs(os.Getenv("TUI_MEMPROFILE"))
 	code := run(e, os.Args[1:])
-	stopProfile()
+	stopCPU()
+	stopAllocs()
 	stop()
 	os.Exit(code)
 }
@@ -211,6 +214,30 @@ func profileCPU(path string) (stop func()) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// profileAllocs records, as profileCPU does, where the process allocates:
+// at the returned stop it writes the allocations profile (bytes and objects
+// allocated since the start, sampled every 16 KiB) to path with the process
+// ID appended; "" records nothing. `go tool pprof -sample_index=alloc_space
+// tui PATH.PID`.
+func profileAllocs(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	runtime.MemProfileRate = 16 << 10
+	return func() {
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err == nil {
+			err = pprof.Lookup("allocs").WriteTo(f, 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tui: TUI_MEMPROFILE: %v\n", err)
+		}
 	}
 }
 
