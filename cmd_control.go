@@ -113,15 +113,18 @@ func campaignRetryFailed(e *env, g *globals, args []string) error {
 
 // statusJSON is the stable --json shape of `campaign status` (see README).
 type statusJSON struct {
-	ID         uint64                       `json:"id"`
-	Name       string                       `json:"name"`
-	Status     store.Status                 `json:"status"`
-	Round      int                          `json:"round"`
-	Total      int                          `json:"total"`
-	Counts     map[store.RecipientState]int `json:"counts"`
-	Queued     bool                         `json:"fully_queued"`
-	StartedAt  *time.Time                   `json:"started_at"`
-	FinishedAt *time.Time                   `json:"finished_at"`
+	ID        uint64                       `json:"id"`
+	Name      string                       `json:"name"`
+	Status    store.Status                 `json:"status"`
+	Round     int                          `json:"round"`
+	Total     int                          `json:"total"`
+	Counts    map[store.RecipientState]int `json:"counts"`
+	Queued    bool                         `json:"fully_queued"`
+	StartedAt *time.Time                   `json:"started_at"`
+	// RoundStartedAt is when the current round began: started_at for the
+	// first, the retry of the failed for a later one.
+	RoundStartedAt *time.Time `json:"round_started_at"`
+	FinishedAt     *time.Time `json:"finished_at"`
 	// PossiblyTwice counts recipients delivered in an attempt that may have
 	// repeated an earlier delivery (see README, Redis).
 	PossiblyTwice int               `json:"possibly_delivered_twice"`
@@ -153,7 +156,8 @@ func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerIn
 	}
 	if !st.StartedAt.IsZero() {
 		t := st.StartedAt
-		out.StartedAt = &t
+		r, _ := st.RoundStart()
+		out.StartedAt, out.RoundStartedAt = &t, &r
 	}
 	for _, w := range workers {
 		out.Workers = append(out.Workers, workerJSON{ID: w.ID, Host: w.Host, InFlight: w.InFlight, Processed: w.Processed,

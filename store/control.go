@@ -119,6 +119,7 @@ func (s *Store) RetryFailed(actor string, id uint64) (Campaign, SendState, int, 
 			}
 		}
 		sp.Round, sp.Enqueued, sp.FinishedAt = round, false, nil
+		sp.RoundStartedAt, sp.RoundStartedBy, sp.RoundBase = now, actor, sp.Counts[RecipientSent]
 		if c.LastSend != nil {
 			c.LastSend.FinishedAt = nil
 			if err := putJSON(b, itob(id), &c); err != nil {

@@ -137,3 +137,38 @@ func TestFoldAtOnceMatchesOneAtATime(t *testing.T) {
 		t.Fatalf("counts folded at once %v, one at a time %v", sa.Counts, sb.Counts)
 	}
 }
+
+// A retry of the failed begins a round of its own: when, by whom, and how
+// many recipients had been delivered before it, for the round's own pace.
+// The first round's start is the send's.
+func TestRetryBeginsARoundOfItsOwn(t *testing.T) {
+	s := fxOpen(t)
+	c, st := fxSentToAll(t, s, 10, 20)
+	if at, by := st.RoundStart(); !at.Equal(st.StartedAt) || by != "test" || st.RoundBase != 0 {
+		t.Fatalf("the first round starts at %v by %q (base %d), the send at %v", at, by, st.RoundBase, st.StartedAt)
+	}
+	events := make([]RecipientEvent, 10)
+	for i := range events {
+		events[i] = RecipientEvent{ContactID: uint64(i + 1), Round: 1, State: RecipientSent, Attempt: 1, At: st.StartedAt}
+		if i >= 7 {
+			events[i].State, events[i].Reason = RecipientFailed, "550"
+		}
+	}
+	if _, err := s.ApplyEvents(c.ID, "1-0", events); err != nil {
+		t.Fatal(err)
+	}
+	_, st2, n, err := s.RetryFailed("bob", c.ID)
+	if err != nil || n != 3 {
+		t.Fatalf("retry: %d queued again, %v", n, err)
+	}
+	at, by := st2.RoundStart()
+	if !at.After(st.StartedAt) || by != "bob" || st2.RoundBase != 7 || !st2.StartedAt.Equal(st.StartedAt) || st2.StartedBy != "test" {
+		t.Errorf("round %d starts at %v by %q with %d before it; the send started at %v by %q (first round at %v)",
+			st2.Round, at, by, st2.RoundBase, st2.StartedAt, st2.StartedBy, st.StartedAt)
+	}
+	// Kept as the ledger is folded on.
+	after, err := s.SendState(c.ID)
+	if err != nil || !after.RoundStartedAt.Equal(at) || after.RoundStartedBy != "bob" || after.RoundBase != 7 {
+		t.Errorf("read back: %+v %v", after, err)
+	}
+}

@@ -17,6 +17,13 @@ type SendState struct {
 	Enqueued   bool      `json:"enqueued"` // every queued recipient of this round is in the queue
 	StartedAt  time.Time `json:"started_at"`
 	StartedBy  string    `json:"started_by"`
+	// RoundStartedAt and RoundStartedBy are when and by whom the current
+	// round began: a retry of the failed, for a round after the first (see
+	// RoundStart). RoundBase is how many recipients had an outcome other
+	// than cancelled when it began, so that the round's pace counts its own.
+	RoundStartedAt time.Time `json:"round_started_at,omitzero"`
+	RoundStartedBy string    `json:"round_started_by,omitempty"`
+	RoundBase      int       `json:"round_base,omitempty"`
 	// Counts is the ledger's recipients by state, kept up to date by every
 	// change so that nobody has to scan a million rows to show a number.
 	Counts map[RecipientState]int `json:"counts"`
@@ -47,6 +54,16 @@ type QueueLoss struct {
 // Remaining is how many recipients are not final yet.
 func (s *SendState) Remaining() int {
 	return s.Counts[RecipientQueued] + s.Counts[RecipientRetrying]
+}
+
+// RoundStart is when the current round began, and by whom: the send's
+// start for its first round, and for a send recorded before rounds kept
+// their own.
+func (s *SendState) RoundStart() (time.Time, string) {
+	if s.RoundStartedAt.IsZero() {
+		return s.StartedAt, s.StartedBy
+	}
+	return s.RoundStartedAt, s.RoundStartedBy
 }
 
 // ErrNoRecipients means a send would reach nobody.

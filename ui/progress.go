@@ -461,9 +461,10 @@ func (p *progressPane) head(l *sendLive, now time.Time) []string {
 	total, final := l.send.Total, l.final()
 
 	title := " " + st.Title.Render(l.c.Name) + "  " + st.StatusBadge(l.c.Status) + st.Dim.Render(fmt.Sprintf("  ID %d", l.c.ID))
-	info := fmt.Sprintf("round %d · started %s", l.send.Round, l.send.StartedAt.Local().Format("15:04:05"))
-	if l.send.StartedBy != "" {
-		info += " by " + l.send.StartedBy
+	started, by := l.send.RoundStart()
+	info := fmt.Sprintf("round %d · started %s", l.send.Round, started.Local().Format("15:04:05"))
+	if by != "" {
+		info += " by " + by
 	}
 	infoRoom := w - lipgloss.Width(title) - 3
 	if ansi.StringWidth(info) > infoRoom {
@@ -635,7 +636,7 @@ const idleQueueAfter = 30 * time.Second
 // hold nothing and deliver nothing: the jobs are not in Redis any more.
 func queueLooksLost(l *sendLive, now time.Time) bool {
 	return l.send.Enqueued && l.count(store.RecipientQueued) > 0 && l.aliveWorkers(now) > 0 &&
-		l.inFlight(now) == 0 && l.rate(now) == 0 && now.Sub(l.send.StartedAt) > idleQueueAfter &&
+		l.inFlight(now) == 0 && l.rate(now) == 0 && now.Sub(l.roundStart()) > idleQueueAfter &&
 		(l.at.IsZero() || now.Sub(l.lastProgress()) > idleQueueAfter)
 }
 
@@ -678,7 +679,7 @@ func (l *sendLive) aliveWorkers(now time.Time) int {
 func (p *progressPane) paceLine(l *sendLive, now time.Time) string {
 	st := p.c.Styles
 	label := func(s string) string { return st.Label.Render(s) }
-	started := l.send.StartedAt
+	started := l.roundStart()
 	end := now
 	if l.send.FinishedAt != nil {
 		end = *l.send.FinishedAt

@@ -434,3 +434,42 @@ func TestCompletedBannerCountsSkippedApart(t *testing.T) {
 		t.Errorf("the banner mixes skips and failures:\n%s", v)
 	}
 }
+
+// A retry round that is over says when it began and who began it, and its
+// pace is its own: the recipients it queued again, over its own time, not
+// the whole send's since the first round two days earlier.
+func TestPaneShowsARetryRoundsOwnPace(t *testing.T) {
+	now := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
+	c := NewCommon(nil, "tester", queue.Status{State: queue.Connected, URL: "redis://127.0.0.1:6379/0"})
+	c.Now = func() time.Time { return now }
+	board := newSendBoard()
+	camp := store.Campaign{ID: 9, Name: "Hook", Status: store.StatusCompleted, Version: 5}
+	finished := now.Add(-2 * time.Second)
+	roundStart := finished.Add(-10 * time.Second)
+	send := store.SendState{CampaignID: 9, Round: 2, Total: 100, Enqueued: true,
+		StartedAt: now.Add(-48 * time.Hour), StartedBy: "ada",
+		RoundStartedAt: roundStart, RoundStartedBy: "bob", RoundBase: 80, FinishedAt: &finished,
+		Counts: map[store.RecipientState]int{store.RecipientSent: 100}}
+	board.apply(sending.Update{Campaign: camp, Send: send, At: now})
+	p := newProgressPane(c, board, camp, 1)
+	p.setSize(100, 30)
+	v := ansi.Strip(p.View())
+	for _, want := range []string{
+		"round 2 · started " + roundStart.Local().Format("15:04:05") + " by bob",
+		"Average 2.0/s", "Elapsed 10s",
+	} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the pane lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "by ada") || strings.Contains(v, "48h") {
+		t.Errorf("the pane speaks of the first round:\n%s", v)
+	}
+	// A send recorded before rounds kept their start counts from the send's.
+	send.RoundStartedAt, send.RoundStartedBy, send.RoundBase = time.Time{}, "", 0
+	send.Round, send.StartedAt = 1, roundStart
+	board.apply(sending.Update{Campaign: camp, Send: send, At: now})
+	if v := ansi.Strip(p.View()); !strings.Contains(v, "by ada") || !strings.Contains(v, "Average 10/s") {
+		t.Errorf("a first round's pane:\n%s", v)
+	}
+}

@@ -118,17 +118,25 @@ func (l *sendLive) rate(now time.Time) float64 {
 	return float64(latest.final-base.final) / span.Seconds()
 }
 
-// averageRate is the whole send's pace of deliveries, for a send that is
-// over; recipients cancelled were not delivered, so they do not count.
+// roundStart is when the send's current round began.
+func (l *sendLive) roundStart() time.Time {
+	at, _ := l.send.RoundStart()
+	return at
+}
+
+// averageRate is the round's pace of deliveries, for a send that is over:
+// a retry round counts the recipients it queued again, over its own time.
+// Recipients cancelled were not delivered, so they do not count.
 func (l *sendLive) averageRate() float64 {
-	if l.send.FinishedAt == nil || l.send.StartedAt.IsZero() {
+	started := l.roundStart()
+	if l.send.FinishedAt == nil || started.IsZero() {
 		return 0
 	}
-	d := l.send.FinishedAt.Sub(l.send.StartedAt)
+	d := l.send.FinishedAt.Sub(started)
 	if d < time.Second {
 		d = time.Second
 	}
-	return float64(l.final()-l.count(store.RecipientCancelled)) / d.Seconds()
+	return float64(l.final()-l.count(store.RecipientCancelled)-l.send.RoundBase) / d.Seconds()
 }
 
 // sparkRates is the deliveries per second of each sparkline bucket. The
@@ -310,8 +318,8 @@ func (b *sendBoard) strip(now time.Time) []*sendLive {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if !out[i].send.StartedAt.Equal(out[j].send.StartedAt) {
-			return out[i].send.StartedAt.After(out[j].send.StartedAt)
+		if a, b := out[i].roundStart(), out[j].roundStart(); !a.Equal(b) {
+			return a.After(b)
 		}
 		return out[i].c.ID > out[j].c.ID
 	})
@@ -472,9 +480,9 @@ func bar(st *Styles, width int, n map[store.RecipientState]int, total int) strin
 }
 
 // lastProgress is when the count of recipients done last moved, as far as
-// the samples go back; the send's start when it never moved.
+// the samples go back; the round's start when it never moved.
 func (l *sendLive) lastProgress() time.Time {
-	at := l.send.StartedAt
+	at := l.roundStart()
 	for i := 1; i < len(l.samples); i++ {
 		if l.samples[i].final != l.samples[i-1].final {
 			at = l.samples[i].at
