@@ -36,6 +36,65 @@ type Control struct {
 	// BitmapMarks says that the owner reads and clears the idempotency
 	// marks in the bitmap (MarksKey), where workers then write them.
 	BitmapMarks bool
+	// Owner is the ID of the database whose send this is, OwnerName its
+	// host:path (store.Identity). Two databases sharing a Redis database
+	// number their campaigns alike: SetControl refuses to take over the
+	// keys of another database's send, and the owner folds no events of
+	// a send that is not its own. "" (an owner before this) claims nothing.
+	Owner, OwnerName string
+}
+
+// ForeignSendError means Redis holds a send of the campaign from another
+// tui database: the two databases share a Redis database, where their
+// campaign numbers collide.
+type ForeignSendError struct {
+	CampaignID uint64
+	OwnerName  string // the other database's host:path, "" when not known
+}
+
+func (e *ForeignSendError) Error() string {
+	other := "another tui database"
+	if e.OwnerName != "" {
+		other += " (" + e.OwnerName + ")"
+	}
+	return fmt.Sprintf("Redis already holds a send of campaign %d from %s: two databases cannot share one Redis database, "+
+		"as their campaign numbers collide. Give this one a Redis database of its own, and its workers too "+
+		"(another number, as in redis://localhost:6379/1, or another Redis)", e.CampaignID, other)
+}
+
+// claimControlScript writes a campaign's control hash unless it belongs
+// to another database's send.
+//
+//	KEYS[1] the control hash   ARGV[1] the owner's ID   ARGV[2..] fields and values
+//	returns "" when written, else the other owner's name (or "?")
+var claimControlScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'db')
+if cur and cur ~= '' and cur ~= ARGV[1] then
+  local name = redis.call('HGET', KEYS[1], 'db_name')
+  if not name or name == '' then name = '?' end
+  return name
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return ''
+`)
+
+// CheckOwner returns a *ForeignSendError when the campaign's keys in Redis
+// belong to another database's send than owner's; nil when they are its
+// own, carry no owner, or are not there.
+func CheckOwner(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, owner string) error {
+	if owner == "" {
+		return nil
+	}
+	v, err := rdb.HMGet(ctx, ControlKey(campaignID), "db", "db_name").Result()
+	if err != nil {
+		return fmt.Errorf("read the owner of campaign %d's send: %w", campaignID, err)
+	}
+	cur, _ := v[0].(string)
+	if cur == "" || cur == owner {
+		return nil
+	}
+	name, _ := v[1].(string)
+	return &ForeignSendError{CampaignID: campaignID, OwnerName: name}
 }
 
 // NewEpoch is a fresh queue epoch: later epochs compare greater.
@@ -75,9 +134,22 @@ func SetControl(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	if c.Epoch != "" {
 		fields = append(fields, "epoch", c.Epoch)
 	}
-	err := rdb.HSet(ctx, ControlKey(campaignID), fields...).Err()
+	if c.Owner == "" {
+		if err := rdb.HSet(ctx, ControlKey(campaignID), fields...).Err(); err != nil {
+			return fmt.Errorf("set the live state of campaign %d: %w", campaignID, err)
+		}
+		return nil
+	}
+	fields = append(fields, "db", c.Owner, "db_name", c.OwnerName)
+	other, err := claimControlScript.Run(ctx, rdb, []string{ControlKey(campaignID)}, append([]any{c.Owner}, fields...)...).Text()
 	if err != nil {
 		return fmt.Errorf("set the live state of campaign %d: %w", campaignID, err)
+	}
+	if other != "" {
+		if other == "?" {
+			other = ""
+		}
+		return &ForeignSendError{CampaignID: campaignID, OwnerName: other}
 	}
 	return nil
 }
@@ -131,6 +203,7 @@ func ParseControl(m map[string]string) Control {
 	}
 	c.Epoch = m["epoch"]
 	c.BitmapMarks = m["marks"] == "bitmap"
+	c.Owner, c.OwnerName = m["db"], m["db_name"]
 	return c
 }
 

@@ -2,6 +2,7 @@ package sending
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -27,10 +28,29 @@ func (s *Service) Pause(ctx context.Context, actor string, id uint64) (store.Cam
 	if err != nil {
 		return c, err
 	}
+	if foreign, err := s.foreign(ctx, rdb, id); err != nil || foreign {
+		if err != nil {
+			return c, err
+		}
+		// This send is not in Redis, whose keys of this number are another
+		// database's: the ledger alone records the pause.
+		return s.Store.SetStatus(actor, id, store.StatusPaused)
+	}
 	if err := queue.SetState(ctx, rdb, id, queue.StatePaused); err != nil {
 		return c, err
 	}
 	return s.Store.SetStatus(actor, id, store.StatusPaused)
+}
+
+// foreign reports whether the campaign's keys in Redis are another
+// database's send; an error only when Redis could not say.
+func (s *Service) foreign(ctx context.Context, rdb redis.UniversalClient, id uint64) (bool, error) {
+	err := s.checkOwner(ctx, rdb, id)
+	var fe *queue.ForeignSendError
+	if errors.As(err, &fe) {
+		return true, nil
+	}
+	return false, err
 }
 
 // Cancel stops a send for good: workers skip its remaining jobs, and every
@@ -48,6 +68,15 @@ func (s *Service) Cancel(ctx context.Context, actor string, id uint64) (store.Ca
 	}
 	rdb, err := s.Conn.Client(ctx)
 	if err != nil {
+		return c, err
+	}
+	if foreign, err := s.foreign(ctx, rdb, id); err != nil || foreign {
+		if err != nil {
+			return c, err
+		}
+		// Redis holds another database's send of this number, not this
+		// one: nothing there to stop, and its events are not ours.
+		c, _, err = s.Store.CancelSend(actor, id)
 		return c, err
 	}
 	// Fold what already happened first. Once the state says cancelled,
@@ -78,6 +107,9 @@ func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, prog
 	if err != nil {
 		return Result{}, err
 	}
+	if err := s.checkOwner(ctx, rdb, id); err != nil {
+		return Result{}, fmt.Errorf("%w; nothing was changed", err)
+	}
 	if st, err := s.Store.SendState(id); err == nil && !st.Enqueued {
 		return Result{}, fmt.Errorf("the send is still being queued; resume it first (`tui campaign resume %d`)", id)
 	}
@@ -92,7 +124,7 @@ func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, prog
 	}
 	s.wakeFollow()
 	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
-	if err := queue.SetControl(ctx, rdb, id, ctl); err != nil {
+	if err := s.setControl(ctx, rdb, id, ctl); err != nil {
 		return Result{}, err
 	}
 	return s.enqueue(ctx, rdb, c, st, progress, false)
@@ -123,8 +155,14 @@ func (s *Service) SetRate(ctx context.Context, actor string, id uint64, rate int
 		if err != nil {
 			return c, err
 		}
-		if err := queue.SetRate(ctx, rdb, id, rate); err != nil {
+		foreign, err := s.foreign(ctx, rdb, id)
+		if err != nil {
 			return c, err
+		}
+		if !foreign { // else this send is not in Redis: the ledger alone
+			if err := queue.SetRate(ctx, rdb, id, rate); err != nil {
+				return c, err
+			}
 		}
 	}
 	return s.Store.SetRate(actor, id, rate)

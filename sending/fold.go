@@ -73,6 +73,12 @@ func (s *Service) FoldPending(ctx context.Context, rdb redis.UniversalClient, id
 // fold applies stream entries to the ledger, then trims them from Redis:
 // only what the ledger holds is ever removed.
 func (s *Service) fold(ctx context.Context, rdb redis.UniversalClient, id uint64, msgs []redis.XMessage) (store.FoldResult, error) {
+	// The events of another database's send of the same number are not
+	// this ledger's: folded, they would mark its recipients by theirs, and
+	// trimmed, that send would never complete.
+	if err := s.checkOwner(ctx, rdb, id); err != nil {
+		return store.FoldResult{}, err
+	}
 	// Decoded first and sized once: appending a million events one by one
 	// spent more time copying the slice than applying it.
 	batches := make([]queue.EventBatch, 0, len(msgs))

@@ -6,6 +6,12 @@
 package sending
 
 import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
 	"tui/queue"
 	"tui/store"
 )
@@ -19,6 +25,47 @@ type Service struct {
 	Links *Links
 
 	wake chan struct{} // a send started: Follow stops idling
+
+	identMu sync.Mutex
+	ident   store.Identity // this database's, once read
+}
+
+// identity is this database's identity, which names the owner of its
+// sends' keys in Redis.
+func (s *Service) identity() (store.Identity, error) {
+	s.identMu.Lock()
+	defer s.identMu.Unlock()
+	if s.ident.ID == "" {
+		id, err := s.Store.Identity()
+		if err != nil {
+			return store.Identity{}, fmt.Errorf("read the database's identity: %w", err)
+		}
+		s.ident = id
+	}
+	return s.ident, nil
+}
+
+// setControl writes a campaign's live settings as this database's: it
+// fails with a *queue.ForeignSendError, writing nothing, when the keys in
+// Redis are another database's send.
+func (s *Service) setControl(ctx context.Context, rdb redis.UniversalClient, id uint64, ctl queue.Control) error {
+	ident, err := s.identity()
+	if err != nil {
+		return err
+	}
+	ctl.Owner, ctl.OwnerName = ident.ID, ident.Name
+	return queue.SetControl(ctx, rdb, id, ctl)
+}
+
+// checkOwner fails with a *queue.ForeignSendError when the campaign's keys
+// in Redis are another database's send: a start or retry then changes
+// nothing, and a fold reads none of its events.
+func (s *Service) checkOwner(ctx context.Context, rdb redis.UniversalClient, id uint64) error {
+	ident, err := s.identity()
+	if err != nil {
+		return err
+	}
+	return queue.CheckOwner(ctx, rdb, id, ident.ID)
 }
 
 // New builds a service; nothing is dialled.

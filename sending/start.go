@@ -53,13 +53,16 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 	if err := refuseOutdatedWorkers(ctx, rdb); err != nil {
 		return Result{}, err
 	}
+	if err := s.checkOwner(ctx, rdb, id); err != nil {
+		return Result{}, fmt.Errorf("%w; nothing was changed", err)
+	}
 	c, st, err := s.Store.StartSend(actor, id, version)
 	if err != nil {
 		return Result{}, err
 	}
 	s.wakeFollow()
 	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts(), Epoch: queue.NewEpoch()}
-	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
+	if err := s.setControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{Campaign: c, Round: st.Round, Total: st.Total}, fmt.Errorf("%w (the send is recorded; resume it with `tui campaign resume %d`)", err, c.ID)
 	}
 	return s.enqueue(ctx, rdb, c, st, progress, false)
@@ -104,6 +107,9 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 	}
 	if err := refuseOutdatedWorkers(ctx, rdb); err != nil {
 		return Result{}, err
+	}
+	if err := s.checkOwner(ctx, rdb, id); err != nil {
+		return Result{}, fmt.Errorf("%w; nothing was changed", err)
 	}
 	if st.Enqueued {
 		// An enqueue that finished may not have said so to Redis (a blip
@@ -168,7 +174,7 @@ func (s *Service) requeueLost(ctx context.Context, rdb redis.UniversalClient, ac
 	// A new epoch: jobs workers still hold from before the loss are not
 	// delivered; the ones queued now are.
 	ctl := queue.Control{State: state, Rate: c.Rate, MaxAttempts: c.Attempts(), Epoch: queue.NewEpoch()}
-	if err := queue.SetControl(ctx, rdb, c.ID, ctl); err != nil {
+	if err := s.setControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{}, err
 	}
 	at := time.Now()

@@ -1,0 +1,103 @@
+package sending
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tui/internal/redistest"
+	"tui/internal/testkit"
+	"tui/internal/testkit/seed"
+	"tui/queue"
+	"tui/store"
+	"tui/worker"
+)
+
+// Two databases pointed at one Redis number their campaigns alike. A send
+// of campaign 1 from one refuses to start while the other's campaign 1 is
+// under way, and changes nothing; a database whose queue Redis lost while
+// the other took the number folds none of the other's events, and its
+// cancel stops nothing of the other's send.
+func TestTwoDatabasesOnOneRedisKeepTheirSends(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := rdbFor(t, srv)
+	ctx := context.Background()
+	stA, _ := seed.Open(t)
+	stB, _ := seed.Open(t)
+	svcA := New(stA, newConn(t, srv.URL()))
+	svcB := New(stB, newConn(t, srv.URL()))
+	const n = 40
+	a := startSend(t, stA, svcA, n, store.Campaign{Name: "A", Rate: 5})
+	seed.Contacts(t, stB, n, "all")
+	b := create(t, stB, store.Campaign{Name: "B", Tags: []string{"all"}})
+	if a.ID != b.ID {
+		t.Fatalf("campaign IDs %d and %d: the test needs them equal", a.ID, b.ID)
+	}
+
+	// B's start is refused while A's send is under way.
+	_, err := svcB.Start(ctx, "t", b.ID, 0, nil)
+	var foreign *queue.ForeignSendError
+	if !errors.As(err, &foreign) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("B's start: %v, want a refusal naming the other database", err)
+	}
+	idA, _ := stA.Identity()
+	if foreign.OwnerName != idA.Name || !strings.Contains(err.Error(), idA.Name) {
+		t.Errorf("the refusal names %q, want A's %q: %v", foreign.OwnerName, idA.Name, err)
+	}
+	if c, _ := stB.Campaign(b.ID); c.Status != store.StatusDraft {
+		t.Errorf("B's campaign is %s after the refusal, want draft", c.Status)
+	}
+	if _, err := stB.SendState(b.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("B has a send after the refusal: %v", err)
+	}
+	if ctl, _ := rdb.HGetAll(ctx, queue.ControlKey(a.ID)).Result(); ctl["db"] != idA.ID || ctl["rate"] != "5" {
+		t.Errorf("A's live settings after B's refusal: %v", ctl)
+	}
+
+	// Redis loses A's queue (flushed) and B takes the number.
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcB.Start(ctx, "t", b.ID, 0, nil); err != nil {
+		t.Fatalf("B's start once the number is free: %v", err)
+	}
+	var mu sync.Mutex
+	delivered := map[uint64]int{}
+	runWorker(t, srv, channelFunc(func(d worker.Delivery) error {
+		mu.Lock()
+		delivered[d.Job.ContactID]++
+		mu.Unlock()
+		return nil
+	}))
+	testkit.Eventually(t, 30*time.Second, "events of B's send", func() bool { return rdb.XLen(ctx, queue.EventsKey(b.ID)).Val() > 0 })
+	before := rdb.XLen(ctx, queue.EventsKey(b.ID)).Val()
+	if _, err := svcA.FoldPending(ctx, rdb, a.ID); !errors.As(err, &foreign) {
+		t.Fatalf("A's fold of B's events: %v, want a refusal", err)
+	}
+	if after := rdb.XLen(ctx, queue.EventsKey(b.ID)).Val(); after < before {
+		t.Errorf("A's fold trimmed B's events: %d before, %d after", before, after)
+	}
+	if counts, _ := stA.LedgerCounts(a.ID); counts[store.RecipientSent] != 0 {
+		t.Errorf("A's ledger took B's outcomes: %v", counts)
+	}
+	if _, err := svcA.Resume(ctx, "t", a.ID, nil); !errors.As(err, &foreign) {
+		t.Errorf("A's resume: %v, want a refusal", err)
+	}
+	// A's cancel is its ledger's alone.
+	if c, err := svcA.Cancel(ctx, "t", a.ID); err != nil || c.Status != store.StatusCancelled {
+		t.Fatalf("A's cancel: %s %v", c.Status, err)
+	}
+	if state := rdb.HGet(ctx, queue.ControlKey(b.ID), "state").Val(); state != string(queue.StateSending) {
+		t.Errorf("B's send is %q after A's cancel", state)
+	}
+	foldUntil(t, svcB, rdb, b.ID, func(r store.FoldResult) bool { return r.Campaign.Status == store.StatusCompleted })
+	counts, _ := stB.LedgerCounts(b.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if counts[store.RecipientSent] != n || len(delivered) != n {
+		t.Errorf("B: %v in its ledger, %d delivered, want %d sent", counts, len(delivered), n)
+	}
+}
