@@ -2,6 +2,7 @@ package sending
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +25,9 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 	var lastWorkers time.Time
 	var workers []queue.WorkerInfo
 	problems := map[uint64]string{}
+	// foreign are the followed sends whose number another database's send
+	// holds in Redis: their events are not read, and their problem says so.
+	foreign := map[uint64]bool{}
 	attempt := 0
 	for ctx.Err() == nil {
 		sending, err := s.Store.FollowedCampaigns(FollowCancelledFor)
@@ -58,6 +62,9 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 			cancel()
 			lastWorkers = time.Now()
 			for _, c := range sending {
+				if s.noteForeign(ctx, rdb, c, workers, foreign, problems, onUpdate) {
+					continue
+				}
 				problem := s.watchQueue(ctx, rdb, c)
 				problems[c.ID] = problem
 				// A fold with no events refreshes the numbers and finishes a
@@ -69,7 +76,7 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 				}
 			}
 		}
-		if err := s.followOnce(ctx, rdb, sending, workers, problems, onUpdate); err != nil {
+		if err := s.followOnce(ctx, rdb, sending, workers, foreign, problems, onUpdate); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
@@ -86,10 +93,13 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 
 // followOnce waits up to a quarter second for new events of the given
 // campaigns and folds whatever arrives.
-func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sending []store.Campaign, workers []queue.WorkerInfo, problems map[uint64]string, onUpdate func(Update)) error {
+func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sending []store.Campaign, workers []queue.WorkerInfo, foreign map[uint64]bool, problems map[uint64]string, onUpdate func(Update)) error {
 	ids := make([]uint64, 0, len(sending))
 	cursors := make([]string, 0, len(sending))
 	for _, c := range sending {
+		if foreign[c.ID] {
+			continue
+		}
 		st, err := s.Store.SendState(c.ID)
 		if err != nil {
 			continue
@@ -113,6 +123,11 @@ func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sen
 			continue
 		}
 		fr, err := s.fold(ctx, rdb, id, msgs)
+		var fe *queue.ForeignSendError
+		if errors.As(err, &fe) {
+			foreign[id], problems[id] = true, fe.Error()
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -120,6 +135,27 @@ func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sen
 			RedisErr: problems[id], At: time.Now()})
 	}
 	return nil
+}
+
+// noteForeign checks, once a second, whether another database's send holds
+// this send's number in Redis. If so it marks it foreign, pushes its
+// numbers with the sentence that says so, and reports true: nothing of it
+// is read or queued again then. A send found its own again (the other one
+// ended) is followed as before.
+func (s *Service) noteForeign(ctx context.Context, rdb redis.UniversalClient, c store.Campaign, workers []queue.WorkerInfo,
+	foreign map[uint64]bool, problems map[uint64]string, onUpdate func(Update)) bool {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var fe *queue.ForeignSendError
+	if err := s.checkOwner(wctx, rdb, c.ID); !errors.As(err, &fe) {
+		delete(foreign, c.ID)
+		return false
+	}
+	foreign[c.ID], problems[c.ID] = true, fe.Error()
+	if st, err := s.Store.SendState(c.ID); err == nil {
+		onUpdate(Update{Campaign: c, Send: st, Workers: workers, RedisErr: problems[c.ID], At: time.Now()})
+	}
+	return true
 }
 
 // watchQueue looks after a followed send once a second: it queues again

@@ -86,6 +86,41 @@ func TestTwoDatabasesOnOneRedisKeepTheirSends(t *testing.T) {
 	if _, err := svcA.Resume(ctx, "t", a.ID, nil); !errors.As(err, &foreign) {
 		t.Errorf("A's resume: %v, want a refusal", err)
 	}
+	// A's follow says so of campaign 1, and goes on with A's other sends.
+	a2 := create(t, stA, store.Campaign{Name: "A2", Tags: []string{"all"}})
+	if _, err := svcA.Start(ctx, "t", a2.ID, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	var umu sync.Mutex
+	said, completed := "", false
+	go func() {
+		defer close(followed)
+		_ = svcA.Follow(fctx, func(u Update) {
+			umu.Lock()
+			defer umu.Unlock()
+			if u.Campaign.ID == a.ID && u.RedisErr != "" {
+				said = u.RedisErr
+			}
+			if u.Campaign.ID == a2.ID && u.Campaign.Status == store.StatusCompleted {
+				completed = true
+			}
+		})
+	}()
+	testkit.Eventually(t, 30*time.Second, "A's follow to name the other database and complete A2", func() bool {
+		umu.Lock()
+		defer umu.Unlock()
+		return said != "" && completed
+	})
+	stop()
+	<-followed
+	if !strings.Contains(said, "another tui database") {
+		t.Errorf("A's pane would say %q of campaign 1", said)
+	}
+	if after := rdb.XLen(ctx, queue.EventsKey(b.ID)).Val(); after < before {
+		t.Errorf("A's follow trimmed B's events: %d before, %d after", before, after)
+	}
 	// A's cancel is its ledger's alone.
 	if c, err := svcA.Cancel(ctx, "t", a.ID); err != nil || c.Status != store.StatusCancelled {
 		t.Fatalf("A's cancel: %s %v", c.Status, err)
