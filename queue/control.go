@@ -57,9 +57,10 @@ func (e *ForeignSendError) Error() string {
 	if e.OwnerName != "" {
 		other += " (" + e.OwnerName + ")"
 	}
-	return fmt.Sprintf("Redis already holds a send of campaign %d from %s: two databases cannot share one Redis database, "+
-		"as their campaign numbers collide. Give this one a Redis database of its own, and its workers too "+
-		"(another number, as in redis://localhost:6379/1, or another Redis)", e.CampaignID, other)
+	// What to do before why: a pane shows three lines of it.
+	return fmt.Sprintf("Redis holds a send of campaign %d from %s. Give this database and its workers a Redis database "+
+		"of their own (another number, as in redis://localhost:6379/1, or another Redis): two databases sharing "+
+		"one collide on campaign numbers", e.CampaignID, other)
 }
 
 // claimControlScript writes a campaign's control hash unless it belongs
