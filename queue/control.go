@@ -42,6 +42,10 @@ type Control struct {
 	// keys of another database's send, and the owner folds no events of
 	// a send that is not its own. "" (an owner before this) claims nothing.
 	Owner, OwnerName string
+	// Round is the send's round these settings were written for (0: not
+	// said, an owner before this): a stale send is dropped only if no
+	// later round has written its settings since (DropIfOver).
+	Round int
 }
 
 // ForeignSendError means Redis holds a send of the campaign from another
@@ -135,6 +139,9 @@ func SetControl(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	if c.Epoch != "" {
 		fields = append(fields, "epoch", c.Epoch)
 	}
+	if c.Round > 0 {
+		fields = append(fields, "round", c.Round)
+	}
 	if c.Owner == "" {
 		if err := rdb.HSet(ctx, ControlKey(campaignID), fields...).Err(); err != nil {
 			return fmt.Errorf("set the live state of campaign %d: %w", campaignID, err)
@@ -205,6 +212,7 @@ func ParseControl(m map[string]string) Control {
 	c.Epoch = m["epoch"]
 	c.BitmapMarks = m["marks"] == "bitmap"
 	c.Owner, c.OwnerName = m["db"], m["db_name"]
+	c.Round, _ = strconv.Atoi(m["round"])
 	return c
 }
 

@@ -133,6 +133,56 @@ func Deactivate(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	return nil
 }
 
+// dropIfOverScript deletes a send's keys if its settings are still those
+// of the given owner and round.
+//
+//	KEYS the control hash, then the send's other keys
+//	ARGV[1] owner   ARGV[2] round   ARGV[3] "1" to keep the control hash
+var dropIfOverScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'db') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'round') ~= ARGV[2] then
+  return 0
+end
+local first = 2
+if ARGV[3] ~= '1' then first = 1 end
+for i = first, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1
+`)
+
+// DropIfOver drops a send the owner's ledger says is over but Redis still
+// holds as active (the drop at its end failed: Redis was unreachable then),
+// unless its settings have been written since by another owner or for a
+// later round (a retry or a new send under way): then it changes nothing.
+// The control hash is kept with keepControl (a cancelled send's workers
+// read it to skip the jobs they hold). It reports whether it dropped.
+func DropIfOver(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, owner string, round int, keepControl bool) (bool, error) {
+	// Out of the active set first: the set is in a slot of its own, so
+	// this cannot be one script with the check. A later round activates
+	// the send only after writing its settings, which the check then
+	// sees, and the send goes back into the set.
+	removed, err := rdb.SRem(ctx, ActiveKey(), campaignID).Result()
+	if err != nil {
+		return false, fmt.Errorf("drop the queue of campaign %d: %w", campaignID, err)
+	}
+	keep := "0"
+	if keepControl {
+		keep = "1"
+	}
+	keys := append([]string{ControlKey(campaignID)}, campaignKeys(campaignID)...)
+	dropped, err := dropIfOverScript.Run(ctx, rdb, keys, owner, round, keep).Int()
+	if err == nil && dropped == 1 {
+		return true, nil
+	}
+	if removed > 0 {
+		if aerr := rdb.SAdd(ctx, ActiveKey(), campaignID).Err(); aerr != nil && err == nil {
+			err = aerr
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("drop the queue of campaign %d: %w", campaignID, err)
+	}
+	return false, nil
+}
+
 // QueueState is what Redis still holds of a send.
 type QueueState struct {
 	Control    bool  // the control hash exists: the send is known to Redis

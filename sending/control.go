@@ -123,7 +123,7 @@ func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, prog
 		return Result{}, err
 	}
 	s.wakeFollow()
-	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts()}
+	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts(), Round: st.Round}
 	if err := s.setControl(ctx, rdb, id, ctl); err != nil {
 		return Result{}, err
 	}

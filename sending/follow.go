@@ -29,6 +29,7 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 	// holds in Redis: their events are not read, and their problem says so.
 	foreign := map[uint64]bool{}
 	attempt := 0
+	var swept time.Time
 	for ctx.Err() == nil {
 		sending, err := s.Store.FollowedCampaigns(FollowCancelledFor)
 		if err != nil {
@@ -53,6 +54,10 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 				break
 			}
 			continue
+		}
+		if time.Since(swept) >= sweepEvery {
+			s.sweepActive(ctx, rdb, sending)
+			swept = time.Now()
 		}
 		if time.Since(lastWorkers) >= time.Second {
 			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -135,6 +140,46 @@ func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sen
 			RedisErr: problems[id], At: time.Now()})
 	}
 	return nil
+}
+
+// sweepEvery is how often a follow looks for sends of this database that
+// are over in the ledger but still active in Redis.
+const sweepEvery = 30 * time.Second
+
+// sweepActive drops from Redis the sends of this database that its ledger
+// says are over but Redis still holds as active: a send that completed or
+// was cancelled while Redis could not be reached for the drop. Workers read
+// every active send, and one left there for ever would halve each read of
+// the others. Only this database's sends are touched, and only one whose
+// settings no later round has written since (queue.DropIfOver).
+func (s *Service) sweepActive(ctx context.Context, rdb redis.UniversalClient, followed []store.Campaign) {
+	ident, err := s.identity()
+	if err != nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	active, err := queue.ActiveCampaigns(sctx, rdb)
+	if err != nil {
+		return
+	}
+	skip := map[uint64]bool{}
+	for _, c := range followed {
+		skip[c.ID] = true // sending, paused, or cancelled a moment ago
+	}
+	for id, ctl := range active {
+		if skip[id] || ctl.Owner != ident.ID || ctl.Round == 0 {
+			continue
+		}
+		c, err := s.Store.Campaign(id)
+		if err == nil && (c.Status == store.StatusSending || c.Status == store.StatusPaused) {
+			continue
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		_, _ = queue.DropIfOver(sctx, rdb, id, ident.ID, ctl.Round, err == nil && c.Status == store.StatusCancelled)
+	}
 }
 
 // noteForeign checks, once a second, whether another database's send holds

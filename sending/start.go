@@ -61,7 +61,7 @@ func (s *Service) Start(ctx context.Context, actor string, id, version uint64, p
 		return Result{}, err
 	}
 	s.wakeFollow()
-	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts(), Epoch: queue.NewEpoch()}
+	ctl := queue.Control{State: queue.StateSending, Rate: c.Rate, MaxAttempts: c.Attempts(), Epoch: queue.NewEpoch(), Round: st.Round}
 	if err := s.setControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{Campaign: c, Round: st.Round, Total: st.Total}, fmt.Errorf("%w (the send is recorded; resume it with `tui campaign resume %d`)", err, c.ID)
 	}
@@ -173,7 +173,7 @@ func (s *Service) requeueLost(ctx context.Context, rdb redis.UniversalClient, ac
 	}
 	// A new epoch: jobs workers still hold from before the loss are not
 	// delivered; the ones queued now are.
-	ctl := queue.Control{State: state, Rate: c.Rate, MaxAttempts: c.Attempts(), Epoch: queue.NewEpoch()}
+	ctl := queue.Control{State: state, Rate: c.Rate, MaxAttempts: c.Attempts(), Epoch: queue.NewEpoch(), Round: st.Round}
 	if err := s.setControl(ctx, rdb, c.ID, ctl); err != nil {
 		return Result{}, err
 	}
