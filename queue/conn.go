@@ -260,6 +260,17 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("cannot use Redis at %s: %s", e.URL, e.Cause)
 }
 
+// Dialled returns the client if a send has dialled it already, and nil
+// otherwise; it never dials.
+func (c *Conn) Dialled() redis.UniversalClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	return c.client
+}
+
 // Client returns the connected client, dialling on the first call. A failed
 // first dial returns an *UnavailableError within FirstDialBudget and leaves
 // the connection Unavailable; the next call tries again.

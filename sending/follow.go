@@ -36,6 +36,13 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 			return err
 		}
 		if len(sending) == 0 {
+			// Nothing to follow: sends that ended while Redis missed their
+			// drop are still swept, on a connection a send made (none is
+			// dialled for it).
+			if rdb := s.Conn.Dialled(); rdb != nil && time.Since(swept) >= sweepEvery {
+				s.sweepActive(ctx, rdb, nil)
+				swept = time.Now()
+			}
 			t := time.NewTimer(time.Second)
 			select {
 			case <-t.C:
@@ -144,7 +151,7 @@ func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sen
 
 // sweepEvery is how often a follow looks for sends of this database that
 // are over in the ledger but still active in Redis.
-const sweepEvery = 30 * time.Second
+var sweepEvery = 30 * time.Second
 
 // sweepActive drops from Redis the sends of this database that its ledger
 // says are over but Redis still holds as active: a send that completed or

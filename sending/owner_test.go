@@ -139,7 +139,8 @@ func TestTwoDatabasesOnOneRedisKeepTheirSends(t *testing.T) {
 
 // A send the ledger completed while Redis could not take the drop stays
 // active there, and workers read it for ever: the follow's sweep drops it,
-// and leaves alone another database's send and this one's live sends.
+// also while nothing else is followed, and leaves alone another database's
+// send and this one's live sends.
 func TestASendOverInTheLedgerLeavesRedisAtTheSweep(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := rdbFor(t, srv)
@@ -149,39 +150,54 @@ func TestASendOverInTheLedgerLeavesRedisAtTheSweep(t *testing.T) {
 	c := startSend(t, st, svc, 30, store.Campaign{Name: "Done"})
 	runWorker(t, srv, channelFunc(func(worker.Delivery) error { return nil }))
 	foldUntil(t, svc, rdb, c.ID, func(r store.FoldResult) bool { return r.Campaign.Status == store.StatusCompleted })
+	ident, _ := st.Identity()
+	// The drop at the end that Redis missed: the send as its start left it.
+	stale := func() {
+		t.Helper()
+		if err := queue.SetControl(ctx, rdb, c.ID, queue.Control{State: queue.StateSending, Owner: ident.ID, OwnerName: ident.Name, Round: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := queue.Activate(ctx, rdb, c.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isActive := func(id uint64) bool { return rdb.SIsMember(ctx, queue.ActiveKey(), id).Val() }
+
+	// Nothing followed: the idle follow sweeps on the connection the send made.
+	stale()
+	defer func(every time.Duration) { sweepEvery = every }(sweepEvery)
+	sweepEvery = 50 * time.Millisecond
+	fctx, stop := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() { defer close(followed); _ = svc.Follow(fctx, func(Update) {}) }()
+	testkit.Eventually(t, 30*time.Second, "the idle follow to drop the ended send", func() bool {
+		return !isActive(c.ID) && rdb.Exists(ctx, queue.ControlKey(c.ID)).Val() == 0
+	})
+	stop()
+	<-followed
+
+	// Beside a live send of this database and another database's send.
+	stale()
 	live := create(t, st, store.Campaign{Name: "Live", Tags: []string{"all"}, Rate: 1})
 	if _, err := svc.Start(ctx, "t", live.ID, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	ident, _ := st.Identity()
-	// The drop at the end that Redis missed: the send as its start left it.
-	if err := queue.SetControl(ctx, rdb, c.ID, queue.Control{State: queue.StateSending, Owner: ident.ID, OwnerName: ident.Name, Round: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := queue.Activate(ctx, rdb, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	// Another database's send of a number this one has not used.
 	if err := queue.SetControl(ctx, rdb, 77, queue.Control{State: queue.StateSending, Owner: "other", OwnerName: "h:/other.db", Round: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := queue.Activate(ctx, rdb, 77); err != nil {
 		t.Fatal(err)
 	}
-	followed, err := st.FollowedCampaigns(FollowCancelledFor)
+	sending, err := st.FollowedCampaigns(FollowCancelledFor)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.sweepActive(ctx, rdb, followed)
-	active, err := queue.ActiveCampaigns(ctx, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := active[c.ID]; ok || rdb.Exists(ctx, queue.ControlKey(c.ID)).Val() != 0 {
-		t.Errorf("the completed send is still active (%v) or its settings are there", ok)
+	svc.sweepActive(ctx, rdb, sending)
+	if isActive(c.ID) {
+		t.Error("the completed send is still active")
 	}
 	for _, id := range []uint64{live.ID, 77} {
-		if _, ok := active[id]; !ok {
+		if !isActive(id) {
 			t.Errorf("campaign %d was dropped by the sweep", id)
 		}
 	}
