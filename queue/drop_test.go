@@ -5,17 +5,13 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
-
-	"tui/internal/redistest"
 )
 
 // A send left active after its end is dropped only while its settings are
 // still its owner's and its round's: a later round or another database's
 // send keeps everything, and stays active.
 func TestDropIfOverLeavesALaterRoundAndAnotherOwner(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := scriptsRedis(t)
 	ctx := context.Background()
 	stale := func(id uint64, owner string, round int) {
 		t.Helper()

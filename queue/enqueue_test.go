@@ -117,9 +117,7 @@ func TestEnqueueBatchRoundTrip(t *testing.T) {
 // A worker blocked on the stream reads a batch whole: Redis answers it
 // once the batch's transaction is in, not after its first job.
 func TestBlockedReadTakesTheWholeBatch(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
+	rdb := scriptsRedis(t)
 	ctx := context.Background()
 	if err := EnsureGroup(ctx, rdb, 5); err != nil {
 		t.Fatal(err)
