@@ -20,6 +20,9 @@ var keyIdentity = []byte("identity")
 type Identity struct {
 	ID   string `json:"id"`
 	Name string `json:"name"` // host:path, for people reading a refusal
+	// Path is the file's absolute path when it got the ID: a copy is told
+	// by its path, not by the host, which a container changes at each start.
+	Path string `json:"path"`
 }
 
 // Identity returns the database's identity, giving it one on first use. A
@@ -28,12 +31,13 @@ type Identity struct {
 // its sends is under way, in which case it is the same database moved, and
 // keeps its identity (and its sends' keys) under its new name.
 func (s *Store) Identity() (Identity, error) {
-	name := s.path
+	path := s.path
 	if abs, err := filepath.Abs(s.path); err == nil {
-		name = abs
+		path = abs
 	}
+	name := path
 	if host, err := os.Hostname(); err == nil {
-		name = host + ":" + name
+		name = host + ":" + path
 	}
 	var id Identity
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -42,7 +46,7 @@ func (s *Store) Identity() (Identity, error) {
 		}
 		return nil
 	})
-	if err == nil && id.ID != "" && id.Name == name {
+	if err == nil && id.ID != "" && id.Path == path && id.Name == name {
 		return id, nil
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
@@ -54,16 +58,16 @@ func (s *Store) Identity() (Identity, error) {
 			}
 		}
 		switch {
-		case id.ID != "" && id.Name == name:
+		case id.ID != "" && id.Path == path && id.Name == name:
 			return nil
-		case id.ID == "" || !liveSendTx(tx):
+		case id.ID == "" || (id.Path != path && !liveSendTx(tx)):
 			var b [8]byte
 			if _, err := rand.Read(b[:]); err != nil {
 				return err
 			}
 			id.ID = hex.EncodeToString(b[:])
 		}
-		id.Name = name
+		id.Name, id.Path = name, path
 		return putJSON(meta, keyIdentity, id)
 	})
 	if err != nil {

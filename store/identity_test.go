@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A database keeps its identity; a copy of its file at another path gets
@@ -23,6 +25,17 @@ func TestIdentityIsKeptAndACopyGetsItsOwn(t *testing.T) {
 	}
 	if again, _ := s.Identity(); again != id {
 		t.Fatalf("identity changed from %+v to %+v", id, again)
+	}
+	// Another host name (a container started again) changes the name only.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		moved := id
+		moved.Name = "elsewhere:" + path
+		return putJSON(tx.Bucket(bucketMeta), keyIdentity, moved)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.Identity(); again != id {
+		t.Fatalf("after another host: %+v, want %+v", again, id)
 	}
 	s.Close()
 	reopen := func(p string) (*Store, Identity) {
