@@ -32,10 +32,20 @@ type helpSection struct {
 
 // renderFullHelp lays the sections out as columns that flow onto new rows
 // when the terminal is narrow, inside a box that fits w×h. When they do
-// not fit the box scrolls: scroll is its first line, returned clamped.
+// not fit the box scrolls: scroll is its first line, returned clamped. A
+// section that does not fit beside another starts a row of its own, and
+// its columns carried onto a new row repeat its title: keys under another
+// section's title would seem to be that section's (the contacts' "s
+// suppress" read as a key for everywhere).
 func renderFullHelp(st *Styles, w, h int, sections []helpSection, scroll int) (string, int) {
-	var cols []string
-	for _, sec := range sections {
+	type column struct {
+		section int
+		first   bool // the section's first column
+		body    string
+	}
+	var cols []column
+	sectionW := make([]int, len(sections))
+	for i, sec := range sections {
 		first := true
 		for _, g := range sec.groups {
 			var lines []string
@@ -55,26 +65,37 @@ func renderFullHelp(st *Styles, w, h int, sections []helpSection, scroll int) (s
 			if len(lines) == 0 {
 				continue
 			}
-			title := ""
-			if first {
-				title = sec.title
-				first = false
-			}
-			cols = append(cols, st.Label.Render(title)+"\n"+strings.Join(lines, "\n"))
+			body := strings.Join(lines, "\n")
+			cols = append(cols, column{section: i, first: first, body: body})
+			sectionW[i] += max(lipgloss.Width(body), ansi.StringWidth(sec.title)) + 4
+			first = false
 		}
 	}
 	inner := max(w-6, 10)
 	var rows []string
 	var row []string
-	rowW := 0
+	rowW, rowSection := 0, -1
 	for _, c := range cols {
-		cw := lipgloss.Width(c) + 4
-		if rowW > 0 && rowW+cw > inner {
+		title := ""
+		if c.first {
+			title = sections[c.section].title
+		}
+		cw := max(lipgloss.Width(c.body), ansi.StringWidth(title)) + 4
+		wrap := rowW > 0 && rowW+cw > inner
+		if c.first && rowW > 0 && rowSection != c.section && rowW+sectionW[c.section] > inner {
+			wrap = true // the section would be split: it starts its own row
+		}
+		if wrap {
 			rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
 			row, rowW = nil, 0
+			if !c.first {
+				title = sections[c.section].title + ", continued"
+				cw = max(lipgloss.Width(c.body), ansi.StringWidth(title)) + 4
+			}
 		}
-		row = append(row, lipgloss.NewStyle().PaddingRight(4).Render(c))
+		row = append(row, lipgloss.NewStyle().PaddingRight(4).Render(st.Label.Render(title)+"\n"+c.body))
 		rowW += cw
+		rowSection = c.section
 	}
 	if len(row) > 0 {
 		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
