@@ -82,24 +82,8 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 		}
 		w.health.ok(w.log)
 		w.enqueueLocal(fetched, false)
-		if got := len(fetched); got > 0 && got < n/4 {
-			// The queue is caught up: the read took the first jobs of a
-			// batch the owner is still adding (Redis answers a blocked
-			// read as soon as a part of the batch is in). Reading again at
-			// once would take a few more, each read with its own round
-			// trip and commit. With two workers on a send of 100,000, 88
-			// of 375 reads held fewer than ten jobs; with this pause, 49
-			// of 288.
-			if !queue.Sleep(ctx, caughtUpPause) {
-				return
-			}
-		}
 	}
 }
-
-// caughtUpPause is how long a worker waits after a read that found the
-// queue caught up before it reads again.
-const caughtUpPause = 2 * time.Millisecond
 
 // awaitSends waits, while no send is under way, for the owner's wake (a
 // send started or resumed), then reads the live settings at once. It waits
