@@ -28,22 +28,22 @@ func (s *Service) Pause(ctx context.Context, actor string, id uint64) (store.Cam
 	if err != nil {
 		return c, err
 	}
-	if foreign, err := s.foreign(ctx, rdb, id); err != nil || foreign {
-		if err != nil {
+	foreign, err := s.foreign(ctx, rdb, id)
+	if err != nil {
+		return c, err
+	}
+	// A foreign send is not this one: the ledger alone records the pause.
+	if !foreign {
+		if err := queue.SetState(ctx, rdb, id, queue.StatePaused); err != nil {
 			return c, err
 		}
-		// This send is not in Redis, whose keys of this number are another
-		// database's: the ledger alone records the pause.
-		return s.Store.SetStatus(actor, id, store.StatusPaused)
-	}
-	if err := queue.SetState(ctx, rdb, id, queue.StatePaused); err != nil {
-		return c, err
 	}
 	return s.Store.SetStatus(actor, id, store.StatusPaused)
 }
 
 // foreign reports whether the campaign's keys in Redis are another
-// database's send; an error only when Redis could not say.
+// database's send (whose keys this database's controls must not touch);
+// an error only when Redis could not say.
 func (s *Service) foreign(ctx context.Context, rdb redis.UniversalClient, id uint64) (bool, error) {
 	err := s.checkOwner(ctx, rdb, id)
 	var fe *queue.ForeignSendError
@@ -70,12 +70,13 @@ func (s *Service) Cancel(ctx context.Context, actor string, id uint64) (store.Ca
 	if err != nil {
 		return c, err
 	}
-	if foreign, err := s.foreign(ctx, rdb, id); err != nil || foreign {
-		if err != nil {
-			return c, err
-		}
-		// Redis holds another database's send of this number, not this
-		// one: nothing there to stop, and its events are not ours.
+	foreign, err := s.foreign(ctx, rdb, id)
+	if err != nil {
+		return c, err
+	}
+	if foreign {
+		// Nothing of this send in Redis to stop, and the events there
+		// are not its own.
 		c, _, err = s.Store.CancelSend(actor, id)
 		return c, err
 	}
