@@ -103,39 +103,8 @@ func (w *Worker) handle(t *task, outs *[]outcome, st *staging, now time.Time) ti
 		}
 		now = time.Now()
 	}
-	ctl, ok := w.control(f.CampaignID)
-	if !ok && w.health.isDown() {
-		// Redis trouble emptied nothing: keep the last known settings.
-		ctl, ok = queue.Control{State: queue.StateSending, MaxAttempts: queue.DefaultMaxAttempts}, true
-	}
-	switch {
-	case w.stopping.Load():
-		w.forget(t, false) // given back by releaseUnstarted
-		return now
-	case ok && ctl.State == queue.StatePaused:
-		// Held here, the jobs of a paused send would keep the deliverers
-		// from every other campaign: they go back to the stream, to be
-		// read again on resume.
-		w.giveBackTask(t)
-		return now
-	case !ok:
-		// No live settings: the send ended (its jobs are gone with it), or
-		// Redis lost them (restarted empty, flushed). Never a cancel: the
-		// job goes back, and the owner queues again from the ledger
-		// whatever Redis forgot.
-		w.giveBackTask(t)
-		return now
-	case ctl.State == queue.StateCancelled:
-		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{}, now)
-		return now
-	case staleEpoch(&f.Job, ctl) && !w.settingsBehind(f, &ctl):
-		// Queued before Redis lost the send; the owner has queued it
-		// again, and that job is the one to deliver.
-		w.forget(t, true)
-		return now
-	case !w.owns(t, now):
-		w.log.Info("job reclaimed by another worker; not delivering it", "campaign", f.CampaignID, "key", f.Job.Key())
-		w.forget(t, true)
+	ctl, done := w.settle(t, outs, now)
+	if done {
 		return now
 	}
 	if w.parked(f.CampaignID) {
@@ -159,8 +128,10 @@ func (w *Worker) handle(t *task, outs *[]outcome, st *staging, now time.Time) ti
 	if waited {
 		w.metrics.noteRateWait(now)
 		now = time.Now()
-		if !w.owns(t, now) { // the wait for a token may have outlived the lease
-			w.forget(t, true)
+		// The wait for a token may have outlived a pause, a cancel or the
+		// lease: at 4 a second, eight deliverers each waited up to two
+		// seconds with a job in hand, and delivered it after a pause.
+		if ctl, done = w.settle(t, outs, now); done {
 			return now
 		}
 	}
@@ -195,6 +166,51 @@ func (w *Worker) handle(t *task, outs *[]outcome, st *staging, now time.Time) ti
 	}
 	w.finishFailed(outs, t, de, ctl.MaxAttempts, end)
 	return end
+}
+
+// settle reads the campaign's live settings for a job about to be
+// delivered and disposes of the job when it is not to be delivered now:
+// the worker is stopping, the send is paused, cancelled or gone, the job
+// was queued again under a new epoch, or another worker took it over.
+// done says it did.
+func (w *Worker) settle(t *task, outs *[]outcome, now time.Time) (ctl queue.Control, done bool) {
+	f := &t.f
+	ctl, ok := w.control(f.CampaignID)
+	if !ok && w.health.isDown() {
+		// Redis trouble emptied nothing: keep the last known settings.
+		ctl, ok = queue.Control{State: queue.StateSending, MaxAttempts: queue.DefaultMaxAttempts}, true
+	}
+	switch {
+	case w.stopping.Load():
+		w.forget(t, false) // given back by releaseUnstarted
+		return ctl, true
+	case ok && ctl.State == queue.StatePaused:
+		// Held here, the jobs of a paused send would keep the deliverers
+		// from every other campaign: they go back to the stream, to be
+		// read again on resume.
+		w.giveBackTask(t)
+		return ctl, true
+	case !ok:
+		// No live settings: the send ended (its jobs are gone with it), or
+		// Redis lost them (restarted empty, flushed). Never a cancel: the
+		// job goes back, and the owner queues again from the ledger
+		// whatever Redis forgot.
+		w.giveBackTask(t)
+		return ctl, true
+	case ctl.State == queue.StateCancelled:
+		w.finish(outs, t, queue.EventSkipped, "skipped", "the send was cancelled", time.Time{}, now)
+		return ctl, true
+	case staleEpoch(&f.Job, ctl) && !w.settingsBehind(f, &ctl):
+		// Queued before Redis lost the send; the owner has queued it
+		// again, and that job is the one to deliver.
+		w.forget(t, true)
+		return ctl, true
+	case !w.owns(t, now):
+		w.log.Info("job reclaimed by another worker; not delivering it", "campaign", f.CampaignID, "key", f.Job.Key())
+		w.forget(t, true)
+		return ctl, true
+	}
+	return ctl, false
 }
 
 // finishFailed records a delivery that failed: for good, or to be tried again

@@ -775,3 +775,37 @@ func TestAWorkerDoesNotReclaimWhatItHolds(t *testing.T) {
 		t.Errorf("it recorded %d of its own jobs as reclaimed", ev[queue.EventReclaimed])
 	}
 }
+
+// At a low rate the deliverers wait for tokens, seconds at a time, with a
+// job in hand: a pause or a cancel that comes meanwhile stops them within
+// a second too, instead of each delivering its job when its token comes.
+func TestPauseAndCancelStopDeliverersWaitingForTokens(t *testing.T) {
+	for _, state := range []queue.SendState{queue.StatePaused, queue.StateCancelled} {
+		t.Run(string(state), func(t *testing.T) {
+			f := newFixture(t)
+			rec := newRecorder()
+			f.startWorker("w", rec, Config{Concurrency: 8})
+			f.enqueue(21, 40, queue.Control{Rate: 4})
+			testkit.Eventually(t, 30*time.Second, "deliveries under way", func() bool { total, _, _ := rec.count(); return total >= 3 })
+			if err := queue.SetState(context.Background(), f.rdb, 21, state); err != nil {
+				t.Fatal(err)
+			}
+			stoppedAt := time.Now()
+			// The workers read the live settings every 250 ms: a second is
+			// plenty; two more show whether anyone delivered after it (an
+			// absence, so a span watched, not a condition awaited).
+			time.Sleep(3 * time.Second)
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			late := 0
+			for _, at := range rec.times {
+				if at.After(stoppedAt.Add(time.Second)) {
+					late++
+				}
+			}
+			if late > 0 {
+				t.Errorf("%d deliveries more than a second after the send was %s", late, state)
+			}
+		})
+	}
+}
