@@ -5,13 +5,26 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"tui/internal/redistest"
 )
 
 // A send left active after its end is dropped only while its settings are
 // still its owner's and its round's: a later round or another database's
-// send keeps everything, and stays active.
+// send keeps everything, and stays active. On a Cluster, the active set
+// and a send's keys live in different slots, so the drop is a command of
+// its own and a script over the send's slot.
 func TestDropIfOverLeavesALaterRoundAndAnotherOwner(t *testing.T) {
-	rdb := scriptsRedis(t)
+	t.Run("single", func(t *testing.T) { dropIfOverScenario(t, scriptsRedis(t)) })
+	t.Run("cluster", func(t *testing.T) {
+		c := redistest.StartCluster(t)
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+		t.Cleanup(func() { rdb.Close() })
+		dropIfOverScenario(t, rdb)
+	})
+}
+
+func dropIfOverScenario(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	stale := func(id uint64, owner string, round int) {
 		t.Helper()
