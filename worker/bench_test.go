@@ -19,9 +19,9 @@ import (
 // rate limit far above what it reaches (the limiter's own cost).
 func BenchmarkWorker100k(b *testing.B) {
 	const n = 100_000
-	// As in `tui --headless-worker` (main.WorkerGCPercent) unless GOGC is set.
+	// As in `tui --headless-worker` unless GOGC is set.
 	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(400))
+		defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
 	}
 	srv := startBenchRedis(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv, PoolSize: 64})
