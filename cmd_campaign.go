@@ -25,7 +25,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func campaignCmd(e *env, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usagef("campaign needs a subcommand: list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, test, schedule or unschedule")
+		return usagef("campaign needs a subcommand: list, create, edit, duplicate, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, test, schedule or unschedule")
 	}
 	switch args[0] {
 	case "help", "--help", "-help", "-h":
@@ -36,6 +36,8 @@ func campaignCmd(e *env, g *globals, args []string) error {
 		return campaignCreate(e, g, args[1:])
 	case "edit":
 		return campaignEdit(e, g, args[1:])
+	case "duplicate", "copy":
+		return campaignDuplicate(e, g, args[1:])
 	case "show", "get":
 		return campaignShow(e, g, args[1:])
 	case "send":
@@ -61,7 +63,7 @@ func campaignCmd(e *env, g *globals, args []string) error {
 	case "unschedule":
 		return campaignUnschedule(e, g, args[1:])
 	}
-	return usagef("unknown campaign subcommand %q: use list, create, edit, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, test, schedule or unschedule", args[0])
+	return usagef("unknown campaign subcommand %q: use list, create, edit, duplicate, show, send, status, pause, resume, cancel, retry-failed, set-rate, export, test, schedule or unschedule", args[0])
 }
 
 // campaignJSON is the stable --json shape of a campaign (see README).

@@ -141,6 +141,24 @@ func campaignUnschedule(e *env, g *globals, args []string) error {
 	return nil
 }
 
+// campaignDuplicate copies a campaign into a new draft, as c does in the
+// app: the way to send a finished campaign's message again.
+func campaignDuplicate(e *env, g *globals, args []string) error {
+	svc, c, closeAll, err := oneCampaign(e, g, "duplicate", args, nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	d, err := svc.Store.DuplicateCampaign(e.actor(), c.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, d.ID)
+	fmt.Fprintf(e.stderr, "Copied %q into the draft %q (ID %d); edit it with `tui campaign edit %d`, send it with `tui campaign send %d`.\n",
+		c.Name, d.Name, d.ID, d.ID, d.ID)
+	return nil
+}
+
 // scheduleJSON is the stable --json shape of a campaign's schedule.
 type scheduleJSON struct {
 	At      time.Time  `json:"at"`

@@ -61,6 +61,8 @@ Usage:
                                            prints the new campaign's ID on stdout
   tui campaign edit ID [the flags of create]
                                            change the fields named (draft or scheduled only)
+  tui campaign duplicate ID                a new draft of its message and audience,
+                                           to send it again; prints the new ID
   tui campaign show ID [--json]
   tui campaign send ID [--wait]            preflight, then queue every recipient (dials Redis);
                                            --wait follows it, exit 0 only if all were sent

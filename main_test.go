@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -134,6 +135,26 @@ func TestCampaignCreateListShow(t *testing.T) {
 	r = cli(t, db, "", "campaign", "show", "999")
 	if r.code != 1 || !strings.Contains(r.stderr, "no campaign with ID 999") {
 		t.Fatalf("show missing: %+v", r)
+	}
+
+	// duplicate: a new draft of the same message and audience, its ID on
+	// stdout; the original is unchanged.
+	r = cli(t, db, "", "campaign", "duplicate", strconv.FormatUint(id, 10))
+	dup, err := strconv.ParseUint(strings.TrimSpace(r.stdout), 10, 64)
+	if r.code != 0 || err != nil || dup == id || !strings.Contains(r.stderr, "Copy of Spring sale") {
+		t.Fatalf("duplicate: %+v", r)
+	}
+	r = cli(t, db, "", "campaign", "show", strconv.FormatUint(dup, 10), "--json")
+	var copied map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &copied); err != nil {
+		t.Fatalf("show --json of the copy: %v %q", err, r.stdout)
+	}
+	if copied["status"] != "draft" || copied["body"] != shown["body"] || copied["subject"] != shown["subject"] ||
+		copied["rate"] != shown["rate"] || fmt.Sprint(copied["tags"]) != fmt.Sprint(shown["tags"]) {
+		t.Fatalf("the copy differs: %v\nfrom %v", copied, shown)
+	}
+	if r := cli(t, db, "", "campaign", "duplicate", "999"); r.code != 1 || !strings.Contains(r.stderr, "no campaign with ID 999") {
+		t.Fatalf("duplicate missing: %+v", r)
 	}
 }
 

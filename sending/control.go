@@ -104,6 +104,9 @@ func (s *Service) Cancel(ctx context.Context, actor string, id uint64) (store.Ca
 // RetryFailed queues again, in a new round, the recipients that failed or
 // were skipped, and nobody else.
 func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, progress func(Progress)) (Result, error) {
+	if err := s.retryable(id); err != nil {
+		return Result{}, err
+	}
 	rdb, err := s.Conn.Client(ctx)
 	if err != nil {
 		return Result{}, err
@@ -129,6 +132,29 @@ func (s *Service) RetryFailed(ctx context.Context, actor string, id uint64, prog
 		return Result{}, err
 	}
 	return s.enqueue(ctx, rdb, c, st, progress, false)
+}
+
+// retryable answers, without dialling Redis, a retry that has nothing to
+// do: a campaign never sent, a cancelled one, or a completed send that
+// failed nobody (a completed send has folded every outcome, so its ledger's
+// counts are final). Anything else is decided by the ledger after the fold.
+func (s *Service) retryable(id uint64) error {
+	c, err := s.Store.Campaign(id)
+	if err != nil {
+		return err
+	}
+	st, err := s.Store.SendState(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("campaign %q has never been sent, so nobody failed; send it with `tui campaign send %d`", c.Name, id)
+	case err != nil:
+		return err
+	case c.Status == store.StatusCancelled:
+		return &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusSending}
+	case c.Status == store.StatusCompleted && st.Counts[store.RecipientFailed]+st.Counts[store.RecipientSkipped] == 0:
+		return fmt.Errorf("campaign %q has no failed recipients to retry (%d sent)", c.Name, st.Counts[store.RecipientSent])
+	}
+	return nil
 }
 
 // clearMarks removes the idempotency marks of recipients queued again in a

@@ -246,7 +246,33 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
-	return fmt.Sprintf("campaign %q is %s and cannot become %s", e.Name, e.From, e.To)
+	msg := fmt.Sprintf("campaign %q is %s and cannot become %s", e.Name, e.From, e.To)
+	if hint := e.hint(); hint != "" {
+		msg += ": " + hint
+	}
+	return msg
+}
+
+// hint says what to do instead, for the refusals people meet.
+func (e *TransitionError) hint() string {
+	over := e.From == StatusCompleted || e.From == StatusFailed || e.From == StatusCancelled
+	switch {
+	case over && (e.To == StatusSending || e.To == StatusScheduled):
+		h := "a campaign is sent once; duplicate it to send its message again (c in the app, or tui campaign duplicate)"
+		if e.From != StatusCancelled {
+			h += ", or send again to those it failed with tui campaign retry-failed"
+		}
+		return h
+	case over:
+		return "its send is over"
+	case e.From == e.To:
+		return fmt.Sprintf("it is %s already", e.From)
+	case e.To == StatusScheduled:
+		return "its send has started; pause or cancel it instead"
+	case e.To == StatusPaused:
+		return "it has not been sent"
+	}
+	return ""
 }
 
 // MaxRate bounds --rate; a higher value is almost certainly a typo.

@@ -172,6 +172,37 @@ func TestSetStatusEveryPair(t *testing.T) {
 	}
 }
 
+// A refused move says what to do instead where there is something: a
+// finished campaign is duplicated to be sent again, or its failures
+// retried. (Completed → sending is a move retry-failed makes; a send's
+// start refuses it with this error all the same.)
+func TestRefusedMovesSayWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		from, to Status
+		want     []string
+	}{
+		{StatusCompleted, StatusSending, []string{"duplicate", "tui campaign duplicate", "retry-failed"}},
+		{StatusFailed, StatusScheduled, []string{"duplicate", "retry-failed"}},
+		{StatusCancelled, StatusSending, []string{"duplicate"}},
+		{StatusCompleted, StatusPaused, []string{"its send is over"}},
+		{StatusCancelled, StatusCancelled, []string{"its send is over"}},
+		{StatusSending, StatusSending, []string{"it is sending already"}},
+		{StatusPaused, StatusPaused, []string{"it is paused already"}},
+		{StatusSending, StatusScheduled, []string{"pause or cancel it instead"}},
+		{StatusDraft, StatusPaused, []string{"it has not been sent"}},
+	} {
+		msg := (&TransitionError{Name: "Spring", From: tc.from, To: tc.to}).Error()
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s → %s: %q does not say %q", tc.from, tc.to, msg, w)
+			}
+		}
+		if tc.from == StatusCancelled && strings.Contains(msg, "retry-failed") {
+			t.Errorf("%s → %s: %q offers a retry of a cancelled send", tc.from, tc.to, msg)
+		}
+	}
+}
+
 func TestSetStatusUnknownCampaign(t *testing.T) {
 	s := fxOpen(t)
 	_, err := s.SetStatus("bob", 999, StatusSending)
