@@ -326,7 +326,7 @@ func campaignEdit(e *env, g *globals, args []string) error {
 		return err
 	}
 	if !c.Status.Editable() {
-		return fmt.Errorf("campaign %d %q is %s: its message can no longer change. Duplicate it in the app (c) to send it again", id, c.Name, c.Status)
+		return fmt.Errorf("campaign %d %q is %s: its message can no longer change. Duplicate it to send it again (c in the app, or tui campaign duplicate %d)", id, c.Name, c.Status, id)
 	}
 	if set["channel"] {
 		if c.Channel, err = store.ParseChannel(*channel); err != nil {
@@ -400,7 +400,7 @@ func readBody(e *env, path string) (string, error) {
 	} else {
 		f, err := e.fs().Open(path)
 		if err != nil {
-			return "", fmt.Errorf("read --body-file: %w", err)
+			return "", fmt.Errorf("--body-file: %w", readProblem(path, err))
 		}
 		defer f.Close()
 		r = f

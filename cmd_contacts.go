@@ -67,7 +67,7 @@ func contactsImport(e *env, g *globals, args []string) error {
 	defer st.Close()
 	f, err := e.fs().Open(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, errors.Unwrap(err))
+		return readProblem(path, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()

@@ -631,7 +631,7 @@ func campaignExport(e *env, g *globals, args []string) error {
 		// Written next to the target and renamed, so a failure leaves no half file.
 		f, err = e.fs().CreateTemp(dirOf(pos[1]), ".tui-export-*")
 		if err != nil {
-			return fmt.Errorf("create %s: %w", pos[1], err)
+			return writeProblem(pos[1], err)
 		}
 		defer e.fs().Remove(f.Name())
 		w = f

@@ -158,6 +158,38 @@ func TestCampaignCreateListShow(t *testing.T) {
 	}
 }
 
+// A file that is not there says so and what to do, for a path read and a
+// path written, and changes nothing.
+func TestMissingFilesSayWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	body := writeFile(t, dir, "body.txt", "Hi\n")
+	r := cli(t, db, "", "campaign", "create", "--name", "Kept", "--channel", "file", "--body-file", body)
+	if r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	missing := filepath.Join(dir, "nope.csv")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"contacts", "import", missing}, "no file " + missing + "; check the path"},
+		{[]string{"contacts", "import", "nope.csv"}, "no file nope.csv in the directory tui was run in; check the path"},
+		{[]string{"campaign", "create", "--name", "X", "--channel", "file", "--body-file", missing}, "--body-file: no file " + missing},
+		{[]string{"campaign", "export", "1", filepath.Join(dir, "no", "such", "x.csv")},
+			"the directory " + filepath.Join(dir, "no", "such") + " does not exist or takes no files; create it, or give a path in another"},
+	} {
+		r := cli(t, db, "", tc.args...)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("tui %s: exit %d, %q; want %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
+	r = cli(t, db, "", "campaign", "list", "--json")
+	if r.code != 0 || strings.Count(r.stdout, `"id"`) != 1 {
+		t.Errorf("after the refusals the campaigns are: %s", r.stdout)
+	}
+}
+
 func TestCampaignCreateRejectsBadTemplateAndChangesNothing(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "t.db")
