@@ -218,7 +218,7 @@ func campaignStatus(e *env, g *globals, args []string) error {
 			fmt.Fprintf(e.stdout, "%q is scheduled for %s and has never been sent.\n", c.Name, line)
 			return nil
 		}
-		fmt.Fprintf(e.stdout, "%q is %s and has never been sent.\n", c.Name, c.Status)
+		fmt.Fprintf(e.stdout, "%q is %s and has never been sent.\n", c.Name, c.Status.Phrase())
 		return nil
 	}
 	if err != nil {
@@ -703,14 +703,19 @@ func campaignSetRate(e *env, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("%d/s", rate)
+	what := fmt.Sprintf("at %d/s", rate)
 	if rate == 0 {
-		what = "no limit"
+		what = "with no limit"
 	}
-	if c.Status == store.StatusSending || c.Status == store.StatusPaused {
-		fmt.Fprintf(e.stderr, "%q now sends at %s; every worker follows within a second.\n", c.Name, what)
-	} else {
-		fmt.Fprintf(e.stderr, "%q will send at %s.\n", c.Name, what)
+	switch c.Status {
+	case store.StatusSending, store.StatusPaused:
+		fmt.Fprintf(e.stderr, "%q now sends %s; every worker follows within a second.\n", c.Name, what)
+	case store.StatusCompleted, store.StatusFailed:
+		fmt.Fprintf(e.stderr, "%q is %s; a retry of those it failed (tui campaign retry-failed %d) will send %s.\n", c.Name, c.Status, c.ID, what)
+	case store.StatusCancelled:
+		fmt.Fprintf(e.stderr, "%q is cancelled and sends no more; a duplicate of it will send %s.\n", c.Name, what)
+	default:
+		fmt.Fprintf(e.stderr, "%q will send %s.\n", c.Name, what)
 	}
 	return nil
 }

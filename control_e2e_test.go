@@ -315,7 +315,7 @@ func TestSetRateWhileSending(t *testing.T) {
 	startWorkerProc(t, srv.URL(), outbox)
 	waitLines(t, outbox, 20, 20*time.Second)
 	// At 20/s the rest would take half a minute; raised, it is done at once.
-	if code, _, e := runBinary(t, env, "campaign", "set-rate", fmt.Sprint(id), "0"); code != 0 || !strings.Contains(e, "now sends at no limit") {
+	if code, _, e := runBinary(t, env, "campaign", "set-rate", fmt.Sprint(id), "0"); code != 0 || !strings.Contains(e, "now sends with no limit") {
 		t.Fatalf("set-rate while sending: %d %s", code, e)
 	}
 	waitLines(t, outbox, n, 15*time.Second)

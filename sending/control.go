@@ -152,7 +152,7 @@ func (s *Service) retryable(id uint64) error {
 	case c.Status == store.StatusCancelled:
 		return &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusSending}
 	case c.Status == store.StatusCompleted && st.Counts[store.RecipientFailed]+st.Counts[store.RecipientSkipped] == 0:
-		return fmt.Errorf("campaign %q has no failed recipients to retry (%d sent)", c.Name, st.Counts[store.RecipientSent])
+		return fmt.Errorf("campaign %q has no failed recipients to retry: every recipient was sent", c.Name)
 	}
 	return nil
 }

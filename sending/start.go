@@ -96,7 +96,7 @@ func (s *Service) Resume(ctx context.Context, actor string, id uint64, progress 
 	}
 	st, err := s.Store.SendState(id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Status != store.StatusSending && c.Status != store.StatusPaused) {
-		return Result{}, fmt.Errorf("campaign %q is %s and has no send to resume", c.Name, c.Status)
+		return Result{}, fmt.Errorf("campaign %q is %s and has no send to resume", c.Name, c.Status.Phrase())
 	}
 	if err != nil {
 		return Result{}, err

@@ -56,6 +56,14 @@ func CanMove(from, to Status) bool {
 // Editable reports whether a campaign's content may still change.
 func (s Status) Editable() bool { return s == StatusDraft || s == StatusScheduled }
 
+// Phrase is the status as it reads after "is": "a draft", "sending", …
+func (s Status) Phrase() string {
+	if s == StatusDraft {
+		return "a draft"
+	}
+	return string(s)
+}
+
 // Channel is how a campaign's messages are delivered.
 type Channel string
 
@@ -246,7 +254,7 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
-	msg := fmt.Sprintf("campaign %q is %s and cannot become %s", e.Name, e.From, e.To)
+	msg := fmt.Sprintf("campaign %q is %s and cannot become %s", e.Name, e.From.Phrase(), e.To.Phrase())
 	if hint := e.hint(); hint != "" {
 		msg += ": " + hint
 	}
@@ -266,7 +274,7 @@ func (e *TransitionError) hint() string {
 	case over:
 		return "its send is over"
 	case e.From == e.To:
-		return fmt.Sprintf("it is %s already", e.From)
+		return fmt.Sprintf("it is %s already", e.From.Phrase())
 	case e.To == StatusScheduled:
 		return "its send has started; pause or cancel it instead"
 	case e.To == StatusPaused:

@@ -189,7 +189,7 @@ func TestRefusedMovesSayWhatToDo(t *testing.T) {
 		{StatusSending, StatusSending, []string{"it is sending already"}},
 		{StatusPaused, StatusPaused, []string{"it is paused already"}},
 		{StatusSending, StatusScheduled, []string{"pause or cancel it instead"}},
-		{StatusDraft, StatusPaused, []string{"it has not been sent"}},
+		{StatusDraft, StatusPaused, []string{`"Spring" is a draft and cannot become paused`, "it has not been sent"}},
 	} {
 		msg := (&TransitionError{Name: "Spring", From: tc.from, To: tc.to}).Error()
 		for _, w := range tc.want {

@@ -93,7 +93,7 @@ func (s *Store) UnscheduleCampaign(actor string, id uint64) (Campaign, error) {
 			return err
 		}
 		if c.Status != StatusScheduled {
-			return fmt.Errorf("campaign %q is %s, not scheduled", c.Name, c.Status)
+			return fmt.Errorf("campaign %q is %s, not scheduled", c.Name, c.Status.Phrase())
 		}
 		now := s.now().UTC()
 		c.Status, c.Version, c.UpdatedAt, c.UpdatedBy = StatusDraft, c.Version+1, now, actor

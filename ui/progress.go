@@ -243,25 +243,25 @@ func (p *progressPane) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case key.Matches(k, p.keys.Pause):
 		if status != store.StatusSending {
-			return ReportError(fmt.Errorf("'%s' is %s, not sending: there is nothing to pause", p.name, status))
+			return ReportError(fmt.Errorf("'%s' is %s, not sending: there is nothing to pause", p.name, status.Phrase()))
 		}
 		p.busy = "Pausing…"
 		return p.control(actionPause)
 	case key.Matches(k, p.keys.Resume):
 		if status != store.StatusPaused && status != store.StatusSending {
-			return ReportError(fmt.Errorf("'%s' is %s: only a paused send resumes", p.name, status))
+			return ReportError(fmt.Errorf("'%s' is %s: only a paused send resumes", p.name, status.Phrase()))
 		}
 		p.busy = "Resuming…"
 		return p.control(actionResume)
 	case key.Matches(k, p.keys.Cancel):
 		if status != store.StatusSending && status != store.StatusPaused {
-			return ReportError(fmt.Errorf("'%s' is %s: there is no send to cancel", p.name, status))
+			return ReportError(fmt.Errorf("'%s' is %s: there is no send to cancel", p.name, status.Phrase()))
 		}
 		p.cancelDlg = newCancelSendDialog(p.c, l, p.live)
 		return p.cancelDlg.focus()
 	case key.Matches(k, p.keys.Rate):
 		if status != store.StatusSending && status != store.StatusPaused {
-			return ReportError(fmt.Errorf("'%s' is %s: only a running send's rate changes here (e edits a draft's)", p.name, status))
+			return ReportError(fmt.Errorf("'%s' is %s: only a running send's rate changes here (e edits a draft's)", p.name, status.Phrase()))
 		}
 		p.rateDlg = newRateDialog(p.c, l)
 		return p.rateDlg.focus()
