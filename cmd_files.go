@@ -19,7 +19,7 @@ func readProblem(path string, err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%s cannot be read: permission denied; check its mode, or copy it somewhere readable", path)
 	}
-	return fmt.Errorf("open %s: %w", path, errors.Unwrap(err))
+	return fmt.Errorf("open %s: %w", path, cause(err))
 }
 
 // writeProblem says why a file named on the command line could not be
@@ -32,5 +32,15 @@ func writeProblem(path string, err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("cannot write %s: permission denied in %s; give a path in a directory you can write", path, dir)
 	}
-	return fmt.Errorf("write %s: %w", path, errors.Unwrap(err))
+	return fmt.Errorf("write %s: %w", path, cause(err))
+}
+
+// cause is what went wrong with a file, without the operation and path a
+// *fs.PathError repeats.
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
