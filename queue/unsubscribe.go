@@ -1,9 +1,11 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,11 +76,78 @@ func UnsubscribesAfter(ctx context.Context, rdb redis.UniversalClient, cursor st
 	return out, nil
 }
 
-// TrimUnsubscribes drops the requests up to and including cursor: the
-// suppression list holds them.
-func TrimUnsubscribes(ctx context.Context, rdb redis.UniversalClient, cursor string) error {
-	if err := rdb.XTrimMinID(ctx, UnsubscribesKey(), nextStreamID(cursor)).Err(); err != nil {
+// UnsubscribeReadersKey is a hash of the databases that fold the
+// unsubscribe stream: database ID → "cursor unixMillis", where each has
+// folded up to and when it last looked. A copy of a database (cp tui.db
+// try.db) reads the same stream as the original, with the cursor it copied:
+// the stream is trimmed only as far as every reader has folded, so that one
+// database's fold never takes a request from another before it has read it.
+func UnsubscribeReadersKey() string { return KeyPrefix + "unsubscribes:readers" }
+
+// UnsubscribeReaderIdle is how long a database that has stopped looking for
+// unsubscribes holds the stream back: past it (a copy deleted long ago),
+// the others trim without it, and it reads on from where the stream then
+// starts if it ever comes back.
+const UnsubscribeReaderIdle = 30 * 24 * time.Hour
+
+// NoteUnsubscribeReader records that the database id has folded the
+// requests up to cursor ("" for none yet), now.
+func NoteUnsubscribeReader(ctx context.Context, rdb redis.UniversalClient, id, cursor string, now time.Time) error {
+	if cursor == "" {
+		cursor = "-"
+	}
+	err := rdb.HSet(ctx, UnsubscribeReadersKey(), id, cursor+" "+strconv.FormatInt(now.UnixMilli(), 10)).Err()
+	if err != nil {
+		return fmt.Errorf("note where the unsubscribe requests were folded: %w", err)
+	}
+	return nil
+}
+
+// TrimUnsubscribes drops the requests that every reader looking in the last
+// UnsubscribeReaderIdle has folded, and forgets the readers idle longer.
+func TrimUnsubscribes(ctx context.Context, rdb redis.UniversalClient, now time.Time) error {
+	readers, err := rdb.HGetAll(ctx, UnsubscribeReadersKey()).Result()
+	if err != nil {
+		return fmt.Errorf("read who folds the unsubscribe requests: %w", err)
+	}
+	lowest, idle := "", []string{}
+	for id, v := range readers {
+		cursor, at, _ := strings.Cut(v, " ")
+		ms, err := strconv.ParseInt(at, 10, 64)
+		if err != nil || now.Sub(time.UnixMilli(ms)) > UnsubscribeReaderIdle {
+			idle = append(idle, id)
+			continue
+		}
+		if cursor == "-" {
+			return nil // a reader has folded nothing yet
+		}
+		if lowest == "" || compareStreamIDs(cursor, lowest) < 0 {
+			lowest = cursor
+		}
+	}
+	if len(idle) > 0 {
+		if err := rdb.HDel(ctx, UnsubscribeReadersKey(), idle...).Err(); err != nil {
+			return fmt.Errorf("forget idle readers of the unsubscribe requests: %w", err)
+		}
+	}
+	if lowest == "" {
+		return nil
+	}
+	if err := rdb.XTrimMinID(ctx, UnsubscribesKey(), nextStreamID(lowest)).Err(); err != nil {
 		return fmt.Errorf("trim folded unsubscribe requests: %w", err)
 	}
 	return nil
+}
+
+// compareStreamIDs orders two stream IDs (as text, if one does not parse).
+func compareStreamIDs(a, b string) int {
+	am, as, errA := parseStreamID(a)
+	bm, bs, errB := parseStreamID(b)
+	switch {
+	case errA != nil || errB != nil:
+		return strings.Compare(a, b)
+	case am != bm:
+		return cmp.Compare(am, bm)
+	}
+	return cmp.Compare(as, bs)
 }

@@ -36,12 +36,27 @@ func (s *Service) UnsubscribesExpected() bool {
 // FoldUnsubscribes folds every unsubscribe waiting in Redis into the
 // suppression list, then trims what it folded. It returns the entries it
 // added (an address already suppressed keeps its entry).
+//
+// This database is one of the stream's readers (a copy of the file is
+// another): it notes in Redis where it has folded to, and the stream is
+// trimmed only as far as every reader has.
 func (s *Service) FoldUnsubscribes(ctx context.Context, rdb redis.UniversalClient) ([]store.Suppression, error) {
+	ident, err := s.identity()
+	if err != nil {
+		return nil, err
+	}
 	var added []store.Suppression
-	for {
+	for first := true; ; first = false {
 		cursor, err := s.Store.UnsubscribeCursor()
 		if err != nil {
 			return added, err
+		}
+		if first {
+			// Before reading: from now on, nobody trims what this
+			// database has not folded.
+			if err := queue.NoteUnsubscribeReader(ctx, rdb, ident.ID, cursor, time.Now()); err != nil {
+				return added, err
+			}
 		}
 		got, err := queue.UnsubscribesAfter(ctx, rdb, cursor, unsubscribeBatch)
 		if err != nil || len(got) == 0 {
@@ -60,9 +75,12 @@ func (s *Service) FoldUnsubscribes(ctx context.Context, rdb redis.UniversalClien
 			return added, err
 		}
 		added = append(added, more...)
-		// Only what the database holds is trimmed; a failed trim is done
-		// by the next fold.
-		if err := queue.TrimUnsubscribes(ctx, rdb, last); err != nil {
+		// Only what every reader's database holds is trimmed; a failed
+		// trim is done by the next fold.
+		if err := queue.NoteUnsubscribeReader(ctx, rdb, ident.ID, last, time.Now()); err != nil {
+			return added, err
+		}
+		if err := queue.TrimUnsubscribes(ctx, rdb, time.Now()); err != nil {
 			return added, err
 		}
 		if len(got) < unsubscribeBatch {

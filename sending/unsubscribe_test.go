@@ -3,6 +3,8 @@ package sending
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -233,5 +235,72 @@ func TestUnsubscribesFoldOnceIntoTheSuppressionList(t *testing.T) {
 	}
 	if p.Recipients != 2 || p.Suppressed[store.SourceUnsubscribe] != 1 || !strings.Contains(p.SuppressedText(), "1 unsubscribed") {
 		t.Fatalf("preflight: %d recipients, %v", p.Recipients, p.Suppressed)
+	}
+}
+
+// A copy of the database (cp tui.db try.db) on the same Redis reads the
+// same unsubscribes as the original. Its fold must not trim a request the
+// original has not folded yet: each gets every request, and the stream is
+// trimmed once both have it.
+func TestACopyOfTheDatabaseTakesNoUnsubscribeFromTheOriginal(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := rdbFor(t, srv)
+	ctx := context.Background()
+	st, path := seed.Open(t)
+	seed.Contacts(t, st, 3, "all")
+	if err := st.NoteLinksSent(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Identity(); err != nil {
+		t.Fatal(err)
+	}
+	c := create(t, st, store.Campaign{Name: "Links", Tags: []string{"all"}})
+	copyPath := filepath.Join(filepath.Dir(path), "try.db")
+	f, err := os.Create(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Backup(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cp, err := store.Open(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cp.Close() })
+	orig, copied := New(st, newConn(t, srv.URL())), New(cp, newConn(t, srv.URL()))
+	a, _ := st.Identity()
+	b, _ := cp.Identity()
+	if a.ID == b.ID {
+		t.Fatalf("the copy kept the original's identity %s", a.ID)
+	}
+	fold := func(svc *Service) []store.Suppression {
+		t.Helper()
+		added, err := svc.FoldUnsubscribes(ctx, rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return added
+	}
+	// Both have looked once: each is a reader of the stream.
+	fold(orig)
+	fold(copied)
+
+	target, _ := st.ContactByAddress("c2@example.com")
+	if err := queue.RecordUnsubscribe(ctx, rdb, queue.Unsubscribe{Campaign: c.ID, Contact: target.ID, Via: "one-click", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fold(copied); len(got) != 1 || got[0].Address != "c2@example.com" {
+		t.Fatalf("the copy folded %+v", got)
+	}
+	if n := rdb.XLen(ctx, queue.UnsubscribesKey()).Val(); n != 1 {
+		t.Fatalf("after the copy's fold, %d requests in Redis; the original has not read it yet", n)
+	}
+	if got := fold(orig); len(got) != 1 || got[0].Address != "c2@example.com" {
+		t.Fatalf("the original folded %+v", got)
+	}
+	if n := rdb.XLen(ctx, queue.UnsubscribesKey()).Val(); n != 0 {
+		t.Fatalf("after both folded, %d requests left in Redis", n)
 	}
 }
