@@ -261,9 +261,13 @@ func TestMailboxProviderRequirementsEndToEnd(t *testing.T) {
 			t.Errorf("List-Unsubscribe-Post = %q", got)
 		}
 		link, mailto := unsubscribeLink(t, h)
-		tok := strings.TrimPrefix(link, base+"/")
+		// base/TAG/TOKEN: the tag names the database the message is from.
+		tag, tok, _ := strings.Cut(strings.TrimPrefix(link, base+"/"), "/")
 		if !strings.HasPrefix(link, base+"/") || tok == "" {
-			t.Fatalf("List-Unsubscribe link %q is not on %s", link, base)
+			t.Fatalf("List-Unsubscribe link %q is not on %s, or has no database tag", link, base)
+		}
+		if id, ok := signer.VerifyDatabase(tag, tok); !ok || len(id) != 16 {
+			t.Errorf("the link's tag %q names database %q (%v)", tag, id, ok)
 		}
 		if mailto != "mailto:unsubscribe@example.com?subject=unsubscribe%20"+tok {
 			t.Errorf("List-Unsubscribe mailto %q", mailto)
@@ -379,7 +383,7 @@ func TestMailboxProviderRequirementsEndToEnd(t *testing.T) {
 		t.Errorf("test message: Subject %q, X-Tui-Test %q", subj, p.header.Get("X-Tui-Test"))
 	}
 	link, _ := unsubscribeLink(t, p.header)
-	if tok, err := signer.Verify(strings.TrimPrefix(link, base+"/")); err != nil || !tok.Test {
+	if tok, err := signer.Verify(link[strings.LastIndexByte(link, '/')+1:]); err != nil || !tok.Test {
 		t.Fatalf("the test's link %q: %+v %v, want a test token", link, tok, err)
 	}
 	if code := postOneClick(t, link); code != http.StatusOK {

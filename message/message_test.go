@@ -48,6 +48,43 @@ func TestTokensVerifyAndRefuseAnyChange(t *testing.T) {
 	}
 }
 
+// A database's tag verifies only beside the token it was made for, under
+// the same secret; any other segment (a path's own, such as "u") names no
+// database.
+func TestDatabaseTagsVerifyOnlyWithTheirToken(t *testing.T) {
+	s, _ := NewSigner("0123456789abcdef-secret")
+	tok, other := s.Sign(Token{Campaign: 3, Contact: 7}), s.Sign(Token{Campaign: 3, Contact: 8})
+	tag, ok := s.SignDatabase("0a1b2c3d4e5f6071", tok)
+	if !ok || len(tag) != 24 {
+		t.Fatalf("SignDatabase: %q, %v", tag, ok)
+	}
+	if id, ok := s.VerifyDatabase(tag, tok); !ok || id != "0a1b2c3d4e5f6071" {
+		t.Fatalf("VerifyDatabase: %q, %v", id, ok)
+	}
+	if _, ok := s.VerifyDatabase(tag, other); ok {
+		t.Error("a tag verified beside another recipient's token")
+	}
+	moved := "0a1b2c3d4e5f6072"
+	forged, _ := s.SignDatabase(moved, other)
+	if _, ok := s.VerifyDatabase(forged[:11]+tag[11:], tok); ok {
+		t.Error("a tag with another database's ID verified")
+	}
+	second, _ := NewSigner("another secret of enough length")
+	if _, ok := second.VerifyDatabase(tag, tok); ok {
+		t.Error("a tag verified under another secret")
+	}
+	for _, seg := range []string{"", "u", "unsubscribe", tag[:23], tag + "A", strings.Repeat("A", 24)} {
+		if _, ok := s.VerifyDatabase(seg, tok); ok {
+			t.Errorf("%q verified as a tag", seg)
+		}
+	}
+	for _, id := range []string{"", "xyz", "0a1b2c3d4e5f60", "0a1b2c3d4e5f607182"} {
+		if _, ok := s.SignDatabase(id, tok); ok {
+			t.Errorf("SignDatabase(%q) made a tag", id)
+		}
+	}
+}
+
 func TestMarkdownPartsComeFromOneSource(t *testing.T) {
 	src := "# Hello\n\nDear **Ann**, see [the shop](https://shop.example.com) & <b>more</b>.\n\n" +
 		"- one\n- two\n\n1. first\n2. second\n\n> quoted\n\n    code\n\n[x](javascript:alert(1))\n"

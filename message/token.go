@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 )
 
@@ -93,6 +94,50 @@ func (s *Signer) Verify(text string) (Token, error) {
 		return Token{}, ErrBadToken
 	}
 	return t, nil
+}
+
+// A link's path may carry, just before the token, a tag naming the
+// database whose message it is: …/TAG/TOKEN. Tokens name a campaign and a
+// contact by number, which two databases sharing a Redis number alike; the
+// tag tells their requests apart. It is a segment of its own, not part of
+// the token, so that a listener from before tags (which reads only the last
+// segment) still honours the link.
+const (
+	tagIDLen  = 8
+	tagMACLen = 10 // 80 bits: the tag only says whose a valid token is
+	tagDomain = "tui unsubscribe database v1\x00"
+)
+
+// SignDatabase returns the tag of the database dbID (16 hex digits, as
+// store.Identity makes them) for the link whose token is token.
+func (s *Signer) SignDatabase(dbID, token string) (string, bool) {
+	id, err := hex.DecodeString(dbID)
+	if err != nil || len(id) != tagIDLen {
+		return "", false
+	}
+	return base64.RawURLEncoding.EncodeToString(append(id, s.tagMAC(id, token)...)), true
+}
+
+// VerifyDatabase returns the database a link's tag names, if the tag was
+// made with this secret for this token.
+func (s *Signer) VerifyDatabase(tag, token string) (string, bool) {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(tag)
+	if err != nil || len(raw) != tagIDLen+tagMACLen {
+		return "", false
+	}
+	id := raw[:tagIDLen]
+	if !hmac.Equal(raw[tagIDLen:], s.tagMAC(id, token)) {
+		return "", false
+	}
+	return hex.EncodeToString(id), true
+}
+
+func (s *Signer) tagMAC(id []byte, token string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(tagDomain))
+	m.Write(id)
+	m.Write([]byte(token))
+	return m.Sum(nil)[:tagMACLen]
 }
 
 func (s *Signer) mac(payload []byte) []byte {

@@ -31,7 +31,10 @@ type Unsubscribe struct {
 	// "page" (the person pressed the button on the confirmation page).
 	Via string
 	At  time.Time
-	ID  string // the stream entry's ID, when read back
+	// DB is the database whose message the link was in, when the link
+	// said (a tag before its token); "" for links without one.
+	DB string
+	ID string // the stream entry's ID, when read back
 }
 
 // RecordUnsubscribe appends an unsubscribe request. Where the server has a
@@ -40,9 +43,12 @@ type Unsubscribe struct {
 func RecordUnsubscribe(ctx context.Context, rdb redis.UniversalClient, u Unsubscribe) error {
 	key := UnsubscribesKey()
 	err := onNode(ctx, rdb, key, func(c *redis.Conn) error {
-		return cmdable(rdb, c).XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{
-			"c", strconv.FormatUint(u.Campaign, 10), "k", strconv.FormatUint(u.Contact, 10),
-			"via", u.Via, "at", strconv.FormatInt(u.At.UnixMilli(), 10)}}).Err()
+		values := []any{"c", strconv.FormatUint(u.Campaign, 10), "k", strconv.FormatUint(u.Contact, 10),
+			"via", u.Via, "at", strconv.FormatInt(u.At.UnixMilli(), 10)}
+		if u.DB != "" {
+			values = append(values, "db", u.DB)
+		}
+		return cmdable(rdb, c).XAdd(ctx, &redis.XAddArgs{Stream: key, Values: values}).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("record the unsubscribe: %w", err)
@@ -65,7 +71,7 @@ func UnsubscribesAfter(ctx context.Context, rdb redis.UniversalClient, cursor st
 	out := make([]Unsubscribe, 0, len(msgs))
 	for _, m := range msgs {
 		str := func(k string) string { s, _ := m.Values[k].(string); return s }
-		u := Unsubscribe{ID: m.ID, Via: str("via")}
+		u := Unsubscribe{ID: m.ID, Via: str("via"), DB: str("db")}
 		u.Campaign, _ = strconv.ParseUint(str("c"), 10, 64)
 		u.Contact, _ = strconv.ParseUint(str("k"), 10, 64)
 		if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {

@@ -24,6 +24,20 @@ type Links struct {
 	base   string // without a trailing slash
 	mailto string
 	signer *message.Signer
+	db     string // the database whose messages these are (store.Identity), "" for none
+}
+
+// WithDatabase returns the links of the messages of database db: each
+// carries the database's tag before its token (…/TAG/TOKEN), so that the
+// owners of two databases sharing a Redis each take only their own
+// requests.
+func (l *Links) WithDatabase(db string) *Links {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	c.db = db
+	return &c
 }
 
 // LinksFromEnv reads the unsubscribe settings; nil when TUI_UNSUBSCRIBE_URL
@@ -71,6 +85,9 @@ func loopback(host string) bool {
 func (l *Links) For(campaignID, contactID uint64, test bool) (link, mailto string) {
 	tok := l.signer.Sign(message.Token{Campaign: campaignID, Contact: contactID, Test: test})
 	link = l.base + "/" + tok
+	if tag, ok := l.signer.SignDatabase(l.db, tok); ok {
+		link = l.base + "/" + tag + "/" + tok
+	}
 	if l.mailto != "" {
 		mailto = "mailto:" + l.mailto + "?subject=unsubscribe%20" + tok
 	}
@@ -79,6 +96,21 @@ func (l *Links) For(campaignID, contactID uint64, test bool) (link, mailto strin
 
 // Base is the listener's public base URL.
 func (l *Links) Base() string { return l.base }
+
+// RenderLinks is the links of this database's messages, tagged with its
+// identity; nil when no unsubscribe link is configured. Without an identity
+// (the database could not be read) the links carry no tag, which every
+// owner folds as before tags.
+func (s *Service) RenderLinks() *Links {
+	if s.Links == nil {
+		return nil
+	}
+	ident, err := s.identity()
+	if err != nil {
+		return s.Links
+	}
+	return s.Links.WithDatabase(ident.ID)
+}
 
 // linkWarnings says what a campaign's messages will lack that mailbox
 // providers ask of bulk mail.

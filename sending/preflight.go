@@ -362,7 +362,7 @@ func (s *Service) Preflight(ctx context.Context, id uint64) (*Preflight, error) 
 	if !c.Status.Editable() {
 		return nil, &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusSending}
 	}
-	r, err := NewRenderer(&c, s.Links)
+	r, err := NewRenderer(&c, s.RenderLinks())
 	if err != nil {
 		return nil, err
 	}

@@ -325,7 +325,7 @@ func (b *batch) render(r *Renderer, c *store.Campaign, round int, epoch string, 
 // still reach Redis in contact order, as the stream IDs require.
 func (s *Service) enqueue(parent context.Context, rdb redis.UniversalClient, c store.Campaign, st store.SendState, progress func(Progress), everyone bool) (Result, error) {
 	res := Result{Campaign: c, Round: st.Round, Total: st.Total}
-	r, err := NewRenderer(&c, s.Links)
+	r, err := NewRenderer(&c, s.RenderLinks())
 	if err != nil {
 		return res, err
 	}

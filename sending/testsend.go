@@ -109,7 +109,7 @@ func (s *Service) TestSend(ctx context.Context, actor string, req TestRequest) (
 	if err != nil {
 		return rep, err
 	}
-	r, err := NewRenderer(&c, s.Links)
+	r, err := NewRenderer(&c, s.RenderLinks())
 	if err != nil {
 		return rep, err
 	}

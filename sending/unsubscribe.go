@@ -67,6 +67,9 @@ func (s *Service) FoldUnsubscribes(ctx context.Context, rdb redis.UniversalClien
 			if u.Campaign == 0 {
 				continue // malformed: trimmed with the rest
 			}
+			if u.DB != "" && !ident.Names(u.DB) {
+				continue // another database's link: its owner takes it
+			}
 			reqs = append(reqs, store.UnsubscribeRequest{Campaign: u.Campaign, Contact: u.Contact, Via: u.Via, At: u.At})
 		}
 		last := got[len(got)-1].ID

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -302,5 +303,97 @@ func TestACopyOfTheDatabaseTakesNoUnsubscribeFromTheOriginal(t *testing.T) {
 	}
 	if n := rdb.XLen(ctx, queue.UnsubscribesKey()).Val(); n != 0 {
 		t.Fatalf("after both folded, %d requests left in Redis", n)
+	}
+}
+
+// Two unrelated databases on one Redis number their campaigns and contacts
+// alike. A link carries its database's tag, and each owner takes only its
+// own requests (and a copy those of the database it came from); a request
+// from a link without a tag (a message sent before tags) goes to each.
+func TestTaggedUnsubscribesGoToTheirDatabase(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := rdbFor(t, srv)
+	ctx := context.Background()
+	open := func() (*store.Store, string, *Service) {
+		t.Helper()
+		st, path := seed.Open(t)
+		seed.Contacts(t, st, 3, "all")
+		if err := st.NoteLinksSent(); err != nil {
+			t.Fatal(err)
+		}
+		if c := create(t, st, store.Campaign{Name: "Links", Tags: []string{"all"}}); c.ID != 1 {
+			t.Fatalf("campaign %d, want 1", c.ID)
+		}
+		svc := New(st, newConn(t, srv.URL()))
+		svc.Links = testLinks(t)
+		return st, path, svc
+	}
+	stA, pathA, a := open()
+	_, _, b := open()
+	idA, _ := stA.Identity()
+	copyPath := filepath.Join(filepath.Dir(pathA), "try.db")
+	f, err := os.Create(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stA.Backup(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	stC, err := store.Open(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stC.Close() })
+	c := New(stC, newConn(t, srv.URL()))
+	idB, _ := b.Store.Identity()
+
+	// A's links carry A's tag.
+	link, _ := a.RenderLinks().For(1, 2, false)
+	segs := strings.Split(strings.TrimPrefix(link, "https://news.example.com/u/"), "/")
+	signer, _ := message.NewSigner("campaign test secret!")
+	if db, ok := signer.VerifyDatabase(segs[0], segs[len(segs)-1]); len(segs) != 2 || !ok || db != idA.ID {
+		t.Fatalf("A's link %s names database %q (%v), want %s", link, db, ok, idA.ID)
+	}
+
+	// Each has looked once, as a send's start does before its links go out.
+	for _, svc := range []*Service{a, b, c} {
+		if _, err := svc.FoldUnsubscribes(ctx, rdb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []queue.Unsubscribe{
+		{Campaign: 1, Contact: 2, DB: idA.ID},
+		{Campaign: 1, Contact: 3, DB: idB.ID},
+		{Campaign: 1, Contact: 1},
+	} {
+		u.Via, u.At = "one-click", time.Now()
+		if err := queue.RecordUnsubscribe(ctx, rdb, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, tc := range map[string]struct {
+		svc  *Service
+		want []string
+	}{
+		"A":        {a, []string{"c1@example.com", "c2@example.com"}},
+		"B":        {b, []string{"c1@example.com", "c3@example.com"}},
+		"A's copy": {c, []string{"c1@example.com", "c2@example.com"}},
+	} {
+		if _, err := tc.svc.FoldUnsubscribes(ctx, rdb); err != nil {
+			t.Fatal(err)
+		}
+		list, _ := tc.svc.Store.Suppressions()
+		var got []string
+		for _, s := range list {
+			got = append(got, s.Address)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s suppressed %v, want %v", name, got, tc.want)
+		}
+	}
+	if n := rdb.XLen(ctx, queue.UnsubscribesKey()).Val(); n != 0 {
+		t.Errorf("all three folded, and %d requests are left in Redis", n)
 	}
 }

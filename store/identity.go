@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -23,6 +24,17 @@ type Identity struct {
 	// Path is the file's absolute path when it got the ID: a copy is told
 	// by its path, not by the host, which a container changes at each start.
 	Path string `json:"path"`
+	// Earlier are the IDs of the databases this one was copied from, the
+	// nearest first: their messages' unsubscribe links are this one's too.
+	Earlier []string `json:"earlier,omitempty"`
+}
+
+// maxEarlier bounds the identities a database remembers it was copied from.
+const maxEarlier = 16
+
+// Names reports whether id is this database's, or one it was copied from.
+func (i Identity) Names(id string) bool {
+	return id == i.ID || slices.Contains(i.Earlier, id)
 }
 
 // Identity returns the database's identity, giving it one on first use. A
@@ -64,6 +76,9 @@ func (s *Store) Identity() (Identity, error) {
 			var b [8]byte
 			if _, err := rand.Read(b[:]); err != nil {
 				return err
+			}
+			if id.ID != "" {
+				id.Earlier = append([]string{id.ID}, id.Earlier[:min(len(id.Earlier), maxEarlier-1)]...)
 			}
 			id.ID = hex.EncodeToString(b[:])
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestIdentityIsKeptAndACopyGetsItsOwn(t *testing.T) {
 	if err != nil || len(id.ID) != 16 || !strings.HasSuffix(id.Name, ":"+path) {
 		t.Fatalf("identity %+v, %v", id, err)
 	}
-	if again, _ := s.Identity(); again != id {
+	if again, _ := s.Identity(); !reflect.DeepEqual(again, id) {
 		t.Fatalf("identity changed from %+v to %+v", id, again)
 	}
 	// Another host name (a container started again) changes the name only.
@@ -34,7 +35,7 @@ func TestIdentityIsKeptAndACopyGetsItsOwn(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := s.Identity(); again != id {
+	if again, _ := s.Identity(); !reflect.DeepEqual(again, id) {
 		t.Fatalf("after another host: %+v, want %+v", again, id)
 	}
 	s.Close()
@@ -51,13 +52,15 @@ func TestIdentityIsKeptAndACopyGetsItsOwn(t *testing.T) {
 		}
 		return st, got
 	}
-	if _, got := reopen(path); got != id {
+	if _, got := reopen(path); !reflect.DeepEqual(got, id) {
 		t.Fatalf("reopened: %+v, want %+v", got, id)
 	}
 	copied := filepath.Join(dir, "try.db")
 	copyFile(t, path, copied)
 	if _, got := reopen(copied); got.ID == id.ID || !strings.HasSuffix(got.Name, ":"+copied) {
 		t.Errorf("a copy has identity %+v, the original %+v", got, id)
+	} else if !reflect.DeepEqual(got.Earlier, []string{id.ID}) || !got.Names(id.ID) || !got.Names(got.ID) || got.Names("0000000000000000") {
+		t.Errorf("a copy does not name the original it came from: %+v, the original %+v", got, id)
 	}
 
 	// With a send under way, a file at a new path is the same database moved.

@@ -95,7 +95,7 @@ func TestUnsubscribeListener(t *testing.T) {
 		hdr.Get("Cache-Control") != "no-store" || !strings.Contains(hdr.Get("Content-Security-Policy"), "default-src 'none'") {
 		t.Fatalf("one-click POST: %d, %d recorded, headers %v", code, len(got), hdr)
 	}
-	if u := got[0]; u.Campaign != 4 || u.Contact != 9 || u.Via != "one-click" || u.At.IsZero() {
+	if u := got[0]; u.Campaign != 4 || u.Contact != 9 || u.Via != "one-click" || u.At.IsZero() || u.DB != "" {
 		t.Fatalf("recorded %+v", u)
 	}
 	// The page's button says so.
@@ -105,6 +105,16 @@ func TestUnsubscribeListener(t *testing.T) {
 	test := srv.URL + "/u/" + signer.Sign(message.Token{Campaign: 4, Contact: 9, Test: true})
 	if code, page, _ := do("POST", test, oneClick); code != 200 || len(got) != 2 || !strings.Contains(page, "nobody was unsubscribed") {
 		t.Fatalf("test token: %d, %d recorded\n%s", code, len(got), page)
+	}
+	// A database's tag before the token goes with the request; a tag made
+	// for another token is the proxy's prefix, as before tags.
+	tag, _ := signer.SignDatabase("0a1b2c3d4e5f6071", tok)
+	if code, _, _ := do("POST", srv.URL+"/u/"+tag+"/"+tok, oneClick); code != 200 || len(got) != 3 || got[2].DB != "0a1b2c3d4e5f6071" {
+		t.Fatalf("tagged POST: %d, %+v", code, got)
+	}
+	wrong, _ := signer.SignDatabase("0a1b2c3d4e5f6071", signer.Sign(message.Token{Campaign: 4, Contact: 10}))
+	if code, _, _ := do("POST", srv.URL+"/u/"+wrong+"/"+tok, oneClick); code != 200 || len(got) != 4 || got[3].DB != "" || got[3].Contact != 9 {
+		t.Fatalf("POST with another link's tag: %d, %+v", code, got)
 	}
 	fail = true
 	if code, _, hdr := do("POST", link, oneClick); code != 503 || hdr.Get("Retry-After") == "" {

@@ -16,7 +16,7 @@ import (
 
 // The one-click unsubscribe listener (tui --headless-worker --listen ADDR),
 // meant to run behind a reverse proxy that terminates HTTPS. Every message
-// of a send carries the link https://…/u/<token>, whose token names the
+// of a send carries the link https://…/u/[<tag>/]<token>, whose token names the
 // campaign and the contact under an HMAC made with TUI_UNSUBSCRIBE_SECRET.
 //
 //	POST …/<token>   RFC 8058 one-click (the mailbox provider posts
@@ -27,11 +27,14 @@ import (
 //	GET  /healthz    200 "ok", for the proxy
 //
 // The token is the last segment of the path, so the proxy may keep any
-// prefix. A token that does not verify gets 404, the same for every kind of
-// wrong; a test send's token answers that nobody was unsubscribed. The
-// listener keeps no state: it appends each unsubscribe to Redis, where the
-// owner of the database folds it into the suppression list. When Redis
-// cannot take it, the answer is 503 with Retry-After, never a false "done".
+// prefix; the segment before it may be the tag of the database whose
+// message it was (message.Signer.SignDatabase), which goes with the request
+// so that only that database's owner takes it. A token that does not
+// verify gets 404, the same for every kind of wrong; a test send's token
+// answers that nobody was unsubscribed. The listener keeps no state: it
+// appends each unsubscribe to Redis, where the owner of the database folds
+// it into the suppression list. When Redis cannot take it, the answer is
+// 503 with Retry-After, never a false "done".
 
 // UnsubscribeRecorder stores one unsubscribe (queue.RecordUnsubscribe).
 type UnsubscribeRecorder func(ctx context.Context, u queue.Unsubscribe) error
@@ -74,6 +77,10 @@ func (h *UnsubscribeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.TrimRight(r.URL.Path, "/")
 	tokenText := path[strings.LastIndexByte(path, '/')+1:]
+	// The segment before the token may be the tag of the database whose
+	// message it was; any other segment there is the proxy's prefix.
+	rest := path[:max(0, len(path)-len(tokenText)-1)]
+	db, _ := h.signer.VerifyDatabase(rest[strings.LastIndexByte(rest, '/')+1:], tokenText)
 	tok, err := h.signer.Verify(tokenText)
 	if err != nil {
 		h.page(w, http.StatusNotFound, pageInvalid)
@@ -100,7 +107,7 @@ func (h *UnsubscribeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			via = "one-click"
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		err := h.record(ctx, queue.Unsubscribe{Campaign: tok.Campaign, Contact: tok.Contact, Via: via, At: h.now().UTC()})
+		err := h.record(ctx, queue.Unsubscribe{Campaign: tok.Campaign, Contact: tok.Contact, Via: via, At: h.now().UTC(), DB: db})
 		cancel()
 		if err != nil {
 			h.log.Error("could not record an unsubscribe; the client was asked to try again",
