@@ -256,20 +256,7 @@ func TestACopyOfTheDatabaseTakesNoUnsubscribeFromTheOriginal(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := create(t, st, store.Campaign{Name: "Links", Tags: []string{"all"}})
-	copyPath := filepath.Join(filepath.Dir(path), "try.db")
-	f, err := os.Create(copyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Backup(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	cp, err := store.Open(copyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cp.Close() })
+	cp := copyDatabase(t, st, path)
 	orig, copied := New(st, newConn(t, srv.URL())), New(cp, newConn(t, srv.URL()))
 	a, _ := st.Identity()
 	b, _ := cp.Identity()
@@ -331,21 +318,7 @@ func TestTaggedUnsubscribesGoToTheirDatabase(t *testing.T) {
 	stA, pathA, a := open()
 	_, _, b := open()
 	idA, _ := stA.Identity()
-	copyPath := filepath.Join(filepath.Dir(pathA), "try.db")
-	f, err := os.Create(copyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stA.Backup(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	stC, err := store.Open(copyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stC.Close() })
-	c := New(stC, newConn(t, srv.URL()))
+	c := New(copyDatabase(t, stA, pathA), newConn(t, srv.URL()))
 	idB, _ := b.Store.Identity()
 
 	// A's links carry A's tag.
@@ -396,4 +369,27 @@ func TestTaggedUnsubscribesGoToTheirDatabase(t *testing.T) {
 	if n := rdb.XLen(ctx, queue.UnsubscribesKey()).Val(); n != 0 {
 		t.Errorf("all three folded, and %d requests are left in Redis", n)
 	}
+}
+
+// copyDatabase copies the database at path to try.db beside it, as
+// `cp tui.db try.db` would, and opens the copy.
+func copyDatabase(t *testing.T, st *store.Store, path string) *store.Store {
+	t.Helper()
+	copyPath := filepath.Join(filepath.Dir(path), "try.db")
+	f, err := os.Create(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Backup(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := store.Open(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cp.Close() })
+	return cp
 }
