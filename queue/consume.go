@@ -96,19 +96,38 @@ func readStreams(ctx context.Context, rdb redis.UniversalClient, consumer string
 	for range campaigns {
 		streams = append(streams, ">")
 	}
-	var res []redis.XStream
+	raw := rawReadFits(rdb, block)
+	var out []Fetched
 	err := onNode(ctx, rdb, streams[0], func(c *redis.Conn) error {
-		var err error
-		res, err = cmdable(rdb, c).XReadGroup(ctx, &redis.XReadGroupArgs{Group: Group, Consumer: consumer, Streams: streams,
+		r := cmdable(rdb, c)
+		if d, ok := r.(rawDoer); ok && raw {
+			var err error
+			out, err = readRaw(ctx, d, consumer, streams, campaigns, count, block)
+			var re replyError
+			if !errors.As(err, &re) {
+				return err
+			}
+			// Redis refused the read and ran nothing. Read again as
+			// go-redis reads, so that it does what it does on such an
+			// answer: follow a Cluster's redirection, drop a connection
+			// to a server that became a replica.
+		}
+		res, err := r.XReadGroup(ctx, &redis.XReadGroupArgs{Group: Group, Consumer: consumer, Streams: streams,
 			Count: int64(count), Block: block}).Result()
 		if errors.Is(err, redis.Nil) {
 			return nil
 		}
+		out = fromStreams(res, campaigns)
 		return err
 	})
 	if err != nil && !errors.Is(err, ErrNotReplicated) {
 		return nil, err
 	}
+	return out, err
+}
+
+// fromStreams is go-redis's reading of XREADGROUP's reply, as jobs.
+func fromStreams(res []redis.XStream, campaigns []uint64) []Fetched {
 	n := 0
 	for _, s := range res {
 		n += len(s.Messages)
@@ -120,7 +139,7 @@ func readStreams(ctx context.Context, rdb redis.UniversalClient, consumer string
 			out = append(out, fetched(id, m))
 		}
 	}
-	return out, err
+	return out
 }
 
 func campaignOf(stream string, campaigns []uint64, i int) uint64 {

@@ -73,17 +73,24 @@ func (j *Job) values() []any {
 // ParseJob reads a job back from a stream entry of a campaign's stream:
 // packed in JobField, or (queued by an older tui) one field per value.
 func ParseJob(campaignID uint64, id string, values map[string]any) (Job, error) {
-	f := jobFields{j: Job{CampaignID: campaignID, Attempt: 1}}
 	if packed, ok := values[JobField].(string); ok {
-		if err := unpack(packed, f.set); err != nil {
-			return f.j, fmt.Errorf("job %s: %w", id, err)
+		return parsePackedJob(campaignID, id, packed)
+	}
+	f := jobFields{j: Job{CampaignID: campaignID, Attempt: 1}}
+	for k, v := range values {
+		if s, ok := v.(string); ok {
+			f.set(k, s)
 		}
-	} else {
-		for k, v := range values {
-			if s, ok := v.(string); ok {
-				f.set(k, s)
-			}
-		}
+	}
+	return f.job(id)
+}
+
+// parsePackedJob reads a job packed in JobField's value; its fields are
+// slices of packed.
+func parsePackedJob(campaignID uint64, id, packed string) (Job, error) {
+	f := jobFields{j: Job{CampaignID: campaignID, Attempt: 1}}
+	if err := unpack(packed, f.set); err != nil {
+		return f.j, fmt.Errorf("job %s: %w", id, err)
 	}
 	return f.job(id)
 }
