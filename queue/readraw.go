@@ -154,6 +154,15 @@ func (r *respReader) bulk() ([]byte, error) {
 	return nil, fmt.Errorf("redis: unexpected %q for a string in an XREADGROUP reply", typ)
 }
 
+// field reads an entry's field: its name, then its value.
+func (r *respReader) field() (name, value []byte, err error) {
+	if name, err = r.bulk(); err != nil {
+		return nil, nil, err
+	}
+	value, err = r.bulk()
+	return name, value, err
+}
+
 // blobAfter reads the bytes a blob's length line announced.
 func (r *respReader) blobAfter(line []byte) ([]byte, error) {
 	n, err := strconv.Atoi(string(line))
@@ -269,11 +278,7 @@ func (r *respReader) entry(f *Fetched, campaignID uint64) error {
 	}
 	switch {
 	case !null && nf == 2:
-		name, err := r.bulk()
-		if err != nil {
-			return err
-		}
-		value, err := r.bulk()
+		name, value, err := r.field()
 		if err != nil {
 			return err
 		}
@@ -293,11 +298,7 @@ func (r *respReader) entry(f *Fetched, campaignID uint64) error {
 		// deleted while pending (no fields at all).
 		values := make(map[string]any, nf/2)
 		for ; nf > 1; nf -= 2 {
-			name, err := r.bulk()
-			if err != nil {
-				return err
-			}
-			value, err := r.bulk()
+			name, value, err := r.field()
 			if err != nil {
 				return err
 			}
