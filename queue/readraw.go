@@ -88,6 +88,7 @@ type respReader struct {
 
 var (
 	errShortReply = errors.New("redis: XREADGROUP reply cut short")
+	errLongReply  = errors.New("redis: XREADGROUP reply longer than it said")
 	crlf          = []byte("\r\n")
 )
 
@@ -172,6 +173,9 @@ func (r *respReader) blobAfter(line []byte) ([]byte, error) {
 	if r.i+n+2 > len(r.b) {
 		return nil, errShortReply
 	}
+	if r.b[r.i+n] != '\r' || r.b[r.i+n+1] != '\n' {
+		return nil, errors.New("redis: a string of an XREADGROUP reply is not the length it said")
+	}
 	s := r.b[r.i : r.i+n]
 	r.i += n + 2
 	return s, nil
@@ -255,6 +259,12 @@ func parseReadReply(b []byte, campaigns []uint64) ([]Fetched, error) {
 			}
 		}
 	}
+	if r.i != len(b) {
+		// Bytes past the reply's end. go-redis does not try a raw
+		// command again after a cut (NoRetry), which would put two
+		// tries' bytes in one buffer; should that change, this says so.
+		return nil, errLongReply
+	}
 	return out, nil
 }
 
@@ -305,9 +315,7 @@ func (r *respReader) entry(f *Fetched, campaignID uint64) error {
 			values[string(name)] = string(value)
 		}
 		if nf == 1 {
-			if err := r.skip(); err != nil {
-				return err
-			}
+			return errors.New("redis: a stream entry of an XREADGROUP reply has a field without a value")
 		}
 		if null {
 			values = nil

@@ -132,6 +132,11 @@ func TestRawReadOfACutReplyIsAnError(t *testing.T) {
 			if got, err := parseReadReply([]byte(whole[:n]), []uint64{7}); err == nil {
 				t.Fatalf("cut at %d of %d: no error, %d jobs", n, len(whole), len(got))
 			}
+			// Two tries' bytes, should go-redis ever try a raw read again
+			// after a cut: an error, never jobs read out of place.
+			if got, err := parseReadReply([]byte(whole[:n]+whole), []uint64{7}); err == nil {
+				t.Fatalf("cut at %d of %d, then whole: no error, %d jobs", n, len(whole), len(got))
+			}
 		}
 	}
 	for _, s := range []string{"*-1\r\n", "_\r\n", "*0\r\n", "%0\r\n"} {
