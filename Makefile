@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzImportCSV$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz '^FuzzRecordSplitterIsInvisible$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsonstr -run '^$$' -fuzz '^FuzzAppendMatchesEncodingJSON$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./queue -run '^$$' -fuzz '^FuzzParseReadReply$$' -fuzztime $(FUZZTIME)
 
 test: deps vet race fuzz
 

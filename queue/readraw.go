@@ -92,6 +92,10 @@ var (
 	crlf          = []byte("\r\n")
 )
 
+// minEntry is the fewest bytes a stream entry takes in a reply
+// (*2 $1 ID *0), which bounds what a reply's counts may ask for.
+const minEntry = 16
+
 // header reads a type byte and the line after it.
 func (r *respReader) header() (byte, []byte, error) {
 	if r.i >= len(r.b) {
@@ -132,6 +136,9 @@ func (r *respReader) aggregate() (n int, null bool, err error) {
 		if n < 0 {
 			return 0, true, nil
 		}
+		if n > len(r.b)-r.i { // each element takes three bytes at least
+			return 0, false, errShortReply
+		}
 		if typ == '%' {
 			n *= 2
 		}
@@ -170,7 +177,7 @@ func (r *respReader) blobAfter(line []byte) ([]byte, error) {
 	if err != nil || n < 0 {
 		return nil, fmt.Errorf("redis: bad length %q in an XREADGROUP reply", line)
 	}
-	if r.i+n+2 > len(r.b) {
+	if n > len(r.b)-r.i-2 {
 		return nil, errShortReply
 	}
 	if r.b[r.i+n] != '\r' || r.b[r.i+n+1] != '\n' {
@@ -195,6 +202,9 @@ func (r *respReader) skip() error {
 		n, err := strconv.Atoi(string(line))
 		if err != nil {
 			return fmt.Errorf("redis: bad length %q in an XREADGROUP reply", line)
+		}
+		if n > len(r.b)-r.i {
+			return errShortReply
 		}
 		if typ == '%' {
 			n *= 2
@@ -248,7 +258,7 @@ func parseReadReply(b []byte, campaigns []uint64) ([]Fetched, error) {
 			continue
 		}
 		if out == nil {
-			out = make([]Fetched, 0, m)
+			out = make([]Fetched, 0, min(m, (len(b)-r.i)/minEntry))
 		}
 		for e := 0; e < m; e++ {
 			// Read into its place: a Fetched is some 400 bytes, and
@@ -306,7 +316,7 @@ func (r *respReader) entry(f *Fetched, campaignID uint64) error {
 	default:
 		// Queued by an older tui (one field per value), or an entry
 		// deleted while pending (no fields at all).
-		values := make(map[string]any, nf/2)
+		values := make(map[string]any, min(nf/2, (len(r.b)-r.i)/8))
 		for ; nf > 1; nf -= 2 {
 			name, value, err := r.field()
 			if err != nil {

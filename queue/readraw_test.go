@@ -167,3 +167,28 @@ func TestRawReadOnlyWithinTheReadTimeout(t *testing.T) {
 	}
 	var _ rawDoer = (*redis.Conn)(nil) // reads that wait for a replica
 }
+
+// Whatever bytes come, the parse answers without a panic, and never with
+// more entries than the bytes can hold.
+func FuzzParseReadReply(f *testing.F) {
+	j := Job{CampaignID: 7, ContactID: 1, Round: 1, Attempt: 1, To: "a@example.com", Channel: "file", Subject: "S", Body: "B"}
+	packed := PackedValues(&j)[1].(string)
+	entry := "*2\r\n$3\r\n1-1\r\n*2\r\n$3\r\njob\r\n$" + strconv.Itoa(len(packed)) + "\r\n" + packed + "\r\n"
+	key := "$" + strconv.Itoa(len(JobsKey(7))) + "\r\n" + JobsKey(7) + "\r\n"
+	for _, s := range []string{
+		"*1\r\n*2\r\n" + key + "*2\r\n" + entry + entry,
+		"%1\r\n" + key + "*1\r\n" + entry,
+		"*1\r\n*2\r\n" + key + "*1\r\n*2\r\n$3\r\n1-2\r\n*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n",
+		"*1\r\n*2\r\n" + key + "*1\r\n*4\r\n$3\r\n1-3\r\n*-1\r\n:5\r\n:1\r\n",
+		"*-1\r\n", "_\r\n", "-NOGROUP x\r\n", "*99999999999\r\n", "*1\r\n*2\r\n$9223372036854775806\r\n",
+		"*1\r\n*2\r\n" + key + "*999999999999\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := parseReadReply(b, []uint64{7})
+		if err == nil && len(got) > len(b)/minEntry {
+			t.Fatalf("%d entries from %d bytes", len(got), len(b))
+		}
+	})
+}
