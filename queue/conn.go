@@ -252,12 +252,19 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
-	if !strings.HasPrefix(e.Cause, "TLS:") && !strings.Contains(e.Cause, "Cluster") {
+	if !answered(e.Cause) {
 		return fmt.Sprintf("cannot reach Redis at %s: %s. Start it (redis-server, or systemctl start redis-server) or point tui at yours with REDIS_URL or --redis",
 			e.URL, e.Cause)
 	}
 	// Redis answered; starting it is not the advice.
 	return fmt.Sprintf("cannot use Redis at %s: %s", e.URL, e.Cause)
+}
+
+// answered reports a cause (as describeDialError words it) that Redis, or
+// the TLS in front of it, gave: it is running, and the fix is elsewhere.
+func answered(cause string) bool {
+	return strings.HasPrefix(cause, "TLS:") || strings.Contains(cause, "Cluster") ||
+		strings.HasPrefix(cause, "authentication ") || strings.Contains(cause, "(NOPERM)")
 }
 
 // Dialled returns the client if a send has dialled it already, and nil
@@ -418,11 +425,11 @@ func describeDialError(err error) string {
 		return "unknown host"
 	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "invalid password"),
 		strings.Contains(msg, "invalid username-password"):
-		return "authentication failed: wrong username or password"
+		return "authentication failed: wrong username or password; check them in the URL (REDIS_URL or --redis: redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port)"
 	case strings.Contains(msg, "NOAUTH"):
-		return "authentication required: put the password in the URL (redis://:PASSWORD@host:port)"
+		return "authentication required: put the password in the URL (REDIS_URL or --redis: redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port)"
 	case strings.Contains(msg, "NOPERM"):
-		return "the ACL user lacks permission: " + msg
+		return Explain(err)
 	}
 	return msg
 }

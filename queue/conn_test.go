@@ -151,18 +151,21 @@ func waitState(t *testing.T, ch <-chan Status, want ConnState) Status {
 }
 
 func TestPasswordAndACL(t *testing.T) {
-	srv := redistest.Start(t, "requirepass s3cret-pw", `user alice on >alice-pw ~* &* +@all`)
+	srv := redistest.Start(t, "requirepass s3cret-pw", `user alice on >alice-pw ~* &* +@all`,
+		`user carol on >carol-pw ~* &* -@all +auth +hello`)
 	host := srv.Addr()
 	cases := []struct {
 		url    string
 		ok     bool
 		secret string
+		want   []string // in the error: what happened and what to do
 	}{
-		{"redis://:s3cret-pw@" + host + "/0", true, "s3cret-pw"},
-		{"redis://alice:alice-pw@" + host + "/1", true, "alice-pw"},
-		{"redis://:wrong-pw-123@" + host + "/0", false, "wrong-pw-123"},
-		{"redis://alice:bad-alice-pw@" + host + "/0", false, "bad-alice-pw"},
-		{"redis://" + host + "/0", false, ""},
+		{"redis://:s3cret-pw@" + host + "/0", true, "s3cret-pw", nil},
+		{"redis://alice:alice-pw@" + host + "/1", true, "alice-pw", nil},
+		{"redis://:wrong-pw-123@" + host + "/0", false, "wrong-pw-123", []string{"authentication failed", "REDIS_URL"}},
+		{"redis://alice:bad-alice-pw@" + host + "/0", false, "bad-alice-pw", []string{"authentication failed", "REDIS_URL"}},
+		{"redis://" + host + "/0", false, "", []string{"authentication required", "REDIS_URL"}},
+		{"redis://carol:carol-pw@" + host + "/0", false, "carol-pw", []string{"NOPERM", "'ping'", "allow it"}},
 	}
 	for _, tc := range cases {
 		c, err := NewConn(tc.url)
@@ -176,8 +179,18 @@ func TestPasswordAndACL(t *testing.T) {
 		if !tc.ok {
 			if err == nil {
 				t.Errorf("%s: connected with wrong credentials", RedactURL(tc.url))
-			} else if !strings.Contains(err.Error(), "authentication") {
-				t.Errorf("%s: unclear error %q", RedactURL(tc.url), err)
+			} else {
+				msg := err.Error()
+				for _, w := range tc.want {
+					if !strings.Contains(msg, w) {
+						t.Errorf("%s: %q lacks %q", RedactURL(tc.url), msg, w)
+					}
+				}
+				// Redis answered: the fix is in the URL or the ACL, not in
+				// starting a server.
+				if strings.Contains(msg, "Start it") || strings.Contains(msg, "cannot reach") {
+					t.Errorf("%s: %q says to start a Redis that answered", RedactURL(tc.url), msg)
+				}
 			}
 		}
 		for _, text := range []string{errString(err), c.Status().Describe(), c.URL()} {
