@@ -15,6 +15,7 @@ import (
 
 	"tui/internal/redistest"
 	"tui/internal/testkit/seed"
+	"tui/queue"
 	"tui/store"
 )
 
@@ -536,6 +537,28 @@ func TestClusterRefusesADatabaseOtherThanZero(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "only database 0") {
 		t.Fatalf("a worker given a Cluster URL with /3: exit %d\n%s", code, stderr)
 	}
+}
+
+// An ACL user with the permissions tui names (queue.ACLRule) does all a
+// send needs — the sender, a headless worker, the follow, the status — and
+// one without INFO is refused at the first dial, with that rule, before
+// anything is queued: without INFO a Cluster would pass for a single server
+// and a replica go unseen.
+func TestAnACLUserWithTheNamedPermissionsSends(t *testing.T) {
+	srv := redistest.Start(t, "user tui on >tui-acl-pw "+queue.ACLRule,
+		"user narrow on >narrow-pw ~tui:* &* +@all -@dangerous")
+	url := "redis://tui:tui-acl-pw@" + srv.Addr() + "/0"
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	startWorkerProc(t, url, outbox)
+	db, id := seed.Campaign(t, 300)
+	code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + url}, "campaign", "send", fmt.Sprint(id), "--wait")
+	if code != 0 || !strings.Contains(stderr, "Done: all 300 recipients") {
+		t.Fatalf("send --wait as the ACL user: exit %d\n%s", code, stderr)
+	}
+	if s := statusOf(t, db, url, id); s.Status != store.StatusCompleted || s.Counts[store.RecipientSent] != 300 {
+		t.Fatalf("status %+v", s)
+	}
+	sendRefused(t, []string{"REDIS_URL=redis://narrow:narrow-pw@" + srv.Addr() + "/0"}, "NOPERM", "'info'", queue.ACLRule)
 }
 
 // A Redis that refuses writes (out of memory) is named in `send --wait`,

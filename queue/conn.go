@@ -350,11 +350,18 @@ func dialTopology(ctx context.Context, opts *redis.UniversalOptions) (redis.Univ
 		}
 		return nil, err
 	}
-	single, ok := cl.(*redis.Client)
-	if !ok || opts.MasterName != "" {
+	// INFO tells a Cluster node from a single server here, and later
+	// whether a server has replicas that writes wait for. An ACL user
+	// without it would pass for a single server without replicas, and
+	// lose those guarantees unseen.
+	info, err := cl.Info(ctx, "cluster").Result()
+	if err != nil && strings.Contains(err.Error(), "NOPERM") {
+		cl.Close()
+		return nil, err
+	}
+	if _, single := cl.(*redis.Client); !single || opts.MasterName != "" {
 		return cl, nil
 	}
-	info, err := single.Info(ctx, "cluster").Result()
 	if err != nil || !strings.Contains(info, "cluster_enabled:1") {
 		return cl, nil
 	}

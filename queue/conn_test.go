@@ -152,7 +152,8 @@ func waitState(t *testing.T, ch <-chan Status, want ConnState) Status {
 
 func TestPasswordAndACL(t *testing.T) {
 	srv := redistest.Start(t, "requirepass s3cret-pw", `user alice on >alice-pw ~* &* +@all`,
-		`user carol on >carol-pw ~* &* -@all +auth +hello`)
+		`user carol on >carol-pw ~* &* -@all +auth +hello`, `user dave on >dave-pw ~tui:* &* +@all -@dangerous`,
+		"user erin on >erin-pw "+ACLRule)
 	host := srv.Addr()
 	cases := []struct {
 		url    string
@@ -165,7 +166,11 @@ func TestPasswordAndACL(t *testing.T) {
 		{"redis://:wrong-pw-123@" + host + "/0", false, "wrong-pw-123", []string{"authentication failed", "REDIS_URL"}},
 		{"redis://alice:bad-alice-pw@" + host + "/0", false, "bad-alice-pw", []string{"authentication failed", "REDIS_URL"}},
 		{"redis://" + host + "/0", false, "", []string{"authentication required", "REDIS_URL"}},
-		{"redis://carol:carol-pw@" + host + "/0", false, "carol-pw", []string{"NOPERM", "'ping'", "allow it"}},
+		{"redis://carol:carol-pw@" + host + "/0", false, "carol-pw", []string{"NOPERM", "'ping'", ACLRule}},
+		// Without INFO, a Cluster would pass for a single server and a
+		// replica go unseen: refused at once, with the rule that works.
+		{"redis://dave:dave-pw@" + host + "/0", false, "dave-pw", []string{"NOPERM", "'info'", ACLRule}},
+		{"redis://erin:erin-pw@" + host + "/0", true, "erin-pw", nil},
 	}
 	for _, tc := range cases {
 		c, err := NewConn(tc.url)

@@ -48,6 +48,11 @@ func IsUnreachable(err error) bool {
 	return false
 }
 
+// ACLRule is what an ACL user of tui's needs on its Redis: its keys, and
+// every command but the dangerous ones, with INFO, which tells tui a
+// server's topology and replicas.
+const ACLRule = "~tui:* &* +@all -@dangerous +info"
+
 // Explain turns a Redis error into one sentence: what happened and what to
 // do. Unreachable errors keep go-redis's words; refusals are named.
 func Explain(err error) string {
@@ -85,7 +90,7 @@ func Explain(err error) string {
 	case "WRONGPASS":
 		return "Redis refused the user name or password (WRONGPASS): check REDIS_URL"
 	case "NOPERM":
-		return "the Redis ACL user lacks a permission tui needs (NOPERM): " + msg + " — allow it the keys tui:* and the stream, hash, set, sorted set and script commands"
+		return "the Redis ACL user lacks a permission tui needs (NOPERM): " + msg + " — give it these permissions: ACL SETUSER NAME " + ACLRule
 	case "BUSY":
 		return "Redis is busy running a long script (BUSY); sending resumes when it ends"
 	case "WRONGTYPE":
