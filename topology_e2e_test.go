@@ -561,6 +561,41 @@ func TestAnACLUserWithTheNamedPermissionsSends(t *testing.T) {
 	sendRefused(t, []string{"REDIS_URL=redis://narrow:narrow-pw@" + srv.Addr() + "/0"}, "NOPERM", "'info'", queue.ACLRule)
 }
 
+// The same rule serves a Cluster (tui finds the nodes from one) and a
+// Sentinel set (tui asks the Sentinels for the master): the user is made
+// on every data node of the shared topologies for the test's length.
+func TestTheACLRuleServesAClusterAndSentinel(t *testing.T) {
+	const user, pw = "tui-acl", "tui-acl-pw"
+	setUser := append([]string{"ACL", "SETUSER", user, "on", ">" + pw}, strings.Fields(queue.ACLRule)...)
+	sendAs := func(t *testing.T, url string, do func(addr string, args ...string) (string, error), nodes []string) {
+		for _, a := range nodes {
+			if _, err := do(a, setUser...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() {
+			for _, a := range nodes {
+				_, _ = do(a, "ACL", "DELUSER", user)
+			}
+		})
+		url = strings.Replace(url, "redis://", "redis://"+user+":"+pw+"@", 1)
+		startWorkerProc(t, url, filepath.Join(t.TempDir(), "outbox.jsonl"))
+		db, id := seed.Campaign(t, 300)
+		code, _, stderr := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + url}, "campaign", "send", fmt.Sprint(id), "--wait")
+		if code != 0 || !strings.Contains(stderr, "Done: all 300 recipients") {
+			t.Fatalf("send --wait as the ACL user: exit %d\n%s", code, stderr)
+		}
+	}
+	t.Run("cluster", func(t *testing.T) {
+		c := sharedCluster(t).c
+		sendAs(t, c.URL(), c.Do, c.Addrs())
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		s := sharedSentinel(t).s
+		sendAs(t, s.URL(), s.Do, []string{s.MasterAddr(), s.ReplicaAddr()})
+	})
+}
+
 // A Redis that refuses writes (out of memory) is named in `send --wait`,
 // and the send goes on once it has room again.
 func TestRedisOutOfMemoryIsNamedAndTheSendResumes(t *testing.T) {
