@@ -129,22 +129,27 @@ func (r *respReader) aggregate() (n int, null bool, err error) {
 		}
 		return 0, false, replyError(msg)
 	case '*', '%', '~':
-		n, err := strconv.Atoi(string(line))
-		if err != nil {
-			return 0, false, fmt.Errorf("redis: bad length %q in an XREADGROUP reply", line)
-		}
-		if n < 0 {
-			return 0, true, nil
-		}
-		if n > len(r.b)-r.i { // each element takes three bytes at least
-			return 0, false, errShortReply
-		}
-		if typ == '%' {
-			n *= 2
-		}
-		return n, false, nil
+		n, err := r.count(typ, line)
+		return max(n, 0), n < 0, err
 	}
 	return 0, false, fmt.Errorf("redis: unexpected %q in an XREADGROUP reply", typ)
+}
+
+// count reads an aggregate's length: its elements, a map's counted in
+// pairs, negative for a null. Each element takes three bytes at least, so
+// a count beyond the bytes left is a reply cut short.
+func (r *respReader) count(typ byte, line []byte) (int, error) {
+	n, err := strconv.Atoi(string(line))
+	if err != nil {
+		return 0, fmt.Errorf("redis: bad length %q in an XREADGROUP reply", line)
+	}
+	if n > len(r.b)-r.i {
+		return 0, errShortReply
+	}
+	if typ == '%' {
+		n *= 2
+	}
+	return n, nil
 }
 
 // bulk reads a string.
@@ -199,15 +204,9 @@ func (r *respReader) skip() error {
 		_, err := r.blobAfter(line)
 		return err
 	case '*', '%', '~', '>':
-		n, err := strconv.Atoi(string(line))
+		n, err := r.count(typ, line)
 		if err != nil {
-			return fmt.Errorf("redis: bad length %q in an XREADGROUP reply", line)
-		}
-		if n > len(r.b)-r.i {
-			return errShortReply
-		}
-		if typ == '%' {
-			n *= 2
+			return err
 		}
 		for ; n > 0; n-- {
 			if err := r.skip(); err != nil {
