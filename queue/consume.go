@@ -24,14 +24,30 @@ type Fetched struct {
 	Err        error
 }
 
+// ensureGroupScript creates the workers' group on a send's stream, and the
+// stream with it, only while the send's settings say it is under way: a
+// worker whose read found the stream gone because the send ended must not
+// bring it back (it would stay in Redis, empty, for ever).
+//
+//	KEYS[1] the job stream   KEYS[2] the control hash   ARGV[1] the group
+var ensureGroupScript = redis.NewScript(`
+local state = redis.call('HGET', KEYS[2], 'state')
+if not state or state == 'cancelled' then return 0 end
+local r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP') then return r end
+return 1
+`)
+
 // EnsureGroup creates the workers' consumer group on a campaign's stream,
-// and the stream itself if a Redis restart lost it.
-func EnsureGroup(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) error {
-	err := rdb.XGroupCreateMkStream(ctx, JobsKey(campaignID), Group, "0").Err()
-	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("create the consumer group of campaign %d: %w", campaignID, err)
+// and the stream itself if a Redis restart lost it. It reports false, and
+// creates nothing, when the send is over (its settings are gone or say
+// cancelled): the stream was dropped at its end.
+func EnsureGroup(ctx context.Context, rdb redis.UniversalClient, campaignID uint64) (bool, error) {
+	n, err := ensureGroupScript.Run(ctx, rdb, []string{JobsKey(campaignID), ControlKey(campaignID)}, Group).Int()
+	if err != nil {
+		return false, fmt.Errorf("create the consumer group of campaign %d: %w", campaignID, err)
 	}
-	return nil
+	return n == 1, nil
 }
 
 // IsNoGroup reports a read from a stream or group that does not exist.

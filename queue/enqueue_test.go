@@ -119,9 +119,7 @@ func TestEnqueueBatchRoundTrip(t *testing.T) {
 func TestBlockedReadTakesTheWholeBatch(t *testing.T) {
 	rdb := scriptsRedis(t)
 	ctx := context.Background()
-	if err := EnsureGroup(ctx, rdb, 5); err != nil {
-		t.Fatal(err)
-	}
+	makeGroup(t, rdb, 5)
 	type read struct {
 		got []Fetched
 		err error

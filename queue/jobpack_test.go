@@ -87,9 +87,7 @@ func TestJobsOfSeparateFieldsAreStillRead(t *testing.T) {
 	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: JobsKey(7), ID: "2-300", Values: old}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureGroup(ctx, rdb, 7); err != nil {
-		t.Fatal(err)
-	}
+	makeGroup(t, rdb, 7)
 	got, err := ReadJobs(ctx, rdb, "w", []uint64{7}, 10, 10e6)
 	if err != nil || len(got) != 1 || got[0].Err != nil {
 		t.Fatalf("read %+v, %v", got, err)

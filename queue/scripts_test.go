@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,8 +34,59 @@ func queueJobs(t *testing.T, rdb *redis.Client, id uint64, n int) {
 	if _, _, err := EnqueueBatch(ctx, rdb, jobs); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureGroup(ctx, rdb, id); err != nil {
+	makeGroup(t, rdb, id)
+}
+
+// makeGroup creates the workers' group on a campaign's stream, as for a
+// send under way (a state of "sending" is written when there is none).
+func makeGroup(t *testing.T, rdb *redis.Client, id uint64) {
+	t.Helper()
+	ctx := context.Background()
+	if err := rdb.HSetNX(ctx, ControlKey(id), "state", string(StateSending)).Err(); err != nil {
 		t.Fatal(err)
+	}
+	if live, err := EnsureGroup(ctx, rdb, id); err != nil || !live {
+		t.Fatalf("the group of a send under way: %v, %v", live, err)
+	}
+}
+
+// The group is made only for a send under way: a worker whose read found
+// the stream gone at the send's end must not bring the stream back, and
+// an existing group is kept as it is.
+func TestEnsureGroupOnlyForASendUnderWay(t *testing.T) {
+	rdb := scriptsRedis(t)
+	ctx := context.Background()
+	for _, state := range []string{"", string(StateCancelled)} {
+		rdb.Del(ctx, ControlKey(3))
+		if state != "" {
+			rdb.HSet(ctx, ControlKey(3), "state", state)
+		}
+		live, err := EnsureGroup(ctx, rdb, 3)
+		if err != nil || live {
+			t.Fatalf("state %q: EnsureGroup = %v, %v; want false", state, live, err)
+		}
+		if n := rdb.Exists(ctx, JobsKey(3)).Val(); n != 0 {
+			t.Fatalf("state %q: the stream of an ended send was made again", state)
+		}
+	}
+	for _, state := range []SendState{StateSending, StatePaused} {
+		rdb.Del(ctx, JobsKey(4))
+		rdb.HSet(ctx, ControlKey(4), "state", string(state))
+		for range 2 { // the second finds the group there
+			if live, err := EnsureGroup(ctx, rdb, 4); err != nil || !live {
+				t.Fatalf("state %s: EnsureGroup = %v, %v; want true", state, live, err)
+			}
+		}
+		groups, err := rdb.XInfoGroups(ctx, JobsKey(4)).Result()
+		if err != nil || len(groups) != 1 || groups[0].Name != Group {
+			t.Fatalf("state %s: groups %+v, %v", state, groups, err)
+		}
+	}
+	// Any other refusal is an error: a key of the wrong type.
+	rdb.Del(ctx, JobsKey(4))
+	rdb.Set(ctx, JobsKey(4), "x", 0)
+	if _, err := EnsureGroup(ctx, rdb, 4); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("a key of the wrong type: %v, want WRONGTYPE", err)
 	}
 }
 

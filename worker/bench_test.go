@@ -34,7 +34,7 @@ func BenchmarkWorker100k(b *testing.B) {
 		// Ceiling: the same entries, read and acknowledged with nothing else.
 		campaign++
 		enqueueBench(b, rdb, campaign, n)
-		if err := queue.EnsureGroup(ctx, rdb, campaign); err != nil {
+		if err := rdb.XGroupCreateMkStream(ctx, queue.JobsKey(campaign), queue.Group, "0").Err(); err != nil {
 			b.Fatal(err)
 		}
 		key := queue.JobsKey(campaign)

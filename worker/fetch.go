@@ -216,11 +216,22 @@ func (w *Worker) sendingCampaigns() []uint64 {
 }
 
 func (w *Worker) ensureGroups(ids []uint64) {
+	over := false
 	for _, id := range ids {
-		if err := call(5*time.Second, func(ctx context.Context) error { return queue.EnsureGroup(ctx, w.rdb, id) }); err != nil {
+		var live bool
+		err := call(5*time.Second, func(ctx context.Context) (err error) {
+			live, err = queue.EnsureGroup(ctx, w.rdb, id)
+			return err
+		})
+		if err != nil {
 			w.fail(err)
 			return
 		}
+		over = over || !live
+	}
+	if over {
+		// A send ended under the read: its settings say so now.
+		w.refreshControls()
 	}
 }
 

@@ -197,8 +197,8 @@ func TestTrimKeepsUnacknowledgedJobs(t *testing.T) {
 	if n := trim(); n != 0 { // no group yet
 		t.Fatalf("trimmed %d before anything was read", n)
 	}
-	if err := queue.EnsureGroup(ctx, f.rdb, 3); err != nil {
-		t.Fatal(err)
+	if live, err := queue.EnsureGroup(ctx, f.rdb, 3); err != nil || !live {
+		t.Fatalf("group of a sending campaign: %v, %v", live, err)
 	}
 	got, err := queue.ReadJobs(ctx, f.rdb, "c", []uint64{3}, 6, time.Millisecond)
 	if err != nil || len(got) != 6 {
@@ -448,8 +448,8 @@ func TestReclaimsTheJobsOfAWorkerThatDied(t *testing.T) {
 	f.enqueue(7, 20, queue.Control{})
 	ctx := context.Background()
 	// A consumer that fetched everything and then vanished.
-	if err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil {
-		t.Fatal(err)
+	if live, err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil || !live {
+		t.Fatalf("group of a sending campaign: %v, %v", live, err)
 	}
 	got, err := queue.ReadJobs(ctx, f.rdb, "dead", []uint64{7}, 100, 10*time.Millisecond)
 	if err != nil || len(got) != 20 {
@@ -544,8 +544,8 @@ func TestPutBackStaysInTheRoundAndWaitsForTheEnqueue(t *testing.T) {
 	ctx := context.Background()
 	const id = 4
 	f.enqueue(id, 5, queue.Control{})
-	if err := queue.EnsureGroup(ctx, f.rdb, id); err != nil {
-		t.Fatal(err)
+	if live, err := queue.EnsureGroup(ctx, f.rdb, id); err != nil || !live {
+		t.Fatalf("group of a sending campaign: %v, %v", live, err)
 	}
 	got, err := queue.ReadJobs(ctx, f.rdb, "a", []uint64{id}, 2, time.Millisecond)
 	if err != nil || len(got) != 2 {
@@ -746,8 +746,8 @@ func TestAWorkerDoesNotReclaimWhatItHolds(t *testing.T) {
 	lease := 300 * time.Millisecond
 	w := New(f.rdb, Config{ID: "w1", Lease: lease, Concurrency: 4})
 	w.controls.Store(&map[uint64]queue.Control{7: {State: queue.StateSending}})
-	if err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil {
-		t.Fatal(err)
+	if live, err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil || !live {
+		t.Fatalf("group of a sending campaign: %v, %v", live, err)
 	}
 	got, err := queue.ReadJobs(ctx, f.rdb, "w1", []uint64{7}, 10, 10*time.Millisecond)
 	if err != nil || len(got) != 5 {
@@ -773,6 +773,31 @@ func TestAWorkerDoesNotReclaimWhatItHolds(t *testing.T) {
 	}
 	if ev := f.events(7); ev[queue.EventReclaimed] != 0 {
 		t.Errorf("it recorded %d of its own jobs as reclaimed", ev[queue.EventReclaimed])
+	}
+}
+
+// A send that ends while a worker still counts it as sending: the
+// worker's next read or reclaim finds the stream gone (NOGROUP). It must
+// not make the stream again, which would stay in Redis, empty, for good;
+// it reads the settings instead, and stops counting the send.
+func TestAnEndedSendsStreamIsNotMadeAgain(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(7, 5, queue.Control{})
+	ctx := context.Background()
+	w := New(f.rdb, Config{ID: "w1", Concurrency: 4})
+	w.controls.Store(&map[uint64]queue.Control{7: {State: queue.StateSending}})
+	if live, err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil || !live {
+		t.Fatalf("group of a sending campaign: %v, %v", live, err)
+	}
+	if err := queue.Deactivate(ctx, f.rdb, 7, true); err != nil {
+		t.Fatal(err)
+	}
+	w.reclaim()
+	if n := f.rdb.Exists(ctx, queue.JobsKey(7), queue.ControlKey(7)).Val(); n != 0 {
+		t.Fatalf("%d of the ended send's stream and settings are back in Redis", n)
+	}
+	if ids := w.sendingCampaigns(); len(ids) != 0 {
+		t.Fatalf("the worker still counts %v as sending", ids)
 	}
 }
 
