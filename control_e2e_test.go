@@ -42,6 +42,28 @@ func TestWaitExitsZeroWhenAllDelivered(t *testing.T) {
 	if s.Status != store.StatusCompleted || s.Counts[store.RecipientSent] != 300 || s.FinishedAt == nil {
 		t.Fatalf("status %+v", s)
 	}
+	// The completed send leaves nothing of its own in Redis.
+	if left := campaignKeysIn(t, srv, id); len(left) != 0 {
+		t.Fatalf("the completed send left %v in Redis", left)
+	}
+}
+
+// campaignKeysIn reads every key of a campaign's send in Redis, with its
+// expiry (-1: none).
+func campaignKeysIn(t *testing.T, srv *redistest.Server, id uint64) map[string]time.Duration {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, fmt.Sprintf("%s{c%d}:*", queue.KeyPrefix, id)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]time.Duration{}
+	for _, k := range keys {
+		out[k] = rdb.PTTL(ctx, k).Val()
+	}
+	return out
 }
 
 // A small send can end before --wait begins to follow it: campaign send
@@ -288,6 +310,17 @@ func TestPauseResumeCancelFromTheCommandLine(t *testing.T) {
 	}
 	if s.Counts[store.RecipientSent]+s.Counts[store.RecipientCancelled] != n {
 		t.Fatalf("sent + cancelled = %d, want %d (%v)", s.Counts[store.RecipientSent]+s.Counts[store.RecipientCancelled], n, s.Counts)
+	}
+	// What Redis still holds of the cancelled send (its settings, events,
+	// and what the worker wrote of the jobs it held) expires.
+	left := campaignKeysIn(t, srv, id)
+	if _, ok := left[queue.ControlKey(id)]; !ok {
+		t.Errorf("the cancelled send's settings are gone at once (%v): its workers read them", left)
+	}
+	for k, ttl := range left {
+		if ttl <= 0 || ttl > queue.EndedKeepFor {
+			t.Errorf("%s of the cancelled send expires in %v, want within %v", k, ttl, queue.EndedKeepFor)
+		}
 	}
 }
 

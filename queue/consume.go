@@ -344,8 +344,29 @@ func commitCommands(ctx context.Context, p redis.Pipeliner, campaignID uint64, b
 		// of every ID here cost Redis more than the read and the ack.
 		p.XAck(ctx, JobsKey(campaignID), Group, ids...)
 	}
+	// Last, in the same transaction: what this commit wrote of a send that
+	// is over (a delivery under way at a cancel) expires. A script sent
+	// whole (EVAL): a NOSCRIPT inside a transaction could not be retried.
+	p.Eval(ctx, expireIfOverSrc, []string{ControlKey(campaignID), MarksKey(campaignID), DoneKey(campaignID),
+		DelayedKey(campaignID), EventsKey(campaignID)}, EndedKeepFor.Milliseconds())
 	return nil
 }
+
+// expireIfOverSrc gives the keys of a send that is over (its settings are
+// gone or say cancelled) an expiry, where they have none: a worker's
+// outcomes written after the send ended would otherwise stay in Redis for
+// good. Keys of a send under way are left alone.
+//
+//	KEYS[1] the control hash, then the keys a commit writes
+//	ARGV[1] EndedKeepFor in milliseconds
+const expireIfOverSrc = `
+local s = redis.call('HGET', KEYS[1], 'state')
+if s == 'sending' or s == 'paused' then return 0 end
+for i = 1, #KEYS do
+  if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+end
+return 1
+`
 
 // The final marks, boxed once instead of once per outcome.
 var boxedSent, boxedFailed, boxedSkipped any = "sent", "failed", "skipped"

@@ -68,9 +68,11 @@ func (e *ForeignSendError) Error() string {
 }
 
 // claimControlScript writes a campaign's control hash unless it belongs
-// to another database's send.
+// to another database's send, and keeps the send's keys for good (they
+// may expire after an earlier round was cancelled: see EndedKeepFor).
 //
-//	KEYS[1] the control hash   ARGV[1] the owner's ID   ARGV[2..] fields and values
+//	KEYS[1] the control hash   KEYS[2..] the keys to keep
+//	ARGV[1] the owner's ID   ARGV[2..] fields and values
 //	returns "" when written, else the other owner's name (or "?")
 var claimControlScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'db')
@@ -80,8 +82,15 @@ if cur and cur ~= '' and cur ~= ARGV[1] then
   return name
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+for i = 1, #KEYS do redis.call('PERSIST', KEYS[i]) end
 return ''
 `)
+
+// keptKeys are the keys of a send that may expire once it is over
+// (EndedKeepFor), to be kept again when a new round starts.
+func keptKeys(campaignID uint64) []string {
+	return []string{ControlKey(campaignID), EventsKey(campaignID), MarksKey(campaignID), DoneKey(campaignID), DelayedKey(campaignID)}
+}
 
 // CheckOwner returns a *ForeignSendError when the campaign's keys in Redis
 // belong to another database's send than owner's; nil when they are its
@@ -143,13 +152,20 @@ func SetControl(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 		fields = append(fields, "round", c.Round)
 	}
 	if c.Owner == "" {
-		if err := rdb.HSet(ctx, ControlKey(campaignID), fields...).Err(); err != nil {
+		_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, ControlKey(campaignID), fields...)
+			for _, k := range keptKeys(campaignID) {
+				p.Persist(ctx, k)
+			}
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("set the live state of campaign %d: %w", campaignID, err)
 		}
 		return nil
 	}
 	fields = append(fields, "db", c.Owner, "db_name", c.OwnerName)
-	other, err := claimControlScript.Run(ctx, rdb, []string{ControlKey(campaignID)}, append([]any{c.Owner}, fields...)...).Text()
+	other, err := claimControlScript.Run(ctx, rdb, keptKeys(campaignID), append([]any{c.Owner}, fields...)...).Text()
 	if err != nil {
 		return fmt.Errorf("set the live state of campaign %d: %w", campaignID, err)
 	}

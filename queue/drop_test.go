@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -66,5 +67,128 @@ func dropIfOverScenario(t *testing.T, rdb redis.UniversalClient) {
 	}
 	if isActive(4) || !exists(ControlKey(4)) || exists(JobsKey(4)) {
 		t.Errorf("cancelled, after the drop: active %v, control %v, jobs %v", isActive(4), exists(ControlKey(4)), exists(JobsKey(4)))
+	}
+	// ...for a while only: its settings and events expire.
+	rdb.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(4), Values: []any{"e", "x"}})
+	stale(5, "a", 1)
+	rdb.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(5), Values: []any{"e", "x"}})
+	if dropped, err := DropIfOver(ctx, rdb, 5, "a", 1, true); err != nil || !dropped {
+		t.Fatalf("cancelled stale send: dropped %v, %v", dropped, err)
+	}
+	for _, key := range []string{ControlKey(5), EventsKey(5)} {
+		if ttl := rdb.PTTL(ctx, key).Val(); ttl <= 0 || ttl > EndedKeepFor {
+			t.Errorf("%s of a cancelled send: expires in %v, want within %v", key, ttl, EndedKeepFor)
+		}
+	}
+	// A completed send's events go with the rest.
+	stale(6, "a", 1)
+	rdb.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(6), Values: []any{"e", "x"}})
+	if dropped, err := DropIfOver(ctx, rdb, 6, "a", 1, false); err != nil || !dropped {
+		t.Fatalf("completed stale send: dropped %v, %v", dropped, err)
+	}
+	if exists(EventsKey(6)) || exists(ControlKey(6)) {
+		t.Errorf("completed, after the drop: control %v, events %v", exists(ControlKey(6)), exists(EventsKey(6)))
+	}
+}
+
+// A send that is over leaves nothing in Redis for good: a completed one's
+// keys go at once, a cancelled one's settings and events expire, and what
+// a worker commits after the end (a delivery that was under way) expires
+// too. A new round keeps them all again. On one Redis and on a Cluster.
+func TestAnEndedSendLeavesNothingForGood(t *testing.T) {
+	t.Run("single", func(t *testing.T) { endedSendScenario(t, scriptsRedis(t)) })
+	t.Run("cluster", func(t *testing.T) {
+		c := redistest.StartCluster(t)
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+		t.Cleanup(func() { rdb.Close() })
+		endedSendScenario(t, rdb)
+	})
+}
+
+func endedSendScenario(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	retry := Outcome{Job: Job{ContactID: 3, Round: 1, To: "c@example.com"}, RetryAt: time.Now().Add(time.Minute),
+		Event: Event{Contact: 3, Round: 1, Type: EventRetry, Attempt: 1}}
+	outcomes := []Outcome{finalOutcome(1, "sent"), finalOutcome(2, "failed"), retry}
+	written := func(id uint64) []string {
+		return []string{ControlKey(id), MarksKey(id), DoneKey(id), DelayedKey(id), EventsKey(id)}
+	}
+	// ttls reads each key's expiry: -2 gone, -1 none.
+	ttls := func(keys []string) map[string]time.Duration {
+		t.Helper()
+		out := map[string]time.Duration{}
+		for _, k := range keys {
+			ttl, err := rdb.PTTL(ctx, k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[k] = ttl
+		}
+		return out
+	}
+	start := func(id uint64, owner string) {
+		t.Helper()
+		if err := SetControl(ctx, rdb, id, Control{State: StateSending, Owner: owner, Round: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := Activate(ctx, rdb, id); err != nil {
+			t.Fatal(err)
+		}
+		// Marks in both forms: the hash too, as an earlier worker writes them.
+		if err := Commit(ctx, rdb, "w", id, outcomes, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := Commit(ctx, rdb, "w", id, []Outcome{finalOutcome(4, "sent")}, false); err != nil {
+			t.Fatal(err)
+		}
+		for k, ttl := range ttls(written(id)) {
+			if ttl != -1 {
+				t.Fatalf("%s of a send under way: expiry %v, want none", k, ttl)
+			}
+		}
+	}
+
+	start(1, "a")
+	if err := Deactivate(ctx, rdb, 1, true); err != nil {
+		t.Fatal(err)
+	}
+	keys := append(written(1), campaignKeys(1)...)
+	if n := rdb.Exists(ctx, keys...).Val(); n != 0 {
+		t.Fatalf("%d keys of a completed send are left in Redis", n)
+	}
+
+	for _, owner := range []string{"a", ""} { // the owner's script, and a plain write
+		id := uint64(2)
+		if owner == "" {
+			id = 3
+		}
+		start(id, owner)
+		if err := SetState(ctx, rdb, id, StateCancelled); err != nil {
+			t.Fatal(err)
+		}
+		if err := Deactivate(ctx, rdb, id, false); err != nil {
+			t.Fatal(err)
+		}
+		// Deliveries that were under way at the cancel are committed after it.
+		if err := Commit(ctx, rdb, "w", id, outcomes, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := Commit(ctx, rdb, "w", id, []Outcome{finalOutcome(4, "sent")}, false); err != nil {
+			t.Fatal(err)
+		}
+		for k, ttl := range ttls(written(id)) {
+			if ttl <= 0 || ttl > EndedKeepFor {
+				t.Errorf("%s after the cancel: expiry %v, want within %v", k, ttl, EndedKeepFor)
+			}
+		}
+		// A retry of the cancelled send is a new round: nothing expires.
+		if err := SetControl(ctx, rdb, id, Control{State: StateSending, Owner: owner, Round: 2}); err != nil {
+			t.Fatal(err)
+		}
+		for k, ttl := range ttls(written(id)) {
+			if ttl != -1 {
+				t.Errorf("%s of the new round: expiry %v, want none", k, ttl)
+			}
+		}
 	}
 }

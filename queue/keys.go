@@ -1,6 +1,9 @@
 package queue
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Every Redis key tui uses is built here. Keys of one campaign share a hash
 // tag ({c42}) so that a Cluster keeps them in one slot and one MULTI can
@@ -54,6 +57,13 @@ func WorkersKey() string { return KeyPrefix + "workers" }
 // WorkerKey is one worker's heartbeat hash; it expires when the worker stops
 // reporting.
 func WorkerKey(id string) string { return KeyPrefix + "worker:" + id }
+
+// EndedKeepFor is how long what Redis still holds of a send that is over
+// stays there: a cancelled send's settings and events (its workers read
+// "cancelled" from them, and its owner folds the deliveries that were
+// under way), and whatever a worker writes of a send after it ended. The
+// keys then expire: a send leaves nothing in Redis for good.
+const EndedKeepFor = 24 * time.Hour
 
 // campaignKeys are every key of a campaign's send but its control hash and
 // its events (which the owner still folds after a send ends).

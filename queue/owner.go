@@ -114,17 +114,22 @@ func readEventStreams(ctx context.Context, rdb redis.UniversalClient, campaigns 
 	return nil
 }
 
-// Deactivate tells workers a send is over and drops its working keys; the
-// control hash goes too when the send completed (a cancelled send keeps it
-// for a while, so that workers holding its jobs see "cancelled").
+// Deactivate tells workers a send is over and drops its working keys. A
+// completed send's control hash and events go too; a cancelled send's
+// stay for EndedKeepFor (dropControl false), so that workers holding its
+// jobs see "cancelled" and the deliveries that were under way are folded.
 func Deactivate(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, dropControl bool) error {
 	keys := campaignKeys(campaignID)
 	if dropControl {
-		keys = append(keys, ControlKey(campaignID))
+		keys = append(keys, ControlKey(campaignID), EventsKey(campaignID))
 	}
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.SRem(ctx, ActiveKey(), campaignID)
 		p.Del(ctx, keys...)
+		if !dropControl {
+			p.PExpire(ctx, ControlKey(campaignID), EndedKeepFor)
+			p.PExpire(ctx, EventsKey(campaignID), EndedKeepFor)
+		}
 		return nil
 	})
 	if err != nil {
@@ -133,17 +138,23 @@ func Deactivate(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	return nil
 }
 
-// dropIfOverScript deletes a send's keys if its settings are still those
-// of the given owner and round.
+// dropIfOverScript drops a send's keys if its settings are still those
+// of the given owner and round: all of them, or all but the control hash
+// and events, which then expire (a cancelled send, as Deactivate).
 //
-//	KEYS the control hash, then the send's other keys
+//	KEYS the control hash, the events, then the send's other keys
 //	ARGV[1] owner   ARGV[2] round   ARGV[3] "1" to keep the control hash
+//	ARGV[4] how long it is kept, in milliseconds
 var dropIfOverScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'db') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'round') ~= ARGV[2] then
   return 0
 end
-local first = 2
-if ARGV[3] ~= '1' then first = 1 end
+local first = 1
+if ARGV[3] == '1' then
+  first = 3
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
 for i = first, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 `)
@@ -152,8 +163,9 @@ return 1
 // holds as active (the drop at its end failed: Redis was unreachable then),
 // unless its settings have been written since by another owner or for a
 // later round (a retry or a new send under way): then it changes nothing.
-// The control hash is kept with keepControl (a cancelled send's workers
-// read it to skip the jobs they hold). It reports whether it dropped.
+// The control hash and events are kept for EndedKeepFor with keepControl
+// (a cancelled send's workers read it to skip the jobs they hold). It
+// reports whether it dropped.
 func DropIfOver(ctx context.Context, rdb redis.UniversalClient, campaignID uint64, owner string, round int, keepControl bool) (bool, error) {
 	// Out of the active set first: the set is in a slot of its own, so
 	// this cannot be one script with the check. A later round activates
@@ -167,8 +179,8 @@ func DropIfOver(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 	if keepControl {
 		keep = "1"
 	}
-	keys := append([]string{ControlKey(campaignID)}, campaignKeys(campaignID)...)
-	dropped, err := dropIfOverScript.Run(ctx, rdb, keys, owner, round, keep).Int()
+	keys := append([]string{ControlKey(campaignID), EventsKey(campaignID)}, campaignKeys(campaignID)...)
+	dropped, err := dropIfOverScript.Run(ctx, rdb, keys, owner, round, keep, EndedKeepFor.Milliseconds()).Int()
 	if err == nil && dropped == 1 {
 		return true, nil
 	}
