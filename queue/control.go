@@ -87,7 +87,8 @@ return ''
 `)
 
 // keptKeys are the keys of a send that may expire once it is over
-// (EndedKeepFor), to be kept again when a new round starts.
+// (EndedKeepFor), or that a worker wrote while Redis had forgotten it:
+// written settings keep them for good again.
 func keptKeys(campaignID uint64) []string {
 	return []string{ControlKey(campaignID), EventsKey(campaignID), MarksKey(campaignID), DoneKey(campaignID), DelayedKey(campaignID)}
 }

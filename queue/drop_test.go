@@ -94,7 +94,7 @@ func dropIfOverScenario(t *testing.T, rdb redis.UniversalClient) {
 // A send that is over leaves nothing in Redis for good: a completed one's
 // keys go at once, a cancelled one's settings and events expire, and what
 // a worker commits after the end (a delivery that was under way) expires
-// too. A new round keeps them all again. On one Redis and on a Cluster.
+// too. Settings written again keep them all. On one Redis and a Cluster.
 func TestAnEndedSendLeavesNothingForGood(t *testing.T) {
 	t.Run("single", func(t *testing.T) { endedSendScenario(t, scriptsRedis(t)) })
 	t.Run("cluster", func(t *testing.T) {
@@ -181,14 +181,44 @@ func endedSendScenario(t *testing.T, rdb redis.UniversalClient) {
 				t.Errorf("%s after the cancel: expiry %v, want within %v", k, ttl, EndedKeepFor)
 			}
 		}
-		// A retry of the cancelled send is a new round: nothing expires.
+		// Settings written again (the owner queueing again a send Redis
+		// forgot, whose workers' outcomes took the expiry): nothing expires.
 		if err := SetControl(ctx, rdb, id, Control{State: StateSending, Owner: owner, Round: 2}); err != nil {
 			t.Fatal(err)
 		}
 		for k, ttl := range ttls(written(id)) {
 			if ttl != -1 {
-				t.Errorf("%s of the new round: expiry %v, want none", k, ttl)
+				t.Errorf("%s with settings again: expiry %v, want none", k, ttl)
 			}
+		}
+	}
+
+	// Redis forgot a send under way (restarted empty): a delivery that was
+	// under way is committed with no settings there, and expires until the
+	// owner queues the send again.
+	var err error
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		err = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
+	} else {
+		err = rdb.FlushAll(ctx).Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Commit(ctx, rdb, "w", 5, outcomes, true); err != nil {
+		t.Fatal(err)
+	}
+	for k, ttl := range ttls([]string{MarksKey(5), DelayedKey(5), EventsKey(5)}) {
+		if ttl <= 0 || ttl > EndedKeepFor {
+			t.Errorf("%s written with no settings: expiry %v, want within %v", k, ttl, EndedKeepFor)
+		}
+	}
+	if err := SetControl(ctx, rdb, 5, Control{State: StateSending, Owner: "a", Round: 1, Epoch: "e2"}); err != nil {
+		t.Fatal(err)
+	}
+	for k, ttl := range ttls([]string{MarksKey(5), DelayedKey(5), EventsKey(5)}) {
+		if ttl != -1 {
+			t.Errorf("%s once queued again: expiry %v, want none", k, ttl)
 		}
 	}
 }
