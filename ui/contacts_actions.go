@@ -254,7 +254,7 @@ func (s *ContactsScreen) openAddForm() tea.Cmd {
 		newFormField("Address", "ann@example.com, +31 6 1234 5678 or psid:1254477777772919", "an email address, a phone number or psid: and a Messenger page-scoped ID").withCheck(checkAddress),
 		newFormField("Name", "Ann Lee", "optional; templates see it as {{.name}}"),
 		newFormField("Tags", "vip, spring", "optional; separate tags with commas · tab completes").withTags(s.tagNames()),
-	)
+	).askDiscard("Discard this contact?")
 	return s.form.focusField(0)
 }
 

@@ -93,7 +93,8 @@ func (s *ContactsScreen) onEditOpen(m contactEditOpenMsg) tea.Cmd {
 	for _, f := range fields {
 		f.input.CursorEnd()
 	}
-	s.form = newMiniForm(s.c, "Edit contact "+c.Address, "ctrl+s saves · fields left empty that the contact did not have stay unset", fields...)
+	s.form = newMiniForm(s.c, "Edit contact "+c.Address, "ctrl+s saves · fields left empty that the contact did not have stay unset", fields...).
+		askDiscard("Discard your changes to " + c.Address + "?")
 	s.editing = edit
 	return s.form.focusField(0)
 }

@@ -10,6 +10,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"tui/store"
 )
@@ -37,6 +38,40 @@ type miniForm struct {
 	// them, saves, so an advanced field does not lengthen the usual way
 	// through the form.
 	optionalFrom int
+
+	// discard, when set, is the question esc asks before it closes a
+	// form whose values changed ("Discard this contact?"): what was typed
+	// is not lost to one key, as in the campaign editor.
+	discard string
+	initial []string // the values the form opened with
+	confirm *Confirm // the question, while it is asked
+}
+
+// askDiscard makes esc ask question before it drops what was typed.
+func (f *miniForm) askDiscard(question string) *miniForm {
+	f.discard = question
+	return f
+}
+
+func (f *miniForm) values() []string {
+	out := make([]string, len(f.fields))
+	for i, fl := range f.fields {
+		out[i] = fl.input.Value()
+	}
+	return out
+}
+
+// dirty reports whether a value differs from the one the form opened with.
+func (f *miniForm) dirty() bool {
+	if f.initial == nil {
+		return false
+	}
+	for i, v := range f.values() {
+		if v != f.initial[i] {
+			return true
+		}
+	}
+	return false
 }
 
 type formField struct {
@@ -148,6 +183,26 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 		}
 		return formKeep, nil
 	}
+	if f.initial == nil {
+		// Before the first message can change anything: the values the
+		// form was opened with, filled in by its screen.
+		f.initial = f.values()
+	}
+	if f.confirm != nil {
+		switch m := msg.(type) {
+		case tea.KeyPressMsg:
+			if closed, _ := f.confirm.Update(m); closed {
+				yes := f.confirm.Confirmed()
+				f.confirm = nil
+				if yes {
+					return formCancel, nil
+				}
+			}
+			return formKeep, nil
+		case tea.PasteMsg:
+			return formKeep, nil // not into a field hidden behind the question
+		}
+	}
 	if m, ok := msg.(pathCompletionsMsg); ok {
 		for i, fl := range f.fields {
 			if fl != m.field || fl.input.Value() != m.value {
@@ -199,6 +254,10 @@ func (f *miniForm) Update(msg tea.Msg) (formAction, tea.Cmd) {
 	if k, ok := msg.(tea.KeyPressMsg); ok {
 		switch {
 		case key.Matches(k, f.keys.Cancel):
+			if f.discard != "" && f.dirty() {
+				f.confirm = NewConfirm(f.c, f.discard, "What you typed will be lost.", "Discard", nil)
+				return formKeep, nil
+			}
 			return formCancel, nil
 		case key.Matches(k, f.keys.Submit):
 			return formSubmit, nil
@@ -411,8 +470,21 @@ func tagCompletions(value string, tags []string) []string {
 	return out
 }
 
-// View renders the form in a width-wide column.
+// View renders the form in a width-wide column, with the question esc
+// asked under it, or over it when the form's height leaves no room.
 func (f *miniForm) View(width int) string {
+	view := f.view(width)
+	if f.confirm == nil {
+		return view
+	}
+	box := f.confirm.View()
+	if f.maxLines > 0 && lipgloss.Height(view)+1+lipgloss.Height(box) > f.maxLines {
+		return Overlay(width, f.maxLines, fitLines(view, width, f.maxLines), box)
+	}
+	return view + "\n\n" + box
+}
+
+func (f *miniForm) view(width int) string {
 	st := f.c.Styles
 	labelW := 0
 	for _, fl := range f.fields {
@@ -493,5 +565,8 @@ func (f *miniForm) View(width int) string {
 
 // ShortHelp lists the form's keys.
 func (f *miniForm) ShortHelp() []key.Binding {
+	if f.confirm != nil {
+		return f.confirm.ShortHelp()
+	}
 	return []key.Binding{f.keys.Enter, f.keys.Next, f.keys.Prev, f.keys.Cancel}
 }

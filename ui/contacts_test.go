@@ -259,6 +259,76 @@ func TestContactsAddDetailSuppressDelete(t *testing.T) {
 	}
 }
 
+// What was typed into a contact's form is not lost to one esc: esc on a
+// changed form asks, n keeps the typing, y drops it; esc on an untouched
+// form closes it at once. At the smallest size the question is drawn over
+// the form, whole. The suppression screen's form asks too.
+func TestContactFormsAskBeforeDroppingWhatWasTyped(t *testing.T) {
+	st := newTestStore(t)
+	ctSeed(t, st, "email,name\nann@example.com,Ann\n")
+	before := ctSnapshot(t, st)
+	s := startApp(t, st, 80, 24)
+	s.press("2")
+	s.waitFor("rows 1–1 of 1")
+
+	s.press("a")
+	s.waitFor("Add a contact")
+	s.press("esc") // nothing typed: closes
+	s.waitFor("rows 1–1 of 1")
+
+	s.press("a")
+	s.waitFor("Add a contact")
+	s.typeText("zoe@example.com")
+	s.press("esc")
+	s.waitFor("Discard this contact?")
+	s.press("n")
+	s.waitGone("Discard this contact?")
+	if scr := s.screen(); !strings.Contains(scr, "Address  zoe@example.com") {
+		t.Fatalf("n did not keep what was typed:\n%s", frame(scr))
+	}
+	s.press("esc")
+	s.waitFor("Discard this contact?")
+	s.press("y")
+	s.waitFor("rows 1–1 of 1")
+
+	// Editing, at the smallest size: the question is over the form.
+	s.resize(60, 15)
+	s.press("e")
+	s.waitFor("Edit contact ann@example.com")
+	s.press("tab")
+	s.typeText("e Lee")
+	s.press("esc")
+	scr := s.waitFor("Discard your changes to ann@example.com?")
+	for _, want := range []string{"What you typed will be lost.", "Discard", "y confirm"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("the question lacks %q at 60×15:\n%s", want, frame(scr))
+		}
+	}
+	s.press("enter") // Cancel has the focus: keeps editing
+	s.waitGone("Discard your changes")
+	s.press("esc")
+	s.waitFor("Discard your changes to ann@example.com?")
+	s.press("y")
+	s.waitFor("ann@example.com")
+	if after := ctSnapshot(t, st); after != before {
+		t.Errorf("a discarded form changed the store:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// The suppression screen's form asks too.
+	s.resize(80, 24)
+	s.press("3")
+	s.press("a")
+	s.waitFor("Suppress an address")
+	s.typeText("bob@example.com")
+	s.press("esc")
+	s.waitFor("Discard this address?")
+	s.press("y")
+	s.waitGone("Suppress an address")
+	if sups, err := st.Suppressions(); err != nil || len(sups) != 0 {
+		t.Errorf("a discarded suppression was saved: %+v, %v", sups, err)
+	}
+}
+
 func TestContactsScreenAtEverySize(t *testing.T) {
 	st := newTestStore(t)
 	ctSeed(t, st, "email,name,city,company,team\n"+

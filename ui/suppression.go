@@ -212,7 +212,7 @@ func (s *SuppressionScreen) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			"Nothing is ever sent to it again, whatever campaign includes it.",
 			newFormField("Address", "ann@example.com or +31 6 1234 5678", "an email address or a phone number").withCheck(checkAddress),
 			newFormField("Reason", "unsubscribed, bounced, complained…", "optional; shown in this list"),
-		)
+		).askDiscard("Discard this address?")
 		return s.form.focusField(0)
 	case key.Matches(k, km.Remove):
 		s.confirmRemove()
@@ -329,6 +329,7 @@ func (s *SuppressionScreen) View() string {
 	var body string
 	switch {
 	case s.form != nil:
+		s.form.maxLines = h
 		body = s.form.View(min(w, 100))
 	default:
 		body = s.listView()

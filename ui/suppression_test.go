@@ -19,6 +19,8 @@ func TestSuppressionAddAndRemoveWithConfirmation(t *testing.T) {
 	s.waitFor("is not a valid email address: the domain has no dot")
 	s.typeText("q") // q typed into a form is text
 	s.press("esc")
+	s.waitFor("Discard this address?") // what was typed is not lost to one key
+	s.press("y")
 	s.waitFor("never receive anything")
 	if after := ctSnapshot(t, st); after != before {
 		t.Errorf("an invalid address changed the store:\nbefore %s\nafter  %s", before, after)
