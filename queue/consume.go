@@ -215,17 +215,30 @@ func Reclaim(ctx context.Context, rdb redis.UniversalClient, consumer string, ca
 }
 
 // Renew keeps the leases of the given entries that the consumer still owns
-// and returns those; the others were reclaimed by someone else.
-func Renew(ctx context.Context, rdb redis.UniversalClient, consumer string, campaignID uint64, entryIDs []string) ([]string, error) {
+// and returns those, with how many of the others another consumer holds
+// (reclaimed by someone else). The rest are pending no more: acknowledged,
+// by a commit that crossed the renewal, or gone with the stream.
+func Renew(ctx context.Context, rdb redis.UniversalClient, consumer string, campaignID uint64, entryIDs []string) (owned []string, taken int, err error) {
 	if len(entryIDs) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	args := append([]any{Group, consumer}, toAny(entryIDs)...)
-	owned, err := renewScript.Run(ctx, rdb, []string{JobsKey(campaignID)}, args...).StringSlice()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+	v, err := renewScript.Run(ctx, rdb, []string{JobsKey(campaignID)}, args...).Slice()
+	if err != nil {
+		return nil, 0, err
 	}
-	return owned, err
+	if len(v) != 2 {
+		return nil, 0, fmt.Errorf("renew the leases of campaign %d: unexpected reply %v", campaignID, v)
+	}
+	ids, _ := v[0].([]any)
+	owned = make([]string, 0, len(ids))
+	for _, id := range ids {
+		if s, ok := id.(string); ok {
+			owned = append(owned, s)
+		}
+	}
+	n, _ := v[1].(int64)
+	return owned, int(n), nil
 }
 
 // Release re-queues entries the consumer fetched but never started.

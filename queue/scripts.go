@@ -51,17 +51,20 @@ return #due
 //
 //	KEYS[1] jobs stream
 //	ARGV[1] group   ARGV[2] consumer   ARGV[3..] entry IDs
-//	returns the IDs the consumer still owns
+//	returns the IDs the consumer still owns, and how many of the others
+//	another consumer holds (the rest are pending no more: acknowledged)
 var renewScript = redis.NewScript(`
-local owned = {}
+local owned, taken = {}, 0
 for i = 3, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if p[1] and p[1][2] == ARGV[2] then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
     owned[#owned + 1] = ARGV[i]
+  elseif p[1] then
+    taken = taken + 1
   end
 end
-return owned
+return {owned, taken}
 `)
 
 // releaseScript gives back jobs a consumer fetched but never started (a

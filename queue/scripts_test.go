@@ -119,12 +119,23 @@ func TestRenewKeepsOnlyWhatTheConsumerOwns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	owned, err := Renew(ctx, rdb, "a", 1, []string{"1-1", "1-2", "1-3"})
+	owned, taken, err := Renew(ctx, rdb, "a", 1, []string{"1-1", "1-2", "1-3"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(owned) != 2 || owned[0] != "1-1" || owned[1] != "1-2" {
-		t.Fatalf("a renewed %v, want 1-1 and 1-2 (1-3 is b's)", owned)
+	if len(owned) != 2 || owned[0] != "1-1" || owned[1] != "1-2" || taken != 1 {
+		t.Fatalf("a renewed %v, %d taken; want 1-1 and 1-2, and 1 taken (1-3 is b's)", owned, taken)
+	}
+	// An entry acknowledged meanwhile (a commit that crossed the renewal)
+	// is neither owned nor taken; nor is anything of a stream that is gone.
+	if err := rdb.XAck(ctx, JobsKey(1), Group, "1-2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if owned, taken, err := Renew(ctx, rdb, "a", 1, []string{"1-2"}); err != nil || len(owned) != 0 || taken != 0 {
+		t.Fatalf("an acknowledged entry: owned %v, taken %d, %v; want none", owned, taken, err)
+	}
+	if owned, taken, err := Renew(ctx, rdb, "a", 9, []string{"1-1"}); len(owned) != 0 || taken != 0 || !IsNoGroup(err) {
+		t.Fatalf("a stream that is gone: owned %v, taken %d, %v; want NOGROUP", owned, taken, err)
 	}
 	ps, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: JobsKey(1), Group: Group, Start: "-", End: "+", Count: 10}).Result()
 	if err != nil {

@@ -137,7 +137,14 @@ func (w *Worker) release(byCampaign map[uint64][]string) int {
 			n, err = queue.Release(ctx, w.rdb, w.cfg.ID, id, ids)
 			return err
 		})
-		if err != nil {
+		switch {
+		case queue.IsNoGroup(err):
+			// The stream went with the send (it ended, or Redis lost it and
+			// the owner queues it again): nothing to give back to.
+			w.log.Info("the send's queue is gone; the jobs this worker held are not delivered",
+				"campaign", id, "jobs", len(ids))
+			continue
+		case err != nil:
 			w.log.Warn("could not give jobs back; other workers reclaim them after the lease",
 				"campaign", id, "jobs", len(ids), "err", err.Error())
 			continue

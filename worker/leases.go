@@ -12,15 +12,25 @@ import (
 // off for longer than the lease): those are not delivered. It runs every
 // third of the lease, on its own, so that nothing else delays it.
 func (w *Worker) renewLeases() {
-	for id, tasks := range w.held.byCampaign() {
-		ids := make([]string, len(tasks))
-		for i, t := range tasks {
-			ids[i] = t.f.EntryID
+	for id, held := range w.held.byCampaign() {
+		// A job found lost at an earlier renewal is not delivered; it is
+		// neither renewed nor counted again.
+		tasks := make([]*task, 0, len(held))
+		ids := make([]string, 0, len(held))
+		for _, t := range held {
+			if !t.lost.Load() {
+				tasks = append(tasks, t)
+				ids = append(ids, t.f.EntryID)
+			}
+		}
+		if len(tasks) == 0 {
+			continue
 		}
 		now := time.Now()
 		var owned []string
+		var taken int
 		err := call(5*time.Second, func(ctx context.Context) (err error) {
-			owned, err = queue.Renew(ctx, w.rdb, w.cfg.ID, id, ids)
+			owned, taken, err = queue.Renew(ctx, w.rdb, w.cfg.ID, id, ids)
 			return err
 		})
 		if err != nil {
@@ -31,17 +41,18 @@ func (w *Worker) renewLeases() {
 		for _, o := range owned {
 			mine[o] = true
 		}
-		lost := 0
 		for _, t := range tasks {
 			if mine[t.f.EntryID] {
 				t.renewedAt.Store(now.UnixNano())
-			} else if !t.lost.Load() {
+			} else {
 				t.lost.Store(true)
-				lost++
 			}
 		}
-		if lost > 0 {
-			w.log.Warn("jobs were reclaimed by other workers while this one held them", "campaign", id, "jobs", lost)
+		// Only a job another worker holds now was reclaimed: one whose
+		// commit crossed this renewal, or whose send ended, is pending no
+		// more, and that is no news for the log.
+		if taken > 0 {
+			w.log.Warn("jobs were reclaimed by other workers while this one held them", "campaign", id, "jobs", taken)
 		}
 	}
 }

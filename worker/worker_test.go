@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -774,6 +775,94 @@ func TestAWorkerDoesNotReclaimWhatItHolds(t *testing.T) {
 	if ev := f.events(7); ev[queue.EventReclaimed] != 0 {
 		t.Errorf("it recorded %d of its own jobs as reclaimed", ev[queue.EventReclaimed])
 	}
+}
+
+// A renewal of leases names in the log only the jobs another worker took:
+// a job whose commit crossed the renewal is pending no more, and is no
+// reclaim; a job found taken is told once, not at every renewal.
+func TestRenewalWarnsOnlyOfJobsAnotherWorkerTook(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(7, 3, queue.Control{})
+	ctx := context.Background()
+	var log syncBuffer
+	w := New(f.rdb, Config{ID: "w1", Concurrency: 4, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	w.controls.Store(&map[uint64]queue.Control{7: {State: queue.StateSending}})
+	if live, err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil || !live {
+		t.Fatalf("group of a sending campaign: %v, %v", live, err)
+	}
+	got, err := queue.ReadJobs(ctx, f.rdb, "w1", []uint64{7}, 10, 10*time.Millisecond)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("read %d %v", len(got), err)
+	}
+	w.held.acquire(ctx, len(got))
+	w.register(got, false)
+
+	// The first job's commit crossed the renewal: acknowledged, still held.
+	if err := f.rdb.XAck(ctx, queue.JobsKey(7), queue.Group, got[0].EntryID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w.renewLeases()
+	if strings.Contains(log.String(), "reclaimed") {
+		t.Fatalf("an acknowledged job was logged as reclaimed:\n%s", log.String())
+	}
+	// Another worker takes the second.
+	if err := f.rdb.Do(ctx, "XCLAIM", queue.JobsKey(7), queue.Group, "w2", 0, got[1].EntryID, "JUSTID").Err(); err != nil {
+		t.Fatal(err)
+	}
+	w.renewLeases()
+	w.renewLeases()
+	if n := strings.Count(log.String(), "jobs were reclaimed by other workers"); n != 1 || !strings.Contains(log.String(), "jobs=1") {
+		t.Fatalf("the reclaim was logged %d times, want once for 1 job:\n%s", n, log.String())
+	}
+	// Neither the acknowledged job nor the taken one is delivered here.
+	for _, tk := range w.held.byCampaign()[7] {
+		if lost := tk.lost.Load(); lost != (tk.f.EntryID != got[2].EntryID) {
+			t.Errorf("job %s lost %v", tk.f.EntryID, lost)
+		}
+	}
+}
+
+// Jobs given back after their send ended (the worker read "cancelled" or
+// found the settings gone) have no stream to go back to: the log says so,
+// without the warning that other workers will reclaim them.
+func TestGivingBackToAnEndedSendIsNoWarning(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(7, 3, queue.Control{})
+	ctx := context.Background()
+	var log syncBuffer
+	w := New(f.rdb, Config{ID: "w1", Concurrency: 4, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if live, err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil || !live {
+		t.Fatalf("group of a sending campaign: %v, %v", live, err)
+	}
+	got, err := queue.ReadJobs(ctx, f.rdb, "w1", []uint64{7}, 10, 10*time.Millisecond)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("read %d %v", len(got), err)
+	}
+	if err := queue.Deactivate(ctx, f.rdb, 7, false); err != nil {
+		t.Fatal(err)
+	}
+	w.release(map[uint64][]string{7: {got[0].EntryID, got[1].EntryID}})
+	if out := log.String(); strings.Contains(out, "WARN") || !strings.Contains(out, "the send's queue is gone") {
+		t.Fatalf("the log of a give-back to an ended send:\n%s", out)
+	}
+}
+
+// syncBuffer is a log written and read from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // A send that ends while a worker still counts it as sending: the
