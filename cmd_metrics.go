@@ -127,7 +127,12 @@ func serveWorkerMetrics(e *env, wf *workerFlags, conn *queue.Conn, cur *atomic.P
 		var lines []string
 		up := false
 		if rdb := connectedClient(conn); rdb == nil {
-			lines = append(lines, "redis: not connected yet at "+conn.URL())
+			line := "redis: not connected yet at " + conn.URL()
+			if st := conn.Status(); st.Err != "" {
+				// Why the dials fail, and what to do: the log's words.
+				line = "redis: " + (&queue.UnavailableError{URL: conn.URL(), Cause: st.Err}).Error()
+			}
+			lines = append(lines, line)
 		} else {
 			var line string
 			up, line = pingRedis(ctx, rdb, conn.URL())

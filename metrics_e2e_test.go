@@ -177,3 +177,24 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 		return scrape(t, workerAddr)[`tui_worker_redis_errors_total{kind="unreachable"}`] > 0
 	})
 }
+
+// A worker whose Redis never answered says, in /readyz, why and what to
+// do, as its log does: not only that it is not connected yet.
+func TestReadinessOfAWorkerThatNeverReachedRedisSaysWhy(t *testing.T) {
+	url := fmt.Sprintf("redis://127.0.0.1:%d", redistest.FreePort(t))
+	addr := testkit.FreeAddr(t)
+	startWorkerProc(t, url, filepath.Join(t.TempDir(), "outbox.jsonl"), "--metrics", addr)
+	var code int
+	var body string
+	testkit.Eventually(t, 20*time.Second, "readiness to say why Redis is not connected", func() bool {
+		code, body = 0, ""
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			code, body = get(t, "http://"+addr+"/readyz")
+		}
+		return strings.Contains(body, "connection refused")
+	})
+	if code != 503 || !strings.Contains(body, "cannot reach Redis at "+url) || !strings.Contains(body, "Start it") {
+		t.Fatalf("/readyz of a worker that never reached Redis: %d\n%s", code, body)
+	}
+}

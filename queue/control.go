@@ -68,8 +68,9 @@ func (e *ForeignSendError) Error() string {
 }
 
 // claimControlScript writes a campaign's control hash unless it belongs
-// to another database's send, and keeps the send's keys for good (they
-// may expire after an earlier round was cancelled: see EndedKeepFor).
+// to another database's send, and keeps the send's keys for good: what
+// workers wrote while Redis had forgotten the send expires until then
+// (see EndedKeepFor).
 //
 //	KEYS[1] the control hash   KEYS[2..] the keys to keep
 //	ARGV[1] the owner's ID   ARGV[2..] fields and values
