@@ -80,15 +80,32 @@ func campaignPause(e *env, g *globals, args []string) error {
 }
 
 func campaignCancel(e *env, g *globals, args []string) error {
-	svc, c, closeAll, err := oneCampaign(e, g, "cancel", args, nil)
+	var force *bool
+	svc, c, closeAll, err := oneCampaign(e, g, "cancel", args, func(fs flagSet) {
+		force = fs.Bool("force", false, "when Redis cannot be reached, record the cancel in the ledger alone")
+	})
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	c, err = svc.Cancel(e.ctx, e.actor(), c.ID)
+	cancelled, err := svc.Cancel(e.ctx, e.actor(), c.ID)
+	var unreachable *sending.CancelUnreachableError
+	if errors.As(err, &unreachable) && *force {
+		if cancelled, err = svc.CancelInLedger(e.actor(), c.ID); err != nil {
+			return err
+		}
+		counts, _ := svc.Store.LedgerCounts(c.ID)
+		fmt.Fprintf(e.stderr, "Cancelled %q in the ledger alone: %d sent, %d failed, %d cancelled. Redis at %s could not be reached, "+
+			"so workers were not told: deliveries made since the last fold count as cancelled. If that Redis comes back with "+
+			"the queue, workers that reach it go on delivering until a send of this database dials it and drops the queue: "+
+			"stop them first.\n",
+			cancelled.Name, counts[store.RecipientSent], counts[store.RecipientFailed], counts[store.RecipientCancelled], unreachable.Err.URL)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
+	c = cancelled
 	counts, _ := svc.Store.LedgerCounts(c.ID)
 	fmt.Fprintf(e.stderr, "Cancelled %q: %d sent, %d failed, %d cancelled.\n", c.Name,
 		counts[store.RecipientSent], counts[store.RecipientFailed], counts[store.RecipientCancelled])

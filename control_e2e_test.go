@@ -461,3 +461,48 @@ func TestOutdatedWorkersAreRefusedAndNamed(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGINT)
 	cmd.Wait()
 }
+
+// A send whose Redis is gone cannot be cancelled through it: the cancel
+// says so, changes nothing, and says how to record the cancel in the
+// ledger alone; --force does that, and says what it cannot do.
+func TestCancelWithRedisGoneSaysHowAndForceRecordsIt(t *testing.T) {
+	srv := redistest.Start(t)
+	const n = 200
+	db, id := seed.Campaign(t, n)
+	env := []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	if code, _, e := runBinary(t, env, "campaign", "send", fmt.Sprint(id)); code != 0 {
+		t.Fatalf("send: %s", e)
+	}
+	srv.Stop()
+
+	code, _, e := runBinary(t, env, "campaign", "cancel", fmt.Sprint(id))
+	if code == 0 || !strings.Contains(e, "cannot reach Redis at "+srv.URL()) ||
+		!strings.Contains(e, fmt.Sprintf("tui campaign cancel %d --force", id)) {
+		t.Fatalf("cancel with Redis gone: exit %d\n%s", code, e)
+	}
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := st.Campaign(id)
+	counts, _ := st.LedgerCounts(id)
+	st.Close()
+	if c.Status != store.StatusSending || counts[store.RecipientQueued] != n {
+		t.Fatalf("a refused cancel changed the send: %s %v", c.Status, counts)
+	}
+
+	code, _, e = runBinary(t, env, "campaign", "cancel", fmt.Sprint(id), "--force")
+	if code != 0 || !strings.Contains(e, "in the ledger alone") || !strings.Contains(e, "workers were not told") {
+		t.Fatalf("cancel --force: exit %d\n%s", code, e)
+	}
+	st, err = store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, _ = st.Campaign(id)
+	counts, _ = st.LedgerCounts(id)
+	if c.Status != store.StatusCancelled || counts[store.RecipientCancelled] != n || counts[store.RecipientQueued] != 0 {
+		t.Fatalf("after cancel --force: %s %v", c.Status, counts)
+	}
+}

@@ -67,7 +67,9 @@ Usage:
   tui campaign send ID [--wait]            preflight, then queue every recipient (dials Redis);
                                            --wait follows it, exit 0 only if all were sent
   tui campaign status ID [--json]          the send's numbers and workers
-  tui campaign pause|resume|cancel|retry-failed ID
+  tui campaign pause|resume|cancel|retry-failed ID [--force]
+                                           cancel --force: when Redis is gone for good,
+                                           the cancel goes in the ledger alone
   tui campaign set-rate ID N               messages per second (0: no limit), also while sending
   tui campaign export ID FILE.csv          the ledger as CSV (- for stdout)
   tui campaign test ID --to ADDR[,ADDR] [--contact ADDR|ID] [--timeout 45s]

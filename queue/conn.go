@@ -260,6 +260,10 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("cannot use Redis at %s: %s", e.URL, e.Cause)
 }
 
+// Answered reports that Redis, or the TLS in front of it, answered: it is
+// running, and what failed is elsewhere (a password, a permission).
+func (e *UnavailableError) Answered() bool { return answered(e.Cause) }
+
 // answered reports a cause (as describeDialError words it) that Redis, or
 // the TLS in front of it, gave: it is running, and the fix is elsewhere.
 func answered(cause string) bool {

@@ -80,6 +80,11 @@ func dropIfOverScenario(t *testing.T, rdb redis.UniversalClient) {
 			t.Errorf("%s of a cancelled send: expires in %v, want within %v", key, ttl, EndedKeepFor)
 		}
 	}
+	// Its settings say so, also when the cancel was recorded in the ledger
+	// alone (Redis could not be reached): workers holding its jobs skip them.
+	if st := rdb.HGet(ctx, ControlKey(5), "state").Val(); st != string(StateCancelled) {
+		t.Errorf("a cancelled send's settings after the drop say %q", st)
+	}
 	// A completed send's events go with the rest.
 	stale(6, "a", 1)
 	rdb.XAdd(ctx, &redis.XAddArgs{Stream: EventsKey(6), Values: []any{"e", "x"}})

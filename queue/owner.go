@@ -140,7 +140,8 @@ func Deactivate(ctx context.Context, rdb redis.UniversalClient, campaignID uint6
 
 // dropIfOverScript drops a send's keys if its settings are still those
 // of the given owner and round: all of them, or all but the control hash
-// and events, which then expire (a cancelled send, as Deactivate).
+// and events, which then say "cancelled" and expire (a cancelled send, as
+// Deactivate; the cancel may not have reached Redis).
 //
 //	KEYS the control hash, the events, then the send's other keys
 //	ARGV[1] owner   ARGV[2] round   ARGV[3] "1" to keep the control hash
@@ -152,6 +153,7 @@ end
 local first = 1
 if ARGV[3] == '1' then
   first = 3
+  redis.call('HSET', KEYS[1], 'state', 'cancelled')
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end

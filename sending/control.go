@@ -67,6 +67,10 @@ func (s *Service) Cancel(ctx context.Context, actor string, id uint64) (store.Ca
 		return s.Store.SetStatus(actor, id, store.StatusCancelled) // nothing in Redis
 	}
 	rdb, err := s.Conn.Client(ctx)
+	var unavailable *queue.UnavailableError
+	if errors.As(err, &unavailable) && !unavailable.Answered() {
+		return c, &CancelUnreachableError{Err: unavailable, ID: id}
+	}
 	if err != nil {
 		return c, err
 	}
@@ -99,6 +103,38 @@ func (s *Service) Cancel(ctx context.Context, actor string, id uint64) (store.Ca
 	// by whoever follows the campaign for a while.
 	_ = queue.Deactivate(ctx, rdb, id, false)
 	return c, nil
+}
+
+// CancelUnreachableError is a cancel refused because Redis, where the
+// workers would read it, cannot be reached. It says what to do, also when
+// that Redis is gone for good.
+type CancelUnreachableError struct {
+	Err *queue.UnavailableError
+	ID  uint64
+}
+
+func (e *CancelUnreachableError) Error() string {
+	return fmt.Sprintf("%v. The workers read a cancel there; if that Redis is gone for good, "+
+		"`tui campaign cancel %d --force` records the cancel in the ledger alone", e.Err, e.ID)
+}
+
+func (e *CancelUnreachableError) Unwrap() error { return e.Err }
+
+// CancelInLedger records a cancel in the ledger alone, for a send whose
+// Redis cannot be reached and may never be again: every recipient not
+// final is recorded as cancelled, and nothing is dialled. Workers are not
+// told: deliveries they make from that Redis's queue, if it comes back,
+// are no longer counted.
+func (s *Service) CancelInLedger(actor string, id uint64) (store.Campaign, error) {
+	c, err := s.Store.Campaign(id)
+	if err != nil {
+		return c, err
+	}
+	if !store.CanMove(c.Status, store.StatusCancelled) {
+		return c, &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusCancelled}
+	}
+	c, _, err = s.Store.CancelSend(actor, id)
+	return c, err
 }
 
 // RetryFailed queues again, in a new round, the recipients that failed or

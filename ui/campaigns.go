@@ -245,12 +245,17 @@ func (s *CampaignsScreen) updateList(msg tea.Msg) (tea.Cmd, bool) {
 		s.all, s.partial = msg.rows, msg.partial
 		s.applyFilter()
 		s.selectID(keep)
-		s.noteActiveSends()
+		reread := s.noteActiveSends()
 		if s.partial {
-			return tea.Batch(s.wantSizes(), s.load(), s.ensureClock()), true
+			return tea.Batch(s.wantSizes(), s.load(), s.ensureClock(), reread), true
 		}
 		s.want = 0
-		return tea.Batch(s.wantSizes(), s.ensureClock()), true
+		return tea.Batch(s.wantSizes(), s.ensureClock(), reread), true
+	case endedSendsMsg:
+		for _, e := range msg.ended {
+			s.sends.settle(e.c, e.send)
+		}
+		return nil, true
 	case audienceSizeMsg:
 		if msg.gen != s.sizeGen {
 			return nil, true

@@ -473,3 +473,28 @@ func TestPaneShowsARetryRoundsOwnPace(t *testing.T) {
 		t.Errorf("a first round's pane:\n%s", v)
 	}
 }
+
+// A send that ended without the hub's word — cancelled in the ledger alone
+// (its Redis gone), or by another process while Redis is away — shows the
+// ledger's numbers once the list learns of the end, not the last ones the
+// hub sent.
+func TestPaneShowsTheLedgerOfASendThatEndedWithoutTheHub(t *testing.T) {
+	st := newTestStore(t)
+	ctSeed(t, st, "email,name\na@example.com,A\nb@example.com,B\nc@example.com,C\n")
+	c := seedCampaign(t, st, "Gone Redis")
+	if _, _, err := st.StartSend("tester", c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	s := startApp(t, st, 80, 24)
+	s.waitFor("Gone Redis")
+	s.press("w")
+	s.waitFor("Queued 3")
+	if _, _, err := st.CancelSend("someone else", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.tm.Send(DataChangedMsg{What: CampaignData})
+	scr := s.waitFor("Cancelled 3")
+	if !strings.Contains(scr, "Queued 0") || !strings.Contains(scr, "0 sent, 3 cancelled") {
+		t.Errorf("the pane after a cancel in the ledger alone:\n%s", frame(scr))
+	}
+}

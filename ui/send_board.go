@@ -287,6 +287,19 @@ func (b *sendBoard) seed(c store.Campaign, st *store.SendState, failures []store
 	l.addFailures(failures)
 }
 
+// settle puts the ledger's numbers of a send that ended without the hub's
+// word: the ledger is the truth, whatever the hub said last.
+func (b *sendBoard) settle(c store.Campaign, st store.SendState) {
+	l := b.byID[c.ID]
+	if l == nil {
+		return
+	}
+	if c.Version >= l.c.Version {
+		l.c = c
+	}
+	l.send, l.hasSend = st, true
+}
+
 // setCampaign records a campaign this session just changed (paused,
 // resumed, cancelled), before the hub reports it.
 func (b *sendBoard) setCampaign(c store.Campaign) {

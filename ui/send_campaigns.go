@@ -99,15 +99,50 @@ func (s *CampaignsScreen) updateRow(c store.Campaign) {
 
 // noteActiveSends puts the campaigns the list shows as sending or paused on
 // the board, so the strip lists them even before (or without) the hub.
-func (s *CampaignsScreen) noteActiveSends() {
+//
+// A send the list shows ended while the board still held it under way
+// ended without the hub's word (cancelled in the ledger alone, or by
+// another process while Redis is away): its numbers are read again from
+// the ledger, in the command returned.
+func (s *CampaignsScreen) noteActiveSends() tea.Cmd {
+	var ended []uint64
 	for i := range s.all {
 		c := s.all[i].c
 		if c.Status == store.StatusSending || c.Status == store.StatusPaused {
 			s.sends.seed(c, nil, nil)
 		} else if l := s.sends.get(c.ID); l != nil {
+			if l.c.Status == store.StatusSending || l.c.Status == store.StatusPaused {
+				ended = append(ended, c.ID)
+			}
 			s.sends.setCampaign(c)
 		}
 	}
+	if len(ended) == 0 {
+		return nil
+	}
+	st := s.c.Store
+	return func() tea.Msg {
+		msg := endedSendsMsg{}
+		for _, id := range ended {
+			c, err := st.Campaign(id)
+			if err != nil {
+				continue
+			}
+			if ss, err := st.SendState(id); err == nil {
+				msg.ended = append(msg.ended, endedSend{c: safeCampaign(c), send: ss})
+			}
+		}
+		return msg
+	}
+}
+
+// endedSendsMsg carries the ledger's numbers of sends that ended without
+// the hub's word.
+type endedSendsMsg struct{ ended []endedSend }
+
+type endedSend struct {
+	c    store.Campaign
+	send store.SendState
 }
 
 // ensureClock keeps one clock tick going while a send is on screen, so
