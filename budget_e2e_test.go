@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"tui/internal/testkit"
 	"tui/store"
 )
 
@@ -190,7 +191,7 @@ func TestSignalDuringALongPreflightChangesNothing(t *testing.T) {
 			before := fileSum(t, db)
 			cmd := exec.Command(tuiBinary(t), "--db", db, "campaign", "send", strconv.FormatUint(id, 10))
 			cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "REDIS_URL=redis://127.0.0.1:1/0"}
-			var stderr lockedBuffer
+			var stderr testkit.LockedBuffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -271,25 +271,6 @@ func tuiOK(t *testing.T, db string, args ...string) string {
 	return out
 }
 
-// lockedBuffer is a buffer safe to read while a process writes it. It has
-// no ReadFrom: os/exec would use it and bypass the lock.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type workerProc struct {
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
@@ -308,7 +289,7 @@ func startWorkerProcEnv(t *testing.T, env []string, outbox string, args ...strin
 	cmd := exec.Command(tuiBinary(t), append([]string{"--headless-worker", "--outbox", outbox}, args...)...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
 	p := &workerProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	lb := &lockedBuffer{}
+	lb := &testkit.LockedBuffer{}
 	cmd.Stderr = lb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -331,7 +312,7 @@ func startWorkerProcEnv(t *testing.T, env []string, outbox string, args ...strin
 // ownerProc is a `tui serve` process: the owner of a database.
 type ownerProc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testkit.LockedBuffer
 	done   chan struct{}
 }
 
@@ -354,7 +335,7 @@ func startServe(t *testing.T, env []string, db string, args ...string) *ownerPro
 	t.Helper()
 	cmd := exec.Command(tuiBinary(t), append([]string{"serve"}, args...)...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db}, env...)
-	o := &ownerProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	o := &ownerProc{cmd: cmd, stderr: &testkit.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = o.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -478,11 +459,11 @@ func editCampaign(t *testing.T, db string, id uint64, edit func(*store.Campaign)
 
 // startWait runs `campaign send ID --wait` and waits until its stderr says
 // want; the caller ends it.
-func startWait(t *testing.T, db, redisURL string, id uint64, want string, within time.Duration) (*exec.Cmd, *lockedBuffer) {
+func startWait(t *testing.T, db, redisURL string, id uint64, want string, within time.Duration) (*exec.Cmd, *testkit.LockedBuffer) {
 	t.Helper()
 	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db, "REDIS_URL=" + redisURL}
-	stderr := &lockedBuffer{}
+	stderr := &testkit.LockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -499,7 +480,7 @@ func startWait(t *testing.T, db, redisURL string, id uint64, want string, within
 	return cmd, stderr
 }
 
-func stderrText(b *lockedBuffer) string { return b.String() }
+func stderrText(b *testkit.LockedBuffer) string { return b.String() }
 
 func fileSum(t *testing.T, path string) [32]byte {
 	t.Helper()

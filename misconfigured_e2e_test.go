@@ -13,6 +13,7 @@ import (
 	"tui/internal/graphtest"
 	"tui/internal/redistest"
 	"tui/internal/smtptest"
+	"tui/internal/testkit"
 	"tui/internal/testkit/seed"
 	"tui/store"
 )
@@ -26,7 +27,7 @@ import (
 // envWorker is a headless worker process with its own environment.
 type envWorker struct {
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *testkit.LockedBuffer
 	done chan struct{}
 }
 
@@ -34,7 +35,7 @@ func startEnvWorker(t *testing.T, redisURL string, env ...string) *envWorker {
 	t.Helper()
 	cmd := exec.Command(tuiBinary(t), "--headless-worker", "--outbox", filepath.Join(t.TempDir(), "outbox.jsonl"))
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "REDIS_URL=" + redisURL}, env...)
-	w := &envWorker{cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
+	w := &envWorker{cmd: cmd, log: &testkit.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = w.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 	"tui/queue"
 	"tui/sending"
 	"tui/store"
@@ -63,7 +64,7 @@ func sshKeyFiles(tb testing.TB, dir, name string) (string, gossh.Signer) {
 type sshServerProc struct {
 	tb     testing.TB
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testkit.LockedBuffer
 	addr   string
 	done   chan struct{}
 	err    error
@@ -77,7 +78,7 @@ func startSSHServer(tb testing.TB, bin string, env []string, args ...string) *ss
 	tb.Helper()
 	cmd := exec.Command(bin, append([]string{"--ssh", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + tb.TempDir()}, env...)
-	p := &sshServerProc{tb: tb, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &sshServerProc{tb: tb, cmd: cmd, stderr: &testkit.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 	"tui/internal/testkit/seed"
 	"tui/queue"
 	"tui/store"
@@ -64,7 +65,7 @@ func (s single) Restart(t *testing.T) { s.srv.Restart() }
 // folds events into the ledger and follows until the send is over.
 type owner struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testkit.LockedBuffer
 	done   chan struct{}
 	code   int
 }
@@ -73,7 +74,7 @@ func startOwner(t *testing.T, env []string, db string, id uint64) *owner {
 	t.Helper()
 	cmd := exec.Command(tuiBinary(t), "campaign", "send", fmt.Sprint(id), "--wait")
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TUI_DB=" + db}, env...)
-	o := &owner{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	o := &owner{cmd: cmd, stderr: &testkit.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = o.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 	"tui/internal/testkit/seed"
 	"tui/queue"
 	"tui/store"
@@ -207,7 +208,7 @@ func TestHeadlessWorkerHasADefaultOutbox(t *testing.T) {
 	home := t.TempDir()
 	cmd := exec.Command(tuiBinary(t), "--headless-worker")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "REDIS_URL=" + srv.URL()}
-	logs := &lockedBuffer{}
+	logs := &testkit.LockedBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

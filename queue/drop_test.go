@@ -16,12 +16,17 @@ import (
 // and a send's keys live in different slots, so the drop is a command of
 // its own and a script over the send's slot.
 func TestDropIfOverLeavesALaterRoundAndAnotherOwner(t *testing.T) {
-	t.Run("single", func(t *testing.T) { dropIfOverScenario(t, scriptsRedis(t)) })
+	onOneRedisAndACluster(t, dropIfOverScenario)
+}
+
+// onOneRedisAndACluster runs scenario against one Redis, then a Cluster.
+func onOneRedisAndACluster(t *testing.T, scenario func(*testing.T, redis.UniversalClient)) {
+	t.Run("single", func(t *testing.T) { scenario(t, scriptsRedis(t)) })
 	t.Run("cluster", func(t *testing.T) {
 		c := redistest.StartCluster(t)
 		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
 		t.Cleanup(func() { rdb.Close() })
-		dropIfOverScenario(t, rdb)
+		scenario(t, rdb)
 	})
 }
 
@@ -101,13 +106,7 @@ func dropIfOverScenario(t *testing.T, rdb redis.UniversalClient) {
 // a worker commits after the end (a delivery that was under way) expires
 // too. Settings written again keep them all. On one Redis and a Cluster.
 func TestAnEndedSendLeavesNothingForGood(t *testing.T) {
-	t.Run("single", func(t *testing.T) { endedSendScenario(t, scriptsRedis(t)) })
-	t.Run("cluster", func(t *testing.T) {
-		c := redistest.StartCluster(t)
-		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
-		t.Cleanup(func() { rdb.Close() })
-		endedSendScenario(t, rdb)
-	})
+	onOneRedisAndACluster(t, endedSendScenario)
 }
 
 func endedSendScenario(t *testing.T, rdb redis.UniversalClient) {

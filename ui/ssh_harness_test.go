@@ -20,6 +20,7 @@ import (
 	"github.com/charmbracelet/x/vt"
 	gossh "golang.org/x/crypto/ssh"
 
+	"tui/internal/testkit"
 	"tui/queue"
 	"tui/sending"
 	"tui/store"
@@ -39,7 +40,7 @@ type sshRig struct {
 	srv    *SSHServer
 	addr   string
 	cfg    SSHConfig
-	logs   *syncBuffer
+	logs   *testkit.LockedBuffer
 	hostFP string
 
 	cancel context.CancelFunc
@@ -54,24 +55,6 @@ type rigConfig struct {
 	dir         string // reuse a directory (host key, authorized keys, database) across restarts
 	redisURL    string // where sends go; nothing listens there when empty
 	sessionless time.Duration
-}
-
-// syncBuffer is a log sink that tests read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newClientKey makes a fresh ed25519 key for a client.
@@ -131,7 +114,7 @@ func startSSH(t testing.TB, rc rigConfig, keys ...gossh.Signer) *sshRig {
 	}
 	svc := sending.New(st, conn)
 	hub := sending.NewHub(svc)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	cfg := SSHConfig{
 		Store: st, Sends: svc, Hub: hub, Conn: conn,
 		HostKeyPath:        filepath.Join(dir, HostKeyFileName),
@@ -146,7 +129,7 @@ func startSSH(t testing.TB, rc rigConfig, keys ...gossh.Signer) *sshRig {
 }
 
 // startSSHWith serves cfg; closeAll runs after the server and hub stop.
-func startSSHWith(t testing.TB, cfg SSHConfig, rc rigConfig, logs *syncBuffer, closeAll func(), hub *sending.Hub) *sshRig {
+func startSSHWith(t testing.TB, cfg SSHConfig, rc rigConfig, logs *testkit.LockedBuffer, closeAll func(), hub *sending.Hub) *sshRig {
 	t.Helper()
 	srv, err := NewSSHServer(cfg)
 	if err != nil {
@@ -267,7 +250,7 @@ type sshTerm struct {
 	client *gossh.Client
 	sess   *gossh.Session
 	stdin  io.WriteCloser
-	stderr *syncBuffer
+	stderr *testkit.LockedBuffer
 	inMu   sync.Mutex // key presses and the emulator's replies share stdin
 
 	mu  sync.Mutex
@@ -298,7 +281,7 @@ func (r *sshRig) session(client *gossh.Client, term string, w, h int) *sshTerm {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	st := &sshTerm{t: r.t, client: client, sess: sess, emu: vt.NewEmulator(w, h), stderr: &syncBuffer{},
+	st := &sshTerm{t: r.t, client: client, sess: sess, emu: vt.NewEmulator(w, h), stderr: &testkit.LockedBuffer{},
 		copied: make(chan struct{}), ended: make(chan error, 1)}
 	if term != "" {
 		if err := sess.RequestPty(term, h, w, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -784,7 +783,7 @@ func TestRenewalWarnsOnlyOfJobsAnotherWorkerTook(t *testing.T) {
 	f := newFixture(t)
 	f.enqueue(7, 3, queue.Control{})
 	ctx := context.Background()
-	var log syncBuffer
+	var log testkit.LockedBuffer
 	w := New(f.rdb, Config{ID: "w1", Concurrency: 4, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	w.controls.Store(&map[uint64]queue.Control{7: {State: queue.StateSending}})
 	if live, err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil || !live {
@@ -829,7 +828,7 @@ func TestGivingBackToAnEndedSendIsNoWarning(t *testing.T) {
 	f := newFixture(t)
 	f.enqueue(7, 3, queue.Control{})
 	ctx := context.Background()
-	var log syncBuffer
+	var log testkit.LockedBuffer
 	w := New(f.rdb, Config{ID: "w1", Concurrency: 4, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if live, err := queue.EnsureGroup(ctx, f.rdb, 7); err != nil || !live {
 		t.Fatalf("group of a sending campaign: %v, %v", live, err)
@@ -845,24 +844,6 @@ func TestGivingBackToAnEndedSendIsNoWarning(t *testing.T) {
 	if out := log.String(); strings.Contains(out, "WARN") || !strings.Contains(out, "the send's queue is gone") {
 		t.Fatalf("the log of a give-back to an ended send:\n%s", out)
 	}
-}
-
-// syncBuffer is a log written and read from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // A send that ends while a worker still counts it as sending: the
