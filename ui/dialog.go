@@ -15,6 +15,7 @@ type Confirm struct {
 	title    string
 	body     string
 	yesLabel string
+	noLabel  string // "Cancel" unless the question is itself about cancelling
 	yes      tea.Cmd
 	focusYes bool
 	answered bool
@@ -26,7 +27,14 @@ func NewConfirm(c *Common, title, body, yesLabel string, yes tea.Cmd) *Confirm {
 	if yesLabel == "" {
 		yesLabel = "OK"
 	}
-	return &Confirm{c: c, title: title, body: body, yesLabel: yesLabel, yes: yes, keys: DefaultConfirmKeyMap()}
+	return &Confirm{c: c, title: title, body: body, yesLabel: yesLabel, noLabel: "Cancel", yes: yes, keys: DefaultConfirmKeyMap()}
+}
+
+// WithNoLabel names the button that answers no, where "Cancel" would read
+// as the thing asked about.
+func (d *Confirm) WithNoLabel(label string) *Confirm {
+	d.noLabel = label
+	return d
 }
 
 // Update handles one message. closed is true once the person answered; cmd
@@ -85,7 +93,7 @@ func (d *Confirm) View() string {
 		return lipgloss.NewStyle().Foreground(st.Muted).Render("  " + label + "  ")
 	}
 	buttons := lipgloss.JoinHorizontal(lipgloss.Top,
-		button("Cancel", !d.focusYes), "  ", button(d.yesLabel, d.focusYes))
+		button(d.noLabel, !d.focusYes), "  ", button(d.yesLabel, d.focusYes))
 	parts := []string{}
 	if d.title != "" {
 		parts = append(parts, st.Title.Render(d.title), "")
@@ -94,7 +102,7 @@ func (d *Confirm) View() string {
 		parts = append(parts, lipgloss.NewStyle().Width(inner).Render(d.body), "")
 	}
 	parts = append(parts, lipgloss.PlaceHorizontal(inner, lipgloss.Right, buttons))
-	hint := st.Dim.Render("y confirm · n/esc cancel · ←/→ choose")
+	hint := st.Dim.Render("y confirm · n/esc " + strings.ToLower(d.noLabel) + " · ←/→ choose")
 	parts = append(parts, lipgloss.PlaceHorizontal(inner, lipgloss.Right, hint))
 	return st.Dialog.Render(strings.Join(parts, "\n"))
 }

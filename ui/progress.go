@@ -38,6 +38,9 @@ type progressPane struct {
 	busy    string // what a control in flight is doing: "Pausing…"
 
 	cancelDlg *cancelSendDialog
+	// ledgerDlg asks, after a cancel Redis could not be told, whether to
+	// record it in the ledger alone.
+	ledgerDlg *Confirm
 	rateDlg   *rateDialog
 	newRate   int // what a rate change in flight sets
 	failures  *failuresView
@@ -72,6 +75,9 @@ const (
 	actionResume
 	actionCancel
 	actionRate
+	// actionCancelInLedger records a cancel in the ledger alone, when
+	// Redis cannot be reached and the person says it is gone for good.
+	actionCancelInLedger
 )
 
 // clockEvery is how often the elapsed time and the rate move on without
@@ -119,7 +125,7 @@ func (p *progressPane) setSize(w, h int) {
 
 // capturing is true while the pane's dialog or the failures' has the keys.
 func (p *progressPane) capturing() bool {
-	return p.cancelDlg != nil || p.rateDlg != nil || (p.failures != nil && p.failures.capturing())
+	return p.ledgerDlg != nil || p.cancelDlg != nil || p.rateDlg != nil || (p.failures != nil && p.failures.capturing())
 }
 
 func (p *progressPane) live() *sendLive { return p.board.get(p.id) }
@@ -149,6 +155,16 @@ func (p *progressPane) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		p.busy = ""
+		var unreachable *sending.CancelUnreachableError
+		if msg.action == actionCancel && errors.As(msg.err, &unreachable) {
+			// Redis is away: the cancel can go in the ledger alone, if the
+			// person says that Redis is gone for good.
+			p.ledgerDlg = NewConfirm(p.c, "Cancel '"+p.name+"' in the ledger alone?",
+				fmt.Sprintf("Redis at %s cannot be reached, and the workers read a cancel there: they will not be told. "+
+					"Deliveries made since the last update count as cancelled, and if that Redis comes back with the queue, "+
+					"workers that reach it go on until a send of this database drops it. Only if that Redis is gone for good.",
+					unreachable.Err.URL), "Cancel in the ledger", nil).WithNoLabel("Keep sending")
+		}
 		return nil
 	case sendUpdatesMsg:
 		// The board has folded the news already.
@@ -178,6 +194,19 @@ func (p *progressPane) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (p *progressPane) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	if p.ledgerDlg != nil {
+		closed, _ := p.ledgerDlg.Update(k)
+		if !closed {
+			return nil
+		}
+		yes := p.ledgerDlg.Confirmed()
+		p.ledgerDlg = nil
+		if !yes {
+			return nil
+		}
+		p.busy = "Cancelling in the ledger…"
+		return p.control(actionCancelInLedger)
+	}
 	if p.cancelDlg != nil {
 		cmd := p.cancelDlg.Update(k)
 		switch {
@@ -289,6 +318,8 @@ func (p *progressPane) control(a sendAction) tea.Cmd {
 			c = res.Campaign
 		case actionCancel:
 			c, err = svc.Cancel(ctx, actor, id)
+		case actionCancelInLedger:
+			c, err = svc.CancelInLedger(actor, id)
 		case actionRate:
 			c, err = svc.SetRate(ctx, actor, id, rate)
 		}
@@ -323,8 +354,15 @@ func controlNews(msg sendControlMsg) tea.Cmd {
 				te.From, thousands(msg.send.Counts[store.RecipientSent]), thousands(msg.send.Total))
 		}
 		return Flash(text)
+	case msg.action == actionCancel && errors.As(msg.err, new(*sending.CancelUnreachableError)):
+		// The pane asks next whether to cancel in the ledger alone: the
+		// error says only what happened.
+		var unreachable *sending.CancelUnreachableError
+		errors.As(msg.err, &unreachable)
+		return ReportError(fmt.Errorf("could not cancel the send: %w", unreachable.Err))
 	case msg.err != nil:
-		verb := map[sendAction]string{actionPause: "pause", actionResume: "resume", actionCancel: "cancel", actionRate: "change the rate of"}[msg.action]
+		verb := map[sendAction]string{actionPause: "pause", actionResume: "resume", actionCancel: "cancel",
+			actionCancelInLedger: "cancel in the ledger", actionRate: "change the rate of"}[msg.action]
 		return ReportError(fmt.Errorf("could not %s the send: %w", verb, msg.err))
 	}
 	switch msg.action {
@@ -339,6 +377,9 @@ func controlNews(msg sendControlMsg) tea.Cmd {
 		return Flash(fmt.Sprintf("%s now sends at %s/s; every worker follows within a second", name, thousands(msg.c.Rate)))
 	}
 	text := "Cancelled " + name
+	if msg.action == actionCancelInLedger {
+		text += " in the ledger alone (workers were not told)"
+	}
 	if msg.send != nil {
 		text += fmt.Sprintf(": %s sent, %s cancelled", thousands(msg.send.Counts[store.RecipientSent]), thousands(msg.send.Counts[store.RecipientCancelled]))
 	}
@@ -369,6 +410,8 @@ func (p *progressPane) Breadcrumb() []string {
 // ShortHelp lists the keys that do something now.
 func (p *progressPane) ShortHelp() []key.Binding {
 	switch {
+	case p.ledgerDlg != nil:
+		return p.ledgerDlg.ShortHelp()
 	case p.cancelDlg != nil:
 		return []key.Binding{p.cancelDlg.keys.Confirm, p.cancelDlg.keys.Keep}
 	case p.rateDlg != nil:
@@ -441,6 +484,8 @@ func (p *progressPane) View() string {
 	}
 	out := strings.Join(lines, "\n")
 	switch {
+	case p.ledgerDlg != nil:
+		out = Overlay(w, h, fitLines(out, w, h), p.ledgerDlg.View())
 	case p.cancelDlg != nil:
 		out = Overlay(w, h, fitLines(out, w, h), p.cancelDlg.View(w, h))
 	case p.rateDlg != nil:

@@ -434,3 +434,59 @@ func TestSetRateFromThePane(t *testing.T) {
 	s.press("!") // the error list holds the whole sentence
 	s.waitFor("only a running send's rate changes here")
 }
+
+// A cancel from the pane while Redis cannot be reached changes nothing,
+// says why, and asks whether to record the cancel in the ledger alone
+// (that Redis gone for good, over SSH with no shell to run the command):
+// n keeps the send, y cancels it in the ledger and the pane shows it.
+func TestPaneOffersTheCancelInTheLedgerWhenRedisIsGone(t *testing.T) {
+	st := newTestStore(t)
+	seedContacts(t, st, "email,name\nada@example.com,Ada\nbob@example.com,Bob\ncy@example.com,Cy\n")
+	camp := seedSend(t, st, "Spring sale", 10)
+	if _, _, err := st.StartSend("tester", camp.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("redis://127.0.0.1:%d", redistest.FreePort(t))
+	rig := newSendRig(t, st, url, rigOptions{})
+	s := startAppWith(t, rig.common(), 100, 30)
+	s.waitFor("Spring sale")
+	s.press("w")
+	s.waitFor("Queued 3")
+
+	cancel := func() {
+		t.Helper()
+		s.press("x")
+		s.waitFor("Type the campaign's name to confirm")
+		s.typeText("Spring sale")
+		s.press("enter")
+		// The question, and the error under it (its own message).
+		wants := []string{"Cancel 'Spring sale' in the ledger alone?", "cannot reach Redis at " + url,
+			"they will not be told", "gone for good", "Keep sending"}
+		s.waitUntil("the question and the error", func(scr string) bool {
+			for _, want := range wants {
+				if !strings.Contains(flat(scr), want) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	cancel()
+	s.press("n")
+	s.waitGone("in the ledger alone?")
+	if c, _ := st.Campaign(camp.ID); c.Status != store.StatusSending {
+		t.Fatalf("n changed the send: %s", c.Status)
+	}
+
+	cancel()
+	s.press("y")
+	scr := s.waitFor("Cancelled 3")
+	if !strings.Contains(scr, "Queued 0") {
+		t.Errorf("the pane after the cancel in the ledger:\n%s", frame(scr))
+	}
+	c, _ := st.Campaign(camp.ID)
+	counts, _ := st.LedgerCounts(camp.ID)
+	if c.Status != store.StatusCancelled || counts[store.RecipientCancelled] != 3 {
+		t.Fatalf("after y: %s %v", c.Status, counts)
+	}
+}
