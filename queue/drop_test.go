@@ -130,6 +130,17 @@ func endedSendScenario(t *testing.T, rdb redis.UniversalClient) {
 		}
 		return out
 	}
+	// commit writes outcomes with marks in both forms: in the hash too, as
+	// an earlier worker writes them.
+	commit := func(id uint64) {
+		t.Helper()
+		if err := Commit(ctx, rdb, "w", id, outcomes, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := Commit(ctx, rdb, "w", id, []Outcome{finalOutcome(4, "sent")}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	start := func(id uint64, owner string) {
 		t.Helper()
 		if err := SetControl(ctx, rdb, id, Control{State: StateSending, Owner: owner, Round: 1}); err != nil {
@@ -138,13 +149,7 @@ func endedSendScenario(t *testing.T, rdb redis.UniversalClient) {
 		if err := Activate(ctx, rdb, id); err != nil {
 			t.Fatal(err)
 		}
-		// Marks in both forms: the hash too, as an earlier worker writes them.
-		if err := Commit(ctx, rdb, "w", id, outcomes, true); err != nil {
-			t.Fatal(err)
-		}
-		if err := Commit(ctx, rdb, "w", id, []Outcome{finalOutcome(4, "sent")}, false); err != nil {
-			t.Fatal(err)
-		}
+		commit(id)
 		for k, ttl := range ttls(written(id)) {
 			if ttl != -1 {
 				t.Fatalf("%s of a send under way: expiry %v, want none", k, ttl)
@@ -173,13 +178,7 @@ func endedSendScenario(t *testing.T, rdb redis.UniversalClient) {
 		if err := Deactivate(ctx, rdb, id, false); err != nil {
 			t.Fatal(err)
 		}
-		// Deliveries that were under way at the cancel are committed after it.
-		if err := Commit(ctx, rdb, "w", id, outcomes, true); err != nil {
-			t.Fatal(err)
-		}
-		if err := Commit(ctx, rdb, "w", id, []Outcome{finalOutcome(4, "sent")}, false); err != nil {
-			t.Fatal(err)
-		}
+		commit(id) // deliveries that were under way at the cancel
 		for k, ttl := range ttls(written(id)) {
 			if ttl <= 0 || ttl > EndedKeepFor {
 				t.Errorf("%s after the cancel: expiry %v, want within %v", k, ttl, EndedKeepFor)
