@@ -95,11 +95,9 @@ func campaignCancel(e *env, g *globals, args []string) error {
 			return err
 		}
 		counts, _ := svc.Store.LedgerCounts(c.ID)
-		fmt.Fprintf(e.stderr, "Cancelled %q in the ledger alone: %d sent, %d failed, %d cancelled. Redis at %s could not be reached, "+
-			"so workers were not told: deliveries made since the last fold count as cancelled. If that Redis comes back with "+
-			"the queue, workers that reach it go on delivering until a send of this database dials it and drops the queue: "+
-			"stop them first.\n",
-			cancelled.Name, counts[store.RecipientSent], counts[store.RecipientFailed], counts[store.RecipientCancelled], unreachable.Err.URL)
+		fmt.Fprintf(e.stderr, "Cancelled %q in the ledger alone: %d sent, %d failed, %d cancelled. Redis at %s could not be reached. %s: stop them first.\n",
+			cancelled.Name, counts[store.RecipientSent], counts[store.RecipientFailed], counts[store.RecipientCancelled],
+			unreachable.Err.URL, sending.LedgerCancelCaveat)
 		return nil
 	}
 	if err != nil {

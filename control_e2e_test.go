@@ -492,7 +492,7 @@ func TestCancelWithRedisGoneSaysHowAndForceRecordsIt(t *testing.T) {
 	}
 
 	code, _, e = runBinary(t, env, "campaign", "cancel", fmt.Sprint(id), "--force")
-	if code != 0 || !strings.Contains(e, "in the ledger alone") || !strings.Contains(e, "workers were not told") {
+	if code != 0 || !strings.Contains(e, "in the ledger alone") || !strings.Contains(e, "Workers are not told") {
 		t.Fatalf("cancel --force: exit %d\n%s", code, e)
 	}
 	st, err = store.Open(db)

@@ -123,19 +123,16 @@ func (e *CancelUnreachableError) Unwrap() error { return e.Err }
 // CancelInLedger records a cancel in the ledger alone, for a send whose
 // Redis cannot be reached and may never be again: every recipient not
 // final is recorded as cancelled, and nothing is dialled. Workers are not
-// told: deliveries they make from that Redis's queue, if it comes back,
-// are no longer counted.
+// told (LedgerCancelCaveat). A send that is over already is refused with a
+// *store.TransitionError.
 func (s *Service) CancelInLedger(actor string, id uint64) (store.Campaign, error) {
-	c, err := s.Store.Campaign(id)
-	if err != nil {
-		return c, err
-	}
-	if !store.CanMove(c.Status, store.StatusCancelled) {
-		return c, &store.TransitionError{Name: c.Name, From: c.Status, To: store.StatusCancelled}
-	}
-	c, _, err = s.Store.CancelSend(actor, id)
+	c, _, err := s.Store.CancelSend(actor, id)
 	return c, err
 }
+
+// LedgerCancelCaveat says what a cancel in the ledger alone cannot do.
+const LedgerCancelCaveat = "Workers are not told: deliveries made since the last fold count as cancelled, and if that " +
+	"Redis comes back with the queue, workers that reach it go on until a send of this database dials it and drops the queue"
 
 // RetryFailed queues again, in a new round, the recipients that failed or
 // were skipped, and nobody else.

@@ -160,10 +160,8 @@ func (p *progressPane) Update(msg tea.Msg) tea.Cmd {
 			// Redis is away: the cancel can go in the ledger alone, if the
 			// person says that Redis is gone for good.
 			p.ledgerDlg = NewConfirm(p.c, "Cancel '"+p.name+"' in the ledger alone?",
-				fmt.Sprintf("Redis at %s cannot be reached, and the workers read a cancel there: they will not be told. "+
-					"Deliveries made since the last update count as cancelled, and if that Redis comes back with the queue, "+
-					"workers that reach it go on until a send of this database drops it. Only if that Redis is gone for good.",
-					unreachable.Err.URL), "Cancel in the ledger", nil).WithNoLabel("Keep sending")
+				fmt.Sprintf("Only if that Redis is gone for good. It cannot be reached at %s, and the workers read a cancel there. %s.",
+					unreachable.Err.URL, sending.LedgerCancelCaveat), "Cancel in the ledger", nil).WithNoLabel("Keep sending")
 		}
 		return nil
 	case sendUpdatesMsg:
@@ -340,6 +338,7 @@ func endedBefore(err error) bool {
 // controlNews is the flash for a control's answer.
 func controlNews(msg sendControlMsg) tea.Cmd {
 	name := "'" + msg.c.Name + "'"
+	var unreachable *sending.CancelUnreachableError
 	switch {
 	case msg.action == actionResume && errors.Is(msg.err, sending.ErrNothingToResume):
 		return Flash(name + " is sending already: every recipient is queued")
@@ -354,11 +353,9 @@ func controlNews(msg sendControlMsg) tea.Cmd {
 				te.From, thousands(msg.send.Counts[store.RecipientSent]), thousands(msg.send.Total))
 		}
 		return Flash(text)
-	case msg.action == actionCancel && errors.As(msg.err, new(*sending.CancelUnreachableError)):
+	case msg.action == actionCancel && errors.As(msg.err, &unreachable):
 		// The pane asks next whether to cancel in the ledger alone: the
 		// error says only what happened.
-		var unreachable *sending.CancelUnreachableError
-		errors.As(msg.err, &unreachable)
 		return ReportError(fmt.Errorf("could not cancel the send: %w", unreachable.Err))
 	case msg.err != nil:
 		verb := map[sendAction]string{actionPause: "pause", actionResume: "resume", actionCancel: "cancel",

@@ -461,10 +461,11 @@ func TestPaneOffersTheCancelInTheLedgerWhenRedisIsGone(t *testing.T) {
 		s.press("enter")
 		// The question, and the error under it (its own message).
 		wants := []string{"Cancel 'Spring sale' in the ledger alone?", "cannot reach Redis at " + url,
-			"they will not be told", "gone for good", "Keep sending"}
+			"Workers are not told", "gone for good", "Keep sending"}
 		s.waitUntil("the question and the error", func(scr string) bool {
+			text := flat(strings.ReplaceAll(scr, "│", " ")) // the box's lines read on, wherever they wrap
 			for _, want := range wants {
-				if !strings.Contains(flat(scr), want) {
+				if !strings.Contains(text, want) {
 					return false
 				}
 			}
