@@ -273,7 +273,8 @@ func tuiOK(t *testing.T, db string, args ...string) string {
 
 type workerProc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *bytes.Buffer         // its whole log, once it has exited
+	log    *testkit.LockedBuffer // its log so far
 	done   chan struct{}
 	err    error
 }
@@ -288,8 +289,8 @@ func startWorkerProcEnv(t *testing.T, env []string, outbox string, args ...strin
 	t.Helper()
 	cmd := exec.Command(tuiBinary(t), append([]string{"--headless-worker", "--outbox", outbox}, args...)...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
-	p := &workerProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	lb := &testkit.LockedBuffer{}
+	p := &workerProc{cmd: cmd, stderr: &bytes.Buffer{}, log: lb, done: make(chan struct{})}
 	cmd.Stderr = lb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 	ownerAddr, workerAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
 	startServe(t, []string{"REDIS_URL=" + srv.URL()}, db, "--metrics", ownerAddr)
-	startWorkerProc(t, srv.URL(), outbox, "--metrics", workerAddr)
+	worker := startWorkerProc(t, srv.URL(), outbox, "--metrics", workerAddr)
 	testkit.Eventually(t, 10*time.Second, "the worker's metrics", func() bool {
 		resp, err := http.Get("http://" + workerAddr + "/healthz")
 		if err == nil {
@@ -110,18 +110,24 @@ func TestMetricsDuringASendShowTheLedgersCounts(t *testing.T) {
 	}
 	var st statusJSON
 	var om, wm map[string]float64
+	// The worker goes on until it reads the pause (within a second), and a
+	// delivery under way then writes its line before its outcome is
+	// recorded: the numbers are read once it has, and must agree twice in
+	// a row.
+	agreed := false
 	testkit.Eventually(t, 20*time.Second, "the ledger, the owner's and the worker's metrics to agree", func() bool {
+		seen := strings.Contains(worker.log.String(), "campaign paused")
 		st = statusOf(t, db, srv.URL(), id)
 		om, wm = scrape(t, ownerAddr), scrape(t, workerAddr)
 		sent := float64(st.Counts[store.RecipientSent])
-		// A delivery under way when the pause landed writes its line
-		// before its outcome is recorded: wait for both.
-		return st.Status == store.StatusPaused && float64(len(readOutbox(t, outbox))) == sent &&
+		was := agreed
+		agreed = seen && st.Status == store.StatusPaused && float64(len(readOutbox(t, outbox))) == sent &&
 			wm[`tui_worker_delivery_duration_seconds_count{channel="file"}`] == sent &&
 			wm[`tui_worker_deliveries_total{channel="file",outcome="sent"}`] == sent &&
 			om[`tui_campaign_recipients{`+label+`,state="sent"}`] == sent &&
 			om[`tui_fold_lag_seconds{`+label+`}`] == 0 &&
 			om[`tui_queue_depth{`+label+`}`] == float64(st.Counts[store.RecipientQueued]+st.Counts[store.RecipientRetrying])
+		return was && agreed
 	})
 	for _, s := range []store.RecipientState{store.RecipientQueued, store.RecipientRetrying, store.RecipientSent,
 		store.RecipientFailed, store.RecipientSkipped, store.RecipientCancelled} {

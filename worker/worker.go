@@ -289,13 +289,14 @@ func (w *Worker) refreshControls() {
 	if seen, lost := w.recent.epochChanged(m); len(seen) > 0 {
 		w.takeInEpochs(m, seen, lost)
 	}
-	old := *w.controls.Load()
+	// Stored before it is logged: once the log says "campaign paused", no
+	// delivery of the campaign starts.
+	old := *w.controls.Swap(&m)
 	for id, c := range m {
 		if o, ok := old[id]; !ok || o.State != c.State {
 			w.log.Info("campaign "+string(c.State), "campaign", id, "rate", c.Rate)
 		}
 	}
-	w.controls.Store(&m)
 }
 
 // fail notes Redis trouble: logged once, and deliveries wait until the
