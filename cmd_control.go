@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"golang.org/x/term"
 
+	"tui/internal/english"
 	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/sending"
@@ -122,7 +123,7 @@ func campaignRetryFailed(e *env, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "Queued again the %d recipients of %q that failed (round %d).\n", res.Added+res.Already, c.Name, res.Round)
+	fmt.Fprintf(e.stderr, "Queued again the %s of %q that failed (round %d).\n", english.Count(res.Added+res.Already, "recipient", "recipients"), c.Name, res.Round)
 	return nil
 }
 
@@ -266,11 +267,11 @@ func fitProgressLine(c store.Campaign, st store.SendState, rate float64, workers
 	}
 	name := termsafe.Line(c.Name)
 	parts := []part{
-		{fmt.Sprintf("[%s] %s/%s done", c.Status, thousands(final), thousands(st.Total)), " ", 0},
-		{thousands(n[store.RecipientSent]) + " sent", ": ", 1},
-		{thousands(n[store.RecipientFailed]) + " failed", ", ", 2},
-		{thousands(n[store.RecipientRetrying]) + " retrying", ", ", 6},
-		{thousands(n[store.RecipientQueued]) + " queued", ", ", 5},
+		{fmt.Sprintf("[%s] %s/%s done", c.Status, english.Thousands(final), english.Thousands(st.Total)), " ", 0},
+		{english.Thousands(n[store.RecipientSent]) + " sent", ": ", 1},
+		{english.Thousands(n[store.RecipientFailed]) + " failed", ", ", 2},
+		{english.Thousands(n[store.RecipientRetrying]) + " retrying", ", ", 6},
+		{english.Thousands(n[store.RecipientQueued]) + " queued", ", ", 5},
 	}
 	if n[store.RecipientFailed] == 0 {
 		parts[2].prio = 7
@@ -279,13 +280,13 @@ func fitProgressLine(c store.Campaign, st store.SendState, rate float64, workers
 		parts[3].prio = 8
 	}
 	if k := n[store.RecipientSkipped]; k > 0 {
-		parts = append(parts, part{thousands(k) + " skipped", ", ", 3})
+		parts = append(parts, part{english.Thousands(k) + " skipped", ", ", 3})
 	}
 	if k := n[store.RecipientCancelled]; k > 0 {
-		parts = append(parts, part{thousands(k) + " cancelled", ", ", 3})
+		parts = append(parts, part{english.Thousands(k) + " cancelled", ", ", 3})
 	}
 	if st.Redelivered > 0 {
-		parts = append(parts, part{thousands(st.Redelivered) + " possibly twice", ", ", 4})
+		parts = append(parts, part{english.Thousands(st.Redelivered) + " possibly twice", ", ", 4})
 	}
 	if rate > 0 {
 		parts = append(parts, part{fmt.Sprintf("%.0f/s", rate), " · ", 9})
@@ -352,23 +353,6 @@ func terminalWidth(w io.Writer) int {
 		return 0
 	}
 	return cols
-}
-
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
 }
 
 // NoWorkerWarning is how long --wait lets a send go without any worker
@@ -507,16 +491,20 @@ func (w *sendWaiter) outcome() error {
 	c, last := w.c, w.last
 	n := last.Send.Counts
 	if last.Campaign.Status == store.StatusCompleted && n[store.RecipientSent] == last.Send.Total {
-		fmt.Fprintf(w.e.stderr, "Done: all %s recipients of %q were sent.\n", thousands(last.Send.Total), c.Name)
+		if last.Send.Total == 1 {
+			fmt.Fprintf(w.e.stderr, "Done: the 1 recipient of %q was sent.\n", c.Name)
+		} else {
+			fmt.Fprintf(w.e.stderr, "Done: all %s recipients of %q were sent.\n", english.Thousands(last.Send.Total), c.Name)
+		}
 		if k := last.Send.Redelivered; k > 0 {
 			fmt.Fprintf(w.e.stderr, "%s of them possibly twice (delivered again after a fault; marked as redeliveries): `tui campaign export %d FILE.csv` names them.\n",
-				thousands(k), c.ID)
+				english.Thousands(k), c.ID)
 		}
 		return nil
 	}
 	return fmt.Errorf("%q ended %s: %s of %s sent, %s failed, %s skipped, %s cancelled; see `tui campaign export %d FILE.csv` for who and why",
-		c.Name, last.Campaign.Status, thousands(n[store.RecipientSent]), thousands(last.Send.Total), thousands(n[store.RecipientFailed]),
-		thousands(n[store.RecipientSkipped]), thousands(n[store.RecipientCancelled]), c.ID)
+		c.Name, last.Campaign.Status, english.Thousands(n[store.RecipientSent]), english.Thousands(last.Send.Total), english.Thousands(n[store.RecipientFailed]),
+		english.Thousands(n[store.RecipientSkipped]), english.Thousands(n[store.RecipientCancelled]), c.ID)
 }
 
 // watchEnd reads a campaign from the ledger now and every second until ctx
@@ -574,7 +562,7 @@ func followFor(e *env, svc *sending.Service) func(context.Context, func(sending.
 // LossNotice says that Redis lost a send's queue and what was done.
 func LossNotice(l store.QueueLoss) string {
 	return fmt.Sprintf("Redis lost the queue at %s; %s re-queued from the ledger (each marked as a possible redelivery).",
-		l.At.Local().Format("15:04:05"), thousands(l.Requeued))
+		l.At.Local().Format("15:04:05"), english.Thousands(l.Requeued))
 }
 
 // sendProblem is why a send cannot progress now, as Redis said it: what
@@ -665,7 +653,7 @@ func campaignExport(e *env, g *globals, args []string) error {
 		if err := e.fs().Rename(f.Name(), pos[1]); err != nil {
 			return fmt.Errorf("write %s: %w", pos[1], err)
 		}
-		fmt.Fprintf(e.stderr, "Wrote %s recipients of %q to %s.\n", thousands(n), c.Name, pos[1])
+		fmt.Fprintf(e.stderr, "Wrote %s of %q to %s.\n", english.Count(n, "recipient", "recipients"), c.Name, pos[1])
 	}
 	return nil
 }

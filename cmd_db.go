@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -78,19 +79,19 @@ func dbCheck(e *env, g *globals, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: %s, %s pages of %d bytes (transaction %d), %s free\n", path, byteCount(rep.Size),
-		thousands(int(rep.Pages)), rep.PageSize, rep.TxID, thousands(rep.FreePages))
+		english.Thousands(int(rep.Pages)), rep.PageSize, rep.TxID, english.Thousands(rep.FreePages))
 	if rep.OK() {
 		fmt.Fprintf(e.stdout, "OK: every page and record reads back: %s, %s, %s, %s\n",
-			counted(rep.Campaigns, "campaign", "campaigns"), counted(rep.Contacts, "contact", "contacts"),
-			counted(rep.LedgerRows, "ledger row", "ledger rows"), counted(rep.Suppressed, "suppressed address", "suppressed addresses"))
+			english.Count(rep.Campaigns, "campaign", "campaigns"), english.Count(rep.Contacts, "contact", "contacts"),
+			english.Count(rep.LedgerRows, "ledger row", "ledger rows"), english.Count(rep.Suppressed, "suppressed address", "suppressed addresses"))
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "DAMAGED: %s %s:\n", thousands(rep.ProblemCount), plural(rep.ProblemCount, "problem", "problems"))
+	fmt.Fprintf(e.stdout, "DAMAGED: %s %s:\n", english.Thousands(rep.ProblemCount), english.Plural(rep.ProblemCount, "problem", "problems"))
 	for _, p := range rep.Problems {
 		fmt.Fprintf(e.stdout, "  %s\n", p)
 	}
 	if more := rep.ProblemCount - len(rep.Problems); more > 0 {
-		fmt.Fprintf(e.stdout, "  … and %s more\n", thousands(more))
+		fmt.Fprintf(e.stdout, "  … and %s more\n", english.Thousands(more))
 	}
 	return fmt.Errorf("%s is damaged: restore it from a backup (copy the backup over it while no tui runs); keep the damaged file aside in case it is needed", path)
 }
@@ -152,13 +153,4 @@ func byteCount(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-func counted(n int, one, many string) string { return thousands(n) + " " + plural(n, one, many) }
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -24,6 +24,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"tui/internal/english"
 	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/sending"
@@ -575,7 +576,7 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	app.Close()
 	if o.lw != nil {
 		if s := o.lw.Snapshot(); s.InFlight > 0 {
-			fmt.Fprintf(e.stderr, "Stopping the in-process worker: finishing %d deliveries (up to %s)…\n", s.InFlight, wf.grace)
+			fmt.Fprintf(e.stderr, "Stopping the in-process worker: finishing %s (up to %s)…\n", english.Count(int(s.InFlight), "delivery", "deliveries"), wf.grace)
 		}
 	}
 	o.Stop()

@@ -143,8 +143,8 @@ func (p *Preflight) Problem() string {
 			p.TooLong, p.Recipients, MessengerTextLimit))
 	}
 	if p.BadWindow > 0 {
-		causes = append(causes, fmt.Sprintf("%d recipients have a %s that is not a time (use 2025-03-01T09:30:00Z, 2025-03-01 09:30 or Unix seconds)",
-			p.BadWindow, WindowField))
+		causes = append(causes, recipientsVerb(p.BadWindow, "has a "+WindowField+" that is not a time", "have a "+WindowField+" that is not a time")+
+			" (use 2025-03-01T09:30:00Z, 2025-03-01 09:30 or Unix seconds)")
 	}
 	if p.OutsideWindow > 0 && needsWindow(&p.Campaign) {
 		causes = append(causes, p.windowSentence())

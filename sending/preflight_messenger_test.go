@@ -133,3 +133,15 @@ func TestParseInteractionTime(t *testing.T) {
 		t.Errorf("yesterday: %v", err)
 	}
 }
+
+// A last_interaction_at that is not a time blocks the send, counted in
+// words that fit the count.
+func TestPreflightNamesBadInteractionTimes(t *testing.T) {
+	st, _ := seed.Open(t)
+	importFans(t, st, "psid,name,last_interaction_at\n1000000000001,Ada,yesterday\n1000000000002,Bob,2025-03-01 09:30\n")
+	p := preflight(t, st, store.Campaign{Name: "Update"})
+	want := "1 recipient has a last_interaction_at that is not a time (use 2025-03-01T09:30:00Z, 2025-03-01 09:30 or Unix seconds)"
+	if p.OK() || p.BadWindow != 1 || !strings.Contains(p.Problem(), want) {
+		t.Fatalf("bad window %d: %q", p.BadWindow, p.Problem())
+	}
+}

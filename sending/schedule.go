@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"tui/internal/english"
 	"tui/queue"
 	"tui/store"
 )
@@ -44,7 +45,7 @@ func (e ScheduleEvent) Message() string {
 		return fmt.Sprintf("started %q, scheduled for %s: no tui owned the database then, so it starts %s late",
 			c.Name, when, HumanDuration(e.Late))
 	}
-	return fmt.Sprintf("started %q as scheduled (%s): %d recipients queued", c.Name, when, e.Result.Total)
+	return fmt.Sprintf("started %q as scheduled (%s): %s queued", c.Name, when, english.Count(e.Result.Total, "recipient", "recipients"))
 }
 
 // ScheduleText is the schedule's time in its own zone: "Thu 24 Dec 2026

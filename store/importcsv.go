@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"tui/internal/english"
 	"tui/internal/jsonstr"
 	"unicode"
 
@@ -219,7 +220,7 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, opts ImportOptions) 
 		rep.Rows++
 		if len(rec) != len(columns) {
 			rep.Invalid++
-			rep.problem(line, "has %d %s; the header has %d", len(rec), plural(len(rec), "column", "columns"), len(columns))
+			rep.problem(line, "has %d %s; the header has %d", len(rec), english.Plural(len(rec), "column", "columns"), len(columns))
 			continue
 		}
 		if col, why := badCell(rec); why != "" {
@@ -561,13 +562,6 @@ func blankRecord(rec []string) bool {
 		}
 	}
 	return true
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // parseHeader normalises column names and finds the address columns, the

@@ -14,6 +14,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/internal/termsafe"
 	"tui/queue"
 	"tui/sending"
@@ -347,7 +348,7 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		if a.workerDelivering() {
 			title := "Quit? This process's worker stops"
 			if n := a.otherWorkers(); n > 0 {
-				title = fmt.Sprintf("Sending continues on %s. Quit?", countNoun(n, "other worker", "other workers"))
+				title = fmt.Sprintf("Sending continues on %s. Quit?", english.Count(n, "other worker", "other workers"))
 			}
 			a.confirm = NewConfirm(a.c, title, a.quitWorkerBody(),
 				"Quit", func() tea.Msg { return quitDrainMsg{} })
@@ -396,7 +397,7 @@ func (a *App) workerDelivering() bool {
 func (a *App) quitWorkerBody() string {
 	n := a.worker.InFlight
 	grace := a.c.Worker.Grace().Round(time.Second)
-	body := fmt.Sprintf("This process's worker has %s in flight.", countNoun(int(n), "delivery", "deliveries"))
+	body := fmt.Sprintf("This process's worker has %s in flight.", english.Count(int(n), "delivery", "deliveries"))
 	if n == 0 {
 		body = "A send is going on and this process's worker delivers it."
 	}
@@ -435,7 +436,7 @@ func (a *App) drainAndQuit() tea.Cmd {
 	a.worker = a.c.Worker.Snapshot()
 	text := "Stopping the in-process worker…"
 	if a.worker.InFlight > 0 {
-		text = fmt.Sprintf("Stopping the in-process worker: finishing %s…", countNoun(int(a.worker.InFlight), "delivery", "deliveries"))
+		text = fmt.Sprintf("Stopping the in-process worker: finishing %s…", english.Count(int(a.worker.InFlight), "delivery", "deliveries"))
 	}
 	return tea.Batch(a.showFlash(text, false), drainWorker(a.c.Worker))
 }
@@ -654,11 +655,11 @@ func (a *App) tabLine(w int) string {
 		if a.counts != nil {
 			switch i {
 			case 0:
-				label += " (" + thousands(a.counts.Campaigns) + ")"
+				label += " (" + english.Thousands(a.counts.Campaigns) + ")"
 			case 1:
-				label += " (" + thousands(a.counts.Contacts) + ")"
+				label += " (" + english.Thousands(a.counts.Contacts) + ")"
 			case 2:
-				label += " (" + thousands(a.counts.Suppressed) + ")"
+				label += " (" + english.Thousands(a.counts.Suppressed) + ")"
 			}
 		}
 		if i == a.active {

@@ -28,6 +28,11 @@ func TestStatusBarKeepsWhatMatters(t *testing.T) {
 			t.Errorf("200 columns lacks %q: %q", want, got)
 		}
 	}
+	// One of each is not "1 campaigns".
+	got = render(200, statusInfo{crumbs: []string{"Campaigns"}, redis: idle, counts: &store.Counts{Campaigns: 1, Contacts: 1}})
+	if !strings.Contains(got, "1 campaign · 1 contact │") {
+		t.Errorf("one of each: %q", got)
+	}
 	// A flash is shown whole at 80 columns; the indicator shortens for it.
 	got = render(80, statusInfo{crumbs: []string{"Campaigns", "Copy of Spring sale"}, redis: idle,
 		flash: "Duplicated as 'Copy of Spring sale'"})

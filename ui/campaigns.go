@@ -14,6 +14,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/sending"
 	"tui/store"
 )
@@ -58,11 +59,11 @@ func lastSendSummary(ls *store.SendInfo) string {
 		return "—"
 	}
 	if ls.FinishedAt == nil {
-		return fmt.Sprintf("sending %s/%s", thousands(ls.Sent+ls.Failed), thousands(ls.Total))
+		return fmt.Sprintf("sending %s/%s", english.Thousands(ls.Sent+ls.Failed), english.Thousands(ls.Total))
 	}
-	s := thousands(ls.Sent) + " sent"
+	s := english.Thousands(ls.Sent) + " sent"
 	if ls.Failed > 0 {
-		s += " · " + thousands(ls.Failed) + " failed"
+		s += " · " + english.Thousands(ls.Failed) + " failed"
 	}
 	return s
 }
@@ -471,7 +472,7 @@ func (s *CampaignsScreen) duplicate(id uint64) tea.Cmd {
 func (s *CampaignsScreen) deleteQuestion(r *campaignRow) string {
 	count := "counting recipients…"
 	if n, ok := s.sizes[r.audience]; ok {
-		count = thousands(n) + " recipients"
+		count = english.Thousands(n) + " recipients"
 		if n == 1 {
 			count = "1 recipient"
 		}
@@ -803,19 +804,19 @@ func (s *CampaignsScreen) listView(w, h int) string {
 	case s.partial:
 		pos = st.Dim.Render("loading more…")
 	case len(s.visible) > 0:
-		pos = st.Dim.Render(fmt.Sprintf("%s/%s", thousands(s.list.cursor+1), thousands(len(s.visible))))
+		pos = st.Dim.Render(fmt.Sprintf("%s/%s", english.Thousands(s.list.cursor+1), english.Thousands(len(s.visible))))
 	}
-	total := thousands(len(s.all))
+	total := english.Thousands(len(s.all))
 	if s.partial {
 		total += "+"
 	}
 	var title string
 	switch {
 	case s.filtering:
-		title = s.filter.View() + "  " + st.Dim.Render(fmt.Sprintf("%s of %s match", thousands(len(s.visible)), total))
+		title = s.filter.View() + "  " + st.Dim.Render(fmt.Sprintf("%s of %s match", english.Thousands(len(s.visible)), total))
 	case s.filterQuery != "":
 		title = st.Title.Render("Campaigns") + "  " +
-			lipgloss.NewStyle().Foreground(st.Accent).Render(fmt.Sprintf("filter %q: %s of %s", s.filterQuery, thousands(len(s.visible)), total)) +
+			lipgloss.NewStyle().Foreground(st.Accent).Render(fmt.Sprintf("filter %q: %s of %s", s.filterQuery, english.Thousands(len(s.visible)), total)) +
 			st.Dim.Render("  esc clears")
 	default:
 		title = st.Title.Render("Campaigns") + st.Dim.Render(" "+total)
@@ -864,7 +865,7 @@ func (s *CampaignsScreen) listView(w, h int) string {
 
 func (s *CampaignsScreen) audienceText(r *campaignRow) string {
 	if n, ok := s.sizes[r.audience]; ok {
-		return thousands(n)
+		return english.Thousands(n)
 	}
 	if s.sizeErrs[r.audience] {
 		return "?"
@@ -1002,12 +1003,12 @@ func (s *CampaignsScreen) detailView(w, h int) string {
 	field("Who", tags)
 	rate := "no limit"
 	if c.Rate > 0 {
-		rate = thousands(c.Rate) + " messages/second"
+		rate = english.Thousands(c.Rate) + " messages/second"
 	}
-	field("Rate", rate+st.Dim.Render(" · "+countNoun(c.Attempts(), "try", "tries")+" per recipient"))
+	field("Rate", rate+st.Dim.Render(" · "+english.Count(c.Attempts(), "try", "tries")+" per recipient"))
 	last := "never sent"
 	if ls := c.LastSend; ls != nil {
-		last = r.lastSend + " of " + thousands(ls.Total) + st.Dim.Render(", started "+ls.StartedAt.Local().Format("2006-01-02 15:04"))
+		last = r.lastSend + " of " + english.Thousands(ls.Total) + st.Dim.Render(", started "+ls.StartedAt.Local().Format("2006-01-02 15:04"))
 	}
 	field("Last send", last)
 	if c.Status == store.StatusScheduled && c.Schedule != nil {

@@ -8,6 +8,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -54,7 +55,7 @@ func (s *ContactsScreen) targets() (ids []uint64, what string, tags []string) {
 		if len(ids) == 1 {
 			return ids, s.marks[ids[0]].address, tags
 		}
-		return ids, countNoun(len(ids), "marked contact", "marked contacts"), tags
+		return ids, english.Count(len(ids), "marked contact", "marked contacts"), tags
 	}
 	c, ok := s.current()
 	if !ok {
@@ -181,10 +182,10 @@ func (s *ContactsScreen) submitPrompt() tea.Cmd {
 			var flash string
 			if add {
 				err = st.TagContacts(actor, ids, tags, nil)
-				flash = fmt.Sprintf("Tagged %s with %s", countNoun(len(ids), "contact", "contacts"), strings.Join(tags, ", "))
+				flash = fmt.Sprintf("Tagged %s with %s", english.Count(len(ids), "contact", "contacts"), strings.Join(tags, ", "))
 			} else {
 				err = st.TagContacts(actor, ids, nil, tags)
-				flash = fmt.Sprintf("Removed %s from %s", strings.Join(tags, ", "), countNoun(len(ids), "contact", "contacts"))
+				flash = fmt.Sprintf("Removed %s from %s", strings.Join(tags, ", "), english.Count(len(ids), "contact", "contacts"))
 			}
 			return contactsActionMsg{flash: flash, what: ContactData, clearMarks: true, err: err}
 		}

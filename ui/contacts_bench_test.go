@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -105,7 +106,7 @@ func BenchmarkContactsScreen(b *testing.B) {
 	b.Run("first-window", func(b *testing.B) {
 		for b.Loop() {
 			s := ctLoaded(b, st)
-			if v := s.View(); !strings.Contains(v, "of "+groupDigits(n)) {
+			if v := s.View(); !strings.Contains(v, "of "+english.Thousands(n)) {
 				b.Fatalf("first window:\n%s", v)
 			}
 		}

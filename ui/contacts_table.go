@@ -120,24 +120,6 @@ func padLine(s string, w int) string {
 	return s
 }
 
-// groupDigits writes n with thousands separators: 1,000,000.
-func groupDigits(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 // agoText says how long ago t was, briefly; older dates become a date.
 func agoText(now, t time.Time) string {
 	if t.IsZero() {
@@ -157,14 +139,6 @@ func agoText(now, t time.Time) string {
 		return t.Local().Format("Jan 2")
 	}
 	return t.Local().Format("2006-01-02")
-}
-
-// countNoun picks the singular or plural noun for n and prefixes the count.
-func countNoun(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return groupDigits(n) + " " + many
 }
 
 // wrapText word-wraps s (which may hold styles) to w cells.

@@ -7,6 +7,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -122,9 +123,9 @@ func (p *tagPicker) View(width, height int) string {
 		tagW = min(tagW, max(width-16, 4))
 		for i := first; i < len(p.matches) && i < first+room; i++ {
 			t := p.matches[i]
-			line := "  " + fitCell(t.Tag, tagW) + "  " + st.Dim.Render(countNoun(t.Count, "contact", "contacts"))
+			line := "  " + fitCell(t.Tag, tagW) + "  " + st.Dim.Render(english.Count(t.Count, "contact", "contacts"))
 			if i == p.sel {
-				line = st.Selected.Render(padLine("› "+fitCell(t.Tag, tagW)+"  "+countNoun(t.Count, "contact", "contacts"), width))
+				line = st.Selected.Render(padLine("› "+fitCell(t.Tag, tagW)+"  "+english.Count(t.Count, "contact", "contacts"), width))
 			}
 			lines = append(lines, cutLine(line, width))
 		}

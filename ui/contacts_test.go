@@ -9,6 +9,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -404,8 +405,8 @@ func TestFitColumnsDropsLowPriorityFirst(t *testing.T) {
 
 func TestSmallFormatters(t *testing.T) {
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -12345: "-12,345"} {
-		if got := groupDigits(n); got != want {
-			t.Errorf("groupDigits(%d) = %q, want %q", n, got, want)
+		if got := english.Thousands(n); got != want {
+			t.Errorf("english.Thousands(%d) = %q, want %q", n, got, want)
 		}
 	}
 	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.Local)
@@ -420,7 +421,7 @@ func TestSmallFormatters(t *testing.T) {
 	if agoText(now, time.Time{}) != "" {
 		t.Error("a zero time should show nothing")
 	}
-	if countNoun(1, "row", "rows") != "1 row" || countNoun(2500, "row", "rows") != "2,500 rows" {
+	if english.Count(1, "row", "rows") != "1 row" || english.Count(2500, "row", "rows") != "2,500 rows" {
 		t.Error("countNoun")
 	}
 }

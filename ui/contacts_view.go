@@ -8,6 +8,7 @@ import (
 
 	"charm.land/lipgloss/v2"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -181,20 +182,20 @@ func (s *ContactsScreen) titleLine() string {
 		} else {
 			last = min(last, max(s.total, s.list.offset+1))
 		}
-		of := groupDigits(s.total)
+		of := english.Thousands(s.total)
 		if !s.exact {
 			of = "≥ " + of
 		}
 		if s.counting {
 			of += " (counting…)"
 		}
-		parts = append(parts, st.Dim.Render(fmt.Sprintf("rows %s–%s of %s", groupDigits(s.list.offset+1), groupDigits(last), of)))
+		parts = append(parts, st.Dim.Render(fmt.Sprintf("rows %s–%s of %s", english.Thousands(s.list.offset+1), english.Thousands(last), of)))
 	}
 	if f := s.filterText(); f != "" {
 		parts = append(parts, st.Key.Render(f))
 	}
 	if n := len(s.marks); n > 0 {
-		parts = append(parts, st.Key.Render(groupDigits(n)+" marked"))
+		parts = append(parts, st.Key.Render(english.Thousands(n)+" marked"))
 	}
 	if len(s.win.suppressed) > 0 {
 		parts = append(parts, st.Dim.Render("⊘ suppressed"))

@@ -15,6 +15,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/sending"
 	"tui/store"
 )
@@ -496,7 +497,7 @@ func (a audienceInfo) emptyAudienceText() string {
 		if len(a.unknown) > 1 {
 			what = "the tags " + strings.Join(a.unknown, ", ")
 		}
-		msg := fmt.Sprintf("No contact has %s, so this audience is empty (%s in the database).", what, countNoun(a.total, "contact", "contacts"))
+		msg := fmt.Sprintf("No contact has %s, so this audience is empty (%s in the database).", what, english.Count(a.total, "contact", "contacts"))
 		if len(a.inUse) > 0 {
 			var in []string
 			for i, t := range a.inUse {
@@ -504,7 +505,7 @@ func (a audienceInfo) emptyAudienceText() string {
 					in = append(in, fmt.Sprintf("and %d more", len(a.inUse)-i))
 					break
 				}
-				in = append(in, fmt.Sprintf("%s (%s)", t.Tag, thousands(t.Count)))
+				in = append(in, fmt.Sprintf("%s (%s)", t.Tag, english.Thousands(t.Count)))
 			}
 			msg += " Tags in use: " + strings.Join(in, ", ") + "."
 		} else {
@@ -512,7 +513,7 @@ func (a audienceInfo) emptyAudienceText() string {
 		}
 		return msg
 	}
-	return fmt.Sprintf("Every one of the %s that these tags select is excluded, suppressed or has no address this channel reaches, so there is nothing to render.", countNoun(a.total, "contact", "contacts"))
+	return fmt.Sprintf("Every one of the %s that these tags select is excluded, suppressed or has no address this channel reaches, so there is nothing to render.", english.Count(a.total, "contact", "contacts"))
 }
 
 // audienceLine is the form's line under the tags: how many recipients the
@@ -532,7 +533,7 @@ func (e *Editor) audienceLine(w int) string {
 	case a.size == 0:
 		text = st.Error.Render("0 recipients")
 	default:
-		text = lipgloss.NewStyle().Foreground(st.Ok).Render(countNoun(a.size, "recipient", "recipients"))
+		text = lipgloss.NewStyle().Foreground(st.Ok).Render(english.Count(a.size, "recipient", "recipients"))
 	}
 	if e.recipientFor != "" {
 		camp, _ := e.campaign()

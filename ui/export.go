@@ -11,6 +11,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -80,7 +81,7 @@ func (d *exportDialog) Update(msg tea.Msg) tea.Cmd {
 			return d.form.fail(0, m.err.Error())
 		}
 		d.done = true
-		return Flash(fmt.Sprintf("Wrote %s of '%s' to %s", countNoun(m.n, "recipient", "recipients"), m.name, m.path))
+		return Flash(fmt.Sprintf("Wrote %s of '%s' to %s", english.Count(m.n, "recipient", "recipients"), m.name, m.path))
 	}
 	action, cmd := d.form.Update(msg)
 	switch action {

@@ -12,6 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/sending"
 	"tui/store"
 )
@@ -215,7 +216,7 @@ func (v *failuresView) Update(msg tea.Msg) tea.Cmd {
 		v.board.setCampaign(msg.res.Campaign)
 		v.closed = true
 		return tea.Batch(Flash(fmt.Sprintf("Queued again %s of '%s' (round %d)",
-			countNoun(msg.res.Added+msg.res.Already, "recipient", "recipients"), v.name, msg.res.Round)), DataChanged(CampaignData))
+			english.Count(msg.res.Added+msg.res.Already, "recipient", "recipients"), v.name, msg.res.Round)), DataChanged(CampaignData))
 	case spinner.TickMsg:
 		if !v.retrying {
 			return nil
@@ -348,10 +349,10 @@ func (v *failuresView) openConfirm() tea.Cmd {
 	}
 	body := "They are queued again in a new round; everyone else keeps their outcome. Redis is dialled if it is not connected."
 	if v.skipped > 0 {
-		body = fmt.Sprintf("%s of them failed and %s were skipped. ", thousands(v.failed), thousands(v.skipped)) + body
+		body = fmt.Sprintf("%s of them failed and %s were skipped. ", english.Thousands(v.failed), english.Thousands(v.skipped)) + body
 	}
 	id := v.id
-	v.confirm = NewConfirm(v.c, fmt.Sprintf("Retry %s of '%s'?", countNoun(n, "failed recipient", "failed recipients"), v.name),
+	v.confirm = NewConfirm(v.c, fmt.Sprintf("Retry %s of '%s'?", english.Count(n, "failed recipient", "failed recipients"), v.name),
 		body, "Retry", func() tea.Msg { return retryStartMsg{id: id} })
 	return nil
 }
@@ -429,20 +430,20 @@ func (v *failuresView) View() string {
 	title := st.Title.Render("Failures of '"+v.name+"'") + "  "
 	switch {
 	case v.retrying:
-		title += v.spin.View() + fmt.Sprintf(" Queueing them again… %s/%s", thousands(v.progress.Enqueued), thousands(v.progress.Total))
+		title += v.spin.View() + fmt.Sprintf(" Queueing them again… %s/%s", english.Thousands(v.progress.Enqueued), english.Thousands(v.progress.Total))
 	case !v.loaded:
 		title += st.Dim.Render("reading the ledger…")
 	default:
-		title += st.Dim.Render(countNoun(v.failed, "failed recipient", "failed recipients"))
+		title += st.Dim.Render(english.Count(v.failed, "failed recipient", "failed recipients"))
 		if v.skipped > 0 {
-			title += st.Dim.Render(" · " + thousands(v.skipped) + " skipped")
+			title += st.Dim.Render(" · " + english.Thousands(v.skipped) + " skipped")
 		}
 	}
 	switch {
 	case v.filtering:
-		title = v.filter.View() + "  " + st.Dim.Render(fmt.Sprintf("%s of %s match", thousands(len(v.visible)), thousands(len(v.rows))))
+		title = v.filter.View() + "  " + st.Dim.Render(fmt.Sprintf("%s of %s match", english.Thousands(len(v.visible)), english.Thousands(len(v.rows))))
 	case v.filterQuery != "":
-		title += lipgloss.NewStyle().Foreground(st.Accent).Render(fmt.Sprintf("  filter %q: %s", v.filterQuery, thousands(len(v.visible)))) + st.Dim.Render("  esc clears")
+		title += lipgloss.NewStyle().Foreground(st.Accent).Render(fmt.Sprintf("  filter %q: %s", v.filterQuery, english.Thousands(len(v.visible)))) + st.Dim.Render("  esc clears")
 	}
 	lines := []string{ansi.Truncate(title, w, "…")}
 	var out string
@@ -450,7 +451,7 @@ func (v *failuresView) View() string {
 	case v.loaded && len(v.rows) == 0:
 		msg := "No recipient failed — esc goes back to the send."
 		if v.skipped > 0 {
-			msg = fmt.Sprintf("No recipient failed; %s were skipped — R queues them again, esc goes back.", thousands(v.skipped))
+			msg = fmt.Sprintf("No recipient failed; %s were skipped — R queues them again, esc goes back.", english.Thousands(v.skipped))
 		}
 		lines = append(lines, "", st.Dim.Render(msg))
 		out = strings.Join(lines, "\n")
@@ -473,7 +474,7 @@ func (v *failuresView) View() string {
 			if reason == "" {
 				reason = "no reason given"
 			}
-			row := pad(e.Address, addrW, false) + "  " + pad(thousands(e.Attempts), triesW, true) + "  " + reason
+			row := pad(e.Address, addrW, false) + "  " + pad(english.Thousands(e.Attempts), triesW, true) + "  " + reason
 			if i == v.list.cursor {
 				lines = append(lines, st.Selected.Render(pad(ansi.Truncate("▌ "+row, w, "…"), w, false)))
 			} else {
@@ -482,13 +483,13 @@ func (v *failuresView) View() string {
 		}
 		foot := ""
 		if len(v.visible) > 0 {
-			of := thousands(v.failed)
+			of := english.Thousands(v.failed)
 			if v.filterQuery != "" {
-				of = thousands(len(v.visible)) + " matching"
+				of = english.Thousands(len(v.visible)) + " matching"
 			}
-			foot = fmt.Sprintf("%s–%s of %s · enter shows the whole reason", thousands(first+1), thousands(end), of)
+			foot = fmt.Sprintf("%s–%s of %s · enter shows the whole reason", english.Thousands(first+1), english.Thousands(end), of)
 			if v.truncated {
-				foot += fmt.Sprintf(" (the first %s are listed; `tui campaign export %d FILE.csv` writes all)", thousands(len(v.rows)), v.id)
+				foot += fmt.Sprintf(" (the first %s are listed; `tui campaign export %d FILE.csv` writes all)", english.Thousands(len(v.rows)), v.id)
 			}
 			if v.failed+v.skipped > 0 {
 				foot += " · R retries them"
@@ -526,7 +527,7 @@ func (v *failuresView) detailView(e *store.LedgerEntry, w, h int) string {
 		"",
 		// Tries add up over the rounds a retry starts: a webhook's
 		// attempt says the same number.
-		label("Tries") + " " + thousands(e.Attempts) + st.Dim.Render(fmt.Sprintf("  over every round; the last in round %d", e.Round)),
+		label("Tries") + " " + english.Thousands(e.Attempts) + st.Dim.Render(fmt.Sprintf("  over every round; the last in round %d", e.Round)),
 		label("Last try") + " " + e.UpdatedAt.Local().Format("2006-01-02 15:04:05"),
 		label("Reason"),
 	}
@@ -536,6 +537,6 @@ func (v *failuresView) detailView(e *store.LedgerEntry, w, h int) string {
 		wrapped = append(wrapped[:room-1], st.Dim.Render("… y copies all of it"))
 	}
 	lines = append(lines, wrapped...)
-	lines = append(lines, "", st.Dim.Render(ansi.Truncate(fmt.Sprintf("%s of %s · ↑/↓ the next · y copies · esc closes", thousands(v.list.cursor+1), thousands(len(v.visible))), inner, "…")))
+	lines = append(lines, "", st.Dim.Render(ansi.Truncate(fmt.Sprintf("%s of %s · ↑/↓ the next · y copies · esc closes", english.Thousands(v.list.cursor+1), english.Thousands(len(v.visible))), inner, "…")))
 	return st.Dialog.Render(strings.Join(lines, "\n"))
 }

@@ -14,6 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -321,14 +322,14 @@ func (m *importer) finish(msg importDoneMsg) tea.Cmd {
 		return tea.Batch(m.form.focusField(0), ReportError(fmt.Errorf("import %s: %w; nothing was changed", m.name, msg.err)))
 	case errors.Is(msg.err, context.Canceled):
 		m.stage, m.report, m.scroll = importReport, msg.report, 0
-		m.stopped = fmt.Sprintf("Cancelled after %s: the rows read before esc were saved.", countNoun(msg.report.Rows, "row", "rows"))
+		m.stopped = fmt.Sprintf("Cancelled after %s: the rows read before esc were saved.", english.Count(msg.report.Rows, "row", "rows"))
 		return tea.Batch(
 			Flash(fmt.Sprintf("Import of %s cancelled: %d created, %d updated", m.name, msg.report.Created, msg.report.Updated)),
 			DataChanged(ContactData))
 	case msg.err != nil:
 		m.stage, m.report, m.scroll = importReport, msg.report, 0
 		m.stopped = fmt.Sprintf("Stopped after %s: %v. The rows before it were saved; fix the cause and import the file again (known addresses are updated, not doubled).",
-			countNoun(msg.report.Rows, "row", "rows"), msg.err)
+			english.Count(msg.report.Rows, "row", "rows"), msg.err)
 		return tea.Batch(ReportError(fmt.Errorf("import %s: %w", m.name, msg.err)), DataChanged(ContactData))
 	}
 	m.stage, m.report, m.scroll, m.stopped = importReport, msg.report, 0, ""
@@ -396,7 +397,7 @@ func (m *importer) View() string {
 
 func (m *importer) runningView() string {
 	st := m.c.Styles
-	line := m.spin.View() + " Importing " + m.name + "… " + countNoun(m.progress.Rows, "row", "rows")
+	line := m.spin.View() + " Importing " + m.name + "… " + english.Count(m.progress.Rows, "row", "rows")
 	if m.size > 0 {
 		pct := min(int(m.progress.BytesRead*100/m.size), 100)
 		line += fmt.Sprintf(" (%d%%)", pct)
@@ -420,8 +421,8 @@ func (m *importer) reportHead() []string {
 		lines = append(lines, st.Error.Render(m.stopped))
 	}
 	lines = append(lines, fmt.Sprintf("%s read: %s created · %s updated · %s · %s",
-		countNoun(r.Rows, "row", "rows"), groupDigits(r.Created), groupDigits(r.Updated),
-		countNoun(r.Duplicates, "duplicate", "duplicates"), groupDigits(r.Invalid)+" invalid"))
+		english.Count(r.Rows, "row", "rows"), english.Thousands(r.Created), english.Thousands(r.Updated),
+		english.Count(r.Duplicates, "duplicate", "duplicates"), english.Thousands(r.Invalid)+" invalid"))
 	if len(m.tags) > 0 {
 		lines = append(lines, st.Dim.Render("Tagged "+strings.Join(m.tags, ", ")))
 	}
@@ -436,7 +437,7 @@ func (m *importer) reportHead() []string {
 	if r.Skipped() == 0 {
 		lines = append(lines, st.Success.Render("No problems: every row was imported."))
 	} else {
-		lines = append(lines, st.Header.Render(fmt.Sprintf("Problems — %s not imported", countNoun(r.Skipped(), "row", "rows"))))
+		lines = append(lines, st.Header.Render(fmt.Sprintf("Problems — %s not imported", english.Count(r.Skipped(), "row", "rows"))))
 	}
 	return lines
 }
@@ -449,19 +450,19 @@ func (m *importer) reportView() string {
 	more := r.Skipped() - len(r.Problems)
 	lineW := 0
 	for _, p := range r.Problems {
-		lineW = max(lineW, len(groupDigits(p.Line)))
+		lineW = max(lineW, len(english.Thousands(p.Line)))
 	}
 	end := min(m.scroll+room, len(r.Problems))
 	for _, p := range r.Problems[min(m.scroll, end):end] {
-		lines = append(lines, "  "+st.Label.Render("line "+fmt.Sprintf("%*s", lineW, groupDigits(p.Line)))+"  "+p.Reason)
+		lines = append(lines, "  "+st.Label.Render("line "+fmt.Sprintf("%*s", lineW, english.Thousands(p.Line)))+"  "+p.Reason)
 	}
 	if more > 0 {
 		lines = append(lines, st.Dim.Render(fmt.Sprintf("  … and %s more not listed: a report keeps the first %s",
-			groupDigits(more), groupDigits(store.MaxReportedProblems))))
+			english.Thousands(more), english.Thousands(store.MaxReportedProblems))))
 	}
 	if len(r.Problems) > room {
 		lines = append(lines, st.Dim.Render(fmt.Sprintf("problems %s–%s of %s · j/k scroll · esc back",
-			groupDigits(m.scroll+1), groupDigits(end), groupDigits(len(r.Problems)))))
+			english.Thousands(m.scroll+1), english.Thousands(end), english.Thousands(len(r.Problems)))))
 	} else {
 		lines = append(lines, st.Dim.Render("esc or enter: back to the contacts"))
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"tui/internal/english"
 )
 
 // A named pipe stands in for a large file that is still being read: the
@@ -73,10 +75,10 @@ func TestImportShowsProgressAndCancelsWithEsc(t *testing.T) {
 	if counts.Contacts != 10000 && counts.Contacts != 10001 {
 		t.Fatalf("the store holds %d contacts; want the 10,000 rows sent before esc (and perhaps the late one)", counts.Contacts)
 	}
-	created := groupDigits(counts.Contacts) + " created"
+	created := english.Thousands(counts.Contacts) + " created"
 	if !strings.Contains(scr, created) {
 		t.Errorf("the report does not say %q:\n%s", created, frame(scr))
 	}
 	s.press("esc")
-	s.waitFor("of " + groupDigits(counts.Contacts))
+	s.waitFor("of " + english.Thousands(counts.Contacts))
 }

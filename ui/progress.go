@@ -12,6 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/queue"
 	"tui/sending"
 	"tui/store"
@@ -350,7 +351,7 @@ func controlNews(msg sendControlMsg) tea.Cmd {
 		errors.As(msg.err, &te)
 		if msg.send != nil {
 			text = fmt.Sprintf("%s had %s before the cancel arrived: nothing was cancelled; %s of %s sent", name,
-				te.From, thousands(msg.send.Counts[store.RecipientSent]), thousands(msg.send.Total))
+				te.From, english.Thousands(msg.send.Counts[store.RecipientSent]), english.Thousands(msg.send.Total))
 		}
 		return Flash(text)
 	case msg.action == actionCancel && errors.As(msg.err, &unreachable):
@@ -371,14 +372,14 @@ func controlNews(msg sendControlMsg) tea.Cmd {
 		if msg.c.Rate == 0 {
 			return Flash(name + " now sends as fast as the workers can; every worker follows within a second")
 		}
-		return Flash(fmt.Sprintf("%s now sends at %s/s; every worker follows within a second", name, thousands(msg.c.Rate)))
+		return Flash(fmt.Sprintf("%s now sends at %s/s; every worker follows within a second", name, english.Thousands(msg.c.Rate)))
 	}
 	text := "Cancelled " + name
 	if msg.action == actionCancelInLedger {
 		text += " in the ledger alone (workers were not told)"
 	}
 	if msg.send != nil {
-		text += fmt.Sprintf(": %s sent, %s cancelled", thousands(msg.send.Counts[store.RecipientSent]), thousands(msg.send.Counts[store.RecipientCancelled]))
+		text += fmt.Sprintf(": %s sent, %s cancelled", english.Thousands(msg.send.Counts[store.RecipientSent]), english.Thousands(msg.send.Counts[store.RecipientCancelled]))
 	}
 	return Flash(text)
 }
@@ -536,26 +537,26 @@ func (p *progressPane) head(l *sendLive, now time.Time) []string {
 	if total > 0 {
 		pct = final * 100 / total
 	}
-	done := fmt.Sprintf("%s/%s done (%d%%)", thousands(final), thousands(total), pct)
+	done := fmt.Sprintf("%s/%s done (%d%%)", english.Thousands(final), english.Thousands(total), pct)
 	barW := max(w-ansi.StringWidth(done)-4, 10)
 	lines = append(lines, " "+bar(st, barW, n, total)+"  "+done)
 
 	label := func(s string) string { return st.Label.Render(s) }
 	segs := []string{
-		label("Sent") + " " + st.Success.Render(thousands(n[store.RecipientSent])),
-		label("Failed") + " " + failedStyle(st, n[store.RecipientFailed]).Render(thousands(n[store.RecipientFailed])),
-		label("Retrying") + " " + thousands(n[store.RecipientRetrying]),
+		label("Sent") + " " + st.Success.Render(english.Thousands(n[store.RecipientSent])),
+		label("Failed") + " " + failedStyle(st, n[store.RecipientFailed]).Render(english.Thousands(n[store.RecipientFailed])),
+		label("Retrying") + " " + english.Thousands(n[store.RecipientRetrying]),
 	}
 	if l.live && l.active() {
-		segs = append(segs, label("In flight")+" "+thousands(l.inFlight(now)))
+		segs = append(segs, label("In flight")+" "+english.Thousands(l.inFlight(now)))
 	}
 	segs = append(segs,
-		label("Queued")+" "+thousands(n[store.RecipientQueued]),
-		label("Skipped")+" "+thousands(n[store.RecipientSkipped]),
-		label("Cancelled")+" "+thousands(n[store.RecipientCancelled]))
+		label("Queued")+" "+english.Thousands(n[store.RecipientQueued]),
+		label("Skipped")+" "+english.Thousands(n[store.RecipientSkipped]),
+		label("Cancelled")+" "+english.Thousands(n[store.RecipientCancelled]))
 	if k := l.send.Redelivered; k > 0 {
 		// Delivered again after a fault: each carried a redelivery mark.
-		segs = append(segs, label("Possibly twice")+" "+lipgloss.NewStyle().Foreground(st.Warn).Render(thousands(k)))
+		segs = append(segs, label("Possibly twice")+" "+lipgloss.NewStyle().Foreground(st.Warn).Render(english.Thousands(k)))
 	}
 	lines = append(lines, wrapSegments(segs, "   ", w-1, " ")...)
 
@@ -608,12 +609,12 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 	case l.c.Status == store.StatusCompleted:
 		failed, skipped := n[store.RecipientFailed], n[store.RecipientSkipped]
 		if failed+skipped == 0 {
-			return st.Success.Render("✓ Completed: " + thousands(n[store.RecipientSent]) + " sent")
+			return st.Success.Render("✓ Completed: " + english.Thousands(n[store.RecipientSent]) + " sent")
 		}
 		return st.Error.Render(fmt.Sprintf("✗ Completed with %s (%s sent) — f lists them, R retries them",
-			failedAndSkipped(failed, skipped), thousands(n[store.RecipientSent])))
+			failedAndSkipped(failed, skipped), english.Thousands(n[store.RecipientSent])))
 	case l.c.Status == store.StatusCancelled:
-		return st.Dim.Render(fmt.Sprintf("Cancelled%s: %s sent, %s cancelled", byWhom(&l.c), thousands(n[store.RecipientSent]), thousands(n[store.RecipientCancelled])))
+		return st.Dim.Render(fmt.Sprintf("Cancelled%s: %s sent, %s cancelled", byWhom(&l.c), english.Thousands(n[store.RecipientSent]), english.Thousands(n[store.RecipientCancelled])))
 	case l.c.Status == store.StatusFailed:
 		return st.Error.Render("✗ The send failed as a whole — R retries the recipients that did not get it")
 	case redisLost(p.c.Redis) && l.active():
@@ -643,11 +644,11 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 		return st.Error.Render("✗ " + workerRefusal(l, now))
 	case l.live && l.c.Status == store.StatusSending && queueLooksLost(l, now):
 		return warn.Render(fmt.Sprintf("%s wait, yet the workers are idle: if Redis lost the queue (a restart without persistence, a flush), r queues them again from the ledger",
-			countNoun(l.count(store.RecipientQueued), "recipient", "recipients")))
+			english.Count(l.count(store.RecipientQueued), "recipient", "recipients")))
 	case len(l.send.Losses) > 0 && l.active():
 		last := l.send.Losses[len(l.send.Losses)-1]
 		return warn.Render(fmt.Sprintf("Redis lost the queue at %s; %s re-queued from the ledger (each marked as a possible redelivery)",
-			last.At.Local().Format("15:04:05"), thousands(last.Requeued)))
+			last.At.Local().Format("15:04:05"), english.Thousands(last.Requeued)))
 	}
 	return ""
 }
@@ -733,7 +734,7 @@ func (p *progressPane) paceLine(l *sendLive, now time.Time) string {
 	r := l.rate(now)
 	rate := label("Rate") + " " + formatRate(r)
 	if l.c.Rate > 0 {
-		rate += st.Dim.Render(fmt.Sprintf(" (limit %s/s)", thousands(l.c.Rate)))
+		rate += st.Dim.Render(fmt.Sprintf(" (limit %s/s)", english.Thousands(l.c.Rate)))
 	}
 	left := l.send.Total - l.final()
 	etaText := "—"
@@ -821,7 +822,7 @@ func (p *progressPane) workerLines(l *sendLive, now time.Time, rows int) []strin
 		if showHost {
 			row += "  " + pad(wk.Host, 12, false)
 		}
-		row += "  " + pad(thousands(int(wk.InFlight)), 10, true) + "  " + pad(thousands(int(wk.Processed)), 10, true) + "  " + pad(seen, 15, false)
+		row += "  " + pad(english.Thousands(int(wk.InFlight)), 10, true) + "  " + pad(english.Thousands(int(wk.Processed)), 10, true) + "  " + pad(seen, 15, false)
 		cannot := wk.Cannot[l.c.ID]
 		if cannot != "" {
 			row += "  cannot deliver: " + cannot
@@ -841,7 +842,7 @@ func (p *progressPane) failureLines(l *sendLive, w, room int) []string {
 	if failed == 0 && len(l.failures) == 0 {
 		return []string{" " + st.Header.Render("Failures") + st.Dim.Render("  none so far")}
 	}
-	head := " " + st.Header.Render(fmt.Sprintf("Latest failures (%s)", thousands(failed))) + st.Dim.Render("  f lists them all")
+	head := " " + st.Header.Render(fmt.Sprintf("Latest failures (%s)", english.Thousands(failed))) + st.Dim.Render("  f lists them all")
 	lines := []string{head}
 	rows := room - 1
 	if rows <= 0 {
@@ -860,7 +861,7 @@ func (p *progressPane) failureLines(l *sendLive, w, room int) []string {
 			reason = "no reason given"
 		}
 		lines = append(lines, "   "+pad(e.Address, addrW, false)+"  "+
-			st.Dim.Render(pad(countNoun(e.Attempts, "try", "tries"), 9, true))+"  "+st.Error.Render(reason))
+			st.Dim.Render(pad(english.Count(e.Attempts, "try", "tries"), 9, true))+"  "+st.Error.Render(reason))
 	}
 	return lines
 }

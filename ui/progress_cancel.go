@@ -10,6 +10,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -88,15 +89,15 @@ func (d *cancelSendDialog) body() string {
 	}
 	if status, over := d.ended(); over {
 		return fmt.Sprintf("The send ended while you typed: it is %s (%s of %s sent). There is nothing left to cancel — esc closes this.",
-			status, thousands(l.count(store.RecipientSent)), thousands(l.send.Total))
+			status, english.Thousands(l.count(store.RecipientSent)), english.Thousands(l.send.Total))
 	}
 	left := l.send.Total - l.final()
 	if l.send.Counts[store.RecipientSent] == 0 && l.final() == 0 {
 		return fmt.Sprintf("Nobody has been sent to yet. All %s become cancelled, and this cannot be undone.",
-			countNoun(l.send.Total, "recipient", "recipients"))
+			english.Count(l.send.Total, "recipient", "recipients"))
 	}
 	return fmt.Sprintf("%s of %s are done. The %s not sent yet become cancelled, and this cannot be undone. Deliveries under way finish.",
-		thousands(l.final()), thousands(l.send.Total), countNoun(left, "recipient", "recipients"))
+		english.Thousands(l.final()), english.Thousands(l.send.Total), english.Count(left, "recipient", "recipients"))
 }
 
 func (d *cancelSendDialog) focus() tea.Cmd { return d.input.Focus() }

@@ -9,6 +9,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -70,7 +71,7 @@ func parseRate(s string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || n > store.MaxRate {
-		return 0, fmt.Errorf("%q is not a rate: type messages per second from 0 (no limit) to %s", s, thousands(store.MaxRate))
+		return 0, fmt.Errorf("%q is not a rate: type messages per second from 0 (no limit) to %s", s, english.Thousands(store.MaxRate))
 	}
 	return n, nil
 }
@@ -79,7 +80,7 @@ func parseRate(s string) (int, error) {
 func (d *rateDialog) View(w, h int) string {
 	now := "no limit"
 	if d.from > 0 {
-		now = thousands(d.from) + "/s"
+		now = english.Thousands(d.from) + "/s"
 	}
 	return promptView(d.c, w, h, &d.input, fmt.Sprintf("Rate of '%s'", d.name),
 		"Now "+now+", shared by every worker; a new rate reaches them all within a second. 0 or empty: no limit.",

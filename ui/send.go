@@ -13,6 +13,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/queue"
 	"tui/sending"
 	"tui/store"
@@ -136,7 +137,7 @@ func (f *sendFlow) result() tea.Msg {
 // stillQueueing is the error for a second send while this one queues.
 func (f *sendFlow) stillQueueing() error {
 	return fmt.Errorf("still queueing '%s' (%s/%s): wait for it to finish", f.campaign.Name,
-		thousands(f.progress.Enqueued), thousands(f.progress.Total))
+		english.Thousands(f.progress.Enqueued), english.Thousands(f.progress.Total))
 }
 
 // Update handles one message and sets outcome when the flow is over.
@@ -290,9 +291,9 @@ func (f *sendFlow) finished(msg sendStartMsg) tea.Cmd {
 		return tea.Batch(ReportError(fmt.Errorf("%w; r in its send pane resumes", msg.err)), DataChanged(CampaignData))
 	}
 	f.outcome = sendStarted
-	text := fmt.Sprintf("Sending %s to %s", name, countNoun(msg.res.Total, "recipient", "recipients"))
+	text := fmt.Sprintf("Sending %s to %s", name, english.Count(msg.res.Total, "recipient", "recipients"))
 	if msg.res.Failed > 0 {
-		text += fmt.Sprintf(" (%s could not be rendered and failed)", thousands(msg.res.Failed))
+		text += fmt.Sprintf(" (%s could not be rendered and failed)", english.Thousands(msg.res.Failed))
 	}
 	return tea.Batch(Flash(text), DataChanged(CampaignData))
 }
@@ -360,7 +361,7 @@ func (f *sendFlow) facts() []string {
 		channel += st.Dim.Render(" to ") + f.campaign.URL
 	}
 	out := []string{
-		field("Recipients", thousands(p.Recipients)),
+		field("Recipients", english.Thousands(p.Recipients)),
 		field("Channel", channel),
 	}
 	if f.campaign.Channel == store.ChannelMessenger {
@@ -418,16 +419,16 @@ func (f *sendFlow) blockedLines(inner int) []string {
 		if f.pf.RenderErrors < f.pf.ErrorCount {
 			heading = "Recipients that block the send"
 		}
-		lines = append(lines, "", st.Header.Render(fmt.Sprintf("%s (%s)", heading, thousands(f.pf.ErrorCount))))
+		lines = append(lines, "", st.Header.Render(fmt.Sprintf("%s (%s)", heading, english.Thousands(f.pf.ErrorCount))))
 		errLines := f.errorLines(inner)
 		room := f.errorRows()
 		end := min(f.scroll+room, len(errLines))
 		lines = append(lines, errLines[min(f.scroll, end):end]...)
 		switch {
 		case len(errLines) > room:
-			lines = append(lines, st.Dim.Render(fmt.Sprintf("%s–%s of %s · j/k scroll", thousands(f.scroll+1), thousands(end), thousands(len(errLines)))))
+			lines = append(lines, st.Dim.Render(fmt.Sprintf("%s–%s of %s · j/k scroll", english.Thousands(f.scroll+1), english.Thousands(end), english.Thousands(len(errLines)))))
 		case f.pf.ErrorCount > len(f.pf.Errors):
-			lines = append(lines, st.Dim.Render(fmt.Sprintf("… and %s more", thousands(f.pf.ErrorCount-len(f.pf.Errors)))))
+			lines = append(lines, st.Dim.Render(fmt.Sprintf("… and %s more", english.Thousands(f.pf.ErrorCount-len(f.pf.Errors)))))
 		}
 	}
 	return append(append(lines, ""), f.closeRow(inner)...)
@@ -503,7 +504,7 @@ func (f *sendFlow) closeRow(inner int) []string {
 func (f *sendFlow) confirmLines(inner int) []string {
 	st := f.c.Styles
 	p := f.pf
-	q := fmt.Sprintf("Send '%s' to %s?", f.campaign.Name, countNoun(p.Recipients, "recipient", "recipients"))
+	q := fmt.Sprintf("Send '%s' to %s?", f.campaign.Name, english.Count(p.Recipients, "recipient", "recipients"))
 	lines := []string{st.Title.Render(q), ""}
 	lines = append(lines, f.facts()...)
 	if p.Sample != nil {
@@ -532,11 +533,11 @@ func (f *sendFlow) queueingLines() []string {
 	var line string
 	switch {
 	case f.queued:
-		line = fmt.Sprintf("Queueing %s… %s/%s", name, thousands(f.progress.Enqueued), thousands(f.progress.Total))
+		line = fmt.Sprintf("Queueing %s… %s/%s", name, english.Thousands(f.progress.Enqueued), english.Thousands(f.progress.Total))
 	case f.c.Redis.State == queue.Dialling || f.c.Redis.State == queue.Idle:
 		line = "Connecting to Redis at " + f.c.Redis.URL + "…"
 	default:
-		line = fmt.Sprintf("Recording %s in the ledger…", countNoun(f.progress.Total, "recipient", "recipients"))
+		line = fmt.Sprintf("Recording %s in the ledger…", english.Count(f.progress.Total, "recipient", "recipients"))
 	}
 	return []string{st.Title.Render("Sending '" + name + "'"), "", f.spin.View() + " " + line, "",
 		st.Dim.Render("esc hides this: queueing goes on, and an interrupted one resumes without doubles.")}

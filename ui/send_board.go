@@ -9,6 +9,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"tui/internal/english"
 	"tui/queue"
 	"tui/sending"
 	"tui/store"
@@ -344,10 +345,10 @@ func (b *sendBoard) strip(now time.Time) []*sendLive {
 func failedAndSkipped(failed, skipped int) string {
 	var parts []string
 	if failed > 0 {
-		parts = append(parts, countNoun(failed, "failure", "failures"))
+		parts = append(parts, english.Count(failed, "failure", "failures"))
 	}
 	if skipped > 0 {
-		parts = append(parts, thousands(skipped)+" skipped")
+		parts = append(parts, english.Thousands(skipped)+" skipped")
 	}
 	return strings.Join(parts, " and ")
 }
@@ -360,13 +361,13 @@ func endNews(l *sendLive) FlashMsg {
 	case store.StatusCompleted:
 		failed, skipped := n[store.RecipientFailed], n[store.RecipientSkipped]
 		if failed+skipped == 0 {
-			return FlashMsg{Text: fmt.Sprintf("%s completed: %s sent", name, thousands(n[store.RecipientSent]))}
+			return FlashMsg{Text: fmt.Sprintf("%s completed: %s sent", name, english.Thousands(n[store.RecipientSent]))}
 		}
 		return FlashMsg{Text: fmt.Sprintf("%s completed with %s: %s sent; f in its send pane lists them",
-			name, failedAndSkipped(failed, skipped), thousands(n[store.RecipientSent])), Err: true}
+			name, failedAndSkipped(failed, skipped), english.Thousands(n[store.RecipientSent])), Err: true}
 	case store.StatusCancelled:
 		return FlashMsg{Text: fmt.Sprintf("%s was cancelled: %s sent, %s cancelled", name,
-			thousands(n[store.RecipientSent]), thousands(n[store.RecipientCancelled]))}
+			english.Thousands(n[store.RecipientSent]), english.Thousands(n[store.RecipientCancelled]))}
 	}
 	return FlashMsg{Text: fmt.Sprintf("%s is %s", name, l.c.Status), Err: l.c.Status == store.StatusFailed}
 }
@@ -434,7 +435,7 @@ func formatRate(r float64) string {
 	case r < 10:
 		return fmt.Sprintf("%.1f/s", r)
 	}
-	return thousands(int(r+0.5)) + "/s"
+	return english.Thousands(int(r+0.5)) + "/s"
 }
 
 // formatElapsed shows a duration on a clock: 45s, 12m05s, 3h20m.

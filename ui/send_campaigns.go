@@ -11,6 +11,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -323,7 +324,7 @@ func (s *CampaignsScreen) stripLine(l *sendLive, w int) string {
 	if total > 0 {
 		pct = done * 100 / total
 	}
-	tail := fmt.Sprintf(" %3d%%  %s/%s", pct, thousands(done), thousands(total))
+	tail := fmt.Sprintf(" %3d%%  %s/%s", pct, english.Thousands(done), english.Thousands(total))
 	now := s.c.Now()
 	switch {
 	case l.active() && redisLost(s.c.Redis):
@@ -335,9 +336,9 @@ func (s *CampaignsScreen) stripLine(l *sendLive, w int) string {
 			tail += " · ETA " + e
 		}
 	case !l.active():
-		tail += fmt.Sprintf(" · %s sent", thousands(sent))
+		tail += fmt.Sprintf(" · %s sent", english.Thousands(sent))
 		if failed > 0 {
-			tail += fmt.Sprintf(" · %s failed", thousands(failed))
+			tail += fmt.Sprintf(" · %s failed", english.Thousands(failed))
 		}
 	}
 	barW := min(w-ansi.StringWidth(head)-ansi.StringWidth(tail)-2, 30)

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/charmbracelet/x/vt"
 
+	"tui/internal/english"
 	"tui/queue"
 	"tui/sending"
 	"tui/store"
@@ -326,6 +327,6 @@ func waitStored(t *testing.T, st *store.Store, id uint64, what string, cond func
 func (s *testScreen) sendFromList(name string, recipients int) {
 	s.t.Helper()
 	s.press("s")
-	s.waitFor(fmt.Sprintf("Send '%s' to %s?", name, countNoun(recipients, "recipient", "recipients")))
+	s.waitFor(fmt.Sprintf("Send '%s' to %s?", name, english.Count(recipients, "recipient", "recipients")))
 	s.press("y")
 }

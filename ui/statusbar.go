@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"tui/internal/english"
 	"tui/queue"
 	"tui/store"
 )
@@ -75,7 +75,7 @@ func (b statusBar) dot(s queue.Status) string {
 }
 
 func formatCounts(c store.Counts) string {
-	return fmt.Sprintf("%s campaigns · %s contacts", thousands(c.Campaigns), thousands(c.Contacts))
+	return english.Count(c.Campaigns, "campaign", "campaigns") + " · " + english.Count(c.Contacts, "contact", "contacts")
 }
 
 // View renders the bar in exactly one line of at most width cells.
@@ -206,22 +206,4 @@ func (b statusBar) render(width int, in statusInfo) (string, bool) {
 		cut = true
 	}
 	return ansi.Truncate(line, width, "…"), cut
-}
-
-// thousands formats n with thousands separators: 12,430.
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -354,9 +355,9 @@ func (s *SuppressionScreen) listView() string {
 		lines = append(lines, wrapText(st.Dim.Render("One-click unsubscribes and bounced addresses arrive here by themselves; add complaints by hand. On the contacts screen, s suppresses the contact under the cursor."), w)...)
 		return strings.Join(lines, "\n")
 	}
-	info := countNoun(len(s.all), "address", "addresses")
+	info := english.Count(len(s.all), "address", "addresses")
 	if s.filter != "" {
-		info = fmt.Sprintf("%s of %s · /%s", groupDigits(len(s.shown)), info, s.filter)
+		info = fmt.Sprintf("%s of %s · /%s", english.Thousands(len(s.shown)), info, s.filter)
 	}
 	lines := []string{cutLine(title+st.Dim.Render(" · "+info), w)}
 
