@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/term"
 
+	"tui/internal/english"
 	"tui/internal/termsafe"
 	"tui/store"
 )
@@ -109,8 +110,8 @@ func contactsImport(e *env, g *globals, args []string) error {
 		}
 		return writeJSON(e.stdout, rep)
 	}
-	fmt.Fprintf(e.stdout, "Imported %s: %d rows — %d created, %d updated, %d duplicates, %d invalid\n",
-		path, rep.Rows, rep.Created, rep.Updated, rep.Duplicates, rep.Invalid)
+	fmt.Fprintf(e.stdout, "Imported %s: %s — %s created, %s updated, %s, %s invalid\n", path, english.Count(rep.Rows, "row", "rows"),
+		english.Thousands(rep.Created), english.Thousands(rep.Updated), english.Count(rep.Duplicates, "duplicate", "duplicates"), english.Thousands(rep.Invalid))
 	for _, p := range rep.Problems {
 		fmt.Fprintf(e.stderr, "%s:%d: %s\n", path, p.Line, p.Reason)
 	}

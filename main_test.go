@@ -236,7 +236,7 @@ func TestContactsImportReportAndList(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("import: %+v", r)
 	}
-	if !strings.Contains(r.stdout, "5 rows — 2 created, 0 updated, 1 duplicates, 2 invalid") {
+	if !strings.Contains(r.stdout, "5 rows — 2 created, 0 updated, 1 duplicate, 2 invalid") {
 		t.Fatalf("import summary: %q", r.stdout)
 	}
 	for _, want := range []string{"c.csv:3: ", "not-an-email", "c.csv:4: ", "repeats line 2", "c.csv:5: ", "has 2 columns"} {

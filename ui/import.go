@@ -334,9 +334,9 @@ func (m *importer) finish(msg importDoneMsg) tea.Cmd {
 	}
 	m.stage, m.report, m.scroll, m.stopped = importReport, msg.report, 0, ""
 	r := msg.report
-	flash := fmt.Sprintf("Imported %s: %d created, %d updated", m.name, r.Created, r.Updated)
+	flash := fmt.Sprintf("Imported %s: %s created, %s updated", m.name, english.Thousands(r.Created), english.Thousands(r.Updated))
 	if r.Skipped() > 0 {
-		flash += fmt.Sprintf(", %d skipped", r.Skipped())
+		flash += ", " + english.Thousands(r.Skipped()) + " skipped"
 	}
 	return tea.Batch(Flash(flash), DataChanged(ContactData))
 }

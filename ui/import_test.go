@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,23 @@ func TestImportCSVThroughTheTUI(t *testing.T) {
 			t.Errorf("the list lacks %s after the import:\n%s", addr, frame(scr))
 		}
 	}
+}
+
+// The flash of a large import groups its digits, as every count does.
+func TestImportFlashGroupsDigits(t *testing.T) {
+	st := newTestStore(t)
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 1500 {
+		fmt.Fprintf(&b, "p%d@example.com\n", i)
+	}
+	path := ctWriteFile(t, "many.csv", b.String())
+	s := startApp(t, st, 100, 24)
+	s.press("2", "i")
+	s.waitFor("Import contacts from a CSV file")
+	s.typeText(path)
+	s.press("enter", "enter", "enter")
+	s.waitFor("✓ Imported many.csv: 1,500 created, 0 updated")
 }
 
 func TestImportWithoutAddressColumnChangesNothing(t *testing.T) {
