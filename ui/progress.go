@@ -727,10 +727,17 @@ func (p *progressPane) paceLine(l *sendLive, now time.Time) string {
 	if l.send.FinishedAt != nil {
 		end = *l.send.FinishedAt
 	}
-	elapsed := label("Elapsed") + " " + formatElapsed(end.Sub(started))
 	if !l.active() {
-		return label("Average") + " " + formatRate(l.averageRate()) + "   " + elapsed
+		// Over: the time it took, to the tenth below ten seconds, where
+		// whole seconds would make the average a rounding of its count.
+		took := end.Sub(started)
+		elapsed := formatElapsed(took)
+		if took > 0 && took < 10*time.Second && !started.IsZero() {
+			elapsed = fmt.Sprintf("%.1fs", max(took, 100*time.Millisecond).Seconds())
+		}
+		return label("Average") + " " + formatRate(l.averageRate()) + "   " + label("Took") + " " + elapsed
 	}
+	elapsed := label("Elapsed") + " " + formatElapsed(end.Sub(started))
 	r := l.rate(now)
 	rate := label("Rate") + " " + formatRate(r)
 	if l.c.Rate > 0 {

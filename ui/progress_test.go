@@ -456,7 +456,7 @@ func TestPaneShowsARetryRoundsOwnPace(t *testing.T) {
 	v := ansi.Strip(p.View())
 	for _, want := range []string{
 		"round 2 · started " + roundStart.Local().Format("15:04:05") + " by bob",
-		"Average 2.0/s", "Elapsed 10s",
+		"Average 2.0/s", "Took 10s",
 	} {
 		if !strings.Contains(v, want) {
 			t.Errorf("the pane lacks %q:\n%s", want, v)
@@ -471,6 +471,13 @@ func TestPaneShowsARetryRoundsOwnPace(t *testing.T) {
 	board.apply(sending.Update{Campaign: camp, Send: send, At: now})
 	if v := ansi.Strip(p.View()); !strings.Contains(v, "by ada") || !strings.Contains(v, "Average 10/s") {
 		t.Errorf("a first round's pane:\n%s", v)
+	}
+	// A send over in under a second: its time to the tenth, and the rate
+	// over that time, not the count over a second rounded up.
+	send.StartedAt = finished.Add(-800 * time.Millisecond)
+	board.apply(sending.Update{Campaign: camp, Send: send, At: now})
+	if v := ansi.Strip(p.View()); !strings.Contains(v, "Average 125/s   Took 0.8s") {
+		t.Errorf("a send over in 0.8 s:\n%s", v)
 	}
 }
 

@@ -133,10 +133,8 @@ func (l *sendLive) averageRate() float64 {
 	if l.send.FinishedAt == nil || started.IsZero() {
 		return 0
 	}
-	d := l.send.FinishedAt.Sub(started)
-	if d < time.Second {
-		d = time.Second
-	}
+	// A send over within moments has no meaningful rate beyond this.
+	d := max(l.send.FinishedAt.Sub(started), 100*time.Millisecond)
 	return float64(l.final()-l.count(store.RecipientCancelled)-l.send.RoundBase) / d.Seconds()
 }
 
