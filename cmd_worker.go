@@ -159,7 +159,7 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 		}
 		defer func() { stop(); wait() }()
 	}
-	defer reopenOutboxesOnHUP(log)()
+	defer reopenOutboxesOnHUP(log, true)()
 	log.Info("connecting to redis", "url", conn.URL())
 	var rdbErr error
 	for attempt := 1; ; attempt++ {
@@ -189,10 +189,12 @@ func runHeadlessWorker(e *env, g *globals, wf *workerFlags) error {
 
 // reopenOutboxesOnHUP makes SIGHUP reopen the file channel's outbox, as
 // daemons reopen their logs after logrotate moved them (the outbox follows
-// a move within a second anyway). It returns the function that stops it.
-// The interactive app does not use it: there, SIGHUP means the terminal
-// went away.
-func reopenOutboxesOnHUP(log *slog.Logger) (stop func()) {
+// a move within a second anyway); a server without a worker notes it and
+// goes on, as it does when the terminal it was started from closes. It
+// returns the function that stops it. The interactive app does not use it:
+// there, SIGHUP means the terminal went away, and the app stops
+// (runInteractive).
+func reopenOutboxesOnHUP(log *slog.Logger, outboxes bool) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -200,6 +202,10 @@ func reopenOutboxesOnHUP(log *slog.Logger) (stop func()) {
 		for {
 			select {
 			case <-hup:
+				if !outboxes {
+					log.Info("SIGHUP: no worker runs here, so there is no outbox to reopen; going on")
+					continue
+				}
 				worker.ReopenOutboxes()
 				log.Info("SIGHUP: the outbox is reopened before the next delivery")
 			case <-done:

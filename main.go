@@ -556,6 +556,13 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 	// The log, the worker's too, would write over the screen: the state
 	// shows in the status bar instead.
 	quiet := slog.New(slog.DiscardHandler)
+	// A terminal that hangs up (the SSH connection dropped, the window
+	// closed) sends SIGHUP, whose default ends the process at once: the
+	// worker's deliveries under way unrecorded, to be made again after the
+	// lease, its jobs held until then, and the worker "lost" in every pane.
+	// The app stops instead as on SIGTERM.
+	ctx, stopHUP := signal.NotifyContext(e.ctx, syscall.SIGHUP)
+	defer stopHUP()
 	o, err := openOwner(e, g, wf, ownerSetup{log: quiet, worker: withWorker, workerLog: quiet})
 	if err != nil {
 		return err
@@ -564,10 +571,10 @@ func runInteractive(e *env, g *globals, wf *workerFlags, withWorker bool) error 
 
 	c := ui.NewCommon(o.st, actor(), o.conn.Status()).WithSending(o.svc, o.hub, o.lw)
 	app := ui.NewApp(c)
-	p := tea.NewProgram(app, tea.WithContext(e.ctx))
+	p := tea.NewProgram(app, tea.WithContext(ctx))
 	// Other processes' commands and scheduled sends change what the
 	// screens show.
-	o.Start(e.ctx, ownerHooks{
+	o.Start(ctx, ownerHooks{
 		changed: func(what ui.DataKind) { p.Send(ui.DataChangedMsg{What: what}) },
 		flash:   func(text string, isErr bool) { p.Send(ui.FlashMsg{Text: text, Err: isErr}) },
 	})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 	"tui/internal/testkit/seed"
 	"tui/store"
 )
@@ -69,4 +70,25 @@ func TestWorkerReopensItsOutboxOnSIGHUP(t *testing.T) {
 	if w.err != nil {
 		t.Errorf("the worker exited %v after SIGHUP and SIGTERM, want 0", w.err)
 	}
+}
+
+// A server without a worker has no outbox to reopen; SIGHUP (a logrotate
+// script's, or the terminal it was started from closing) does not end it.
+func TestServeWithoutAWorkerGoesOnAfterSIGHUP(t *testing.T) {
+	db, id := seed.Campaign(t, 3)
+	o := startServe(t, nil, db)
+	if err := o.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the SIGHUP in the log", func() bool {
+		return strings.Contains(o.stderr.String(), "SIGHUP: no worker runs here")
+	})
+	// Still the owner: a command is served through it.
+	if code, _, e := runBinary(t, []string{"TUI_DB=" + db}, "campaign", "show", fmt.Sprint(id)); code != 0 {
+		t.Fatalf("campaign show after SIGHUP: %d %s", code, e)
+	}
+	if !strings.Contains(o.stderr.String(), `command="campaign show"`) {
+		t.Errorf("the command did not go through the owner:\n%s", o.stderr.String())
+	}
+	o.stop(t)
 }

@@ -27,8 +27,8 @@ type ownerSetup struct {
 	workerLog *slog.Logger
 	// reopenOnHUP reopens the worker's outboxes on SIGHUP, for servers
 	// (logrotate moves the outbox and sends SIGHUP, which would otherwise
-	// end the process). A terminal app lets SIGHUP end it: its terminal
-	// went away.
+	// end the process); a server without a worker goes on. A terminal app
+	// stops on SIGHUP, as on SIGTERM: its terminal went away.
 	reopenOnHUP bool
 }
 
@@ -93,9 +93,9 @@ func openOwner(e *env, g *globals, wf *workerFlags, set ownerSetup) (_ *ownerPro
 	o.closers = append(o.closers, stopMetrics)
 	if set.worker {
 		o.lw = newLocalWorker(e, conn, wf, set.workerLog, outboxBeside(st.Path()))
-		if set.reopenOnHUP {
-			o.closers = append(o.closers, reopenOutboxesOnHUP(set.log))
-		}
+	}
+	if set.reopenOnHUP {
+		o.closers = append(o.closers, reopenOutboxesOnHUP(set.log, set.worker))
 	}
 	return o, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,66 @@ func TestHeadlessWorkerHasADefaultOutbox(t *testing.T) {
 	keysOnce(t, waitLines(t, outbox, 20, 30*time.Second), 20)
 	if !strings.Contains(logs.String(), "path="+outbox) {
 		t.Errorf("the log does not name the outbox %s:\n%s", outbox, logs.String())
+	}
+}
+
+// The app with its in-process worker, whose terminal hangs up mid-send (the
+// SSH connection dropped, the window closed): it stops as on SIGTERM. Its
+// worker says goodbye, so no pane lists it as lost, and gives its jobs back
+// at once, where a process ended by SIGHUP's default held them until the
+// lease ran out, its deliveries under way unrecorded.
+func TestAHungUpTerminalStopsTheAppsWorkerCleanly(t *testing.T) {
+	srv := redistest.Start(t)
+	db, id := seed.Campaign(t, 300)
+	editCampaign(t, db, id, func(c *store.Campaign) { c.Rate = 20 })
+	dir := t.TempDir()
+	outbox := filepath.Join(dir, "outbox.jsonl")
+	term := startTerminal(t, 80, 24, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL(), "HOME=" + dir},
+		tuiBinary(t), "--worker", "--outbox", outbox)
+	term.waitFor("Kill me", "worker: waiting")
+	// Queued through the app, which owns the database.
+	if code, _, e := runBinary(t, []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}, "campaign", "send", fmt.Sprint(id)); code != 0 {
+		t.Fatalf("send: %s", e)
+	}
+	waitLines(t, outbox, 10, 20*time.Second)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	pending := func() int64 {
+		p, err := rdb.XPending(ctx, queue.JobsKey(id), queue.Group).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Count
+	}
+	workers := func() []string { return rdb.SMembers(ctx, queue.WorkersKey()).Val() }
+	if len(workers()) != 1 || pending() == 0 {
+		t.Fatalf("mid-send, workers %v and %d jobs held: the hang-up would show nothing", workers(), pending())
+	}
+	// The app is the child of the shell tmux runs in the pane.
+	shell := strings.TrimSpace(term.tmux("list-panes", "-t", term.target, "-F", "#{pane_pid}"))
+	out, err := exec.Command("pgrep", "-P", shell).Output()
+	app := strings.TrimSpace(string(out))
+	if err != nil || strings.Contains(app, "\n") {
+		t.Fatalf("the app's process under the shell %s: %q %v", shell, app, err)
+	}
+
+	term.tmux("kill-session", "-t", term.target) // the terminal hangs up
+	testkit.Eventually(t, 20*time.Second, "the app to stop", func() bool {
+		stat, err := os.ReadFile("/proc/" + app + "/stat")
+		return err != nil || strings.Contains(string(stat), ") Z ")
+	})
+	if w := workers(); len(w) != 0 {
+		t.Errorf("the app's worker is still registered (%v): every pane lists it as lost", w)
+	}
+	if n := pending(); n != 0 {
+		t.Errorf("%d jobs are still held by the app's worker: nobody delivers them until its lease runs out", n)
+	}
+	seen := map[string]bool{}
+	for _, l := range readOutbox(t, outbox) {
+		if seen[l.Key] {
+			t.Errorf("%s was delivered twice", l.Key)
+		}
+		seen[l.Key] = true
 	}
 }
