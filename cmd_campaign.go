@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"tui/internal/english"
 	"tui/internal/termsafe"
 	"tui/sending"
 	"tui/store"
@@ -168,8 +169,8 @@ func campaignList(e *env, g *globals, args []string) error {
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCHANNEL\tAUDIENCE\tLAST SEND\tUPDATED")
 	now := time.Now()
 	for i, c := range out {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, oneLine(c.Name, 40), statusText(&campaigns[i], now), c.Channel,
-			c.Audience, lastSend(c.LastSend), c.UpdatedAt.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, oneLine(c.Name, 40), statusText(&campaigns[i], now), c.Channel,
+			english.Thousands(c.Audience), lastSend(c.LastSend), c.UpdatedAt.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
 }
@@ -178,7 +179,24 @@ func lastSend(s *store.SendInfo) string {
 	if s == nil {
 		return "never"
 	}
-	return fmt.Sprintf("%d/%d sent, %d failed", s.Sent, s.Total, s.Failed)
+	return fmt.Sprintf("%s/%s sent, %s failed", english.Thousands(s.Sent), english.Thousands(s.Total), english.Thousands(s.Failed))
+}
+
+// startedLine says when the last send started, by whom, and when it
+// finished: "2026-12-07 16:42:08 by ann@host, finished 16:42:20 (took 12s)".
+func startedLine(s *store.SendInfo) string {
+	line := s.StartedAt.Local().Format("2006-01-02 15:04:05")
+	if s.StartedBy != "" {
+		line += " by " + s.StartedBy
+	}
+	if f := s.FinishedAt; f != nil {
+		layout := "15:04:05"
+		if f.Local().YearDay() != s.StartedAt.Local().YearDay() || f.Year() != s.StartedAt.Year() {
+			layout = "2006-01-02 15:04:05"
+		}
+		line += fmt.Sprintf(", finished %s (took %s)", f.Local().Format(layout), sending.HumanDuration(f.Sub(s.StartedAt)))
+	}
+	return line
 }
 
 // oneLine is s as one table cell of at most max characters, made safe for
@@ -476,7 +494,7 @@ func campaignShow(e *env, g *globals, args []string) error {
 		}
 		row("Messaging", mt)
 	}
-	row("Audience", fmt.Sprintf("%d recipients", n))
+	row("Audience", english.Count(n, "recipient", "recipients"))
 	row("Tags", orAll(c.Tags))
 	row("Exclude tags", orNone(c.ExcludeTags))
 	if c.Rate == 0 {
@@ -485,11 +503,19 @@ func campaignShow(e *env, g *globals, args []string) error {
 		row("Rate", fmt.Sprintf("%d/s", c.Rate))
 	}
 	row("Last send", lastSend(c.LastSend))
-	row("Ledger", fmt.Sprintf("%d queued, %d retrying, %d sent, %d failed, %d skipped, %d cancelled",
-		counts[store.RecipientQueued], counts[store.RecipientRetrying], counts[store.RecipientSent],
-		counts[store.RecipientFailed], counts[store.RecipientSkipped], counts[store.RecipientCancelled]))
+	if s := c.LastSend; s != nil && !s.StartedAt.IsZero() {
+		row("Started", startedLine(s))
+	}
+	th := english.Thousands
+	row("Ledger", fmt.Sprintf("%s queued, %s retrying, %s sent, %s failed, %s skipped, %s cancelled",
+		th(counts[store.RecipientQueued]), th(counts[store.RecipientRetrying]), th(counts[store.RecipientSent]),
+		th(counts[store.RecipientFailed]), th(counts[store.RecipientSkipped]), th(counts[store.RecipientCancelled])))
 	row("Updated", fmt.Sprintf("%s by %s (version %d)", c.UpdatedAt.Local().Format("2006-01-02 15:04:05"), c.UpdatedBy, c.Version))
-	row("Subject", c.Subject)
+	if c.Subject == "" {
+		row("Subject", "(none)")
+	} else {
+		row("Subject", c.Subject)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -323,3 +323,26 @@ func TestNegativeNumbersGetAProperError(t *testing.T) {
 		t.Errorf("show -1: %+v", r)
 	}
 }
+
+// campaign show says when the last send ran, by whom and how long it took,
+// and groups digits as the app does.
+func TestShowSaysWhenTheLastSendRan(t *testing.T) {
+	start := time.Date(2026, 12, 7, 16, 42, 8, 0, time.Local)
+	end := start.Add(12 * time.Second)
+	s := &store.SendInfo{StartedAt: start, StartedBy: "ann@host", FinishedAt: &end, Total: 200500, Sent: 200499, Failed: 1}
+	if got, want := startedLine(s), "2026-12-07 16:42:08 by ann@host, finished 16:42:20 (took 12s)"; got != want {
+		t.Errorf("started line %q, want %q", got, want)
+	}
+	next := start.Add(26 * time.Hour)
+	s.FinishedAt = &next
+	if got, want := startedLine(s), "2026-12-07 16:42:08 by ann@host, finished 2026-12-08 18:42:08 (took 26h0m)"; got != want {
+		t.Errorf("a send over the next day: %q, want %q", got, want)
+	}
+	s.FinishedAt = nil
+	if got, want := startedLine(s), "2026-12-07 16:42:08 by ann@host"; got != want {
+		t.Errorf("a send under way: %q, want %q", got, want)
+	}
+	if got, want := lastSend(s), "200,499/200,500 sent, 1 failed"; got != want {
+		t.Errorf("last send %q, want %q", got, want)
+	}
+}
