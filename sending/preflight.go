@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"tui/internal/english"
 	"tui/store"
 )
 
@@ -338,7 +339,7 @@ func (p *Preflight) EstimateText() string {
 	if p.Campaign.Rate == 0 {
 		return "no rate limit: as fast as the workers deliver"
 	}
-	return fmt.Sprintf("%s at %d/s", HumanDuration(p.Estimate), p.Campaign.Rate)
+	return fmt.Sprintf("%s at %s/s", HumanDuration(p.Estimate), english.Thousands(p.Campaign.Rate))
 }
 
 // HumanDuration rounds a duration for people: 45s, 12m30s, 3h20m.
