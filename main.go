@@ -103,7 +103,9 @@ Exit codes: 0 success; 1 the operation failed (stderr says why and what to do); 
 `
 
 // usageError is bad input on the command line: exit code 2.
-type usageError struct{ msg string }
+// usageError is a command line that cannot be run as given; command names
+// the command whose usage helps, "" for the general one.
+type usageError struct{ msg, command string }
 
 func (e *usageError) Error() string { return e.msg }
 
@@ -270,6 +272,10 @@ func run(e *env, args []string) int {
 		fmt.Fprint(e.stdout, usageText)
 		return 0
 	case errors.As(err, &ue):
+		if lines := commandUsage(ue.command); ue.command != "" && lines != "" {
+			fmt.Fprintf(e.stderr, "tui: %s\nUsage:\n%s\nRun 'tui --help' for every command.\n", termsafe.Text(ue.msg), lines)
+			return 2
+		}
 		fmt.Fprintf(e.stderr, "tui: %s\nRun 'tui --help' for usage.\n", termsafe.Text(ue.msg))
 		return 2
 	case errors.Is(err, context.Canceled) && e.ctx.Err() != nil:
@@ -296,7 +302,7 @@ func dispatch(e *env, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &usageError{msg: err.Error()}
+		return &usageError{msg: flagMessage(fs, err)}
 	}
 	if *showVersion {
 		fmt.Fprintf(e.stdout, "tui %s\n", version)
@@ -384,6 +390,50 @@ func commandUsage(command string) string {
 	return strings.Join(out, "\n")
 }
 
+// flagMessage says what the flag package found wrong in the words of the
+// rest of the command line: "unknown flag --bogus", not "flag provided but
+// not defined: -bogus".
+func flagMessage(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + strings.TrimPrefix(name, "-")
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "--" + strings.TrimPrefix(name, "-") + " needs a value"
+	}
+	// invalid value "x" for flag -rate: parse error
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		if i := strings.Index(rest, " for flag -"); i >= 0 {
+			value, tail := rest[:i], rest[i+len(" for flag -"):]
+			name, why, _ := strings.Cut(tail, ": ")
+			name = strings.TrimPrefix(name, "-")
+			if why == "value out of range" {
+				return "--" + name + " " + value + " is out of range"
+			}
+			var kind any
+			if f := fs.Lookup(name); f != nil {
+				if g, ok := f.Value.(flag.Getter); ok {
+					kind = g.Get()
+				}
+			}
+			switch kind.(type) {
+			case int, int64, uint, uint64:
+				why = "is not a whole number"
+			case time.Duration:
+				why = "is not a duration such as 30s, 5m or 1h"
+			case float64:
+				why = "is not a number"
+			case bool:
+				why = "is not true or false"
+			default:
+				return "--" + name + " " + value + ": " + why
+			}
+			return "--" + name + " " + value + " " + why
+		}
+	}
+	return msg
+}
+
 // newFlagSet returns a flag set that reports errors instead of exiting and
 // prints nothing itself: run prints one clear line.
 func newFlagSet(e *env, name string) *flag.FlagSet {
@@ -408,7 +458,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, &helpRequest{command: fs.Name()}
 			}
-			return nil, &usageError{msg: err.Error()}
+			return nil, &usageError{msg: flagMessage(fs, err), command: fs.Name()}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

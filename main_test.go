@@ -346,3 +346,33 @@ func TestShowSaysWhenTheLastSendRan(t *testing.T) {
 		t.Errorf("last send %q, want %q", got, want)
 	}
 }
+
+// A flag the command does not take, or a value of the wrong kind, is said
+// in the command line's own words, with the usage of that command.
+func TestFlagErrorsSayWhatIsWrongAndShowTheCommandsUsage(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tui.db")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"contacts", "list", "--bogus"}, []string{"tui: unknown flag --bogus\n", "Usage:\n  tui contacts list", "Run 'tui --help' for every command."}},
+		{[]string{"campaign", "show", "1", "--jsn"}, []string{"tui: unknown flag --jsn\n", "  tui campaign show ID [--json]"}},
+		{[]string{"campaign", "create", "--rate"}, []string{"tui: --rate needs a value\n", "  tui campaign create --name NAME"}},
+		{[]string{"campaign", "create", "--name", "x", "--rate", "fast"}, []string{`tui: --rate "fast" is not a whole number`}},
+		{[]string{"campaign", "create", "--max-attempts", "99999999999999999999"}, []string{`--max-attempts "99999999999999999999" is out of range`}},
+		{[]string{"--headless-worker", "--lease", "soon"}, []string{`tui: --lease "soon" is not a duration such as 30s, 5m or 1h`, "Run 'tui --help' for usage."}},
+	} {
+		r := cli(t, db, "", c.args...)
+		if r.code != 2 {
+			t.Errorf("%v: exit %d, want 2", c.args, r.code)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%v: stderr lacks %q:\n%s", c.args, w, r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, "flag provided") || strings.Contains(r.stderr, "parse error") {
+			t.Errorf("%v: the flag package's words:\n%s", c.args, r.stderr)
+		}
+	}
+}
