@@ -401,6 +401,13 @@ func flagMessage(fs *flag.FlagSet, err error) string {
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return "--" + strings.TrimPrefix(name, "-") + " needs a value"
 	}
+	// invalid boolean value "x" for -json: parse error
+	if rest, ok := strings.CutPrefix(msg, "invalid boolean value "); ok {
+		if value, tail, ok := strings.Cut(rest, " for -"); ok {
+			name, _, _ := strings.Cut(tail, ": ")
+			return "--" + strings.TrimPrefix(name, "-") + "=" + value + " is not true or false"
+		}
+	}
 	// invalid value "x" for flag -rate: parse error
 	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
 		if i := strings.Index(rest, " for flag -"); i >= 0 {
@@ -423,8 +430,6 @@ func flagMessage(fs *flag.FlagSet, err error) string {
 				why = "is not a duration such as 30s, 5m or 1h"
 			case float64:
 				why = "is not a number"
-			case bool:
-				why = "is not true or false"
 			default:
 				return "--" + name + " " + value + ": " + why
 			}

@@ -360,6 +360,7 @@ func TestFlagErrorsSayWhatIsWrongAndShowTheCommandsUsage(t *testing.T) {
 		{[]string{"campaign", "create", "--rate"}, []string{"tui: --rate needs a value\n", "  tui campaign create --name NAME"}},
 		{[]string{"campaign", "create", "--name", "x", "--rate", "fast"}, []string{`tui: --rate "fast" is not a whole number`}},
 		{[]string{"campaign", "create", "--max-attempts", "99999999999999999999"}, []string{`--max-attempts "99999999999999999999" is out of range`}},
+		{[]string{"campaign", "list", "--json=maybe"}, []string{`tui: --json="maybe" is not true or false`, "  tui campaign list"}},
 		{[]string{"--headless-worker", "--lease", "soon"}, []string{`tui: --lease "soon" is not a duration such as 30s, 5m or 1h`, "Run 'tui --help' for usage."}},
 	} {
 		r := cli(t, db, "", c.args...)
