@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -33,6 +34,10 @@ type WorkerInfo struct {
 	// Jobs is the job format the worker reads (JobFormat); "" for a tui
 	// from before packed jobs, which fails them as malformed.
 	Jobs string
+	// Slowed holds, by campaign, why this worker sends that campaign
+	// slower than its settings ask: its channel asked it to (HTTP 429 or
+	// 503, SMTP 421, a Graph rate limit). It names what it does about it.
+	Slowed map[uint64]string
 }
 
 // JobFormat names the jobs this tui queues and reads: packed (JobField).
@@ -55,6 +60,39 @@ func Outdated(workers []WorkerInfo, now time.Time) (WorkerInfo, bool) {
 func OutdatedSentence(w WorkerInfo) string {
 	return fmt.Sprintf("worker %s (host %s) runs an older tui, which fails every job of this one it takes: stop it and upgrade it",
 		w.ID, w.Host)
+}
+
+// encodeSlowed writes a worker's slowed campaigns as one heartbeat field,
+// rewritten whole at every beat: a campaign no longer slowed leaves no
+// field behind. "" when none is.
+func encodeSlowed(m map[uint64]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func decodeSlowed(s string) map[uint64]string {
+	var m map[uint64]string
+	if s != "" && json.Unmarshal([]byte(s), &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// Slowed reports why live workers send a campaign slower than asked: the
+// first such worker and its reason, and how many workers are slowed.
+func Slowed(workers []WorkerInfo, campaignID uint64, now time.Time) (first WorkerInfo, reason string, n int) {
+	for _, w := range workers {
+		if r := w.Slowed[campaignID]; r != "" && w.Alive(now) {
+			if n == 0 {
+				first, reason = w, r
+			}
+			n++
+		}
+	}
+	return first, reason, n
 }
 
 // LostAfter is how long a worker may go without a heartbeat before it is
@@ -97,7 +135,7 @@ func Heartbeat(ctx context.Context, rdb redis.UniversalClient, w WorkerInfo) err
 		p.HSet(ctx, key, "host", w.Host, "pid", w.PID, "concurrency", w.Concurrency,
 			"started", w.Started.UnixMilli(), "last_seen", w.LastSeen.UnixMilli(),
 			"processed", w.Processed, "failed", w.Failed, "in_flight", w.InFlight, "stopping", boolInt(w.Stopping), "redis_err", w.RedisErr,
-			"jobs", JobFormat)
+			"jobs", JobFormat, "slowed", encodeSlowed(w.Slowed))
 		for id, reason := range w.Cannot {
 			p.HSet(ctx, key, cannotPrefix+strconv.FormatUint(id, 10), reason)
 		}
@@ -154,7 +192,7 @@ func Workers(ctx context.Context, rdb redis.UniversalClient) ([]WorkerInfo, erro
 		wi := WorkerInfo{ID: ids[i], Host: m["host"], PID: int(num("pid")), Concurrency: int(num("concurrency")),
 			Started: time.UnixMilli(num("started")), LastSeen: time.UnixMilli(num("last_seen")),
 			Processed: num("processed"), Failed: num("failed"), InFlight: num("in_flight"), Stopping: num("stopping") == 1,
-			RedisErr: m["redis_err"], Jobs: m["jobs"]}
+			RedisErr: m["redis_err"], Jobs: m["jobs"], Slowed: decodeSlowed(m["slowed"])}
 		for k, v := range m {
 			if rest, ok := strings.CutPrefix(k, cannotPrefix); ok {
 				if id, err := strconv.ParseUint(rest, 10, 64); err == nil {

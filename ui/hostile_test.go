@@ -86,7 +86,8 @@ func TestEscapeSequencesInEveryFieldNeverReachTheTerminal(t *testing.T) {
 	rec.setFail("bob@example.com", hostile("PROVIDER"))
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
-	ghost := queue.WorkerInfo{ID: hostile("WORKERID"), Host: hostile("HOST"), LastSeen: time.Now(), Processed: 3}
+	ghost := queue.WorkerInfo{ID: hostile("WORKERID"), Host: hostile("HOST"), LastSeen: time.Now(), Processed: 3,
+		Slowed: map[uint64]string{camp.ID: hostile("SLOWED")}}
 	if err := queue.Heartbeat(context.Background(), rdb, ghost); err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +109,7 @@ func TestEscapeSequencesInEveryFieldNeverReachTheTerminal(t *testing.T) {
 	if !strings.Contains(scr, "HOST␛]52") {
 		t.Errorf("the pane does not show the worker's host as text:\n%s", frame(scr))
 	}
+	s.waitFor("SLOWED␛]52") // why the ghost is slowed, as text
 	rec.release()
 	s.waitFor("Completed with 1 failure")
 	s.waitFor("PROVIDER␛]52")

@@ -78,18 +78,23 @@ func safeLedger(e store.LedgerEntry) store.LedgerEntry {
 }
 
 func safeWorker(w queue.WorkerInfo) queue.WorkerInfo {
-	w.ID, w.Host = safeLine(w.ID), safeLine(w.Host)
-	for _, why := range w.Cannot {
+	w.ID, w.Host, w.RedisErr = safeLine(w.ID), safeLine(w.Host), safeLine(w.RedisErr)
+	w.Cannot, w.Slowed = safeReasons(w.Cannot), safeReasons(w.Slowed)
+	return w
+}
+
+// safeReasons is m with every reason made safe, m itself when all are.
+func safeReasons(m map[uint64]string) map[uint64]string {
+	for _, why := range m {
 		if safeLine(why) != why {
-			cannot := make(map[uint64]string, len(w.Cannot))
-			for id, why := range w.Cannot {
-				cannot[id] = safeLine(why)
+			safe := make(map[uint64]string, len(m))
+			for id, why := range m {
+				safe[id] = safeLine(why)
 			}
-			w.Cannot = cannot
-			break
+			return safe
 		}
 	}
-	return w
+	return m
 }
 
 func safeUpdate(u sending.Update) sending.Update {

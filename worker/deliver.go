@@ -159,7 +159,7 @@ func (w *Worker) handle(t *task, outs *[]outcome, st *staging, now time.Time) ti
 	}
 	de := Classify(err)
 	if de.Throttled {
-		w.limiter.throttled(f.CampaignID, de.RetryAfter)
+		w.limiter.throttled(f.CampaignID, de.RetryAfter, de.Reason)
 	}
 	if w.parks(t, de) {
 		return end

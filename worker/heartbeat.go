@@ -15,7 +15,8 @@ func (w *Worker) heartbeat() {
 	host, _ := os.Hostname()
 	info := queue.WorkerInfo{ID: w.cfg.ID, Host: host, PID: os.Getpid(), Concurrency: w.cfg.Concurrency,
 		Started: w.started, LastSeen: time.Now(), Processed: w.processed.Load(), Failed: w.failed.Load(),
-		InFlight: w.inFlight.Load(), Stopping: w.stopping.Load(), Cannot: w.cannotReasons(), RedisErr: w.health.lastRefusal()}
+		InFlight: w.inFlight.Load(), Stopping: w.stopping.Load(), Cannot: w.cannotReasons(), RedisErr: w.health.lastRefusal(),
+		Slowed: w.limiter.slowed(time.Now(), func(id uint64) int { c, _ := w.control(id); return c.Rate })}
 	_ = call(2*time.Second, func(ctx context.Context) error { return queue.Heartbeat(ctx, w.rdb, info) })
 }
 

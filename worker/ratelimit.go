@@ -2,12 +2,14 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"tui/internal/english"
 	"tui/queue"
 )
 
@@ -34,6 +36,10 @@ type campaignRate struct {
 	factor    float64   // < 1 after the provider asked us to slow down
 	holdUntil time.Time // no deliveries before this (a Retry-After)
 	lastSlow  time.Time
+	// why is the channel's answer that last slowed the campaign, and
+	// asked the delay it named (0: none), for the heartbeat.
+	why   string
+	asked time.Duration
 	// One deliverer at a time asks Redis for tokens; the others wait for
 	// its answer (asking is closed then). Were they all to ask at once,
 	// the first would take the burst and the rest, refused, would sleep
@@ -147,12 +153,13 @@ func (l *limiter) take(ctx context.Context, id uint64, rate int, stopping *atomi
 
 // throttled slows a campaign down after a provider's 421/429: half the rate,
 // recovering by a quarter every five quiet seconds; and, when the provider
-// named a delay, nothing before it.
-func (l *limiter) throttled(id uint64, retryAfter time.Duration) {
+// named a delay, nothing before it. why is the provider's answer.
+func (l *limiter) throttled(id uint64, retryAfter time.Duration, why string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c := l.get(id)
 	now := time.Now()
+	c.why, c.asked = why, retryAfter
 	if now.Sub(c.lastSlow) > time.Second {
 		c.factor = max(c.factor/2, 0.05)
 	}
@@ -167,6 +174,44 @@ func (l *limiter) throttled(id uint64, retryAfter time.Duration) {
 			l.holdsUntil.Store(u) // under l.mu: no lost update
 		}
 	}
+}
+
+// slowedLinger is how long after a provider's delay ran out the heartbeat
+// still says the campaign was held: a hold of a second would otherwise fall
+// between two beats and never be seen.
+const slowedLinger = 5 * time.Second
+
+// slowed says, by campaign, why this worker sends it slower than its
+// settings ask (rateOf gives a campaign's rate; 0 is no limit), for the
+// heartbeat: the provider's answer and what the worker does about it.
+func (l *limiter) slowed(now time.Time, rateOf func(uint64) int) map[uint64]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out map[uint64]string
+	for id, c := range l.campaigns {
+		c.recover()
+		rate := rateOf(id)
+		var says string
+		switch {
+		case rate > 0 && c.factor < 1:
+			says = fmt.Sprintf("the channel asked to slow down (%s): it sends at %s/s of the %s/s asked, faster again as such answers stop",
+				c.why, english.Thousands(max(1, int(float64(rate)*c.factor))), english.Thousands(rate))
+		case now.Before(c.holdUntil.Add(slowedLinger)):
+			says = "the channel asked to wait (" + c.why + ")"
+			if c.asked > 0 {
+				says += ": it waits the " + c.asked.Round(time.Second).String() + " asked after each such answer"
+			} else {
+				says += ": it waits a second after each such answer"
+			}
+		default:
+			continue
+		}
+		if out == nil {
+			out = map[uint64]string{}
+		}
+		out[id] = says
+	}
+	return out
 }
 
 func (c *campaignRate) recover() {
