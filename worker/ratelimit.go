@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,20 +192,25 @@ func (l *limiter) slowed(now time.Time, rateOf func(uint64) int) map[uint64]stri
 	for id, c := range l.campaigns {
 		c.recover()
 		rate := rateOf(id)
-		var says string
-		switch {
-		case rate > 0 && c.factor < 1:
-			says = fmt.Sprintf("the channel asked to slow down (%s): it sends at %s/s of the %s/s asked, faster again as such answers stop",
-				c.why, english.Thousands(max(1, int(float64(rate)*c.factor))), english.Thousands(rate))
-		case now.Before(c.holdUntil.Add(slowedLinger)):
-			says = "the channel asked to wait (" + c.why + ")"
+		slower := rate > 0 && c.factor < 1
+		var does []string
+		if slower {
+			does = append(does, fmt.Sprintf("sends at %s/s of the %s/s asked",
+				english.Thousands(max(1, int(float64(rate)*c.factor))), english.Thousands(rate)))
+		}
+		if now.Before(c.holdUntil.Add(slowedLinger)) {
+			wait := "a second"
 			if c.asked > 0 {
-				says += ": it waits the " + c.asked.Round(time.Second).String() + " asked after each such answer"
-			} else {
-				says += ": it waits a second after each such answer"
+				wait = "the " + c.asked.Round(time.Second).String() + " asked"
 			}
-		default:
+			does = append(does, "waits "+wait+" after each such answer")
+		}
+		if len(does) == 0 {
 			continue
+		}
+		says := "the channel asked to slow down (" + c.why + "): it " + strings.Join(does, " and ")
+		if slower {
+			says += ", faster again as such answers stop"
 		}
 		if out == nil {
 			out = map[uint64]string{}

@@ -51,10 +51,11 @@ func TestSlowedSaysWhyAndWhatTheWorkerDoes(t *testing.T) {
 	l.throttled(1, 0, "webhook answered HTTP 429 Too Many Requests")
 	l.throttled(2, 2*time.Second, "webhook answered HTTP 503 Service Unavailable: busy")
 	got := l.slowed(time.Now(), rateOf)
-	if want := "the channel asked to slow down (webhook answered HTTP 429 Too Many Requests): it sends at 50/s of the 100/s asked, faster again as such answers stop"; got[1] != want {
+	if want := "the channel asked to slow down (webhook answered HTTP 429 Too Many Requests): it sends at 50/s of the 100/s asked " +
+		"and waits a second after each such answer, faster again as such answers stop"; got[1] != want {
 		t.Errorf("rated campaign:\n got %q\nwant %q", got[1], want)
 	}
-	if want := "the channel asked to wait (webhook answered HTTP 503 Service Unavailable: busy): it waits the 2s asked after each such answer"; got[2] != want {
+	if want := "the channel asked to slow down (webhook answered HTTP 503 Service Unavailable: busy): it waits the 2s asked after each such answer"; got[2] != want {
 		t.Errorf("unlimited campaign:\n got %q\nwant %q", got[2], want)
 	}
 	// Long after: the unlimited one's wait is over, the rated one is back
