@@ -157,6 +157,9 @@ type workerJSON struct {
 	Lost      bool      `json:"lost"`
 	// RedisError is what Redis refuses this worker now, or "".
 	RedisError string `json:"redis_error,omitempty"`
+	// Slowed is why this worker sends the campaign slower than its rate
+	// (the channel asked it to), or "".
+	Slowed string `json:"slowed,omitempty"`
 }
 
 func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerInfo) statusJSON {
@@ -177,7 +180,7 @@ func toStatusJSON(c store.Campaign, st store.SendState, workers []queue.WorkerIn
 	}
 	for _, w := range workers {
 		out.Workers = append(out.Workers, workerJSON{ID: w.ID, Host: w.Host, InFlight: w.InFlight, Processed: w.Processed,
-			LastSeen: w.LastSeen.UTC(), Lost: !w.Alive(time.Now()), RedisError: w.RedisErr})
+			LastSeen: w.LastSeen.UTC(), Lost: !w.Alive(time.Now()), RedisError: w.RedisErr, Slowed: w.Slowed[c.ID]})
 	}
 	return out
 }
@@ -244,6 +247,9 @@ func campaignStatus(e *env, g *globals, args []string) error {
 		return writeJSON(e.stdout, toStatusJSON(c, st, workers))
 	}
 	fmt.Fprintln(e.stdout, progressLine(c, st, 0, workers))
+	if s := queue.SlowedSentence(workers, c.ID, time.Now()); s != "" && c.Status == store.StatusSending {
+		fmt.Fprintln(e.stdout, termsafe.Line(s))
+	}
 	return nil
 }
 
@@ -399,16 +405,16 @@ type sendWaiter struct {
 	tty      bool
 	cancel   func() // ends the follow once the send is over
 
-	mu                   sync.Mutex
-	last                 sending.Update
-	ended                bool // the send is over: later updates are older news
-	lastPrint            time.Time
-	warned, warnedCannot bool
-	warnedOutdated       bool
-	problem              string
-	lossesSeen           int // losses before --wait began are news too, once
-	noWorkerSince        time.Time
-	rate                 *rateMeter
+	mu                           sync.Mutex
+	last                         sending.Update
+	ended                        bool // the send is over: later updates are older news
+	lastPrint                    time.Time
+	warned, warnedCannot         bool
+	warnedOutdated, warnedSlowed bool
+	problem                      string
+	lossesSeen                   int // losses before --wait began are news too, once
+	noWorkerSince                time.Time
+	rate                         *rateMeter
 }
 
 // update takes one update of the follow or the ledger.
@@ -471,6 +477,10 @@ func (w *sendWaiter) notices(u sending.Update, now time.Time) {
 	if reason, none := queue.NoneCanDeliver(u.Workers, w.c.ID, now); none && !w.warnedCannot {
 		w.warnedCannot = true
 		say("No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", termsafe.Line(reason))
+	}
+	if s := queue.SlowedSentence(u.Workers, w.c.ID, now); s != "" && !w.warnedSlowed {
+		w.warnedSlowed = true
+		say("%s\n", termsafe.Line(s))
 	}
 	for _, l := range u.Send.Losses[min(w.lossesSeen, len(u.Send.Losses)):] {
 		say("%s\n", LossNotice(l))

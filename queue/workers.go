@@ -95,6 +95,21 @@ func Slowed(workers []WorkerInfo, campaignID uint64, now time.Time) (first Worke
 	return first, reason, n
 }
 
+// SlowedSentence says why live workers send a campaign slower than asked,
+// or "": "Slowed — worker w1: the channel asked to slow down (…): it sends
+// at 50/s of the 100/s asked, …", naming how many when several are.
+func SlowedSentence(workers []WorkerInfo, campaignID uint64, now time.Time) string {
+	w, reason, n := Slowed(workers, campaignID, now)
+	if n == 0 {
+		return ""
+	}
+	who := "worker " + w.ID
+	if n > 1 {
+		who = fmt.Sprintf("%d workers; %s", n, who)
+	}
+	return "Slowed — " + who + ": " + reason
+}
+
 // LostAfter is how long a worker may go without a heartbeat before it is
 // shown as lost: well before its heartbeat expires (HeartbeatTTL).
 const LostAfter = 10 * time.Second

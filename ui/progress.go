@@ -645,8 +645,8 @@ func (p *progressPane) stateLine(l *sendLive, now time.Time) string {
 	case l.live && l.c.Status == store.StatusSending && queueLooksLost(l, now):
 		return warn.Render(fmt.Sprintf("%s wait, yet the workers are idle: if Redis lost the queue (a restart without persistence, a flush), r queues them again from the ledger",
 			english.Count(l.count(store.RecipientQueued), "recipient", "recipients")))
-	case l.live && l.c.Status == store.StatusSending && slowedLine(l, now) != "":
-		return warn.Render(slowedLine(l, now))
+	case l.live && l.c.Status == store.StatusSending && queue.SlowedSentence(l.workers, l.c.ID, now) != "":
+		return warn.Render(queue.SlowedSentence(l.workers, l.c.ID, now))
 	case len(l.send.Losses) > 0 && l.active():
 		last := l.send.Losses[len(l.send.Losses)-1]
 		return warn.Render(fmt.Sprintf("Redis lost the queue at %s; %s re-queued from the ledger (each marked as a possible redelivery)",
@@ -683,21 +683,6 @@ func queueLooksLost(l *sendLive, now time.Time) bool {
 	return l.send.Enqueued && l.count(store.RecipientQueued) > 0 && l.aliveWorkers(now) > 0 &&
 		l.inFlight(now) == 0 && l.rate(now) == 0 && now.Sub(l.roundStart()) > idleQueueAfter &&
 		(l.at.IsZero() || now.Sub(l.lastProgress()) > idleQueueAfter)
-}
-
-// slowedLine says why the workers send slower than the campaign's rate
-// (its channel asked them to), or "": "Slowed — worker w1: the channel
-// asked to slow down (…): it sends at 50/s of the 100/s asked, …".
-func slowedLine(l *sendLive, now time.Time) string {
-	w, reason, n := queue.Slowed(l.workers, l.c.ID, now)
-	if n == 0 {
-		return ""
-	}
-	who := "worker " + w.ID
-	if n > 1 {
-		who = fmt.Sprintf("%d workers; %s", n, who)
-	}
-	return "Slowed — " + who + ": " + reason
 }
 
 // workerRefusal is what Redis refuses a live worker, or "".
