@@ -307,7 +307,7 @@ func fitProgressLine(c store.Campaign, st store.SendState, rate float64, workers
 				alive++
 			}
 		}
-		parts = append(parts, part{fmt.Sprintf("%d worker(s)", alive), " · ", 10})
+		parts = append(parts, part{english.Count(alive, "worker", "workers"), " · ", 10})
 	}
 	render := func(keep func(part) bool) string {
 		var b strings.Builder

@@ -5,11 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/ansi"
 
 	"tui/internal/redistest"
 	"tui/internal/testkit/seed"
+	"tui/queue"
 	"tui/store"
 )
 
@@ -64,6 +66,15 @@ func TestFitProgressLine(t *testing.T) {
 	}
 	if got := fitProgressLine(c, st, 312, nil, 0); got != progressLine(c, st, 312, nil) {
 		t.Errorf("plain lines changed: %q", got)
+	}
+	// The workers alive are counted in words: "1 worker", "2 workers".
+	now := time.Now()
+	one := []queue.WorkerInfo{{ID: "w1", LastSeen: now}}
+	if line := fitProgressLine(c, st, 312, one, 0); !strings.HasSuffix(line, " · 1 worker") {
+		t.Errorf("one worker: %q", line)
+	}
+	if line := fitProgressLine(c, st, 312, append(one, queue.WorkerInfo{ID: "w2", LastSeen: now}), 0); !strings.HasSuffix(line, " · 2 workers") {
+		t.Errorf("two workers: %q", line)
 	}
 }
 
