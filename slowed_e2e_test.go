@@ -53,6 +53,8 @@ func TestThePaneSaysWhenTheChannelSlowsTheSend(t *testing.T) {
 	term.waitFor("Hooked  sending")
 	// The line wraps at 100 columns: its parts are looked for apart.
 	term.waitFor("Slowed — worker ", "the channel asked to slow down (webhook answered HTTP 429", "of the 50/s asked")
+	// And why the recipients wait for another try.
+	term.waitFor("Latest retry  c", "webhook answered HTTP 429 Too Many Requests")
 	// The command line says it too: status under its progress line, and
 	// status --json by worker.
 	if code, out, e := runBinary(t, env, "campaign", "status", fmt.Sprint(id)); code != 0 || !strings.Contains(out, "\nSlowed — worker ") ||

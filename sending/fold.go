@@ -62,6 +62,15 @@ func (s *Service) FoldPending(ctx context.Context, rdb redis.UniversalClient, id
 		if err != nil {
 			return last, err
 		}
+		// The numbers are the last batch's; what happened to recipients
+		// in the batches before it is kept.
+		res.Failed = append(last.Failed, res.Failed...)
+		if over := len(res.Failed) - 100; over > 0 {
+			res.Failed = res.Failed[over:]
+		}
+		if res.LastRetry == nil {
+			res.LastRetry = last.LastRetry
+		}
 		last = res
 		cursor = msgs[len(msgs)-1].ID
 		if len(msgs) < foldBatch {
@@ -130,7 +139,10 @@ type Update struct {
 	Campaign store.Campaign
 	Send     store.SendState
 	Failed   []store.LedgerEntry // new failures since the last update
-	Workers  []queue.WorkerInfo
+	// LastRetry is the newest recipient left to be tried again, with the
+	// reason of its last try, or nil when this update has none new.
+	LastRetry *store.LedgerEntry
+	Workers   []queue.WorkerInfo
 	// RedisErr is what Redis refuses this send now (Explain's sentence:
 	// out of memory, a read-only replica), or "".
 	RedisErr string

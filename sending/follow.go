@@ -83,7 +83,7 @@ func (s *Service) Follow(ctx context.Context, onUpdate func(Update)) error {
 				// send whose last events were folded before its enqueue ended.
 				res, err := s.FoldPending(ctx, rdb, c.ID)
 				if err == nil {
-					onUpdate(Update{Campaign: res.Campaign, Send: res.Send, Failed: res.Failed, Workers: workers,
+					onUpdate(Update{Campaign: res.Campaign, Send: res.Send, Failed: res.Failed, LastRetry: res.LastRetry, Workers: workers,
 						RedisErr: problem, At: time.Now()})
 				}
 			}
@@ -143,7 +143,7 @@ func (s *Service) followOnce(ctx context.Context, rdb redis.UniversalClient, sen
 		if err != nil {
 			return err
 		}
-		onUpdate(Update{Campaign: fr.Campaign, Send: fr.Send, Failed: fr.Failed, Workers: workers,
+		onUpdate(Update{Campaign: fr.Campaign, Send: fr.Send, Failed: fr.Failed, LastRetry: fr.LastRetry, Workers: workers,
 			RedisErr: problems[id], At: time.Now()})
 	}
 	return nil

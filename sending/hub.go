@@ -30,6 +30,10 @@ func (h *Hub) Run(ctx context.Context) error {
 func (h *Hub) publish(u Update) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if prev, ok := h.latest[u.Campaign.ID]; ok && u.LastRetry == nil && prev.Send.Round == u.Send.Round {
+		// A pane opened later learns why recipients wait for another try.
+		u.LastRetry = prev.LastRetry
+	}
 	h.latest[u.Campaign.ID] = u
 	for _, s := range h.subs {
 		s.offer(u)
@@ -72,6 +76,9 @@ func (s *Subscription) offer(u Update) {
 		u.Failed = append(prev.Failed, u.Failed...)
 		if len(u.Failed) > 100 {
 			u.Failed = u.Failed[len(u.Failed)-100:]
+		}
+		if u.LastRetry == nil {
+			u.LastRetry = prev.LastRetry
 		}
 	}
 	s.pending[u.Campaign.ID] = u

@@ -75,6 +75,10 @@ type FoldResult struct {
 	Changed   int
 	Completed bool          // this fold finished the send
 	Failed    []LedgerEntry // recipients that failed in this fold
+	// LastRetry is the last recipient this fold left to be tried again,
+	// with the reason of its last try, or nil: while recipients wait for
+	// another try, the only word on why.
+	LastRetry *LedgerEntry
 }
 
 // ApplyEvents folds events of one campaign into its ledger and records the
@@ -142,6 +146,10 @@ func (s *Store) ApplyEvents(campaignID uint64, cursor string, events []Recipient
 				if e.State == RecipientFailed && len(res.Failed) < 100 {
 					res.Failed = append(res.Failed, e)
 				}
+			}
+			if e.State == RecipientRetrying {
+				retry := e
+				res.LastRetry = &retry
 			}
 			if cap(rows)-len(rows) < 512 {
 				rows = make([]byte, 0, 64<<10)

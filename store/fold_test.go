@@ -172,3 +172,31 @@ func TestRetryBeginsARoundOfItsOwn(t *testing.T) {
 		t.Errorf("read back: %+v %v", after, err)
 	}
 }
+
+// A fold names the last recipient it left to be tried again, with the
+// reason, and says who failed for good: the pane's only word on why
+// recipients wait before any fails.
+func TestFoldNamesTheLastRetryAndTheFailures(t *testing.T) {
+	s := fxOpen(t)
+	c, _ := fxSentToAll(t, s, 3, 20)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	res, err := s.ApplyEvents(c.ID, "", []RecipientEvent{
+		{ContactID: 1, Round: 1, State: RecipientRetrying, Attempt: 1, Reason: "HTTP 500: down", At: at},
+		{ContactID: 2, Round: 1, State: RecipientSent, Attempt: 1, At: at},
+		{ContactID: 3, Round: 1, State: RecipientRetrying, Attempt: 2, Reason: "HTTP 503: busy", At: at},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.LastRetry; r == nil || r.ContactID != 3 || r.LastError != "HTTP 503: busy" || r.Attempts != 2 {
+		t.Fatalf("last retry %+v", r)
+	}
+	res, err = s.ApplyEvents(c.ID, "", []RecipientEvent{
+		{ContactID: 3, Round: 1, State: RecipientFailed, Attempt: 3, Reason: "HTTP 503: busy", At: at.Add(time.Second)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LastRetry != nil || len(res.Failed) != 1 || res.Failed[0].ContactID != 3 {
+		t.Fatalf("a fold with a failure and no retry: last retry %+v, failed %+v", res.LastRetry, res.Failed)
+	}
+}

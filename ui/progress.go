@@ -844,15 +844,44 @@ func (p *progressPane) workerLines(l *sendLive, now time.Time, rows int) []strin
 	return lines
 }
 
-// failureLines is the latest failures, newest first, in room lines.
+// retryLines say why recipients wait for another try: the newest one left
+// to be tried again and its last try's reason, wrapped in up to two lines
+// of w cells; nil when none waits.
+func (p *progressPane) retryLines(l *sendLive, w int) []string {
+	e := l.lastRetry
+	if e == nil || l.count(store.RecipientRetrying) == 0 || !l.active() {
+		return nil
+	}
+	st := p.c.Styles
+	reason := e.LastError
+	if reason == "" {
+		reason = "no reason given"
+	}
+	lines := []string{" " + st.Header.Render("Latest retry") + "  " + e.Address + st.Dim.Render(" after "+english.Count(e.Attempts, "try", "tries"))}
+	warn := lipgloss.NewStyle().Foreground(st.Warn)
+	for i, part := range wrapText(reason, max(w-4, 10)) {
+		if i == 2 {
+			break
+		}
+		lines = append(lines, "   "+warn.Render(part))
+	}
+	return lines
+}
+
+// failureLines is the latest failures, newest first, in room lines, under
+// the latest retry's reason when recipients wait for another try.
 func (p *progressPane) failureLines(l *sendLive, w, room int) []string {
 	st := p.c.Styles
+	var lines []string
+	if r := p.retryLines(l, w); len(r) > 0 && room >= len(r)+2 {
+		lines = append(append(lines, r...), "")
+	}
 	failed := l.count(store.RecipientFailed)
 	if failed == 0 && len(l.failures) == 0 {
-		return []string{" " + st.Header.Render("Failures") + st.Dim.Render("  none so far")}
+		return append(lines, " "+st.Header.Render("Failures")+st.Dim.Render("  none so far"))
 	}
 	head := " " + st.Header.Render(fmt.Sprintf("Latest failures (%s)", english.Thousands(failed))) + st.Dim.Render("  f lists them all")
-	lines := []string{head}
+	lines = append(lines, head)
 	rows := room - 1
 	if rows <= 0 {
 		return lines

@@ -505,3 +505,44 @@ func TestPaneShowsTheLedgerOfASendThatEndedWithoutTheHub(t *testing.T) {
 		t.Errorf("the pane after a cancel in the ledger alone:\n%s", frame(scr))
 	}
 }
+
+// While recipients wait for another try and none has failed for good, the
+// pane names the newest one and why its last try failed; the line goes when
+// nobody waits any more, and a new round starts without it.
+func TestPaneSaysWhyRecipientsWaitForAnotherTry(t *testing.T) {
+	now := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
+	c := NewCommon(nil, "tester", queue.Status{State: queue.Connected, URL: "redis://127.0.0.1:6379/0"})
+	c.Now = func() time.Time { return now }
+	board := newSendBoard()
+	camp := store.Campaign{ID: 4, Name: "Hook", Status: store.StatusSending, Version: 2}
+	send := store.SendState{CampaignID: 4, Round: 1, Total: 100, Enqueued: true, StartedAt: now.Add(-time.Minute),
+		Counts: map[store.RecipientState]int{store.RecipientRetrying: 5, store.RecipientQueued: 95}}
+	retry := &store.LedgerEntry{ContactID: 7, Address: "u7@example.com", State: store.RecipientRetrying, Attempts: 2,
+		LastError: "webhook answered HTTP 500 Internal Server Error: database is down"}
+	board.apply(sending.Update{Campaign: camp, Send: send, LastRetry: retry, At: now})
+	p := newProgressPane(c, board, camp, 1)
+	p.setSize(80, 24)
+	v := ansi.Strip(p.View())
+	for _, want := range []string{"Latest retry  u7@example.com after 2 tries", "webhook answered HTTP 500 Internal Server Error: database is down", "Failures  none so far"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the pane lacks %q:\n%s", want, v)
+		}
+	}
+	// A later update without a new retry keeps the reason.
+	board.apply(sending.Update{Campaign: camp, Send: send, At: now})
+	if v := ansi.Strip(p.View()); !strings.Contains(v, "u7@example.com after 2 tries") {
+		t.Errorf("the reason went with an update that had none new:\n%s", v)
+	}
+	// Nobody waits any more.
+	send.Counts = map[store.RecipientState]int{store.RecipientSent: 5, store.RecipientQueued: 95}
+	board.apply(sending.Update{Campaign: camp, Send: send, At: now})
+	if v := ansi.Strip(p.View()); strings.Contains(v, "Latest retry") {
+		t.Errorf("nobody waits, and the pane still names a retry:\n%s", v)
+	}
+	// A new round starts without the last one's.
+	send.Round, send.Counts = 2, map[store.RecipientState]int{store.RecipientRetrying: 1, store.RecipientQueued: 4}
+	board.apply(sending.Update{Campaign: camp, Send: send, At: now})
+	if v := ansi.Strip(p.View()); strings.Contains(v, "Latest retry") {
+		t.Errorf("a new round shows the last one's retry:\n%s", v)
+	}
+}

@@ -106,6 +106,10 @@ func safeUpdate(u sending.Update) sending.Update {
 		}
 		u.Failed = failed
 	}
+	if u.LastRetry != nil {
+		retry := safeLedger(*u.LastRetry)
+		u.LastRetry = &retry
+	}
 	if len(u.Workers) > 0 {
 		workers := make([]queue.WorkerInfo, len(u.Workers))
 		for i, w := range u.Workers {

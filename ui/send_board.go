@@ -64,7 +64,10 @@ type sendLive struct {
 	firstAt  time.Time // the first sample: where the first bucket's count starts
 	failures []store.LedgerEntry
 	seen     map[failureKey]bool
-	redisErr string // what Redis refuses this send now, or ""
+	// lastRetry is the newest recipient left to be tried again, with its
+	// last try's reason: while nobody has failed for good, why they wait.
+	lastRetry *store.LedgerEntry
+	redisErr  string // what Redis refuses this send now, or ""
 	// watched is set once the session saw the send in progress: only then
 	// is its end news worth a flash.
 	watched bool
@@ -258,7 +261,7 @@ func (b *sendBoard) apply(u sending.Update) (ended bool) {
 		// failures shown are those of the round (every earlier one was
 		// queued again), or the pane would list them under "(0)".
 		l.samples, l.buckets, l.firstAt = nil, nil, time.Time{}
-		l.failures, l.seen = nil, nil
+		l.failures, l.seen, l.lastRetry = nil, nil, nil
 	}
 	l.send, l.hasSend, l.live, l.at = u.Send, true, true, at
 	l.redisErr = u.RedisErr
@@ -267,6 +270,9 @@ func (b *sendBoard) apply(u sending.Update) (ended bool) {
 	}
 	l.addSample(at, l.final())
 	l.addFailures(u.Failed)
+	if u.LastRetry != nil {
+		l.lastRetry = u.LastRetry
+	}
 	if l.active() {
 		l.watched = true
 	}
