@@ -411,6 +411,7 @@ type sendWaiter struct {
 	lastPrint                    time.Time
 	warned, warnedCannot         bool
 	warnedOutdated, warnedSlowed bool
+	pausedSeen                   bool // the send is paused, and --wait said so
 	problem                      string
 	lossesSeen                   int // losses before --wait began are news too, once
 	noWorkerSince                time.Time
@@ -477,6 +478,12 @@ func (w *sendWaiter) notices(u sending.Update, now time.Time) {
 	if reason, none := queue.NoneCanDeliver(u.Workers, w.c.ID, now); none && !w.warnedCannot {
 		w.warnedCannot = true
 		say("No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", termsafe.Line(reason))
+	}
+	if paused := u.Campaign.Status == store.StatusPaused; paused != w.pausedSeen {
+		w.pausedSeen = paused
+		if paused {
+			say("Paused by %s: nothing new is delivered until `tui campaign resume %d`.\n", termsafe.Line(u.Campaign.UpdatedBy), w.c.ID)
+		}
 	}
 	if s := queue.SlowedSentence(u.Workers, w.c.ID, now); s != "" && !w.warnedSlowed {
 		w.warnedSlowed = true

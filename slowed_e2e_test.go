@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"tui/internal/redistest"
+	"tui/internal/testkit"
 	"tui/internal/testkit/seed"
+	"tui/sending"
 	"tui/store"
 )
 
@@ -74,5 +76,58 @@ func TestThePaneSaysWhenTheChannelSlowsTheSend(t *testing.T) {
 	}
 	if strings.Contains(scr, "Slowed") {
 		t.Errorf("a completed send still says it is slowed:\n%s", scr)
+	}
+}
+
+// A channel that fails everyone (an endpoint down) does not burn the whole
+// audience: after sending.FailRunPause recipients in a row failed with none
+// delivered, the send is paused, saying why, in send --wait and in the
+// ledger's record of who paused it. Resumed once the endpoint is back, the
+// rest are delivered.
+func TestASendThatFailsEveryoneIsPaused(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, "database is down")
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer hook.Close()
+	const n = sending.FailRunPause * 3
+	srv := redistest.Start(t)
+	db, id := seed.Campaign(t, n)
+	editCampaign(t, db, id, func(c *store.Campaign) {
+		c.Channel, c.URL, c.Subject, c.MaxAttempts = store.ChannelWebhook, hook.URL+"/in", "", 1
+	})
+	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl"))
+	// An owner holds the database; the commands below go through it.
+	startServe(t, []string{"REDIS_URL=" + srv.URL()}, db)
+	wait, waitErr := startWait(t, db, srv.URL(), id, "Paused by tui, as ", 60*time.Second)
+	testkit.Eventually(t, 10*time.Second, "the notice's end", func() bool { return strings.Contains(waitErr.String(), "campaign resume") })
+	if !strings.Contains(waitErr.String(), "recipients in a row failed (the last: webhook answered HTTP 500 Internal Server Error: database is down)") {
+		t.Errorf("send --wait's notice of the pause:\n%s", waitErr.String())
+	}
+	env := []string{"TUI_DB=" + db, "REDIS_URL=" + srv.URL()}
+	st := statusOf(t, db, srv.URL(), id)
+	if st.Status != store.StatusPaused || st.Counts[store.RecipientFailed] < sending.FailRunPause ||
+		st.Counts[store.RecipientFailed] >= n || st.Counts[store.RecipientSent] != 0 {
+		t.Fatalf("after the run of failures: %s, %v", st.Status, st.Counts)
+	}
+	// The endpoint is back: resumed, the rest are delivered.
+	down.Store(false)
+	if code, _, e := runBinary(t, env, "campaign", "resume", fmt.Sprint(id)); code != 0 {
+		t.Fatalf("resume: %s", e)
+	}
+	_ = wait.Wait() // exits 1: some recipients failed
+	st = statusOf(t, db, srv.URL(), id)
+	if st.Status != store.StatusCompleted || st.Counts[store.RecipientSent]+st.Counts[store.RecipientFailed] != n ||
+		st.Counts[store.RecipientSent] < n-st.Counts[store.RecipientFailed] || st.Counts[store.RecipientSent] == 0 {
+		t.Fatalf("after the resume: %s, %v", st.Status, st.Counts)
+	}
+	if !strings.Contains(waitErr.String(), "failed") {
+		t.Errorf("send --wait's end:\n%s", waitErr.String())
 	}
 }

@@ -3,6 +3,7 @@ package sending
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -121,7 +122,33 @@ func (s *Service) fold(ctx context.Context, rdb redis.UniversalClient, id uint64
 	if res.Completed {
 		deactivate(ctx, rdb, id)
 	}
+	if c, paused := s.pauseOnFailRun(ctx, id, res); paused {
+		res.Campaign = c
+	}
 	return res, nil
+}
+
+// FailRunPause is how many recipients in a row may fail for good, with none
+// delivered between, before the send is paused: the channel then fails
+// everyone (an endpoint down, an account the provider blocked), and the
+// rest of the audience would fail the same way, each after its tries.
+// Resumed, the send is paused again after as many more.
+const FailRunPause = 100
+
+// pauseOnFailRun pauses a send whose fold made its run of failures reach a
+// multiple of FailRunPause; the pause names the run and the last reason,
+// for the pane, the command line and the audit log.
+func (s *Service) pauseOnFailRun(ctx context.Context, id uint64, res store.FoldResult) (store.Campaign, bool) {
+	if res.Campaign.Status != store.StatusSending || len(res.Failed) == 0 ||
+		res.Send.FailRun/FailRunPause <= res.FailRunBefore/FailRunPause {
+		return res.Campaign, false
+	}
+	actor := fmt.Sprintf("tui, as %d recipients in a row failed (the last: %s)", res.Send.FailRun,
+		res.Failed[len(res.Failed)-1].LastError)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	c, err := s.Pause(pctx, actor, id)
+	return c, err == nil
 }
 
 // deactivate drops the queue of a send the ledger completed: its working

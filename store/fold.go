@@ -79,6 +79,8 @@ type FoldResult struct {
 	// with the reason of its last try, or nil: while recipients wait for
 	// another try, the only word on why.
 	LastRetry *LedgerEntry
+	// FailRunBefore is the send's FailRun before this fold.
+	FailRunBefore int
 }
 
 // ApplyEvents folds events of one campaign into its ledger and records the
@@ -96,6 +98,7 @@ func (s *Store) ApplyEvents(campaignID uint64, cursor string, events []Recipient
 		if st == nil {
 			return fmt.Errorf("campaign %d has never been sent", campaignID)
 		}
+		res.FailRunBefore = st.FailRun
 		ledger := tx.Bucket(bucketLedger).Bucket(itob(campaignID))
 		if ledger == nil {
 			return fmt.Errorf("campaign %d has no ledger", campaignID)
@@ -143,8 +146,14 @@ func (s *Store) ApplyEvents(campaignID uint64, cursor string, events []Recipient
 			if before != e.State {
 				st.Counts[before]--
 				st.Counts[e.State]++
-				if e.State == RecipientFailed && len(res.Failed) < 100 {
-					res.Failed = append(res.Failed, e)
+				switch e.State {
+				case RecipientFailed:
+					st.FailRun++
+					if len(res.Failed) < 100 {
+						res.Failed = append(res.Failed, e)
+					}
+				case RecipientSent:
+					st.FailRun = 0
 				}
 			}
 			if e.State == RecipientRetrying {

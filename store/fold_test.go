@@ -200,3 +200,28 @@ func TestFoldNamesTheLastRetryAndTheFailures(t *testing.T) {
 		t.Fatalf("a fold with a failure and no retry: last retry %+v, failed %+v", res.LastRetry, res.Failed)
 	}
 }
+
+// The run of failures counts recipients that failed for good in the order
+// their outcomes were folded, and a delivery ends it; a fold says where it
+// stood before it.
+func TestFoldCountsTheRunOfFailures(t *testing.T) {
+	s := fxOpen(t)
+	c, _ := fxSentToAll(t, s, 6, 20)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ev := func(id uint64, state RecipientState) RecipientEvent {
+		return RecipientEvent{ContactID: id, Round: 1, State: state, Attempt: 1, Reason: "down", At: at}
+	}
+	res, err := s.ApplyEvents(c.ID, "", []RecipientEvent{ev(1, RecipientFailed), ev(2, RecipientFailed), ev(3, RecipientRetrying)})
+	if err != nil || res.FailRunBefore != 0 || res.Send.FailRun != 2 {
+		t.Fatalf("two failures: before %d, run %d, %v", res.FailRunBefore, res.Send.FailRun, err)
+	}
+	// Folded again, nothing changes; a third failure lengthens the run.
+	res, err = s.ApplyEvents(c.ID, "", []RecipientEvent{ev(1, RecipientFailed), ev(4, RecipientFailed)})
+	if err != nil || res.FailRunBefore != 2 || res.Send.FailRun != 3 {
+		t.Fatalf("a third failure: before %d, run %d, %v", res.FailRunBefore, res.Send.FailRun, err)
+	}
+	res, err = s.ApplyEvents(c.ID, "", []RecipientEvent{ev(5, RecipientSent), ev(6, RecipientFailed)})
+	if err != nil || res.Send.FailRun != 1 {
+		t.Fatalf("a delivery ends the run: run %d, %v", res.Send.FailRun, err)
+	}
+}

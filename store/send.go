@@ -43,6 +43,10 @@ type SendState struct {
 	// Losses are the times Redis lost this send's queue (restarted empty,
 	// flushed) and the owner queued again from the ledger.
 	Losses []QueueLoss `json:"losses,omitempty"`
+	// FailRun counts the recipients that failed for good, in the order
+	// their outcomes were folded, since the last one delivered: a run that
+	// long says the channel fails everyone (see sending.FailRunPause).
+	FailRun int `json:"fail_run,omitempty"`
 }
 
 // QueueLoss is one time Redis lost a send's queue.
