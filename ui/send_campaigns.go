@@ -68,13 +68,23 @@ func (s *CampaignsScreen) updateSending(msg tea.Msg) (tea.Cmd, bool) {
 }
 
 // applyUpdates folds the hub's news into the board and the rows, and
-// flashes the end of a send the session watched.
+// flashes the end of a send the session watched, and a pause this session
+// did not make (another person's, or the pause of a send that fails
+// everyone).
 func (s *CampaignsScreen) applyUpdates(msg sendUpdatesMsg) tea.Cmd {
 	var cmds []tea.Cmd
 	for _, u := range msg.updates {
+		wasSending := false
+		if l := s.sends.get(u.Campaign.ID); l != nil {
+			wasSending = l.c.Status == store.StatusSending
+		}
 		if s.sends.apply(u) {
 			l := s.sends.get(u.Campaign.ID)
 			news := endNews(l)
+			cmds = append(cmds, func() tea.Msg { return news })
+		}
+		if c := u.Campaign; wasSending && c.Status == store.StatusPaused && c.UpdatedBy != s.c.Actor {
+			news := FlashMsg{Text: fmt.Sprintf("'%s' was paused%s — r in its send pane resumes", c.Name, byWhom(&c)), Err: true}
 			cmds = append(cmds, func() tea.Msg { return news })
 		}
 		s.updateRow(u.Campaign)

@@ -491,3 +491,30 @@ func TestPaneOffersTheCancelInTheLedgerWhenRedisIsGone(t *testing.T) {
 		t.Fatalf("after y: %s %v", c.Status, counts)
 	}
 }
+
+// A pause this session did not make — another person's, or the pause of a
+// send that fails everyone — is flashed wherever the session is, naming
+// who paused it; this session's own pause is not news to it.
+func TestAPauseByAnotherIsFlashed(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newTestStore(t)
+	seedContacts(t, st, sendContactsCSV(5))
+	seedSend(t, st, "Spring sale", 0)
+	rec := holdingRecorder() // deliveries wait: the send stays under way
+	rig := newSendRig(t, st, srv.URL(), rigOptions{worker: true, rec: rec})
+	defer rec.release()
+	s := startAppWith(t, rig.common(), 100, 30)
+	s.waitFor("Spring sale")
+	s.sendFromList("Spring sale", 5)
+	s.waitFor("sending")
+	s.press("2") // on another screen
+	s.waitFor("Contacts")
+	camps, err := st.Campaigns()
+	if err != nil || len(camps) != 1 {
+		t.Fatal(camps, err)
+	}
+	if _, err := rig.svc.Pause(context.Background(), "ann@elsewhere", camps[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("'Spring sale' was paused by ann@elsewhere")
+}
