@@ -411,6 +411,7 @@ type sendWaiter struct {
 	lastPrint                    time.Time
 	warned, warnedCannot         bool
 	warnedOutdated, warnedSlowed bool
+	warnedRetry                  bool
 	pausedSeen                   bool // the send is paused, and --wait said so
 	problem                      string
 	lossesSeen                   int // losses before --wait began are news too, once
@@ -484,6 +485,11 @@ func (w *sendWaiter) notices(u sending.Update, now time.Time) {
 		if paused {
 			say("Paused by %s: nothing new is delivered until `tui campaign resume %d`.\n", termsafe.Line(u.Campaign.UpdatedBy), w.c.ID)
 		}
+	}
+	if r := u.LastRetry; r != nil && !w.warnedRetry && u.Send.Counts[store.RecipientRetrying] > 0 {
+		w.warnedRetry = true
+		say("Recipients wait for another try; the latest, %s after %s: %s\n", termsafe.Line(r.Address),
+			english.Count(r.Attempts, "try", "tries"), termsafe.Line(r.LastError))
 	}
 	if s := queue.SlowedSentence(u.Workers, w.c.ID, now); s != "" && !w.warnedSlowed {
 		w.warnedSlowed = true

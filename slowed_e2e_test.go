@@ -50,6 +50,13 @@ func TestThePaneSaysWhenTheChannelSlowsTheSend(t *testing.T) {
 	if !strings.Contains(waitErr.String(), "the channel asked to slow down (webhook answered HTTP 429 Too Many Requests)") {
 		t.Errorf("send --wait's notice:\n%s", waitErr.String())
 	}
+	// And why recipients wait for another try, once.
+	testkit.Eventually(t, 20*time.Second, "send --wait's word on the retries", func() bool {
+		return strings.Contains(waitErr.String(), "Recipients wait for another try; the latest, c")
+	})
+	if !strings.Contains(waitErr.String(), "webhook answered HTTP 429 Too Many Requests\n") {
+		t.Errorf("send --wait's word on the retries lacks the reason:\n%s", waitErr.String())
+	}
 	term.waitFor("sending 0/40")
 	term.keys("w")
 	term.waitFor("Hooked  sending")
@@ -96,11 +103,13 @@ func TestASendThatFailsEveryoneIsPaused(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer hook.Close()
-	const n = sending.FailRunPause * 3
+	// At 100/s the pause, within a second of the hundredth failure, comes
+	// seconds before the last recipient would have failed.
+	const n = sending.FailRunPause * 5
 	srv := redistest.Start(t)
 	db, id := seed.Campaign(t, n)
 	editCampaign(t, db, id, func(c *store.Campaign) {
-		c.Channel, c.URL, c.Subject, c.MaxAttempts = store.ChannelWebhook, hook.URL+"/in", "", 1
+		c.Channel, c.URL, c.Subject, c.MaxAttempts, c.Rate = store.ChannelWebhook, hook.URL+"/in", "", 1, 100
 	})
 	startWorkerProc(t, srv.URL(), filepath.Join(t.TempDir(), "outbox.jsonl"))
 	// An owner holds the database; the commands below go through it.

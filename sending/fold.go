@@ -136,10 +136,11 @@ func (s *Service) fold(ctx context.Context, rdb redis.UniversalClient, id uint64
 const FailRunPause = 100
 
 // pauseOnFailRun pauses a send whose fold made its run of failures reach a
-// multiple of FailRunPause; the pause names the run and the last reason,
-// for the pane, the command line and the audit log.
+// multiple of FailRunPause, unless nobody is left to protect; the pause
+// names the run and the last reason, for the pane, the command line and
+// the audit log.
 func (s *Service) pauseOnFailRun(ctx context.Context, id uint64, res store.FoldResult) (store.Campaign, bool) {
-	if res.Campaign.Status != store.StatusSending || len(res.Failed) == 0 ||
+	if res.Campaign.Status != store.StatusSending || len(res.Failed) == 0 || res.Send.Remaining() == 0 ||
 		res.Send.FailRun/FailRunPause <= res.FailRunBefore/FailRunPause {
 		return res.Campaign, false
 	}
