@@ -96,8 +96,8 @@ func campaignCancel(e *env, g *globals, args []string) error {
 			return err
 		}
 		counts, _ := svc.Store.LedgerCounts(c.ID)
-		fmt.Fprintf(e.stderr, "Cancelled %q in the ledger alone: %d sent, %d failed, %d cancelled. Redis at %s could not be reached. %s: stop them first.\n",
-			cancelled.Name, counts[store.RecipientSent], counts[store.RecipientFailed], counts[store.RecipientCancelled],
+		fmt.Fprintf(e.stderr, "Cancelled %q in the ledger alone: %s sent, %s failed, %s cancelled. Redis at %s could not be reached. %s: stop them first.\n",
+			cancelled.Name, english.Thousands(counts[store.RecipientSent]), english.Thousands(counts[store.RecipientFailed]), english.Thousands(counts[store.RecipientCancelled]),
 			unreachable.Err.URL, sending.LedgerCancelCaveat)
 		return nil
 	}
@@ -106,8 +106,8 @@ func campaignCancel(e *env, g *globals, args []string) error {
 	}
 	c = cancelled
 	counts, _ := svc.Store.LedgerCounts(c.ID)
-	fmt.Fprintf(e.stderr, "Cancelled %q: %d sent, %d failed, %d cancelled.\n", c.Name,
-		counts[store.RecipientSent], counts[store.RecipientFailed], counts[store.RecipientCancelled])
+	fmt.Fprintf(e.stderr, "Cancelled %q: %s sent, %s failed, %s cancelled.\n", c.Name,
+		english.Thousands(counts[store.RecipientSent]), english.Thousands(counts[store.RecipientFailed]), english.Thousands(counts[store.RecipientCancelled]))
 	return nil
 }
 
@@ -405,18 +405,16 @@ type sendWaiter struct {
 	tty      bool
 	cancel   func() // ends the follow once the send is over
 
-	mu                           sync.Mutex
-	last                         sending.Update
-	ended                        bool // the send is over: later updates are older news
-	lastPrint                    time.Time
-	warned, warnedCannot         bool
-	warnedOutdated, warnedSlowed bool
-	warnedRetry                  bool
-	pausedSeen                   bool // the send is paused, and --wait said so
-	problem                      string
-	lossesSeen                   int // losses before --wait began are news too, once
-	noWorkerSince                time.Time
-	rate                         *rateMeter
+	mu            sync.Mutex
+	last          sending.Update
+	ended         bool // the send is over: later updates are older news
+	lastPrint     time.Time
+	said          map[string]bool // the notices said once, by kind
+	pausedSeen    bool            // the send is paused, and --wait said so
+	problem       string
+	lossesSeen    int // losses before --wait began are news too, once
+	noWorkerSince time.Time
+	rate          *rateMeter
 }
 
 // update takes one update of the follow or the ledger.
@@ -459,6 +457,16 @@ func (w *sendWaiter) notices(u sending.Update, now time.Time) {
 		}
 		fmt.Fprintf(w.e.stderr, format, args...)
 	}
+	// once says a notice of a kind the first time only.
+	once := func(kind, format string, args ...any) {
+		if w.said == nil {
+			w.said = map[string]bool{}
+		}
+		if !w.said[kind] {
+			w.said[kind] = true
+			say(format, args...)
+		}
+	}
 	alive := 0
 	for _, wi := range u.Workers {
 		if wi.Alive(now) {
@@ -467,18 +475,15 @@ func (w *sendWaiter) notices(u sending.Update, now time.Time) {
 	}
 	if alive > 0 {
 		w.noWorkerSince = now
-	} else if !w.warned && now.Sub(w.noWorkerSince) > NoWorkerWarning {
-		w.warned = true
-		say("No worker has been seen for %s: nothing is being delivered. Start one with `tui --headless-worker` (with REDIS_URL=%s), or run `tui --worker`.\n",
+	} else if now.Sub(w.noWorkerSince) > NoWorkerWarning {
+		once("no worker", "No worker has been seen for %s: nothing is being delivered. Start one with `tui --headless-worker` (with REDIS_URL=%s), or run `tui --worker`.\n",
 			NoWorkerWarning, w.redisURL)
 	}
-	if ow, ok := queue.Outdated(u.Workers, now); ok && !w.warnedOutdated {
-		w.warnedOutdated = true
-		say("Beware: %s. `tui campaign retry-failed %d` sends again to those it failed.\n", termsafe.Line(queue.OutdatedSentence(ow)), w.c.ID)
+	if ow, ok := queue.Outdated(u.Workers, now); ok {
+		once("outdated", "Beware: %s. `tui campaign retry-failed %d` sends again to those it failed.\n", termsafe.Line(queue.OutdatedSentence(ow)), w.c.ID)
 	}
-	if reason, none := queue.NoneCanDeliver(u.Workers, w.c.ID, now); none && !w.warnedCannot {
-		w.warnedCannot = true
-		say("No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", termsafe.Line(reason))
+	if reason, none := queue.NoneCanDeliver(u.Workers, w.c.ID, now); none {
+		once("cannot", "No running worker can deliver this send: %s. The recipients wait in the queue: fix that where the workers run and restart them.\n", termsafe.Line(reason))
 	}
 	if paused := u.Campaign.Status == store.StatusPaused; paused != w.pausedSeen {
 		w.pausedSeen = paused
@@ -486,14 +491,12 @@ func (w *sendWaiter) notices(u sending.Update, now time.Time) {
 			say("Paused by %s: nothing new is delivered until `tui campaign resume %d`.\n", termsafe.Line(u.Campaign.UpdatedBy), w.c.ID)
 		}
 	}
-	if r := u.LastRetry; r != nil && !w.warnedRetry && u.Send.Counts[store.RecipientRetrying] > 0 {
-		w.warnedRetry = true
-		say("Recipients wait for another try; the latest, %s after %s: %s\n", termsafe.Line(r.Address),
+	if r := u.LastRetry; r != nil && u.Send.Counts[store.RecipientRetrying] > 0 {
+		once("retry", "Recipients wait for another try; the latest, %s after %s: %s\n", termsafe.Line(r.Address),
 			english.Count(r.Attempts, "try", "tries"), termsafe.Line(r.LastError))
 	}
-	if s := queue.SlowedSentence(u.Workers, w.c.ID, now); s != "" && !w.warnedSlowed {
-		w.warnedSlowed = true
-		say("%s\n", termsafe.Line(s))
+	if s := queue.SlowedSentence(u.Workers, w.c.ID, now); s != "" {
+		once("slowed", "%s\n", termsafe.Line(s))
 	}
 	for _, l := range u.Send.Losses[min(w.lossesSeen, len(u.Send.Losses)):] {
 		say("%s\n", LossNotice(l))

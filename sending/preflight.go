@@ -219,10 +219,7 @@ func (p *Preflight) LeftOutText() string {
 
 // recipientsVerb is "1 recipient is" or "3 recipients are".
 func recipientsVerb(n int, one, many string) string {
-	if n == 1 {
-		return "1 recipient " + one
-	}
-	return fmt.Sprintf("%d recipients %s", n, many)
+	return english.Count(n, "recipient", "recipients") + " " + english.Plural(n, one, many)
 }
 
 func hasOrHave(n int) string {

@@ -472,10 +472,7 @@ func (s *CampaignsScreen) duplicate(id uint64) tea.Cmd {
 func (s *CampaignsScreen) deleteQuestion(r *campaignRow) string {
 	count := "counting recipients…"
 	if n, ok := s.sizes[r.audience]; ok {
-		count = english.Thousands(n) + " recipients"
-		if n == 1 {
-			count = "1 recipient"
-		}
+		count = english.Count(n, "recipient", "recipients")
 	} else if s.sizeErrs[r.audience] {
 		count = "recipients unknown"
 	}
