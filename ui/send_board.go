@@ -71,6 +71,10 @@ type sendLive struct {
 	// watched is set once the session saw the send in progress: only then
 	// is its end news worth a flash.
 	watched bool
+	// sawSending is set once the campaign was seen sending; pauseSeen is
+	// the version of its last pause the session knows of (pauseNews).
+	sawSending bool
+	pauseSeen  uint64
 }
 
 // final is how many recipients are done, whatever the outcome.
@@ -238,10 +242,38 @@ func (b *sendBoard) get(id uint64) *sendLive { return b.byID[id] }
 func (b *sendBoard) ensure(c store.Campaign) *sendLive {
 	l := b.byID[c.ID]
 	if l == nil {
-		l = &sendLive{c: c}
+		l = &sendLive{}
+		l.take(c)
 		b.byID[c.ID] = l
 	}
 	return l
+}
+
+// take keeps c when it is not older than the campaign the board has, and
+// notes that the session saw the send under way.
+func (l *sendLive) take(c store.Campaign) {
+	if c.Version < l.c.Version {
+		return
+	}
+	l.c = c
+	if c.Status == store.StatusSending {
+		l.sawSending = true
+	}
+}
+
+// pauseNews is the flash for a pause of a send the session saw under way,
+// once per pause, unless actor (this session) made it: another person's,
+// or the pause of a send that fails everyone.
+func (b *sendBoard) pauseNews(id uint64, actor string) (FlashMsg, bool) {
+	l := b.byID[id]
+	if l == nil || l.c.Status != store.StatusPaused || !l.sawSending || l.c.Version <= l.pauseSeen {
+		return FlashMsg{}, false
+	}
+	l.pauseSeen = l.c.Version
+	if l.c.UpdatedBy == actor {
+		return FlashMsg{}, false
+	}
+	return FlashMsg{Text: fmt.Sprintf("'%s' was paused%s — r in its send pane resumes", l.c.Name, byWhom(&l.c)), Err: true}, true
 }
 
 // apply takes one update from the hub and returns the news it brings: a
@@ -249,9 +281,7 @@ func (b *sendBoard) ensure(c store.Campaign) *sendLive {
 func (b *sendBoard) apply(u sending.Update) (ended bool) {
 	l := b.ensure(u.Campaign)
 	wasActive := l.watched && l.active()
-	if u.Campaign.Version >= l.c.Version {
-		l.c = u.Campaign
-	}
+	l.take(u.Campaign)
 	at := u.At
 	if at.IsZero() {
 		at = time.Now()
@@ -283,9 +313,7 @@ func (b *sendBoard) apply(u sending.Update) (ended bool) {
 // reported (yet): a finished one, or one while Redis is away.
 func (b *sendBoard) seed(c store.Campaign, st *store.SendState, failures []store.LedgerEntry) {
 	l := b.ensure(c)
-	if c.Version >= l.c.Version {
-		l.c = c
-	}
+	l.take(c)
 	if st != nil && !l.live {
 		l.send, l.hasSend = *st, true
 	}
@@ -299,17 +327,15 @@ func (b *sendBoard) settle(c store.Campaign, st store.SendState) {
 	if l == nil {
 		return
 	}
-	if c.Version >= l.c.Version {
-		l.c = c
-	}
+	l.take(c)
 	l.send, l.hasSend = st, true
 }
 
 // setCampaign records a campaign this session just changed (paused,
 // resumed, cancelled), before the hub reports it.
 func (b *sendBoard) setCampaign(c store.Campaign) {
-	if l := b.byID[c.ID]; l != nil && c.Version >= l.c.Version {
-		l.c = c
+	if l := b.byID[c.ID]; l != nil {
+		l.take(c)
 	}
 }
 

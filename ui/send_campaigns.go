@@ -74,17 +74,12 @@ func (s *CampaignsScreen) updateSending(msg tea.Msg) (tea.Cmd, bool) {
 func (s *CampaignsScreen) applyUpdates(msg sendUpdatesMsg) tea.Cmd {
 	var cmds []tea.Cmd
 	for _, u := range msg.updates {
-		wasSending := false
-		if l := s.sends.get(u.Campaign.ID); l != nil {
-			wasSending = l.c.Status == store.StatusSending
-		}
 		if s.sends.apply(u) {
 			l := s.sends.get(u.Campaign.ID)
 			news := endNews(l)
 			cmds = append(cmds, func() tea.Msg { return news })
 		}
-		if c := u.Campaign; wasSending && c.Status == store.StatusPaused && c.UpdatedBy != s.c.Actor {
-			news := FlashMsg{Text: fmt.Sprintf("'%s' was paused%s — r in its send pane resumes", c.Name, byWhom(&c)), Err: true}
+		if news, ok := s.sends.pauseNews(u.Campaign.ID, s.c.Actor); ok {
 			cmds = append(cmds, func() tea.Msg { return news })
 		}
 		s.updateRow(u.Campaign)
